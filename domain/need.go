@@ -1,0 +1,124 @@
+package domain
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// NeedRegistered records a household's need for one service category.
+type NeedRegistered struct {
+	HouseholdID string `json:"household_id"`
+	Community   string `json:"community"`
+	Street      string `json:"street"`
+	Category    string `json:"category"`
+}
+
+// EventType names the event.
+func (NeedRegistered) EventType() string { return "need.registered" }
+
+// ReferralProposed records the matcher's proposal of an offer for a need, and why.
+type ReferralProposed struct {
+	ReferralID string `json:"referral_id"`
+	OfferID    string `json:"offer_id"`
+	Tier       int    `json:"tier"`
+	Rule       string `json:"rule"`
+	Candidates int    `json:"candidates"`
+}
+
+// EventType names the event.
+func (ReferralProposed) EventType() string { return "need.referral_proposed" }
+
+// NeedStatus is the one state a need is in.
+type NeedStatus string
+
+// Need states known so far.
+const (
+	NeedOpen     NeedStatus = "open"
+	NeedReferred NeedStatus = "referred"
+)
+
+// Tiers of linkage.
+const (
+	TierCommunity = 1
+	TierStreet    = 2
+	TierDistrict  = 3
+)
+
+// Need is the state of one need, folded from its events.
+type Need struct {
+	ID          string
+	HouseholdID string
+	Community   string
+	Category    string
+	Status      NeedStatus
+	Tier        int
+	ReferralID  string
+	OfferID     string
+	Version     int64
+}
+
+// Evolve returns the state after one of the need's events.
+func (n Need) Evolve(e Event) Need {
+	switch p := e.Payload.(type) {
+	case NeedRegistered:
+		n.ID = e.AggregateID
+		n.HouseholdID = p.HouseholdID
+		n.Community = p.Community
+		n.Category = p.Category
+		n.Status = NeedOpen
+		n.Tier = TierCommunity
+	case ReferralProposed:
+		n.Status = NeedReferred
+		n.ReferralID = p.ReferralID
+		n.OfferID = p.OfferID
+		n.Tier = p.Tier
+	}
+	n.Version = e.AggregateVersion
+	return n
+}
+
+// ProposeReferral is the matcher's decision to refer a need to an offer.
+type ProposeReferral struct {
+	ReferralID string
+	Tier       int
+	Rule       string
+	Candidates int
+}
+
+// DecideProposeReferral checks that the need is open and the offer fits it and has a
+// free unit, and returns the need's and the offer's events: the proposal reserves one unit.
+func DecideProposeReferral(n Need, o Offer, cmd ProposeReferral) ([]Change, error) {
+	if err := checkID("referral_id", cmd.ReferralID); err != nil {
+		return nil, err
+	}
+	switch {
+	case n.Version == 0:
+		return nil, fmt.Errorf("need: %w", ErrNotFound)
+	case o.Version == 0:
+		return nil, fmt.Errorf("offer: %w", ErrNotFound)
+	case n.Status != NeedOpen:
+		return nil, fmt.Errorf("%w: need %s is %s", ErrRefused, n.ID, n.Status)
+	case o.Category != n.Category:
+		return nil, fmt.Errorf("%w: offer %s is %s, need is %s", ErrRefused, o.ID, o.Category, n.Category)
+	case o.Free() < 1:
+		return nil, fmt.Errorf("%w: offer %s has no free capacity", ErrRefused, o.ID)
+	case cmd.Tier < n.Tier:
+		return nil, fmt.Errorf("%w: tier %d is below the need's tier %d", ErrRefused, cmd.Tier, n.Tier)
+	}
+	return []Change{
+		{
+			Aggregate:       AggregateRef{Type: AggregateNeed, ID: n.ID},
+			ExpectedVersion: n.Version,
+			Payloads: []Payload{ReferralProposed{
+				ReferralID: cmd.ReferralID, OfferID: o.ID, Tier: cmd.Tier, Rule: cmd.Rule, Candidates: cmd.Candidates,
+			}},
+		},
+		{
+			Aggregate:       AggregateRef{Type: AggregateOffer, ID: o.ID},
+			ExpectedVersion: o.Version,
+			Payloads:        []Payload{OfferUnitReserved{ReferralID: cmd.ReferralID, NeedID: n.ID}},
+		},
+	}, nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,171 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+// Errors returned by the reference data.
+var (
+	// ErrUnknownCategory means a service category code is not in the taxonomy.
+	ErrUnknownCategory = errors.New("unknown service category")
+	// ErrUnknownCommunity means a community code is not in the geography.
+	ErrUnknownCommunity = errors.New("unknown community")
+	// ErrInvalidReference means reference data breaks one of its rules.
+	ErrInvalidReference = errors.New("invalid reference data")
+)
+
+// codePattern is the shape of every stable code: it is used in Redis keys and hash tags.
+var codePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Text is a label in both of tierlink's languages.
+type Text struct {
+	Zh string `json:"zh"`
+	En string `json:"en"`
+}
+
+// Group is one of the four groups of the service taxonomy.
+type Group string
+
+// The four groups of the paper's taxonomy.
+const (
+	GroupBasic       Group = "basic_safeguard"
+	GroupCare        Group = "care"
+	GroupDevelopment Group = "development"
+	GroupSupport     Group = "support_protection"
+)
+
+// Category is one kind of service households may need and providers may offer.
+type Category struct {
+	Code  string `json:"code"`
+	Group Group  `json:"group"`
+	Label Text   `json:"label"`
+}
+
+// Taxonomy is the set of service categories.
+type Taxonomy struct {
+	byCode map[string]Category
+	codes  []string
+}
+
+// NewTaxonomy validates categories (stable codes, known group, both labels) and indexes them.
+func NewTaxonomy(cats []Category) (*Taxonomy, error) {
+	t := &Taxonomy{byCode: map[string]Category{}}
+	for _, c := range cats {
+		if !codePattern.MatchString(c.Code) {
+			return nil, fmt.Errorf("%w: category code %q must match %s", ErrInvalidReference, c.Code, codePattern)
+		}
+		switch c.Group {
+		case GroupBasic, GroupCare, GroupDevelopment, GroupSupport:
+		default:
+			return nil, fmt.Errorf("%w: category %s has unknown group %q", ErrInvalidReference, c.Code, c.Group)
+		}
+		if c.Label.Zh == "" || c.Label.En == "" {
+			return nil, fmt.Errorf("%w: category %s needs zh and en labels", ErrInvalidReference, c.Code)
+		}
+		if _, dup := t.byCode[c.Code]; dup {
+			return nil, fmt.Errorf("%w: category %s listed twice", ErrInvalidReference, c.Code)
+		}
+		t.byCode[c.Code] = c
+		t.codes = append(t.codes, c.Code)
+	}
+	sort.Strings(t.codes)
+	return t, nil
+}
+
+// Category returns the category with that code.
+func (t *Taxonomy) Category(code string) (Category, error) {
+	c, ok := t.byCode[code]
+	if !ok {
+		return Category{}, fmt.Errorf("%w: %q", ErrUnknownCategory, code)
+	}
+	return c, nil
+}
+
+// Codes lists every category code in sorted order.
+func (t *Taxonomy) Codes() []string { return append([]string(nil), t.codes...) }
+
+// Community is a leaf of the geography with the street and district above it.
+type Community struct {
+	Code     string `json:"code"`
+	Name     Text   `json:"name"`
+	Street   string `json:"street"`
+	District string `json:"district"`
+}
+
+// StreetNode is a street (sub-district) or town with its communities.
+type StreetNode struct {
+	Code        string          `json:"code"`
+	Name        Text            `json:"name"`
+	Communities []CommunityNode `json:"communities"`
+}
+
+// CommunityNode is a community as listed under its street.
+type CommunityNode struct {
+	Code string `json:"code"`
+	Name Text   `json:"name"`
+}
+
+// DistrictNode is the root of one district's tree; a district is a partition of the log.
+type DistrictNode struct {
+	Code    string       `json:"code"`
+	Name    Text         `json:"name"`
+	Streets []StreetNode `json:"streets"`
+}
+
+// Geography is the district → street → community tree.
+type Geography struct {
+	districts   []DistrictNode
+	communities map[string]Community
+}
+
+// NewGeography validates the trees (unique stable codes, both names) and indexes communities.
+func NewGeography(districts []DistrictNode) (*Geography, error) {
+	g := &Geography{communities: map[string]Community{}}
+	seen := map[string]bool{}
+	check := func(kind, code string, name Text) error {
+		if !codePattern.MatchString(code) {
+			return fmt.Errorf("%w: %s code %q must match %s", ErrInvalidReference, kind, code, codePattern)
+		}
+		if name.Zh == "" || name.En == "" {
+			return fmt.Errorf("%w: %s %s needs zh and en names", ErrInvalidReference, kind, code)
+		}
+		if seen[code] {
+			return fmt.Errorf("%w: code %s used twice", ErrInvalidReference, code)
+		}
+		seen[code] = true
+		return nil
+	}
+	for _, d := range districts {
+		if err := check("district", d.Code, d.Name); err != nil {
+			return nil, err
+		}
+		for _, s := range d.Streets {
+			if err := check("street", s.Code, s.Name); err != nil {
+				return nil, err
+			}
+			for _, c := range s.Communities {
+				if err := check("community", c.Code, c.Name); err != nil {
+					return nil, err
+				}
+				g.communities[c.Code] = Community{Code: c.Code, Name: c.Name, Street: s.Code, District: d.Code}
+			}
+		}
+	}
+	g.districts = districts
+	return g, nil
+}
+
+// Community returns the community with that code, with its street and district.
+func (g *Geography) Community(code string) (Community, error) {
+	c, ok := g.communities[code]
+	if !ok {
+		return Community{}, fmt.Errorf("%w: %q", ErrUnknownCommunity, code)
+	}
+	return c, nil
+}
+
+// Districts returns the district trees.
+func (g *Geography) Districts() []DistrictNode { return g.districts }

@@ -1,0 +1,33 @@
+package eventlog_test
+
+import (
+	"testing"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/eventlog/eventlogtest"
+	"github.com/tierlink/tierlink/infra/redistest"
+)
+
+func subject(srv redistest.Server) func(t *testing.T) eventlogtest.Subject {
+	return func(t *testing.T) eventlogtest.Subject {
+		c := srv.Client(t)
+		st, err := eventlog.NewStore(c, domain.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventlogtest.Subject{Store: st, Client: c}
+	}
+}
+
+func TestConformanceRedis(t *testing.T) {
+	srv := redistest.Real(t)
+	if srv.Embedded {
+		t.Log("no redis-server on this machine: the real-Redis run uses the embedded server")
+	}
+	eventlogtest.Run(t, subject(srv))
+}
+
+func TestConformanceEmbedded(t *testing.T) {
+	eventlogtest.Run(t, subject(redistest.Embedded(t)))
+}

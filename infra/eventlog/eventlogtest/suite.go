@@ -1,0 +1,475 @@
+// Package eventlogtest is the conformance suite that every event store
+// implementation runs: the Redis store on a real redis-server and on the embedded
+// server alike.
+package eventlogtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog"
+)
+
+// Subject is one store under test with the raw client of its server, which the
+// suite uses to look behind the store (and to plant undecodable entries).
+type Subject struct {
+	Store  *eventlog.Store
+	Client redis.UniversalClient
+}
+
+// Run runs every conformance test against stores made by newSubject; each test gets
+// a fresh partition name, so that tests may share a server.
+func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Subject, string)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"VersionConflict", testVersionConflict},
+		{"IdempotentRetry", testIdempotentRetry},
+		{"BadAppendWritesNothing", testBadAppend},
+		{"RacingWritersOneWinnerPerVersion", testRace},
+		{"UnackedEntryRedelivered", testUnackedRedelivered},
+		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart},
+		{"UndecodableEntryDeadLettered", testDeadLetter},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSubject(t)
+			tc.fn(t, s, "p"+uuid.NewString()[:8])
+		})
+	}
+}
+
+var reg = domain.NewRegistry()
+
+// events builds one command's events: for each aggregate, n household events from
+// version from+1 on.
+func events(t *testing.T, partition, command string, aggs map[string][2]int64, order ...string) []domain.Event {
+	t.Helper()
+	var changes []domain.Change
+	for _, id := range order {
+		spec := aggs[id]
+		c := domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateHousehold, ID: id}, ExpectedVersion: spec[0]}
+		for i := int64(0); i < spec[1]; i++ {
+			c.Payloads = append(c.Payloads, domain.HouseholdRegistered{Community: fmt.Sprintf("c-%d", spec[0]+i+1), Street: "s", District: partition})
+		}
+		changes = append(changes, c)
+	}
+	evs, err := reg.Envelop(changes, domain.Meta{
+		Partition: partition, Time: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC), Actor: "test", CommandID: command,
+	}, func() string { return uuid.Must(uuid.NewV7()).String() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func one(t *testing.T, partition, command, agg string, expected int64) []domain.Event {
+	return events(t, partition, command, map[string][2]int64{agg: {expected, 1}}, agg)
+}
+
+func mustEncode(t *testing.T, e domain.Event) string {
+	t.Helper()
+	b, err := reg.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func head(t *testing.T, s Subject, partition string) int64 {
+	t.Helper()
+	h, err := s.Store.Head(context.Background(), partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func testRoundTrip(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	in := events(t, p, "cmd-1", map[string][2]int64{"a": {0, 2}, "b": {0, 1}}, "a", "b")
+	res, err := s.Store.Append(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 1 || res.LastPosition != 3 || res.Duplicate {
+		t.Fatalf("result %+v, want positions 1..3", res)
+	}
+	if v := res.Versions[domain.AggregateRef{Type: "household", ID: "a"}]; v != 2 {
+		t.Fatalf("a's version %d, want 2", v)
+	}
+	got, err := s.Store.ReadAggregate(ctx, p, in[0].Aggregate(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || mustEncode(t, got[0]) != mustEncode(t, in[0]) || mustEncode(t, got[1]) != mustEncode(t, in[1]) {
+		t.Fatalf("aggregate a read back %+v", got)
+	}
+	from2, err := s.Store.ReadAggregate(ctx, p, in[0].Aggregate(), 2)
+	if err != nil || len(from2) != 1 || from2[0].AggregateVersion != 2 {
+		t.Fatalf("read from version 2: %+v %v", from2, err)
+	}
+	log, err := s.Store.ReadPartition(ctx, p, 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 3 {
+		t.Fatalf("log has %d entries, want 3", len(log))
+	}
+	for i, e := range log {
+		if e.Err != nil || e.Position != int64(i+1) || mustEncode(t, e.Event) != mustEncode(t, in[i]) {
+			t.Fatalf("log entry %d: %+v", i, e)
+		}
+	}
+	if h := head(t, s, p); h != 3 {
+		t.Fatalf("head %d, want 3", h)
+	}
+	more, err := s.Store.Append(ctx, one(t, p, "cmd-2", "a", 2))
+	if err != nil || more.FirstPosition != 4 {
+		t.Fatalf("second append %+v %v", more, err)
+	}
+}
+
+func testVersionConflict(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Store.Append(ctx, one(t, p, "cmd-2", "a", 0))
+	var ce *eventlog.ConflictError
+	if !errors.As(err, &ce) || !errors.Is(err, eventlog.ErrVersionConflict) || ce.Actual != 1 || ce.Expected != 0 {
+		t.Fatalf("append at a stale version: %v", err)
+	}
+	// One aggregate fine, the other stale: nothing of the batch is written.
+	_, err = s.Store.Append(ctx, events(t, p, "cmd-3", map[string][2]int64{"b": {0, 1}, "a": {5, 1}}, "b", "a"))
+	if !errors.Is(err, eventlog.ErrVersionConflict) {
+		t.Fatalf("batch with one stale aggregate: %v", err)
+	}
+	if h := head(t, s, p); h != 1 {
+		t.Fatalf("head moved to %d after refused appends", h)
+	}
+	b, err := s.Store.ReadAggregate(ctx, p, domain.AggregateRef{Type: "household", ID: "b"}, 1)
+	if err != nil || len(b) != 0 {
+		t.Fatalf("aggregate b has %d events after a refused batch (%v)", len(b), err)
+	}
+	// The conflicting command id was not recorded: the same command at the right version goes through.
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-2", "a", 1)); err != nil {
+		t.Fatalf("command retried at the right version: %v", err)
+	}
+}
+
+func testIdempotentRetry(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	first, err := s.Store.Append(ctx, events(t, p, "cmd-1", map[string][2]int64{"a": {0, 1}, "b": {0, 1}}, "a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The retry carries new event ids (a client retrying after a timeout rebuilds them)
+	// and would now conflict: the first result comes back and nothing is written.
+	again, err := s.Store.Append(ctx, events(t, p, "cmd-1", map[string][2]int64{"a": {0, 1}, "b": {0, 1}}, "a", "b"))
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if !again.Duplicate || again.FirstPosition != first.FirstPosition || again.LastPosition != first.LastPosition {
+		t.Fatalf("retry result %+v, first %+v", again, first)
+	}
+	for ref, v := range first.Versions {
+		if again.Versions[ref] != v {
+			t.Fatalf("retry versions %v, first %v", again.Versions, first.Versions)
+		}
+	}
+	if h := head(t, s, p); h != 2 {
+		t.Fatalf("head %d after a retried command, want 2", h)
+	}
+	a, _ := s.Store.ReadAggregate(ctx, p, domain.AggregateRef{Type: "household", ID: "a"}, 1)
+	if len(a) != 1 {
+		t.Fatalf("aggregate a has %d events after a retried command, want 1", len(a))
+	}
+}
+
+func testBadAppend(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	good := one(t, p, "cmd-1", "a", 0)
+	bad := map[string][]domain.Event{
+		"empty":          nil,
+		"no command id":  func() []domain.Event { e := one(t, p, "", "a", 0); return e }(),
+		"bad partition":  one(t, "Not{A}Tag", "cmd-x", "a", 0),
+		"gap in version": append(one(t, p, "cmd-2", "a", 0), one(t, p, "cmd-2", "a", 2)...),
+		"mixed partitions": append(one(t, p, "cmd-3", "a", 0),
+			one(t, p+"x", "cmd-3", "b", 0)...),
+		"unknown type": func() []domain.Event { e := one(t, p, "cmd-4", "a", 0); e[0].Type = "nope"; return e }(),
+	}
+	for name, evs := range bad {
+		if _, err := s.Store.Append(ctx, evs); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if h := head(t, s, p); h != 0 {
+		t.Fatalf("refused appends wrote %d entries", h)
+	}
+	if _, err := s.Store.Append(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRace(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	const writers, versions = 8, 40
+	ref := domain.AggregateRef{Type: domain.AggregateHousehold, ID: "contested"}
+	var mu sync.Mutex
+	winners := map[int64][]int{} // version → writers whose append of it succeeded
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for attempt := 0; ; attempt++ {
+				evs, err := s.Store.ReadAggregate(ctx, p, ref, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				v := int64(len(evs))
+				if v >= versions {
+					return
+				}
+				cmd := fmt.Sprintf("w%d-a%d", w, attempt)
+				_, err = s.Store.Append(ctx, one(t, p, cmd, ref.ID, v))
+				if errors.Is(err, eventlog.ErrVersionConflict) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				winners[v+1] = append(winners[v+1], w)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for v := int64(1); v <= versions; v++ {
+		if len(winners[v]) != 1 {
+			t.Errorf("version %d won by writers %v, want exactly one", v, winners[v])
+		}
+	}
+	if h := head(t, s, p); h != versions {
+		t.Fatalf("log holds %d entries, want %d", h, versions)
+	}
+	evs, _ := s.Store.ReadAggregate(ctx, p, ref, 1)
+	for i, e := range evs {
+		if e.AggregateVersion != int64(i+1) {
+			t.Fatalf("event %d has version %d", i, e.AggregateVersion)
+		}
+	}
+}
+
+func fastSub(p, group, consumer string) eventlog.SubscriptionConfig {
+	return eventlog.SubscriptionConfig{
+		Partition: p, Group: group, Consumer: consumer,
+		MaxIdle: 300 * time.Millisecond, ClaimInterval: 100 * time.Millisecond,
+		BlockTime: 50 * time.Millisecond, NackDelay: 10 * time.Millisecond,
+	}
+}
+
+func receive(t *testing.T, c <-chan eventlog.Message, within time.Duration) eventlog.Message {
+	t.Helper()
+	select {
+	case m, ok := <-c:
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return m
+	case <-time.After(within):
+		t.Fatalf("nothing delivered within %v", within)
+	}
+	return eventlog.Message{}
+}
+
+func testUnackedRedelivered(t *testing.T, s Subject, p string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	dying, err := s.Store.Subscribe(ctx, fastSub(p, "g", "dies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := receive(t, dying.C, 5*time.Second)
+	if m.Position != 1 || m.Err != nil {
+		t.Fatalf("delivered %+v", m.Entry)
+	}
+	_ = dying.Close() // dies without acknowledging
+
+	other, err := s.Store.Subscribe(ctx, fastSub(p, "g", "survivor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	again := receive(t, other.C, 10*time.Second)
+	if again.Position != 1 || again.Event.ID != m.Event.ID {
+		t.Fatalf("redelivered %+v, want position 1 again", again.Entry)
+	}
+	again.Ack()
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-2", "a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	next := receive(t, other.C, 5*time.Second)
+	if next.Position != 2 {
+		t.Fatalf("after the ack got position %d, want 2", next.Position)
+	}
+	next.Ack()
+}
+
+// memApplier is an applier whose checkpoint and applied list survive a "restart"
+// (a new Follow call), and which fails now and then, as a crash between apply and ack would.
+type memApplier struct {
+	mu      sync.Mutex
+	cp      int64
+	applied []int64
+	rng     *rand.Rand
+	failP   float64
+	ids     map[string]bool
+	dead    int
+}
+
+func (a *memApplier) Checkpoint(context.Context) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cp, nil
+}
+
+func (a *memApplier) Apply(_ context.Context, e eventlog.Entry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e.Position != a.cp+1 {
+		return fmt.Errorf("applier got position %d after %d", e.Position, a.cp)
+	}
+	if a.rng != nil && a.rng.Float64() < a.failP {
+		return errors.New("injected failure")
+	}
+	if e.Err != nil {
+		a.dead++
+	} else if a.ids[e.Event.ID] {
+		return fmt.Errorf("event %s applied twice", e.Event.ID)
+	} else {
+		a.ids[e.Event.ID] = true
+	}
+	a.applied = append(a.applied, e.Position)
+	a.cp = e.Position
+	return nil
+}
+
+func (a *memApplier) waitFor(t *testing.T, pos int64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cp, _ := a.Checkpoint(context.Background()); cp >= pos {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cp, _ := a.Checkpoint(context.Background())
+	t.Fatalf("applier at %d, want %d within %v", cp, pos, within)
+}
+
+type countingRecorder struct{ dead atomic.Int64 }
+
+func (r *countingRecorder) DeadLettered(string, string)       { r.dead.Add(1) }
+func (r *countingRecorder) Checkpointed(string, string, int64) {}
+
+func testFollowRestart(t *testing.T, s Subject, p string) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	a := &memApplier{rng: rand.New(rand.NewPCG(uint64(seed), 1)), failP: 0.05, ids: map[string]bool{}}
+	ctx := context.Background()
+	const rounds, perRound = 4, 60
+	var version int64
+	appendN := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := s.Store.Append(ctx, one(t, p, uuid.NewString(), "a", version)); err != nil {
+				t.Fatal(err)
+			}
+			version++
+		}
+	}
+	appendN(perRound) // a backlog before the first start
+	for r := 0; r < rounds; r++ {
+		fctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Store.Follow(fctx, fastSub(p, "follow", "f1"), a, nil) }()
+		appendN(perRound) // appended while the follower runs
+		a.waitFor(t, version-perRound/2, 20*time.Second)
+		stop() // stopped mid-stream, with entries still coming
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("seed %d: follow ended with %v", seed, err)
+		}
+		appendN(perRound / 2) // appended while it is down
+	}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = s.Store.Follow(fctx, fastSub(p, "follow", "f1"), a, nil) }()
+	a.waitFor(t, version, 20*time.Second)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if int64(len(a.applied)) != version {
+		t.Fatalf("seed %d: applied %d entries, log holds %d", seed, len(a.applied), version)
+	}
+	for i, pos := range a.applied {
+		if pos != int64(i+1) {
+			t.Fatalf("seed %d: entry %d applied at position %d", seed, i, pos)
+		}
+	}
+}
+
+func testDeadLetter(t *testing.T, s Subject, p string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := &memApplier{ids: map[string]bool{}}
+	rec := &countingRecorder{}
+	go func() { _ = s.Store.Follow(ctx, fastSub(p, "dl", "c1"), a, rec) }()
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(t, 1, 5*time.Second)
+	// Plant an entry no decoder knows at the next position, the way a buggy or newer
+	// writer might, then a good event after it.
+	keysLog, keysPos := "tl:{"+p+"}:log", "tl:{"+p+"}:position"
+	if err := s.Client.XAdd(ctx, &redis.XAddArgs{Stream: keysLog, ID: "2-0", Values: []any{"_watermill_message_uuid", "x", "pos", "2", "payload", `{"type":"from.the.future"}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.Set(ctx, keysPos, 2, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-3", "a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(t, 3, 10*time.Second)
+	if rec.dead.Load() != 1 {
+		t.Fatalf("dead letters counted %d, want 1", rec.dead.Load())
+	}
+	dl, err := s.Client.XRange(ctx, "tl:{"+p+"}:deadletter", "-", "+").Result()
+	if err != nil || len(dl) != 1 || dl[0].Values["pos"] != "2" {
+		t.Fatalf("dead-letter stream %+v %v", dl, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dead != 1 || len(a.ids) != 2 {
+		t.Fatalf("applier saw %d dead and %d good entries, want 1 and 2", a.dead, len(a.ids))
+	}
+}

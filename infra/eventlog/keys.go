@@ -1,0 +1,49 @@
+package eventlog
+
+import (
+	"fmt"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// Keys names every Redis key of one partition. All of them carry the partition's
+// hash tag, so that one partition lives in one Redis Cluster hash slot.
+type Keys struct {
+	partition string
+}
+
+// keysFor returns the key names of a partition, refusing names unfit for a hash tag.
+func keysFor(partition string) (Keys, error) {
+	if !domain.ValidCode(partition) {
+		return Keys{}, fmt.Errorf("%w: %q", ErrBadPartition, partition)
+	}
+	return Keys{partition: partition}, nil
+}
+
+func (k Keys) prefix() string { return "tl:{" + k.partition + "}:" }
+
+// Log is the partition's log: every event of the partition in order, never trimmed.
+func (k Keys) Log() string { return k.prefix() + "log" }
+
+// Position is the counter of the last position written to the log.
+func (k Keys) Position() string { return k.prefix() + "position" }
+
+// Versions is the hash of each aggregate's current version.
+func (k Keys) Versions() string { return k.prefix() + "versions" }
+
+// Commands is the hash of each applied command id and its first result.
+func (k Keys) Commands() string { return k.prefix() + "commands" }
+
+// DeadLetter is the stream of log entries that a consumer could not decode.
+func (k Keys) DeadLetter() string { return k.prefix() + "deadletter" }
+
+// Aggregate is the stream of one aggregate's events, never trimmed.
+func (k Keys) Aggregate(ref domain.AggregateRef) string {
+	return k.prefix() + "agg:" + ref.Type + ":" + ref.ID
+}
+
+// Checkpoint is the key of a named consumer's checkpoint.
+func (k Keys) Checkpoint(name string) string { return k.prefix() + "checkpoint:" + name }
+
+// View is the key of one document of a named read model.
+func (k Keys) View(model, id string) string { return k.prefix() + "view:" + model + ":" + id }

@@ -1,0 +1,341 @@
+// Package eventlog is tierlink's event store on Redis streams: an atomic,
+// version-checked, idempotent append; reads of an aggregate or a partition log;
+// and consumers that follow a partition log through a consumer group.
+package eventlog
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// Errors returned by the store.
+var (
+	// ErrVersionConflict means an aggregate was not at the version the append expected.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrBadAppend means the events of an append are not a well-formed batch.
+	ErrBadAppend = errors.New("bad append")
+	// ErrBadPartition means a partition name cannot be used as a hash tag.
+	ErrBadPartition = errors.New("bad partition name")
+)
+
+// Limits of one append, so that one command cannot block Redis for long.
+const (
+	MaxEventsPerAppend = 256
+	MaxEventBytes      = 64 << 10
+)
+
+//go:embed append.lua
+var appendSource string
+
+// ConflictError says which aggregate was at which version when an append expected another.
+type ConflictError struct {
+	Aggregate domain.AggregateRef
+	Expected  int64
+	Actual    int64
+}
+
+// Error describes the conflict.
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s is at version %d, expected %d", e.Aggregate, e.Actual, e.Expected)
+}
+
+// Unwrap makes errors.Is(err, ErrVersionConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrVersionConflict }
+
+// Result is what an append wrote: the log positions of its events and each
+// aggregate's new version. A retried command gets its first result with Duplicate set.
+type Result struct {
+	FirstPosition int64
+	LastPosition  int64
+	Versions      map[domain.AggregateRef]int64
+	Duplicate     bool
+}
+
+// Recorder is told the outcome of every append; metrics implement it.
+type Recorder interface {
+	Appended(partition string, events []domain.Event)
+	Duplicate(partition string)
+	Conflict(partition string)
+	AppendFailed(partition string)
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Appended(string, []domain.Event) {}
+func (nopRecorder) Duplicate(string)                {}
+func (nopRecorder) Conflict(string)                 {}
+func (nopRecorder) AppendFailed(string)             {}
+
+// Store is the Redis event store. It is safe for concurrent use.
+type Store struct {
+	client   redis.UniversalClient
+	registry *domain.Registry
+	script   *redis.Script
+	recorder Recorder
+}
+
+// NewStore returns a store over a Redis client; recorder may be nil.
+func NewStore(client redis.UniversalClient, registry *domain.Registry, recorder Recorder) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("eventlog: nil redis client")
+	}
+	if registry == nil {
+		return nil, errors.New("eventlog: nil event registry")
+	}
+	if recorder == nil {
+		recorder = nopRecorder{}
+	}
+	return &Store{client: client, registry: registry, script: redis.NewScript(appendSource), recorder: recorder}, nil
+}
+
+// Registry returns the event registry the store encodes and decodes with.
+func (s *Store) Registry() *domain.Registry { return s.registry }
+
+// Client returns the Redis client the store uses.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+type streamSpec struct {
+	ref      domain.AggregateRef
+	expected int64
+	events   []domain.Event
+}
+
+// group checks a batch and splits it into per-aggregate runs: one partition, one command,
+// each aggregate's events contiguous with consecutive versions.
+func group(events []domain.Event) ([]streamSpec, error) {
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%w: no events", ErrBadAppend)
+	}
+	if len(events) > MaxEventsPerAppend {
+		return nil, fmt.Errorf("%w: %d events, at most %d", ErrBadAppend, len(events), MaxEventsPerAppend)
+	}
+	first := events[0]
+	if first.CommandID == "" {
+		return nil, fmt.Errorf("%w: events need a command id", ErrBadAppend)
+	}
+	var specs []streamSpec
+	seen := map[domain.AggregateRef]bool{}
+	for i, e := range events {
+		if e.Partition != first.Partition || e.CommandID != first.CommandID {
+			return nil, fmt.Errorf("%w: event %d is of another partition or command", ErrBadAppend, i)
+		}
+		if e.ID == "" || !domain.ValidID(e.AggregateID) || !domain.ValidCode(e.AggregateType) {
+			return nil, fmt.Errorf("%w: event %d lacks an id or has a bad aggregate", ErrBadAppend, i)
+		}
+		ref := e.Aggregate()
+		if n := len(specs); n > 0 && specs[n-1].ref == ref {
+			last := specs[n-1].events[len(specs[n-1].events)-1]
+			if e.AggregateVersion != last.AggregateVersion+1 {
+				return nil, fmt.Errorf("%w: %s versions not consecutive", ErrBadAppend, ref)
+			}
+			specs[n-1].events = append(specs[n-1].events, e)
+			continue
+		}
+		if seen[ref] {
+			return nil, fmt.Errorf("%w: events of %s are not contiguous", ErrBadAppend, ref)
+		}
+		if e.AggregateVersion < 1 {
+			return nil, fmt.Errorf("%w: %s version %d", ErrBadAppend, ref, e.AggregateVersion)
+		}
+		seen[ref] = true
+		specs = append(specs, streamSpec{ref: ref, expected: e.AggregateVersion - 1, events: []domain.Event{e}})
+	}
+	return specs, nil
+}
+
+// Append writes the events atomically to their aggregates' streams and to their
+// partition's log. Each aggregate must be at the version before its first event
+// (else a *ConflictError); a command id seen before returns its first result and
+// writes nothing.
+func (s *Store) Append(ctx context.Context, events []domain.Event) (Result, error) {
+	specs, err := group(events)
+	if err != nil {
+		return Result{}, err
+	}
+	partition := events[0].Partition
+	keys, err := keysFor(partition)
+	if err != nil {
+		return Result{}, err
+	}
+	redisKeys := make([]string, 0, 4+len(specs))
+	redisKeys = append(redisKeys, keys.Commands(), keys.Versions(), keys.Log(), keys.Position())
+	args := make([]any, 0, 2+3*len(specs)+2*len(events))
+	args = append(args, events[0].CommandID, len(specs))
+	for _, sp := range specs {
+		redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
+		args = append(args, sp.ref.String(), sp.expected, len(sp.events))
+		for _, e := range sp.events {
+			body, err := s.registry.Encode(e)
+			if err != nil {
+				return Result{}, fmt.Errorf("%w: %v", ErrBadAppend, err)
+			}
+			if len(body) > MaxEventBytes {
+				return Result{}, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
+			}
+			args = append(args, e.ID, body)
+		}
+	}
+	reply, err := s.script.Run(ctx, s.client, redisKeys, args...).StringSlice()
+	if err != nil {
+		s.recorder.AppendFailed(partition)
+		return Result{}, fmt.Errorf("append to %s: %w", partition, err)
+	}
+	if len(reply) < 2 {
+		s.recorder.AppendFailed(partition)
+		return Result{}, fmt.Errorf("append to %s: unexpected reply %q", partition, reply)
+	}
+	switch reply[0] {
+	case "ok", "dup":
+		res, err := parseResult(reply[1], specs)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Duplicate = reply[0] == "dup"
+		if res.Duplicate {
+			s.recorder.Duplicate(partition)
+		} else {
+			s.recorder.Appended(partition, events)
+		}
+		return res, nil
+	case "conflict":
+		i, _ := strconv.Atoi(reply[1])
+		actual, _ := strconv.ParseInt(reply[2], 10, 64)
+		if i < 1 || i > len(specs) {
+			return Result{}, fmt.Errorf("append to %s: conflict reply %q", partition, reply)
+		}
+		s.recorder.Conflict(partition)
+		return Result{}, &ConflictError{Aggregate: specs[i-1].ref, Expected: specs[i-1].expected, Actual: actual}
+	default:
+		return Result{}, fmt.Errorf("append to %s: unexpected reply %q", partition, reply)
+	}
+}
+
+// parseResult reads "first last v1,v2,..."; on a duplicate the aggregates are
+// those of the first attempt, which a retry names in the same order.
+func parseResult(s string, specs []streamSpec) (Result, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 {
+		return Result{}, fmt.Errorf("append: stored result %q", s)
+	}
+	first, err1 := strconv.ParseInt(f[0], 10, 64)
+	last, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return Result{}, fmt.Errorf("append: stored result %q: %w", s, err)
+	}
+	res := Result{FirstPosition: first, LastPosition: last, Versions: map[domain.AggregateRef]int64{}}
+	vs := strings.Split(f[2], ",")
+	for i, sp := range specs {
+		if i < len(vs) {
+			v, err := strconv.ParseInt(vs[i], 10, 64)
+			if err != nil {
+				return Result{}, fmt.Errorf("append: stored result %q: %w", s, err)
+			}
+			res.Versions[sp.ref] = v
+		}
+	}
+	return res, nil
+}
+
+// ReadAggregate returns an aggregate's events from version from (1 for all) in order.
+func (s *Store) ReadAggregate(ctx context.Context, partition string, ref domain.AggregateRef, from int64) ([]domain.Event, error) {
+	keys, err := keysFor(partition)
+	if err != nil {
+		return nil, err
+	}
+	if !domain.ValidID(ref.ID) || !domain.ValidCode(ref.Type) {
+		return nil, fmt.Errorf("%w: aggregate %s", ErrBadAppend, ref)
+	}
+	if from < 1 {
+		from = 1
+	}
+	msgs, err := s.client.XRange(ctx, keys.Aggregate(ref), strconv.FormatInt(from, 10), "+").Result()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", ref, err)
+	}
+	out := make([]domain.Event, 0, len(msgs))
+	for _, m := range msgs {
+		body, _ := m.Values["payload"].(string)
+		e, err := s.registry.Decode([]byte(body))
+		if err != nil {
+			return nil, fmt.Errorf("read %s entry %s: %w", ref, m.ID, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Entry is one entry of a partition log: its position and its event, or the reason
+// it could not be decoded (then Raw holds its bytes).
+type Entry struct {
+	Position int64
+	Event    domain.Event
+	Err      error
+	Raw      []byte
+}
+
+// ReadPartition returns up to count entries of a partition log from position from on.
+// Undecodable entries are returned with Err set, not dropped.
+func (s *Store) ReadPartition(ctx context.Context, partition string, from int64, count int64) ([]Entry, error) {
+	keys, err := keysFor(partition)
+	if err != nil {
+		return nil, err
+	}
+	if from < 1 {
+		from = 1
+	}
+	msgs, err := s.client.XRangeN(ctx, keys.Log(), strconv.FormatInt(from, 10), "+", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read log %s: %w", partition, err)
+	}
+	out := make([]Entry, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, s.decodeEntry(positionOfID(m.ID), m.Values))
+	}
+	return out, nil
+}
+
+// decodeEntry turns a log entry's fields into an Entry.
+func (s *Store) decodeEntry(pos int64, values map[string]any) Entry {
+	body, _ := values["payload"].(string)
+	ent := Entry{Position: pos, Raw: []byte(body)}
+	if pos < 1 {
+		ent.Err = fmt.Errorf("%w: entry has no position", domain.ErrMalformedEvent)
+		return ent
+	}
+	ent.Event, ent.Err = s.registry.Decode(ent.Raw)
+	return ent
+}
+
+// positionOfID reads the position from a log entry id "<position>-0".
+func positionOfID(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	p, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return p
+}
+
+// Head returns the position of the last event written to a partition (0 if none).
+func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
+	keys, err := keysFor(partition)
+	if err != nil {
+		return 0, err
+	}
+	v, err := s.client.Get(ctx, keys.Position()).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("head of %s: %w", partition, err)
+	}
+	return v, nil
+}

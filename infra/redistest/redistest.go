@@ -1,0 +1,128 @@
+// Package redistest starts Redis servers for tests: a real redis-server on a free
+// loopback port that the test owns, or the embedded server. Tests never touch a
+// Redis they did not start.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/infra/embedded"
+)
+
+// RequireEnv names the environment variable that makes a missing redis-server a
+// test failure rather than a fall-back to the embedded server; CI sets it.
+const RequireEnv = "TIERLINK_REQUIRE_REDIS"
+
+// Server is a Redis server started for one test.
+type Server struct {
+	Addr     string
+	Embedded bool
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (s Server) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, PoolSize: 64})
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Real starts a redis-server of the test's own on a free loopback port, with no
+// persistence, stopped when the test ends. Where the machine has no redis-server it
+// falls back to the embedded server and says so, unless RequireEnv is set.
+func Real(tb testing.TB) Server {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv(RequireEnv) != "" {
+			tb.Fatalf("redis-server not found and %s is set: install redis-server (Debian: apt-get install redis-server)", RequireEnv)
+		}
+		tb.Logf("redis-server not found; using the embedded server instead")
+		return Embedded(tb)
+	}
+	dir := tb.TempDir()
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cmd := exec.Command(bin,
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--protected-mode", "yes")
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("start redis-server: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if err := waitReady(addr, cmd.Process.Pid, exited); err != nil {
+			_ = cmd.Process.Kill()
+			<-exited
+			continue // the port was taken in between: try another
+		}
+		tb.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		return Server{Addr: addr}
+	}
+	tb.Fatalf("redis-server did not start; see %s/redis.log", dir)
+	return Server{}
+}
+
+// Embedded starts the embedded server on a free loopback port for one test.
+func Embedded(tb testing.TB) Server {
+	tb.Helper()
+	s, err := embedded.Start("127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return Server{Addr: s.Addr(), Embedded: true}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady waits until the server on addr answers and is the process pid, so that a
+// test never talks to a Redis that took the port first.
+func waitReady(addr string, pid int, exited <-chan struct{}) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited")
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		info, err := c.Info(ctx, "server").Result()
+		cancel()
+		if err == nil {
+			if !strings.Contains(info, "process_id:"+strconv.Itoa(pid)+"\r\n") {
+				return fmt.Errorf("another server answers on %s", addr)
+			}
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server on %s not ready", addr)
+}

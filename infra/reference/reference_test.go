@@ -1,0 +1,43 @@
+package reference
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+func TestDefaultHasChangningAndTaxonomy(t *testing.T) {
+	d, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(d.Geography.Districts()[0].Streets); got != 10 {
+		t.Fatalf("Changning has ten streets and a town in the sample, got %d nodes", got)
+	}
+	c, err := d.Geography.Community("xinhua-02")
+	if err != nil || c.Street != "xinhua" || c.District != "changning" {
+		t.Fatalf("community lookup: %+v %v", c, err)
+	}
+	if _, err := d.Taxonomy.Category("counselling"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Taxonomy.Category("astrology"); !errors.Is(err, domain.ErrUnknownCategory) {
+		t.Fatalf("unknown category: %v", err)
+	}
+}
+
+func TestParseRefusesBadData(t *testing.T) {
+	tax := []byte(`{"categories":[{"code":"a","group":"care","label":{"zh":"甲","en":"A"}}]}`)
+	cases := map[string][]byte{
+		"unknown field": []byte(`{"districts":[],"extra":1}`),
+		"bad code":      []byte(`{"districts":[{"code":"Bad Code","name":{"zh":"x","en":"x"},"streets":[]}]}`),
+		"missing name":  []byte(`{"districts":[{"code":"d","name":{"zh":"x"},"streets":[]}]}`),
+		"duplicate":     []byte(`{"districts":[{"code":"d","name":{"zh":"x","en":"x"},"streets":[{"code":"d","name":{"zh":"x","en":"x"},"communities":[]}]}]}`),
+	}
+	for name, geo := range cases {
+		if _, err := Parse(geo, tax); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
