@@ -1,0 +1,251 @@
+// Package matching is the matcher: a pure core that turns the log's events into
+// referral decisions, and the loop that feeds it from the log and appends them.
+package matching
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// Rules that explain a decision.
+const (
+	// RuleOldestOfferInCommunity: a new need takes the oldest offer of its category with
+	// free capacity in its community (posting order, then offer id).
+	RuleOldestOfferInCommunity = "community/oldest-offer-with-free-capacity"
+	// RuleFirstWaitingNeed: a new or enlarged offer serves the needs of its category in
+	// its community that are waiting, first registered first.
+	RuleFirstWaitingNeed = "community/first-registered-waiting-need"
+)
+
+// Decision is the matcher's proposal of one offer for one need, with the state it
+// was made on (the versions the append expects) and why.
+type Decision struct {
+	NeedID       string
+	NeedVersion  int64
+	Category     string
+	Community    string
+	FreeBefore   int // the offer's free units before this decision
+	OfferID      string
+	OfferVersion int64
+	Attempt      int
+	Tier         int
+	Rule         string
+	Candidates   int
+	// Cause is the event that triggered the decision.
+	Cause domain.Event
+}
+
+type key struct{ community, category string }
+
+type offer struct {
+	id       string
+	seq      int // posting order
+	key      key
+	free     int
+	version  int64
+	reserved map[string]bool // referral ids whose reservation is counted
+}
+
+type need struct {
+	id       string
+	key      key
+	version  int64
+	open     bool
+	attempts int
+	referral string
+}
+
+// Matcher is the pure matching core. It is not safe for concurrent use: one loop
+// owns it. Its decisions are a deterministic function of the events it is given.
+type Matcher struct {
+	offers  map[string]*offer
+	byKey   map[key][]*offer // offers with free capacity, in posting order
+	needs   map[string]*need
+	waiting map[key][]*need // open needs without a referral, in registration order
+	posted  int             // offers posted so far, for posting order
+}
+
+// New returns an empty matcher.
+func New() *Matcher {
+	return &Matcher{
+		offers: map[string]*offer{}, byKey: map[key][]*offer{},
+		needs: map[string]*need{}, waiting: map[key][]*need{},
+	}
+}
+
+// Apply folds one event into the matcher's state and returns the decisions it
+// triggers. Each decision is applied to the state at once (a reservation is made
+// when proposed); its events coming back through the log are recognised.
+func (m *Matcher) Apply(e domain.Event) []Decision {
+	switch p := e.Payload.(type) {
+	case domain.NeedRegistered:
+		if _, known := m.needs[e.AggregateID]; known {
+			return nil
+		}
+		n := &need{id: e.AggregateID, key: key{p.Community, p.Category}, version: e.AggregateVersion, open: true}
+		m.needs[n.id] = n
+		if d, ok := m.matchNeed(n, e); ok {
+			return []Decision{d}
+		}
+		m.waiting[n.key] = append(m.waiting[n.key], n)
+	case domain.OfferPosted:
+		if _, known := m.offers[e.AggregateID]; known {
+			return nil
+		}
+		m.posted++
+		o := &offer{id: e.AggregateID, seq: m.posted, key: key{p.Community, p.Category}, free: p.Capacity, version: e.AggregateVersion, reserved: map[string]bool{}}
+		m.offers[o.id] = o
+		m.byKey[o.key] = append(m.byKey[o.key], o)
+		return m.serveWaiting(o, e)
+	case domain.ReferralProposed:
+		if n := m.needs[e.AggregateID]; n != nil {
+			if n.referral != p.ReferralID { // made by another matcher: adopt it
+				n.referral, n.open = p.ReferralID, false
+				n.attempts++
+				m.removeWaiting(n)
+			}
+			n.version = max(n.version, e.AggregateVersion)
+		}
+	case domain.OfferUnitReserved:
+		if o := m.offers[e.AggregateID]; o != nil {
+			if !o.reserved[p.ReferralID] {
+				o.reserved[p.ReferralID] = true
+				o.free--
+				if o.free <= 0 {
+					m.removeOffer(o)
+				}
+			}
+			o.version = max(o.version, e.AggregateVersion)
+		}
+	}
+	return nil
+}
+
+// matchNeed picks an offer for a need, records the decision in the state, and
+// returns it.
+func (m *Matcher) matchNeed(n *need, cause domain.Event) (Decision, bool) {
+	cands := m.byKey[n.key]
+	if len(cands) == 0 {
+		return Decision{}, false
+	}
+	return m.decide(n, cands[0], RuleOldestOfferInCommunity, len(cands), cause), true
+}
+
+// serveWaiting gives an offer's free units to the waiting needs it can serve.
+func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
+	var out []Decision
+	q := m.waiting[o.key]
+	for len(q) > 0 && o.free > 0 {
+		n := q[0]
+		q = q[1:]
+		out = append(out, m.decide(n, o, RuleFirstWaitingNeed, 1, cause))
+	}
+	m.setWaiting(o.key, q)
+	return out
+}
+
+func (m *Matcher) decide(n *need, o *offer, rule string, candidates int, cause domain.Event) Decision {
+	n.attempts++
+	d := Decision{
+		NeedID: n.id, NeedVersion: n.version, Category: n.key.category, Community: n.key.community,
+		FreeBefore: o.free, OfferID: o.id, OfferVersion: o.version,
+		Attempt: n.attempts, Tier: domain.TierCommunity, Rule: rule, Candidates: candidates, Cause: cause,
+	}
+	ref := ReferralID(n.id, n.attempts)
+	n.open, n.referral = false, ref
+	n.version++
+	o.reserved[ref] = true
+	o.free--
+	o.version++
+	if o.free <= 0 {
+		m.removeOffer(o)
+	}
+	return d
+}
+
+// Revert undoes a decision whose append was refused (the need or the offer changed
+// under it), so that the need waits again and the unit is free again.
+func (m *Matcher) Revert(d Decision) {
+	n, o := m.needs[d.NeedID], m.offers[d.OfferID]
+	if n == nil || o == nil {
+		return
+	}
+	ref := ReferralID(n.id, d.Attempt)
+	if n.referral == ref {
+		n.referral, n.open = "", true
+		n.version--
+		m.waiting[n.key] = append([]*need{n}, m.waiting[n.key]...)
+	}
+	if o.reserved[ref] {
+		delete(o.reserved, ref)
+		if o.free <= 0 {
+			m.byKey[o.key] = insertByPosting(m.byKey[o.key], o)
+		}
+		o.free++
+		o.version--
+	}
+}
+
+func (m *Matcher) removeOffer(o *offer) {
+	list := m.byKey[o.key]
+	for i, x := range list {
+		if x == o {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(m.byKey, o.key)
+	} else {
+		m.byKey[o.key] = list
+	}
+}
+
+func (m *Matcher) removeWaiting(n *need) {
+	q := m.waiting[n.key]
+	for i, x := range q {
+		if x == n {
+			m.setWaiting(n.key, append(q[:i:i], q[i+1:]...))
+			return
+		}
+	}
+}
+
+func (m *Matcher) setWaiting(k key, q []*need) {
+	if len(q) == 0 {
+		delete(m.waiting, k)
+		return
+	}
+	m.waiting[k] = q
+}
+
+// insertByPosting puts an offer back into its list in posting order.
+func insertByPosting(list []*offer, o *offer) []*offer {
+	i := sort.Search(len(list), func(i int) bool { return list[i].seq > o.seq })
+	list = append(list, nil)
+	copy(list[i+1:], list[i:])
+	list[i] = o
+	return list
+}
+
+// referralNamespace scopes the name-based referral ids.
+var referralNamespace = uuid.MustParse("6f1c1f0e-4d2a-4c55-9a53-2f7d8f1b6a10")
+
+// ReferralID names the attempt-th referral of a need. It is derived, not drawn, so
+// that a replay of the log proposes the same referrals.
+func ReferralID(needID string, attempt int) string {
+	return uuid.NewSHA1(referralNamespace, []byte(needID+"/"+strconv.Itoa(attempt))).String()
+}
+
+// Waiting returns how many open needs wait for an offer.
+func (m *Matcher) Waiting() int {
+	n := 0
+	for _, q := range m.waiting {
+		n += len(q)
+	}
+	return n
+}
