@@ -390,7 +390,7 @@ func (a *memApplier) waitFor(t *testing.T, pos int64, within time.Duration) {
 
 type countingRecorder struct{ dead atomic.Int64 }
 
-func (r *countingRecorder) DeadLettered(string, string)       { r.dead.Add(1) }
+func (r *countingRecorder) DeadLettered(string, string)        { r.dead.Add(1) }
 func (r *countingRecorder) Checkpointed(string, string, int64) {}
 
 func testFollowRestart(t *testing.T, s Subject, p string) {
