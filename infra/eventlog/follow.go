@@ -152,7 +152,7 @@ func (f *follower) apply(ctx context.Context, e Entry) error {
 }
 
 func (f *follower) deadLetter(ctx context.Context, e Entry) {
-	keys, _ := keysFor(f.cfg.Partition)
+	keys, _ := KeysFor(f.cfg.Partition)
 	reason := "no position"
 	if e.Err != nil {
 		reason = e.Err.Error()

@@ -12,8 +12,8 @@ type Keys struct {
 	partition string
 }
 
-// keysFor returns the key names of a partition, refusing names unfit for a hash tag.
-func keysFor(partition string) (Keys, error) {
+// KeysFor returns the key names of a partition, refusing names unfit for a hash tag.
+func KeysFor(partition string) (Keys, error) {
 	if !domain.ValidCode(partition) {
 		return Keys{}, fmt.Errorf("%w: %q", ErrBadPartition, partition)
 	}

@@ -161,7 +161,7 @@ func (s *Store) Append(ctx context.Context, events []domain.Event) (Result, erro
 		return Result{}, err
 	}
 	partition := events[0].Partition
-	keys, err := keysFor(partition)
+	keys, err := KeysFor(partition)
 	if err != nil {
 		return Result{}, err
 	}
@@ -246,7 +246,7 @@ func parseResult(s string, specs []streamSpec) (Result, error) {
 
 // ReadAggregate returns an aggregate's events from version from (1 for all) in order.
 func (s *Store) ReadAggregate(ctx context.Context, partition string, ref domain.AggregateRef, from int64) ([]domain.Event, error) {
-	keys, err := keysFor(partition)
+	keys, err := KeysFor(partition)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ type Entry struct {
 // ReadPartition returns up to count entries of a partition log from position from on.
 // Undecodable entries are returned with Err set, not dropped.
 func (s *Store) ReadPartition(ctx context.Context, partition string, from int64, count int64) ([]Entry, error) {
-	keys, err := keysFor(partition)
+	keys, err := KeysFor(partition)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +326,7 @@ func positionOfID(id string) int64 {
 
 // Head returns the position of the last event written to a partition (0 if none).
 func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
-	keys, err := keysFor(partition)
+	keys, err := KeysFor(partition)
 	if err != nil {
 		return 0, err
 	}

@@ -57,7 +57,7 @@ func (c *SubscriptionConfig) setDefaults() {
 
 // Validate checks that the names are usable.
 func (c *SubscriptionConfig) Validate() error {
-	if _, err := keysFor(c.Partition); err != nil {
+	if _, err := KeysFor(c.Partition); err != nil {
 		return err
 	}
 	if c.Group == "" || c.Consumer == "" {
@@ -128,7 +128,7 @@ func (s *Store) Subscribe(ctx context.Context, cfg SubscriptionConfig) (*Subscri
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	keys, _ := keysFor(cfg.Partition)
+	keys, _ := KeysFor(cfg.Partition)
 	if err := s.ensureGroup(ctx, keys, cfg.Group, cfg.StartAfter); err != nil {
 		return nil, err
 	}

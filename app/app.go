@@ -1,0 +1,120 @@
+// Package app lists every use case of tierlink on one screen: the commands people
+// send and the queries they read, over the event log and the read models.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// Errors returned by the use cases, beside the domain's.
+var (
+	// ErrConflict means the aggregate changed under the command; it may be retried.
+	ErrConflict = errors.New("conflict")
+)
+
+// Appended is what an append wrote: the log positions of its events, and whether
+// the command had been applied before (then nothing new was written).
+type Appended struct {
+	Partition     string
+	FirstPosition int64
+	LastPosition  int64
+	Duplicate     bool
+}
+
+// Log is what the use cases need of the event log.
+type Log interface {
+	// Append writes one command's events atomically (wrapping ErrConflict on a version conflict).
+	Append(ctx context.Context, events []domain.Event) (Appended, error)
+	// Range returns the events of a partition between two positions, inclusive.
+	Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error)
+}
+
+// NeedViews finds need views in whichever partition holds them.
+type NeedViews interface {
+	FindNeed(ctx context.Context, id string) (projections.NeedView, bool, error)
+}
+
+// Meta is who sends a command and under which ids.
+type Meta struct {
+	CommandID     string
+	Actor         string
+	CorrelationID string
+}
+
+// Config wires the application to its parts.
+type Config struct {
+	Log       Log
+	NeedViews NeedViews
+	Registry  *domain.Registry
+	Geography *domain.Geography
+	Taxonomy  *domain.Taxonomy
+	// NewID returns a new unique id (UUIDv7 in production).
+	NewID func() string
+	// Now returns the current time.
+	Now func() time.Time
+}
+
+// Application holds every use case.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+}
+
+// Commands are the use cases that append to the log.
+type Commands struct {
+	RegisterHousehold RegisterHouseholdHandler
+	PostOffer         PostOfferHandler
+}
+
+// Queries are the use cases that read the read models.
+type Queries struct {
+	Need NeedHandler
+}
+
+// New validates the configuration and returns the application.
+func New(cfg Config) (*Application, error) {
+	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Registry == nil || cfg.Geography == nil ||
+		cfg.Taxonomy == nil || cfg.NewID == nil || cfg.Now == nil {
+		return nil, errors.New("app: every part of the configuration is required")
+	}
+	return &Application{
+		Commands: Commands{
+			RegisterHousehold: RegisterHouseholdHandler{cfg: cfg},
+			PostOffer:         PostOfferHandler{cfg: cfg},
+		},
+		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews}},
+	}, nil
+}
+
+// execute envelops a decision's changes, appends them, and returns the events the
+// log holds for the command: those just written or, for a retried command, the
+// first attempt's.
+func execute(ctx context.Context, cfg Config, partition string, changes []domain.Change, meta Meta) ([]domain.Event, Appended, error) {
+	if meta.CommandID == "" {
+		meta.CommandID = cfg.NewID()
+	}
+	evs, err := cfg.Registry.Envelop(changes, domain.Meta{
+		Partition: partition, Time: cfg.Now(), Actor: meta.Actor, CommandID: meta.CommandID,
+		CorrelationID: meta.CorrelationID,
+	}, cfg.NewID)
+	if err != nil {
+		return nil, Appended{}, err
+	}
+	res, err := cfg.Log.Append(ctx, evs)
+	if err != nil {
+		return nil, Appended{}, err
+	}
+	if res.Duplicate {
+		evs, err = cfg.Log.Range(ctx, partition, res.FirstPosition, res.LastPosition)
+		if err != nil {
+			return nil, Appended{}, fmt.Errorf("read the first result of command %s: %w", meta.CommandID, err)
+		}
+	}
+	return evs, res, nil
+}

@@ -1,0 +1,66 @@
+// Command tierlink runs the tierlink engine: it links households in hardship to the
+// services that providers offer, tier by tier, on an event log in Redis.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `tierlink links households in hardship to the services providers offer.
+
+Usage:
+  tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME]
+
+Environment:
+  REDIS_URL   the Redis that holds the event log (redis://host:6379/0).
+              Unset: an embedded in-process server whose data lasts only as
+              long as the process.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tierlink:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run dispatches a subcommand; it is main without the process around it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("name a subcommand")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown subcommand %q", args[0])
+	}
+}
+
+// newLogger logs JSON when stderr is not a terminal (a service manager, a file),
+// and text for a person at a terminal.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/infra/embedded"
+	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/reference"
+)
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the HTTP API")
+	host, _ := os.Hostname()
+	consumer := fs.String("consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	if *consumer == "" {
+		return errors.New("--consumer is empty and the host has no name: pass --consumer NAME")
+	}
+	log := newLogger(stderr)
+
+	var client *redis.Client
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", url, err)
+		}
+		client = redis.NewClient(opts)
+		log.Info("event log on Redis", "addr", opts.Addr, "db", opts.DB)
+	} else {
+		srv, err := embedded.Start("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		client = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		log.Warn("no REDIS_URL: using an embedded in-process Redis; its data lasts only as long as this process", "addr", srv.Addr())
+	}
+	defer client.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := client.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis does not answer: %w (is REDIS_URL right, and Redis running?)", err)
+	}
+
+	ref, err := reference.Default()
+	if err != nil {
+		return err
+	}
+	n, err := node.New(node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (pass --addr to use another)", *addr, err)
+	}
+	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	runDone := make(chan error, 1)
+	go func() { runDone <- n.Run(ctx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+	log.Info("tierlink serving", "addr", "http://"+ln.Addr().String(), "consumer", *consumer)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveDone:
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	return <-runDone
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/tierlink/tierlink/app"
+	"github.com/tierlink/tierlink/domain"
+)
+
+// Problem is an RFC 9457 problem detail.
+type Problem struct {
+	Type     string         `json:"type"`
+	Title    string         `json:"title"`
+	Status   int            `json:"status"`
+	Detail   string         `json:"detail,omitempty"`
+	Instance string         `json:"instance,omitempty"`
+	Errors   []FieldProblem `json:"errors,omitempty"`
+}
+
+// FieldProblem points at the field of the request that is wrong (RFC 6901 pointer).
+type FieldProblem struct {
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+// problemBase prefixes the problem type URIs; each names a page of docs/problems.md.
+const problemBase = "https://github.com/tierlink/tierlink/blob/main/docs/problems.md#"
+
+func newProblem(status int, kind, title, detail string) *Problem {
+	return &Problem{Type: problemBase + kind, Title: title, Status: status, Detail: detail}
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	p.Instance = r.URL.Path
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// maxBodyBytes bounds a request body.
+const maxBodyBytes = 64 << 10
+
+// decodeJSON reads a JSON body strictly: the right media type, a size limit, no
+// unknown fields, no trailing data. It returns a problem saying what is wrong.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *Problem {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			fmt.Sprintf("send the body as application/json, not %s", ct))
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON value")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON value")
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return newProblem(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			fmt.Sprintf("the body may be at most %d bytes", maxBodyBytes))
+	case errors.Is(err, io.EOF):
+		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the request body is empty: send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the JSON ends before its value is complete")
+	case errors.As(err, &syntaxErr):
+		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON",
+			fmt.Sprintf("%v (at byte %d)", syntaxErr, syntaxErr.Offset))
+	case errors.As(err, &typeErr):
+		p := newProblem(http.StatusBadRequest, "invalid-field", "Invalid field", "a field has the wrong type")
+		p.Errors = []FieldProblem{{Pointer: pointer(typeErr.Field), Detail: fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type, typeErr.Value)}}
+		return p
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		p := newProblem(http.StatusBadRequest, "unknown-field", "Unknown field", fmt.Sprintf("the request has a field %q that this endpoint does not take", name))
+		p.Errors = []FieldProblem{{Pointer: "/" + name, Detail: "unknown field"}}
+		return p
+	default:
+		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
+	}
+}
+
+// pointer turns encoding/json's dotted field path into a JSON pointer.
+func pointer(field string) string {
+	if field == "" {
+		return ""
+	}
+	return "/" + strings.ReplaceAll(field, ".", "/")
+}
+
+// problemFor maps a use case's error to a problem; the bool is false for server faults.
+func problemFor(err error) (*Problem, bool) {
+	var fe *domain.FieldError
+	switch {
+	case errors.As(err, &fe):
+		p := newProblem(http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error())
+		p.Errors = []FieldProblem{{Pointer: "/" + fe.Field, Detail: fe.Reason.Error()}}
+		return p, true
+	case errors.Is(err, domain.ErrNotFound):
+		return newProblem(http.StatusNotFound, "not-found", "Not found", err.Error()), true
+	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrAlreadyExists), errors.Is(err, domain.ErrRefused):
+		return newProblem(http.StatusConflict, "conflict", "Conflict", err.Error()+"; read the current state and retry"), true
+	}
+	return newProblem(http.StatusInternalServerError, "internal", "Internal error",
+		"tierlink could not complete the request; it is logged. Retry with the same Idempotency-Key: the command takes effect once."), false
+}

@@ -1,0 +1,231 @@
+// Package httpapi serves tierlink's HTTP JSON API, health and metrics.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/tierlink/tierlink/app"
+)
+
+// Pinger tells whether the event log's server answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Observer records request latency; metrics implement it.
+type Observer interface {
+	ObserveHTTP(route, code string, d time.Duration)
+}
+
+// Config wires the HTTP API.
+type Config struct {
+	App      *app.Application
+	Health   Pinger
+	Metrics  http.Handler
+	Observer Observer
+	Logger   *slog.Logger
+	// NewID makes command and correlation ids when the client sends none.
+	NewID func() string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New validates the configuration and returns the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.App == nil || cfg.Health == nil || cfg.Metrics == nil || cfg.NewID == nil {
+		return nil, errors.New("httpapi: app, health, metrics and NewID are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST /v1/households", s.registerHousehold)
+	s.mux.HandleFunc("POST /v1/offers", s.postOffer)
+	s.mux.HandleFunc("GET /v1/needs/{id}", s.getNeed)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", cfg.Metrics)
+	return s, nil
+}
+
+// ServeHTTP serves a request, recording its latency by route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		s.notFound(rec, r)
+	} else {
+		s.mux.ServeHTTP(rec, r) // the mux sets the path values
+	}
+	if s.cfg.Observer != nil {
+		route := pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.cfg.Observer.ObserveHTTP(route, strconv.Itoa(rec.status), time.Since(start))
+	}
+}
+
+// notFound answers unknown paths and wrong methods with a problem, not plain text.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	// The mux knows whether another method would match: ask it with each.
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "" && m != r.Method {
+			w.Header().Set("Allow", m)
+			writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here; use "+m))
+			return
+		}
+	}
+	writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "no such resource: see README.md for the API"))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// headerID is the shape accepted for Idempotency-Key and X-Correlation-ID.
+var headerID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// meta reads the command's ids from the headers: Idempotency-Key is the command id,
+// so that a retried request takes effect once.
+func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Problem) {
+	m := app.Meta{Actor: "http:anonymous"}
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		if !headerID.MatchString(k) {
+			return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid Idempotency-Key",
+				"Idempotency-Key must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+		}
+		m.CommandID = "idem:" + k
+	} else {
+		m.CommandID = s.cfg.NewID()
+	}
+	m.CorrelationID = r.Header.Get("X-Correlation-ID")
+	if m.CorrelationID != "" && !headerID.MatchString(m.CorrelationID) {
+		return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid X-Correlation-ID",
+			"X-Correlation-ID must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = m.CommandID
+	}
+	w.Header().Set("X-Correlation-ID", m.CorrelationID)
+	return m, nil
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p, ok := problemFor(err)
+	if !ok {
+		s.cfg.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+			"correlation_id", w.Header().Get("X-Correlation-ID"), "err", err)
+	}
+	writeProblem(w, r, p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type registerHouseholdRequest struct {
+	Community string `json:"community"`
+	Needs     []struct {
+		Category string `json:"category"`
+	} `json:"needs"`
+}
+
+func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
+	var req registerHouseholdRequest
+	if p := decodeJSON(w, r, &req); p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	meta, p := s.meta(w, r)
+	if p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	in := app.RegisterHouseholdInput{Community: req.Community}
+	for _, n := range req.Needs {
+		in.Categories = append(in.Categories, n.Category)
+	}
+	res, err := s.cfg.App.Commands.RegisterHousehold.Handle(r.Context(), in, meta)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.Replayed {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/v1/households/"+res.HouseholdID)
+	writeJSON(w, status, res)
+}
+
+type postOfferRequest struct {
+	Provider  string `json:"provider"`
+	Community string `json:"community"`
+	Category  string `json:"category"`
+	Capacity  int    `json:"capacity"`
+}
+
+func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
+	var req postOfferRequest
+	if p := decodeJSON(w, r, &req); p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	meta, p := s.meta(w, r)
+	if p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	res, err := s.cfg.App.Commands.PostOffer.Handle(r.Context(), app.PostOfferInput(req), meta)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.Replayed {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/v1/offers/"+res.OfferID)
+	writeJSON(w, status, res)
+}
+
+func (s *Server) getNeed(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.App.Queries.Need.Handle(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Health.Ping(ctx); err != nil {
+		writeProblem(w, r, newProblem(http.StatusServiceUnavailable, "unavailable", "Event log unavailable", "Redis does not answer: "+err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,238 @@
+// Package node wires one running tierlink: the event store, the matcher and the
+// projections of every district, the application and its HTTP API.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/app"
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/httpapi"
+	"github.com/tierlink/tierlink/infra/metrics"
+	"github.com/tierlink/tierlink/infra/reference"
+	"github.com/tierlink/tierlink/infra/viewstore"
+	"github.com/tierlink/tierlink/matching"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// Consumer groups of the partition logs.
+const (
+	GroupMatcher     = "matcher"
+	GroupNeedsView   = "projection.needs"
+	followRetryPause = time.Second
+)
+
+// Config says what a node runs on.
+type Config struct {
+	Client redis.UniversalClient
+	// Consumer is this process's stable name in every consumer group.
+	Consumer  string
+	Reference reference.Data
+	Logger    *slog.Logger
+	// Subscription tunes the consumer groups (claim times); zero values take defaults.
+	Subscription eventlog.SubscriptionConfig
+}
+
+// Node is one running tierlink.
+type Node struct {
+	cfg        Config
+	store      *eventlog.Store
+	metrics    *metrics.Metrics
+	api        *httpapi.Server
+	partitions []string
+	log        *slog.Logger
+}
+
+// New validates the configuration and wires the parts.
+func New(cfg Config) (*Node, error) {
+	if cfg.Client == nil || cfg.Consumer == "" || cfg.Reference.Geography == nil || cfg.Reference.Taxonomy == nil {
+		return nil, errors.New("node: a Redis client, a consumer name and reference data are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	for _, d := range cfg.Reference.Geography.Districts() {
+		n.partitions = append(n.partitions, d.Code)
+	}
+	registry := domain.NewRegistry()
+	var store *eventlog.Store
+	n.metrics = metrics.New(func(ctx context.Context, p string) (int64, error) { return store.Head(ctx, p) })
+	store, err := eventlog.NewStore(cfg.Client, registry, n.metrics)
+	if err != nil {
+		return nil, err
+	}
+	n.store = store
+	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
+	application, err := app.New(app.Config{
+		Log:       appLog{store},
+		NeedViews: needViews{client: cfg.Client, partitions: n.partitions},
+		Registry:  registry, Geography: cfg.Reference.Geography, Taxonomy: cfg.Reference.Taxonomy,
+		NewID: newID, Now: time.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.api, err = httpapi.New(httpapi.Config{
+		App: application, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
+		Logger: cfg.Logger, NewID: newID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Handler is the node's HTTP API.
+func (n *Node) Handler() http.Handler { return n.api }
+
+// Store is the node's event store.
+func (n *Node) Store() *eventlog.Store { return n.store }
+
+// Run follows every district's log with the matcher and the projections until ctx
+// ends, then saves the matchers' checkpoints.
+func (n *Node) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, p := range n.partitions {
+		views, err := viewstore.New(n.cfg.Client, p)
+		if err != nil {
+			return err
+		}
+		loop, err := matching.NewLoop(matching.LoopConfig{
+			Partition: p, Registry: n.store.Registry(), Appender: matcherAppender{n.store}, Checkpoints: views,
+			Logger: n.log, OnDecision: func(d matching.Decision) { n.metrics.Decided(p, d.Tier, d.Rule) },
+		})
+		if err != nil {
+			return err
+		}
+		needs, err := projections.NewNeeds(views)
+		if err != nil {
+			return err
+		}
+		for group, a := range map[string]eventlog.Applier{
+			GroupMatcher:   applier{checkpoint: loop.Checkpoint, handle: loop.Handle},
+			GroupNeedsView: applier{checkpoint: needs.Checkpoint, handle: needs.Handle},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n.follow(ctx, p, group, a)
+			}()
+		}
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := loop.Flush(fctx); err != nil {
+				n.log.Warn("matcher checkpoint not saved at shutdown", "partition", p, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// follow keeps one consumer group running, restarting it after a failure.
+func (n *Node) follow(ctx context.Context, partition, group string, a eventlog.Applier) {
+	cfg := n.cfg.Subscription
+	cfg.Partition, cfg.Group, cfg.Consumer, cfg.Logger = partition, group, n.cfg.Consumer, n.log
+	n.metrics.Watch(partition, group)
+	for ctx.Err() == nil {
+		err := n.store.Follow(ctx, cfg, a, n.metrics)
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Error("consumer stopped; restarting", "partition", partition, "group", group, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(followRetryPause):
+		}
+	}
+}
+
+// applier adapts a checkpointed handler to eventlog.Applier.
+type applier struct {
+	checkpoint func(context.Context) (int64, error)
+	handle     func(context.Context, int64, *domain.Event) error
+}
+
+func (a applier) Checkpoint(ctx context.Context) (int64, error) { return a.checkpoint(ctx) }
+
+func (a applier) Apply(ctx context.Context, e eventlog.Entry) error {
+	if e.Err != nil {
+		return a.handle(ctx, e.Position, nil)
+	}
+	return a.handle(ctx, e.Position, &e.Event)
+}
+
+// appLog adapts the store to app.Log.
+type appLog struct{ store *eventlog.Store }
+
+func (l appLog) Append(ctx context.Context, evs []domain.Event) (app.Appended, error) {
+	res, err := l.store.Append(ctx, evs)
+	if errors.Is(err, eventlog.ErrVersionConflict) {
+		return app.Appended{}, fmt.Errorf("%w: %w", app.ErrConflict, err)
+	}
+	if err != nil {
+		return app.Appended{}, err
+	}
+	return app.Appended{Partition: evs[0].Partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: res.Duplicate}, nil
+}
+
+func (l appLog) Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error) {
+	entries, err := l.store.ReadPartition(ctx, partition, from, to-from+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Event, 0, len(entries))
+	for _, e := range entries {
+		if e.Err != nil {
+			return nil, fmt.Errorf("position %d: %w", e.Position, e.Err)
+		}
+		out = append(out, e.Event)
+	}
+	return out, nil
+}
+
+// matcherAppender adapts the store to matching.Appender.
+type matcherAppender struct{ store *eventlog.Store }
+
+func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
+	_, err := a.store.Append(ctx, evs)
+	if errors.Is(err, eventlog.ErrVersionConflict) {
+		return fmt.Errorf("%w: %w", matching.ErrStale, err)
+	}
+	return err
+}
+
+// needViews finds need views in any district.
+type needViews struct {
+	client     redis.UniversalClient
+	partitions []string
+}
+
+func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedView, bool, error) {
+	b, ok, err := viewstore.Find(ctx, v.client, v.partitions, projections.NeedsModel, id)
+	if err != nil || !ok {
+		return projections.NeedView{}, false, err
+	}
+	var out projections.NeedView
+	if err := json.Unmarshal(b, &out); err != nil {
+		return projections.NeedView{}, false, fmt.Errorf("need view %s: %w", id, err)
+	}
+	return out, true, nil
+}
+
+type pinger struct{ client redis.UniversalClient }
+
+func (p pinger) Ping(ctx context.Context) error { return p.client.Ping(ctx).Err() }
