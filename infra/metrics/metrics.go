@@ -88,7 +88,9 @@ func (m *Metrics) Appended(partition string, events []domain.Event) {
 }
 
 // Duplicate counts a retried command that appended nothing.
-func (m *Metrics) Duplicate(partition string) { m.appends.WithLabelValues(partition, "duplicate").Inc() }
+func (m *Metrics) Duplicate(partition string) {
+	m.appends.WithLabelValues(partition, "duplicate").Inc()
+}
 
 // Conflict counts a version conflict.
 func (m *Metrics) Conflict(partition string) {
