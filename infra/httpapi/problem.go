@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/tierlink/tierlink/app"
@@ -52,9 +56,18 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *Problem {
 		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			fmt.Sprintf("send the body as application/json, not %s", ct))
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return newProblem(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+			fmt.Sprintf("the body may be at most %d bytes", maxBodyBytes))
+	}
+	if err != nil {
+		return newProblem(http.StatusBadRequest, "unreadable-body", "Unreadable body", err.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("trailing data after the JSON value")
 	}
@@ -67,14 +80,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *Problem {
 		return nil
 	}
 	var (
-		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.As(err, &maxErr):
-		return newProblem(http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
-			fmt.Sprintf("the body may be at most %d bytes", maxBodyBytes))
 	case errors.Is(err, io.EOF):
 		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", "the request body is empty: send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -88,12 +97,66 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *Problem {
 		return p
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		p := newProblem(http.StatusBadRequest, "unknown-field", "Unknown field", fmt.Sprintf("the request has a field %q that this endpoint does not take", name))
-		p.Errors = []FieldProblem{{Pointer: "/" + name, Detail: "unknown field"}}
+		var raw any
+		ptr := "/" + name
+		if json.Unmarshal(body, &raw) == nil {
+			if found := unknownField(raw, reflect.TypeOf(v), ""); found != "" {
+				ptr = found
+			}
+		}
+		p := newProblem(http.StatusBadRequest, "unknown-field", "Unknown field", fmt.Sprintf("the request has a field %s that this endpoint does not take", ptr))
+		p.Errors = []FieldProblem{{Pointer: ptr, Detail: "unknown field"}}
 		return p
 	default:
 		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
 	}
+}
+
+// unknownField returns the JSON pointer of the first member of raw that type t has
+// no field for, since encoding/json names an unknown field but not where it is.
+func unknownField(raw any, t reflect.Type, at string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := raw.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			fields[strings.ToLower(name)] = f.Type
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				return at + "/" + k
+			}
+			if p := unknownField(x[k], ft, at+"/"+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for i, el := range x {
+			if p := unknownField(el, t.Elem(), at+"/"+strconv.Itoa(i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // pointer turns encoding/json's dotted field path into a JSON pointer.

@@ -1,0 +1,246 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/redistest"
+	"github.com/tierlink/tierlink/infra/reference"
+	"github.com/tierlink/tierlink/projections"
+)
+
+type running struct {
+	srv    *httptest.Server
+	stop   func()
+	client *redis.Client
+}
+
+// start runs a node on the server as the given consumer until stop is called.
+func start(t *testing.T, srv redistest.Server, consumer string) running {
+	t.Helper()
+	ref, err := reference.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := srv.Client(t)
+	n, err := node.New(node.Config{
+		Client: client, Consumer: consumer, Reference: ref,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Subscription: eventlog.SubscriptionConfig{
+			MaxIdle: 300 * time.Millisecond, ClaimInterval: 100 * time.Millisecond, BlockTime: 50 * time.Millisecond,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = n.Run(ctx); close(done) }()
+	hs := httptest.NewServer(n.Handler())
+	stop := func() { hs.Close(); cancel(); <-done }
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			stop()
+		}
+	})
+	return running{srv: hs, stop: stop, client: client}
+}
+
+func call(t *testing.T, r running, method, path, body string, headers ...string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(bytes.TrimSpace(b)) > 0 && (strings.Contains(resp.Header.Get("Content-Type"), "json")) {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s %s: body %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+func register(t *testing.T, r running, community string, categories ...string) []string {
+	t.Helper()
+	var needs []string
+	for _, c := range categories {
+		needs = append(needs, `{"category":"`+c+`"}`)
+	}
+	code, _, out := call(t, r, "POST", "/v1/households", `{"community":"`+community+`","needs":[`+strings.Join(needs, ",")+`]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %v", code, out)
+	}
+	var ids []string
+	for _, n := range out["needs"].([]any) {
+		ids = append(ids, n.(map[string]any)["need_id"].(string))
+	}
+	return ids
+}
+
+func offer(t *testing.T, r running, community, category string, capacity int) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"provider": "changning-youth", "community": community, "category": category, "capacity": capacity})
+	code, _, out := call(t, r, "POST", "/v1/offers", string(body))
+	if code != http.StatusCreated {
+		t.Fatalf("offer: %d %v", code, out)
+	}
+	return out["offer_id"].(string)
+}
+
+// need waits until the need's view satisfies ok.
+func need(t *testing.T, r running, id string, ok func(projections.NeedView) bool) projections.NeedView {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var last projections.NeedView
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(r.srv.URL + "/v1/needs/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			last = projections.NeedView{}
+			_ = json.NewDecoder(resp.Body).Decode(&last)
+			if ok(last) {
+				resp.Body.Close()
+				return last
+			}
+		}
+		resp.Body.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("need %s never reached the expected state; last %+v", id, last)
+	return last
+}
+
+func referred(v projections.NeedView) bool { return v.Status == "referred" }
+func open(v projections.NeedView) bool     { return v.Status == "open" }
+
+func head(t *testing.T, r running) int64 {
+	n, err := r.client.Get(context.Background(), "tl:{changning}:position").Int64()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFirstPathEndToEnd(t *testing.T) {
+	srv := redistest.Real(t)
+	r := start(t, srv, "node-a")
+
+	o1 := offer(t, r, "xinhua-02", "counselling", 1)
+	a := register(t, r, "xinhua-02", "counselling", "homework_tutoring")
+	va := need(t, r, a[0], referred)
+	if va.Referral == nil || va.Referral.OfferID != o1 || va.Referral.Rule == "" || va.Tier != 1 {
+		t.Fatalf("referral %+v", va)
+	}
+	need(t, r, a[1], open) // no tutoring offered
+	b := register(t, r, "xinhua-02", "counselling")
+	c := register(t, r, "xinhua-01", "counselling") // another community: not served by o1
+	need(t, r, b[0], open)
+	o2 := offer(t, r, "xinhua-02", "counselling", 3)
+	if vb := need(t, r, b[0], referred); vb.Referral.OfferID != o2 {
+		t.Fatalf("waiting need served by %s, want %s", vb.Referral.OfferID, o2)
+	}
+	need(t, r, c[0], open)
+
+	// Bad input: a clear problem, and nothing appended.
+	before := head(t, r)
+	for _, tc := range []struct {
+		path, body string
+		code       int
+		pointer    string
+	}{
+		{"/v1/households", `{"community":"xinhua-02","needs":[{"category":"astrology"}]}`, 422, "/needs/0/category"},
+		{"/v1/households", `{"community":"nowhere","needs":[{"category":"counselling"}]}`, 422, "/community"},
+		{"/v1/households", `{"community":"xinhua-02","needs":[{"category":"counselling","name":"Li"}]}`, 400, "/needs/0/name"},
+		{"/v1/households", `{"community":"xinhua-02"`, 400, ""},
+		{"/v1/households", `{"community":"xinhua-02","needs":[]}`, 422, "/needs"},
+		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling","capacity":0}`, 422, "/capacity"},
+		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling"}`, 422, "/capacity"},
+		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling","capacity":"2"}`, 400, "/capacity"},
+		{"/v1/offers", `[1]`, 400, ""},
+		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling","capacity":1} {}`, 400, ""},
+		{"/v1/offers", `{"provider":"` + strings.Repeat("x", 70<<10) + `"}`, 413, ""},
+	} {
+		code, hdr, out := call(t, r, "POST", tc.path, tc.body)
+		if code != tc.code || hdr.Get("Content-Type") != "application/problem+json" || out["detail"] == "" {
+			t.Errorf("%s %.60s: %d %s %v, want %d problem", tc.path, tc.body, code, hdr.Get("Content-Type"), out, tc.code)
+			continue
+		}
+		if tc.pointer != "" {
+			errs, _ := out["errors"].([]any)
+			if len(errs) != 1 || errs[0].(map[string]any)["pointer"] != tc.pointer {
+				t.Errorf("%s %.60s: errors %v, want pointer %s", tc.path, tc.body, out["errors"], tc.pointer)
+			}
+		}
+	}
+	if code, _, _ := call(t, r, "GET", "/v1/needs/no-such-need", ""); code != 404 {
+		t.Errorf("unknown need: %d", code)
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("refused requests appended %d events", after-before)
+	}
+
+	// A retried command (same Idempotency-Key) takes effect once and answers the same.
+	body := `{"provider":"p","community":"xinhua-03","category":"legal_aid","capacity":2}`
+	code1, _, first := call(t, r, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
+	code2, _, second := call(t, r, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
+	if code1 != 201 || code2 != 200 || first["offer_id"] != second["offer_id"] || second["replayed"] != true {
+		t.Fatalf("retry: %d %v then %d %v", code1, first, code2, second)
+	}
+
+	// The events are plain stream entries: XRANGE shows them.
+	entries, err := r.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
+	if err != nil || len(entries) == 0 || !strings.Contains(entries[0].Values["payload"].(string), `"type":"offer.posted"`) {
+		t.Fatalf("XRANGE of the log: %v %v", entries, err)
+	}
+
+	// A restarted node rebuilds the matcher from the log: o1 is full, o2 has two units left.
+	r.stop()
+	r2 := start(t, srv, "node-a")
+	d := register(t, r2, "xinhua-02", "counselling")
+	e := register(t, r2, "xinhua-02", "counselling")
+	f := register(t, r2, "xinhua-02", "counselling")
+	for _, id := range []string{d[0], e[0]} {
+		if v := need(t, r2, id, referred); v.Referral.OfferID != o2 {
+			t.Fatalf("after restart need %s went to %s, want %s", id, v.Referral.OfferID, o2)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	need(t, r2, f[0], open) // capacity 1 + 3 is used up: the fourth waits
+
+	_, _, _ = call(t, r2, "GET", "/healthz", "")
+	resp, err := http.Get(r2.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tierlink_appends_total{outcome="ok",partition="changning"}`, `tierlink_consumer_lag{group="matcher",partition="changning"}`, `tierlink_matcher_decisions_total`} {
+		if !bytes.Contains(m, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
