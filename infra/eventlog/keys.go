@@ -25,14 +25,16 @@ func (k Keys) prefix() string { return "tl:{" + k.partition + "}:" }
 // Log is the partition's log: every event of the partition in order, never trimmed.
 func (k Keys) Log() string { return k.prefix() + "log" }
 
-// Position is the counter of the last position written to the log.
-func (k Keys) Position() string { return k.prefix() + "position" }
+// State is the hash of the partition's counters: the last log position (field
+// PositionField), each aggregate's version and each applied command's first result.
+func (k Keys) State() string { return k.prefix() + "state" }
 
-// Versions is the hash of each aggregate's current version.
-func (k Keys) Versions() string { return k.prefix() + "versions" }
+// PositionField is the State field that holds the last position written to the log.
+const PositionField = "position"
 
-// Commands is the hash of each applied command id and its first result.
-func (k Keys) Commands() string { return k.prefix() + "commands" }
+func versionField(ref domain.AggregateRef) string { return "agg:" + ref.String() }
+
+func commandField(id string) string { return "cmd:" + id }
 
 // DeadLetter is the stream of log entries that a consumer could not decode.
 func (k Keys) DeadLetter() string { return k.prefix() + "deadletter" }

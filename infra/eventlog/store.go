@@ -165,13 +165,13 @@ func (s *Store) Append(ctx context.Context, events []domain.Event) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	redisKeys := make([]string, 0, 4+len(specs))
-	redisKeys = append(redisKeys, keys.Commands(), keys.Versions(), keys.Log(), keys.Position())
+	redisKeys := make([]string, 0, 2+len(specs))
+	redisKeys = append(redisKeys, keys.State(), keys.Log())
 	args := make([]any, 0, 2+3*len(specs)+2*len(events))
-	args = append(args, events[0].CommandID, len(specs))
+	args = append(args, commandField(events[0].CommandID), len(specs))
 	for _, sp := range specs {
 		redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
-		args = append(args, sp.ref.String(), sp.expected, len(sp.events))
+		args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
 		for _, e := range sp.events {
 			body, err := s.registry.Encode(e)
 			if err != nil {
@@ -330,7 +330,7 @@ func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, err := s.client.Get(ctx, keys.Position()).Int64()
+	v, err := s.client.HGet(ctx, keys.State(), PositionField).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}

@@ -138,7 +138,7 @@ func referred(v projections.NeedView) bool { return v.Status == "referred" }
 func open(v projections.NeedView) bool     { return v.Status == "open" }
 
 func head(t *testing.T, r running) int64 {
-	n, err := r.client.Get(context.Background(), "tl:{changning}:position").Int64()
+	n, err := r.client.HGet(context.Background(), "tl:{changning}:state", "position").Int64()
 	if err != nil && err != redis.Nil {
 		t.Fatal(err)
 	}

@@ -449,11 +449,11 @@ func testDeadLetter(t *testing.T, s Subject, p string) {
 	a.waitFor(t, 1, 5*time.Second)
 	// Plant an entry no decoder knows at the next position, the way a buggy or newer
 	// writer might, then a good event after it.
-	keysLog, keysPos := "tl:{"+p+"}:log", "tl:{"+p+"}:position"
+	keysLog, keysState := "tl:{"+p+"}:log", "tl:{"+p+"}:state"
 	if err := s.Client.XAdd(ctx, &redis.XAddArgs{Stream: keysLog, ID: "2-0", Values: []any{"_watermill_message_uuid", "x", "pos", "2", "payload", `{"type":"from.the.future"}`}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Client.Set(ctx, keysPos, 2, 0).Err(); err != nil {
+	if err := s.Client.HSet(ctx, keysState, "position", 2).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-3", "a", 1)); err != nil {
