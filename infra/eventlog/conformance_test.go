@@ -1,6 +1,8 @@
 package eventlog_test
 
 import (
+	"github.com/redis/go-redis/v9"
+
 	"testing"
 
 	"github.com/tierlink/tierlink/domain"
@@ -30,4 +32,19 @@ func TestConformanceRedis(t *testing.T) {
 
 func TestConformanceEmbedded(t *testing.T) {
 	eventlogtest.Run(t, subject(redistest.Embedded(t)))
+}
+
+// TestConformanceCluster runs the suite on a Redis Cluster: every key of a partition
+// shares its hash tag, so the script and the consumer groups run unchanged there.
+func TestConformanceCluster(t *testing.T) {
+	addrs := redistest.Cluster(t)
+	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Subject {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		t.Cleanup(func() { _ = c.Close() })
+		st, err := eventlog.NewStore(c, domain.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventlogtest.Subject{Store: st, Client: c}
+	})
 }

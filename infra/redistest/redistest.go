@@ -51,15 +51,21 @@ func Real(tb testing.TB) Server {
 		tb.Logf("redis-server not found; using the embedded server instead")
 		return Embedded(tb)
 	}
+	return Server{Addr: startServer(tb, bin)}
+}
+
+// startServer starts one redis-server of the test's own and returns its address.
+func startServer(tb testing.TB, bin string, extra ...string) string {
+	tb.Helper()
 	dir := tb.TempDir()
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		cmd := exec.Command(bin,
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--protected-mode", "yes")
+		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--protected-mode", "yes"}
+		cmd := exec.Command(bin, append(args, extra...)...)
 		if err := cmd.Start(); err != nil {
 			tb.Fatalf("start redis-server: %v", err)
 		}
@@ -75,10 +81,51 @@ func Real(tb testing.TB) Server {
 			_ = cmd.Process.Kill()
 			<-exited
 		})
-		return Server{Addr: addr}
+		return addr
 	}
 	tb.Fatalf("redis-server did not start; see %s/redis.log", dir)
-	return Server{}
+	return ""
+}
+
+// Cluster starts a three-node Redis Cluster of the test's own (no replicas) and
+// returns its nodes' addresses, or skips the test where the machine has no
+// redis-server (it fails instead if RequireEnv is set).
+func Cluster(tb testing.TB) []string {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	cli, cliErr := exec.LookPath("redis-cli")
+	if err != nil || cliErr != nil {
+		if os.Getenv(RequireEnv) != "" {
+			tb.Fatalf("redis-server or redis-cli not found and %s is set", RequireEnv)
+		}
+		tb.Skip("redis-server or redis-cli not found: no cluster to test on")
+	}
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		addrs = append(addrs, startServer(tb, bin, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"))
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, addr := range addrs { // every node must see the cluster up
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = c.Close()
+				tb.Fatal("the test cluster did not reach cluster_state:ok")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = c.Close()
+	}
+	return addrs
 }
 
 // Embedded starts the embedded server on a free loopback port for one test.
