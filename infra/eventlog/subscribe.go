@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -142,9 +143,10 @@ func (s *Store) Subscribe(ctx context.Context, cfg SubscriptionConfig) (*Subscri
 		ClaimInterval:                 cfg.ClaimInterval,
 		MaxIdleTime:                   cfg.MaxIdle,
 		DisableIndefiniteInitialBlock: true,
-	}, watermill.NewSlogLoggerWithLevelMapping(cfg.Logger.With("partition", cfg.Partition, "group", cfg.Group), map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug,
-	}))
+	}, watermill.NewSlogLoggerWithLevelMapping(
+		slog.New(quietOnCancel{cfg.Logger.Handler()}).With("partition", cfg.Partition, "group", cfg.Group),
+		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug},
+	))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s/%s: %w", cfg.Partition, cfg.Group, err)
 	}
@@ -185,3 +187,37 @@ func (s *Store) ensureGroup(ctx context.Context, keys Keys, group string, startA
 func isBusyGroup(err error) bool {
 	return err != nil && len(err.Error()) >= 9 && err.Error()[:9] == "BUSYGROUP"
 }
+
+// quietOnCancel turns the subscriber's error records about a cancelled context (it
+// logs "read fail" each time it is stopped) into debug records: a stop is no error.
+type quietOnCancel struct{ slog.Handler }
+
+func (q quietOnCancel) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		cancelled := false
+		var attrs []slog.Attr
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok && errors.Is(err, context.Canceled) {
+				cancelled = true
+			} else if strings.Contains(a.Value.String(), context.Canceled.Error()) {
+				cancelled = true
+			}
+			attrs = append(attrs, a)
+			return true
+		})
+		if cancelled {
+			if !q.Handler.Enabled(ctx, slog.LevelDebug) {
+				return nil
+			}
+			r = slog.NewRecord(r.Time, slog.LevelDebug, r.Message, r.PC)
+			r.AddAttrs(attrs...)
+		}
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quietOnCancel) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietOnCancel{q.Handler.WithAttrs(as)}
+}
+
+func (q quietOnCancel) WithGroup(name string) slog.Handler { return quietOnCancel{q.Handler.WithGroup(name)} }
