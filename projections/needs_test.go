@@ -15,7 +15,9 @@ type memStore struct {
 	docs map[string][]byte
 }
 
-func (m *memStore) Checkpoint(_ context.Context, model string) (int64, error) { return m.cp[model], nil }
+func (m *memStore) Checkpoint(_ context.Context, model string) (int64, error) {
+	return m.cp[model], nil
+}
 func (m *memStore) Get(_ context.Context, model, id string) ([]byte, bool, error) {
 	b, ok := m.docs[model+"/"+id]
 	return b, ok, nil

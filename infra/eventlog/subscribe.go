@@ -220,4 +220,6 @@ func (q quietOnCancel) WithAttrs(as []slog.Attr) slog.Handler {
 	return quietOnCancel{q.Handler.WithAttrs(as)}
 }
 
-func (q quietOnCancel) WithGroup(name string) slog.Handler { return quietOnCancel{q.Handler.WithGroup(name)} }
+func (q quietOnCancel) WithGroup(name string) slog.Handler {
+	return quietOnCancel{q.Handler.WithGroup(name)}
+}
