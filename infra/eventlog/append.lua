@@ -1,19 +1,22 @@
 -- tierlink atomic append.
--- KEYS[1] the partition's state hash: "position" (the last log position), one
+-- KEYS[1] the partition's state hash: "head" (the last log position), one
 --         "agg:<type>/<id>" field per aggregate (its version) and one "cmd:<id>"
 --         field per applied command (its first result)
 -- KEYS[2] the partition log   KEYS[2+i] the stream of the i-th aggregate
--- ARGV[1] the command's field   ARGV[2] the number of aggregates n
+-- ARGV[1] the command's field   ARGV[2] the command's fingerprint
+-- ARGV[3] the number of aggregates n
 -- then for each aggregate: its field, its expected version, its event count k,
 -- and k pairs of (event id, encoded event).
--- Replies {"ok", result}, {"dup", first result} or {"conflict", aggregate index, actual version},
--- where result is "first_position last_position version_1,version_2,...".
--- Everything is checked before anything is written: a script that fails half-way
--- would leave its first writes in place.
-local n = tonumber(ARGV[2])
-local fields = {ARGV[1], 'position'}
+-- Replies {"ok", result}, {"dup", first result}, {"conflict", aggregate index,
+-- actual version} or {"corrupt", key, its last entry id, the id expected},
+-- where result is "first_position last_position version_1,version_2,... fingerprint".
+-- Everything is checked before anything is written (a script that failed half-way
+-- would leave its first writes in place): the versions, and that each stream ends
+-- where the state hash says, so that no XADD of an explicit id can fail.
+local n = tonumber(ARGV[3])
+local fields = {ARGV[1], 'head'}
 local specs = {}
-local a = 3
+local a = 4
 for i = 1, n do
   local k = tonumber(ARGV[a + 2])
   fields[i + 2] = ARGV[a]
@@ -30,7 +33,21 @@ for i = 1, n do
     return {'conflict', tostring(i), tostring(version)}
   end
 end
+local function ends_at(key, last)
+  local top = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+  local want = last .. '-0'
+  if (last == 0 and top) or (last > 0 and (not top or top[1] ~= want)) then
+    return {'corrupt', key, top and top[1] or 'none', last == 0 and 'none' or want}
+  end
+  return nil
+end
 local pos = tonumber(current[2] or '0')
+local bad = ends_at(KEYS[2], pos)
+if bad then return bad end
+for i = 1, n do
+  bad = ends_at(KEYS[2 + i], specs[i][2])
+  if bad then return bad end
+end
 local first = pos + 1
 local versions = {}
 local updates = {}
@@ -49,6 +66,6 @@ for i = 1, n do
   updates[#updates + 1] = spec[1]
   updates[#updates + 1] = version
 end
-local result = first .. ' ' .. pos .. ' ' .. table.concat(versions, ',')
-redis.call('HSET', KEYS[1], ARGV[1], result, 'position', pos, unpack(updates))
+local result = first .. ' ' .. pos .. ' ' .. table.concat(versions, ',') .. ' ' .. ARGV[2]
+redis.call('HSET', KEYS[1], ARGV[1], result, 'head', pos, unpack(updates))
 return {'ok', result}

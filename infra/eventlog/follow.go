@@ -17,15 +17,29 @@ type Applier interface {
 	// Checkpoint returns the position of the last entry applied (0 if none).
 	Checkpoint(ctx context.Context) (int64, error)
 	// Apply applies the entry right after the checkpoint and moves the checkpoint to
-	// it. An entry with Err set was dead-lettered: only the checkpoint moves.
+	// it; an entry at or before the checkpoint (applied by another follower sharing
+	// the checkpoint) changes nothing. An entry with Err set was dead-lettered: only
+	// the checkpoint moves.
 	Apply(ctx context.Context, e Entry) error
 }
 
 // FollowRecorder is told what a follower does; metrics implement it.
 type FollowRecorder interface {
+	// DeadLettered is told of an entry moved to the dead-letter stream (once per
+	// group and entry, however often it is read).
 	DeadLettered(partition, group string)
+	// Checkpointed is told of a group's progress.
 	Checkpointed(partition, group string, position int64)
 }
+
+// deadLetterScript adds an entry to the dead-letter stream once per group and entry.
+// KEYS[1] the dead-letter stream, KEYS[2] the hash of entries already there;
+// ARGV[1] "<group>/<entry id>", then the fields of the dead-letter entry.
+var deadLetterScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[2], ARGV[1], 1) == 0 then return 0 end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+return 1
+`)
 
 // catchUpBatch is how many entries one read of a catch-up takes.
 const catchUpBatch = 1000
@@ -69,19 +83,22 @@ func (s *Store) Follow(ctx context.Context, cfg SubscriptionConfig, a Applier, r
 	}
 	defer sub.Close()
 	for m := range sub.C {
-		if m.Position <= f.cp && m.Position > 0 {
+		if m.Position < 1 {
+			// An entry with no position was not written by tierlink: reading the log
+			// to its end dead-letters it with its id.
+			if err := f.catchUp(ctx, -1); err != nil {
+				f.log.Warn("catch-up failed", "err", err)
+			}
+			m.Ack()
+			continue
+		}
+		if m.Position <= f.cp {
 			m.Ack()
 			continue
 		}
 		if err := f.catchUp(ctx, m.Position-1); err != nil {
 			f.log.Warn("gap fill failed; the entry will be delivered again", "position", m.Position, "err", err)
 			m.Nack()
-			continue
-		}
-		if m.Position != f.cp+1 {
-			// An entry with no readable position: nothing to order it by.
-			f.deadLetter(ctx, m.Entry)
-			m.Ack()
 			continue
 		}
 		if err := f.apply(ctx, m.Entry); err != nil {
@@ -125,6 +142,15 @@ func (f *follower) catchUp(ctx context.Context, until int64) error {
 			return nil
 		}
 		for _, e := range entries {
+			if errors.Is(e.Err, ErrForeignEntry) {
+				// Nothing tierlink writes can follow it (appends refuse to), so the
+				// log ends here until someone removes it.
+				f.deadLetter(ctx, e)
+				if until >= 0 {
+					return fmt.Errorf("log %s: %w blocks position %d", f.cfg.Partition, e.Err, until)
+				}
+				return nil
+			}
 			if e.Position != f.cp+1 {
 				return fmt.Errorf("log %s: position %d follows %d", f.cfg.Partition, e.Position, f.cp)
 			}
@@ -151,21 +177,25 @@ func (f *follower) apply(ctx context.Context, e Entry) error {
 	return nil
 }
 
+// deadLetter copies an entry to the dead-letter stream, once per group and entry.
 func (f *follower) deadLetter(ctx context.Context, e Entry) {
 	keys, _ := KeysFor(f.cfg.Partition)
-	reason := "no position"
-	if e.Err != nil {
-		reason = e.Err.Error()
+	id := e.ID
+	if id == "" {
+		id = strconv.FormatInt(e.Position, 10) + "-0"
 	}
-	f.log.Error("log entry cannot be decoded; moved to the dead-letter stream", "position", e.Position, "err", reason)
-	err := f.store.client.XAdd(ctx, &redis.XAddArgs{
-		Stream: keys.DeadLetter(),
-		Values: []any{"group", f.cfg.Group, "consumer", f.cfg.Consumer, "pos", strconv.FormatInt(e.Position, 10), "error", reason, "payload", string(e.Raw)},
-	}).Err()
+	added, err := deadLetterScript.Run(ctx, f.store.client, []string{keys.DeadLetter(), keys.DeadLetterSeen()},
+		f.cfg.Group+"/"+id, "group", f.cfg.Group, "consumer", f.cfg.Consumer, "entry", id,
+		"pos", strconv.FormatInt(e.Position, 10), "error", e.Err.Error(), "payload", string(e.Raw)).Int()
 	if err != nil {
-		f.log.Error("dead-letter write failed", "position", e.Position, "err", err)
+		f.log.Error("dead-letter write failed", "entry", id, "err", err)
+		return
 	}
-	if f.rec != nil {
-		f.rec.DeadLettered(f.cfg.Partition, f.cfg.Group)
+	if added == 1 {
+		f.log.Error("log entry cannot be read; copied to the dead-letter stream and skipped",
+			"entry", id, "position", e.Position, "err", e.Err, "dead_letters", keys.DeadLetter())
+		if f.rec != nil {
+			f.rec.DeadLettered(f.cfg.Partition, f.cfg.Group)
+		}
 	}
 }

@@ -26,11 +26,12 @@ func (k Keys) prefix() string { return "tl:{" + k.partition + "}:" }
 func (k Keys) Log() string { return k.prefix() + "log" }
 
 // State is the hash of the partition's counters: the last log position (field
-// PositionField), each aggregate's version and each applied command's first result.
+// "head"), each aggregate's version and each applied command's first result.
 func (k Keys) State() string { return k.prefix() + "state" }
 
-// PositionField is the State field that holds the last position written to the log.
-const PositionField = "position"
+// stateHeadField is the State field that holds the last position written to the
+// log; append.lua writes it by this name.
+const stateHeadField = "head"
 
 func versionField(ref domain.AggregateRef) string { return "agg:" + ref.String() }
 
@@ -38,6 +39,9 @@ func commandField(id string) string { return "cmd:" + id }
 
 // DeadLetter is the stream of log entries that a consumer could not decode.
 func (k Keys) DeadLetter() string { return k.prefix() + "deadletter" }
+
+// DeadLetterSeen is the hash of the entries each group has dead-lettered already.
+func (k Keys) DeadLetterSeen() string { return k.prefix() + "deadletter:seen" }
 
 // Aggregate is the stream of one aggregate's events, never trimmed.
 func (k Keys) Aggregate(ref domain.AggregateRef) string {

@@ -24,12 +24,24 @@ var (
 	ErrBadAppend = errors.New("bad append")
 	// ErrBadPartition means a partition name cannot be used as a hash tag.
 	ErrBadPartition = errors.New("bad partition name")
+	// ErrBadAggregate means an aggregate reference cannot name a stream.
+	ErrBadAggregate = errors.New("bad aggregate reference")
+	// ErrCommandReused means a command id already took effect for a different command.
+	ErrCommandReused = errors.New("command id reused for a different command")
+	// ErrForeignEntry marks a log entry that tierlink did not write (its id is not
+	// "<position>-0" with a matching position field).
+	ErrForeignEntry = errors.New("foreign log entry")
+	// ErrCorruptLog means a stream does not end where the partition's state says it
+	// does (something other than tierlink wrote to it); nothing was appended.
+	ErrCorruptLog = errors.New("corrupt log")
 )
 
 // Limits of one append, so that one command cannot block Redis for long.
 const (
+	// MaxEventsPerAppend is the most events one append may write.
 	MaxEventsPerAppend = 256
-	MaxEventBytes      = 64 << 10
+	// MaxEventBytes is the largest encoded event one append may write.
+	MaxEventBytes = 64 << 10
 )
 
 //go:embed append.lua
@@ -51,7 +63,8 @@ func (e *ConflictError) Error() string {
 func (e *ConflictError) Unwrap() error { return ErrVersionConflict }
 
 // Result is what an append wrote: the log positions of its events and each
-// aggregate's new version. A retried command gets its first result with Duplicate set.
+// aggregate's new version. A retried command gets the positions of its first
+// attempt with Duplicate set, and no versions (the retry may name other aggregates).
 type Result struct {
 	FirstPosition int64
 	LastPosition  int64
@@ -61,10 +74,25 @@ type Result struct {
 
 // Recorder is told the outcome of every append; metrics implement it.
 type Recorder interface {
+	// Appended is told of events written.
 	Appended(partition string, events []domain.Event)
+	// Duplicate is told of a retried command that wrote nothing.
 	Duplicate(partition string)
+	// Conflict is told of an append refused for a version conflict.
 	Conflict(partition string)
+	// AppendFailed is told of an append that failed for another reason.
 	AppendFailed(partition string)
+}
+
+// AppendOption tunes one append.
+type AppendOption func(*appendOptions)
+
+type appendOptions struct{ fingerprint string }
+
+// Fingerprint attaches a digest of the command (its kind and input) to its id: a
+// later append with the same id and another fingerprint fails with ErrCommandReused.
+func Fingerprint(fp string) AppendOption {
+	return func(o *appendOptions) { o.fingerprint = fp }
 }
 
 type nopRecorder struct{}
@@ -155,7 +183,17 @@ func group(events []domain.Event) ([]streamSpec, error) {
 // partition's log. Each aggregate must be at the version before its first event
 // (else a *ConflictError); a command id seen before returns its first result and
 // writes nothing.
-func (s *Store) Append(ctx context.Context, events []domain.Event) (Result, error) {
+func (s *Store) Append(ctx context.Context, events []domain.Event, opts ...AppendOption) (Result, error) {
+	var o appendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.fingerprint == "" {
+		o.fingerprint = "-"
+	}
+	if strings.ContainsAny(o.fingerprint, " \t\n") {
+		return Result{}, fmt.Errorf("%w: a fingerprint may not hold spaces", ErrBadAppend)
+	}
 	specs, err := group(events)
 	if err != nil {
 		return Result{}, err
@@ -168,14 +206,14 @@ func (s *Store) Append(ctx context.Context, events []domain.Event) (Result, erro
 	redisKeys := make([]string, 0, 2+len(specs))
 	redisKeys = append(redisKeys, keys.State(), keys.Log())
 	args := make([]any, 0, 2+3*len(specs)+2*len(events))
-	args = append(args, commandField(events[0].CommandID), len(specs))
+	args = append(args, commandField(events[0].CommandID), o.fingerprint, len(specs))
 	for _, sp := range specs {
 		redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
 		args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
 		for _, e := range sp.events {
 			body, err := s.registry.Encode(e)
 			if err != nil {
-				return Result{}, fmt.Errorf("%w: %v", ErrBadAppend, err)
+				return Result{}, fmt.Errorf("%w: %w", ErrBadAppend, err)
 			}
 			if len(body) > MaxEventBytes {
 				return Result{}, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
@@ -192,56 +230,83 @@ func (s *Store) Append(ctx context.Context, events []domain.Event) (Result, erro
 		s.recorder.AppendFailed(partition)
 		return Result{}, fmt.Errorf("append to %s: unexpected reply %q", partition, reply)
 	}
-	switch reply[0] {
-	case "ok", "dup":
-		res, err := parseResult(reply[1], specs)
+	res, err := s.interpret(reply, specs, o.fingerprint)
+	switch {
+	case err == nil && res.Duplicate:
+		s.recorder.Duplicate(partition)
+	case err == nil:
+		s.recorder.Appended(partition, events)
+	case errors.Is(err, ErrVersionConflict):
+		s.recorder.Conflict(partition)
+	default:
+		s.recorder.AppendFailed(partition)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("append to %s: %w", partition, err)
+	}
+	return res, nil
+}
+
+// interpret reads the script's reply.
+func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string) (Result, error) {
+	switch {
+	case len(reply) == 2 && (reply[0] == "ok" || reply[0] == "dup"):
+		res, stored, err := parseResult(reply[1])
 		if err != nil {
 			return Result{}, err
 		}
-		res.Duplicate = reply[0] == "dup"
-		if res.Duplicate {
-			s.recorder.Duplicate(partition)
-		} else {
-			s.recorder.Appended(partition, events)
+		if reply[0] == "ok" {
+			for i, sp := range specs {
+				res.Versions[sp.ref] = res.versions[i]
+			}
+			return res.Result, nil
 		}
-		return res, nil
-	case "conflict":
-		i, _ := strconv.Atoi(reply[1])
-		actual, _ := strconv.ParseInt(reply[2], 10, 64)
-		if i < 1 || i > len(specs) {
-			return Result{}, fmt.Errorf("append to %s: conflict reply %q", partition, reply)
+		if stored != fingerprint {
+			return Result{}, ErrCommandReused
 		}
-		s.recorder.Conflict(partition)
+		res.Duplicate = true
+		res.Versions = nil
+		return res.Result, nil
+	case len(reply) == 3 && reply[0] == "conflict":
+		i, err1 := strconv.Atoi(reply[1])
+		actual, err2 := strconv.ParseInt(reply[2], 10, 64)
+		if err1 != nil || err2 != nil || i < 1 || i > len(specs) {
+			return Result{}, fmt.Errorf("unexpected reply %q", reply)
+		}
 		return Result{}, &ConflictError{Aggregate: specs[i-1].ref, Expected: specs[i-1].expected, Actual: actual}
-	default:
-		return Result{}, fmt.Errorf("append to %s: unexpected reply %q", partition, reply)
+	case len(reply) == 4 && reply[0] == "corrupt":
+		return Result{}, fmt.Errorf("%w: stream %s ends at entry %s where %s was expected; "+
+			"remove what was written there by hand (XDEL, then XSETID back) or restore the partition",
+			ErrCorruptLog, reply[1], reply[2], reply[3])
 	}
+	return Result{}, fmt.Errorf("unexpected reply %q", reply)
 }
 
-// parseResult reads "first last v1,v2,..."; on a duplicate the aggregates are
-// those of the first attempt, which a retry names in the same order.
-func parseResult(s string, specs []streamSpec) (Result, error) {
+type parsedResult struct {
+	Result
+	versions []int64
+}
+
+// parseResult reads "first last v1,v2,... fingerprint" and returns the fingerprint apart.
+func parseResult(s string) (parsedResult, string, error) {
 	f := strings.Fields(s)
-	if len(f) != 3 {
-		return Result{}, fmt.Errorf("append: stored result %q", s)
+	if len(f) != 4 {
+		return parsedResult{}, "", fmt.Errorf("stored result %q", s)
 	}
 	first, err1 := strconv.ParseInt(f[0], 10, 64)
 	last, err2 := strconv.ParseInt(f[1], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return Result{}, fmt.Errorf("append: stored result %q: %w", s, err)
+		return parsedResult{}, "", fmt.Errorf("stored result %q: %w", s, err)
 	}
-	res := Result{FirstPosition: first, LastPosition: last, Versions: map[domain.AggregateRef]int64{}}
-	vs := strings.Split(f[2], ",")
-	for i, sp := range specs {
-		if i < len(vs) {
-			v, err := strconv.ParseInt(vs[i], 10, 64)
-			if err != nil {
-				return Result{}, fmt.Errorf("append: stored result %q: %w", s, err)
-			}
-			res.Versions[sp.ref] = v
+	res := parsedResult{Result: Result{FirstPosition: first, LastPosition: last, Versions: map[domain.AggregateRef]int64{}}}
+	for _, v := range strings.Split(f[2], ",") {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return parsedResult{}, "", fmt.Errorf("stored result %q: %w", s, err)
 		}
+		res.versions = append(res.versions, n)
 	}
-	return res, nil
+	return res, f[3], nil
 }
 
 // ReadAggregate returns an aggregate's events from version from (1 for all) in order.
@@ -251,7 +316,7 @@ func (s *Store) ReadAggregate(ctx context.Context, partition string, ref domain.
 		return nil, err
 	}
 	if !domain.ValidID(ref.ID) || !domain.ValidCode(ref.Type) {
-		return nil, fmt.Errorf("%w: aggregate %s", ErrBadAppend, ref)
+		return nil, fmt.Errorf("%w: %s", ErrBadAggregate, ref)
 	}
 	if from < 1 {
 		from = 1
@@ -276,9 +341,11 @@ func (s *Store) ReadAggregate(ctx context.Context, partition string, ref domain.
 // it could not be decoded (then Raw holds its bytes).
 type Entry struct {
 	Position int64
-	Event    domain.Event
-	Err      error
-	Raw      []byte
+	// ID is the stream entry id, where known ("" for entries delivered by a subscription).
+	ID    string
+	Event domain.Event
+	Err   error
+	Raw   []byte
 }
 
 // ReadPartition returns up to count entries of a partition log from position from on.
@@ -297,7 +364,16 @@ func (s *Store) ReadPartition(ctx context.Context, partition string, from int64,
 	}
 	out := make([]Entry, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, s.decodeEntry(positionOfID(m.ID), m.Values))
+		pos := positionOfID(m.ID)
+		var ent Entry
+		if field, _ := m.Values[entryPositionField].(string); pos < 1 || m.ID != strconv.FormatInt(pos, 10)+"-0" || field != strconv.FormatInt(pos, 10) {
+			body, _ := m.Values["payload"].(string)
+			ent = Entry{Raw: []byte(body), Err: fmt.Errorf("%w: entry %s", ErrForeignEntry, m.ID)}
+		} else {
+			ent = s.decodeEntry(pos, m.Values)
+		}
+		ent.ID = m.ID
+		out = append(out, ent)
 	}
 	return out, nil
 }
@@ -330,7 +406,7 @@ func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, err := s.client.HGet(ctx, keys.State(), PositionField).Int64()
+	v, err := s.client.HGet(ctx, keys.State(), stateHeadField).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}

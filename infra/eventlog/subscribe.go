@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -86,16 +87,22 @@ func (m Message) Nack() { m.msg.Nack() }
 // Subscription is a running consumer-group subscription.
 type Subscription struct {
 	// C delivers entries one at a time; it is closed when the subscription ends.
-	C   <-chan Message
-	sub *redisstream.Subscriber
+	C    <-chan Message
+	sub  *redisstream.Subscriber
+	done chan struct{}
+	once sync.Once
 }
 
 // Close stops the subscription; entries delivered and not acknowledged stay pending.
-func (s *Subscription) Close() error { return s.sub.Close() }
+func (s *Subscription) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return s.sub.Close()
+}
 
-// positionField is the log entry field that carries its position, since Watermill's
+// entryPositionField is the log entry field that carries its position (append.lua
+// writes it by this name), since Watermill's
 // unmarshaller sees an entry's fields but not its id.
-const positionField = "pos"
+const entryPositionField = "pos"
 
 // entryUnmarshaller reads log entries in the shape Watermill's redisstream writes
 // (message uuid and payload), plus the position. It never fails: an entry that
@@ -110,8 +117,8 @@ func (entryUnmarshaller) Unmarshal(values map[string]any) (*message.Message, err
 	}
 	payload, _ := values["payload"].(string)
 	msg := message.NewMessage(id, []byte(payload))
-	if pos, ok := values[positionField].(string); ok {
-		msg.Metadata.Set(positionField, pos)
+	if pos, ok := values[entryPositionField].(string); ok {
+		msg.Metadata.Set(entryPositionField, pos)
 	}
 	return msg, nil
 }
@@ -156,19 +163,22 @@ func (s *Store) Subscribe(ctx context.Context, cfg SubscriptionConfig) (*Subscri
 		return nil, fmt.Errorf("subscribe %s/%s: %w", cfg.Partition, cfg.Group, err)
 	}
 	out := make(chan Message)
+	subscription := &Subscription{C: out, sub: sub, done: make(chan struct{})}
 	go func() {
 		defer close(out)
 		for msg := range in {
-			pos, _ := strconv.ParseInt(msg.Metadata.Get(positionField), 10, 64)
+			pos, _ := strconv.ParseInt(msg.Metadata.Get(entryPositionField), 10, 64)
 			ent := s.decodeEntry(pos, map[string]any{"payload": string(msg.Payload)})
 			select {
 			case out <- Message{Entry: ent, msg: msg}:
 			case <-ctx.Done():
 				return
+			case <-subscription.done:
+				return
 			}
 		}
 	}()
-	return &Subscription{C: out, sub: sub}, nil
+	return subscription, nil
 }
 
 // ensureGroup creates the group at startAfter, or leaves an existing group as it is.
@@ -185,15 +195,15 @@ func (s *Store) ensureGroup(ctx context.Context, keys Keys, group string, startA
 }
 
 func isBusyGroup(err error) bool {
-	return err != nil && len(err.Error()) >= 9 && err.Error()[:9] == "BUSYGROUP"
+	return err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP")
 }
 
-// quietOnCancel turns the subscriber's error records about a cancelled context (it
-// logs "read fail" each time it is stopped) into debug records: a stop is no error.
+// quietOnCancel turns the subscriber's "read fail" records about a cancelled context
+// (it logs one each time it is stopped) into debug records: a stop is no error.
 type quietOnCancel struct{ slog.Handler }
 
 func (q quietOnCancel) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError {
+	if r.Level >= slog.LevelError && r.Message == "read fail" {
 		cancelled := false
 		var attrs []slog.Attr
 		r.Attrs(func(a slog.Attr) bool {

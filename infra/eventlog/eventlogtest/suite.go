@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -41,7 +43,9 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		{"RacingWritersOneWinnerPerVersion", testRace},
 		{"UnackedEntryRedelivered", testUnackedRedelivered},
 		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart},
-		{"UndecodableEntryDeadLettered", testDeadLetter},
+		{"UndecodableEntryDeadLetteredOnce", testDeadLetter},
+		{"ForeignEntryRefusedAndSkipped", testForeignEntry},
+		{"TwoFollowersOneDiesMidApply", testTwoFollowers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,17 +190,32 @@ func testIdempotentRetry(t *testing.T, s Subject, p string) {
 	if !again.Duplicate || again.FirstPosition != first.FirstPosition || again.LastPosition != first.LastPosition {
 		t.Fatalf("retry result %+v, first %+v", again, first)
 	}
-	for ref, v := range first.Versions {
-		if again.Versions[ref] != v {
-			t.Fatalf("retry versions %v, first %v", again.Versions, first.Versions)
-		}
+	// A retry that made new aggregate ids (as the API does) gets the first result too.
+	other, err := s.Store.Append(ctx, events(t, p, "cmd-1", map[string][2]int64{"x": {0, 1}}, "x"))
+	if err != nil || !other.Duplicate || other.FirstPosition != first.FirstPosition {
+		t.Fatalf("retry with other ids: %+v %v", other, err)
 	}
 	if h := head(t, s, p); h != 2 {
-		t.Fatalf("head %d after a retried command, want 2", h)
+		t.Fatalf("head %d after retried commands, want 2", h)
 	}
-	a, _ := s.Store.ReadAggregate(ctx, p, domain.AggregateRef{Type: "household", ID: "a"}, 1)
-	if len(a) != 1 {
-		t.Fatalf("aggregate a has %d events after a retried command, want 1", len(a))
+	for _, id := range []string{"a", "x"} {
+		evs, _ := s.Store.ReadAggregate(ctx, p, domain.AggregateRef{Type: "household", ID: id}, 1)
+		if want := map[string]int{"a": 1, "x": 0}[id]; len(evs) != want {
+			t.Fatalf("aggregate %s has %d events after retried commands, want %d", id, len(evs), want)
+		}
+	}
+	// A command id with a fingerprint is refused for a different command.
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-fp", "f", 0), eventlog.Fingerprint("sha-one")); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Store.Append(ctx, one(t, p, "cmd-fp", "f", 0), eventlog.Fingerprint("sha-one")); err != nil || !res.Duplicate {
+		t.Fatalf("same command again: %+v %v", res, err)
+	}
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-fp", "g", 0), eventlog.Fingerprint("sha-two")); !errors.Is(err, eventlog.ErrCommandReused) {
+		t.Fatalf("command id reused for another command: %v", err)
+	}
+	if h := head(t, s, p); h != 3 {
+		t.Fatalf("head %d, want 3", h)
 	}
 }
 
@@ -283,6 +302,7 @@ func fastSub(p, group, consumer string) eventlog.SubscriptionConfig {
 		Partition: p, Group: group, Consumer: consumer,
 		MaxIdle: 300 * time.Millisecond, ClaimInterval: 100 * time.Millisecond,
 		BlockTime: 50 * time.Millisecond, NackDelay: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -357,6 +377,9 @@ func (a *memApplier) Checkpoint(context.Context) (int64, error) {
 func (a *memApplier) Apply(_ context.Context, e eventlog.Entry) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if e.Position <= a.cp {
+		return nil // applied already, by another follower
+	}
 	if e.Position != a.cp+1 {
 		return fmt.Errorf("applier got position %d after %d", e.Position, a.cp)
 	}
@@ -453,23 +476,114 @@ func testDeadLetter(t *testing.T, s Subject, p string) {
 	if err := s.Client.XAdd(ctx, &redis.XAddArgs{Stream: keysLog, ID: "2-0", Values: []any{"_watermill_message_uuid", "x", "pos", "2", "payload", `{"type":"from.the.future"}`}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Client.HSet(ctx, keysState, "position", 2).Err(); err != nil {
+	if err := s.Client.HSet(ctx, keysState, "head", 2).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-3", "a", 1)); err != nil {
 		t.Fatal(err)
 	}
 	a.waitFor(t, 3, 10*time.Second)
+	cancel()
+	// A consumer that starts again from the beginning (as the matcher does) reads the
+	// bad entry again, and does not dead-letter it twice.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	b := &memApplier{ids: map[string]bool{}}
+	go func() { _ = s.Store.Follow(ctx2, fastSub(p, "dl", "c1"), b, rec) }()
+	b.waitFor(t, 3, 10*time.Second)
 	if rec.dead.Load() != 1 {
 		t.Fatalf("dead letters counted %d, want 1", rec.dead.Load())
 	}
-	dl, err := s.Client.XRange(ctx, "tl:{"+p+"}:deadletter", "-", "+").Result()
-	if err != nil || len(dl) != 1 || dl[0].Values["pos"] != "2" {
+	dl, err := s.Client.XRange(ctx2, "tl:{"+p+"}:deadletter", "-", "+").Result()
+	if err != nil || len(dl) != 1 || dl[0].Values["pos"] != "2" || dl[0].Values["group"] != "dl" {
 		t.Fatalf("dead-letter stream %+v %v", dl, err)
 	}
+	for _, x := range []*memApplier{a, b} {
+		x.mu.Lock()
+		if x.dead != 1 || len(x.ids) != 2 {
+			t.Fatalf("applier saw %d dead and %d good entries, want 1 and 2", x.dead, len(x.ids))
+		}
+		x.mu.Unlock()
+	}
+}
+
+func testForeignEntry(t *testing.T, s Subject, p string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	// Someone writes to the log by hand, the way a Watermill publisher would.
+	logKey := "tl:{" + p + "}:log"
+	if err := s.Client.XAdd(ctx, &redis.XAddArgs{Stream: logKey, Values: []any{"_watermill_message_uuid", "x", "payload", "hello"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Store.Append(ctx, events(t, p, "cmd-2", map[string][2]int64{"b": {0, 1}, "a": {1, 1}}, "b", "a"))
+	if !errors.Is(err, eventlog.ErrCorruptLog) {
+		t.Fatalf("append after a foreign entry: %v", err)
+	}
+	for _, id := range []string{"a", "b"} {
+		evs, _ := s.Store.ReadAggregate(ctx, p, domain.AggregateRef{Type: "household", ID: id}, 1)
+		if want := map[string]int{"a": 1, "b": 0}[id]; len(evs) != want {
+			t.Fatalf("a refused append left %d events on %s", len(evs), id)
+		}
+	}
+	if h := head(t, s, p); h != 1 {
+		t.Fatalf("head %d, want 1", h)
+	}
+	a := &memApplier{ids: map[string]bool{}}
+	rec := &countingRecorder{}
+	done := make(chan error, 1)
+	go func() { done <- s.Store.Follow(ctx, fastSub(p, "fe", "c1"), a, rec) }()
+	a.waitFor(t, 1, 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for rec.dead.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // let the subscription deliver it too
+	if rec.dead.Load() != 1 {
+		t.Fatalf("foreign entry dead-lettered %d times, want 1", rec.dead.Load())
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the follower stopped: %v", err)
+	default:
+	}
+}
+
+// testTwoFollowers runs two followers of one group over one shared applier (as two
+// processes share a read model in Redis); one dies while applying. Every entry is
+// applied exactly once, in order.
+func testTwoFollowers(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	a := &memApplier{ids: map[string]bool{}}
+	var version int64
+	appendN := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := s.Store.Append(ctx, one(t, p, uuid.NewString(), "a", version)); err != nil {
+				t.Fatal(err)
+			}
+			version++
+		}
+	}
+	ctxA, killA := context.WithCancel(ctx)
+	ctxB, stopB := context.WithCancel(ctx)
+	defer stopB()
+	go func() { _ = s.Store.Follow(ctxA, fastSub(p, "shared", "A"), a, nil) }()
+	go func() { _ = s.Store.Follow(ctxB, fastSub(p, "shared", "B"), a, nil) }()
+	appendN(50)
+	a.waitFor(t, 25, 10*time.Second)
+	killA()
+	appendN(50)
+	a.waitFor(t, version, 20*time.Second)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.dead != 1 || len(a.ids) != 2 {
-		t.Fatalf("applier saw %d dead and %d good entries, want 1 and 2", a.dead, len(a.ids))
+	for i, pos := range a.applied {
+		if pos != int64(i+1) {
+			t.Fatalf("entry %d applied at position %d", i, pos)
+		}
+	}
+	if int64(len(a.applied)) != version {
+		t.Fatalf("applied %d, want %d", len(a.applied), version)
 	}
 }
