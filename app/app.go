@@ -4,6 +4,9 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,6 +19,9 @@ import (
 var (
 	// ErrConflict means the aggregate changed under the command; it may be retried.
 	ErrConflict = errors.New("conflict")
+	// ErrCommandReused means the command id (an Idempotency-Key) already took effect
+	// for a different command.
+	ErrCommandReused = errors.New("command id reused for a different command")
 )
 
 // Appended is what an append wrote: the log positions of its events, and whether
@@ -29,8 +35,10 @@ type Appended struct {
 
 // Log is what the use cases need of the event log.
 type Log interface {
-	// Append writes one command's events atomically (wrapping ErrConflict on a version conflict).
-	Append(ctx context.Context, events []domain.Event) (Appended, error)
+	// Append writes one command's events atomically, wrapping ErrConflict on a
+	// version conflict and ErrCommandReused when the command id took effect for a
+	// command of another fingerprint.
+	Append(ctx context.Context, events []domain.Event, fingerprint string) (Appended, error)
 	// Range returns the events of a partition between two positions, inclusive.
 	Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error)
 }
@@ -92,10 +100,21 @@ func New(cfg Config) (*Application, error) {
 	}, nil
 }
 
+// fingerprint digests a command's kind and input, so that a command id reused for
+// another command is told apart from a retry.
+func fingerprint(kind string, input any) string {
+	b, err := json.Marshal(input)
+	if err != nil {
+		b = []byte(fmt.Sprintf("%#v", input))
+	}
+	sum := sha256.Sum256(append([]byte(kind+"\x00"), b...))
+	return hex.EncodeToString(sum[:16])
+}
+
 // execute envelops a decision's changes, appends them, and returns the events the
 // log holds for the command: those just written or, for a retried command, the
 // first attempt's.
-func execute(ctx context.Context, cfg Config, partition string, changes []domain.Change, meta Meta) ([]domain.Event, Appended, error) {
+func execute(ctx context.Context, cfg Config, partition string, changes []domain.Change, meta Meta, fp string) ([]domain.Event, Appended, error) {
 	if meta.CommandID == "" {
 		meta.CommandID = cfg.NewID()
 	}
@@ -106,7 +125,7 @@ func execute(ctx context.Context, cfg Config, partition string, changes []domain
 	if err != nil {
 		return nil, Appended{}, err
 	}
-	res, err := cfg.Log.Append(ctx, evs)
+	res, err := cfg.Log.Append(ctx, evs, fp)
 	if err != nil {
 		return nil, Appended{}, err
 	}

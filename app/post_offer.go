@@ -34,12 +34,12 @@ func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Me
 		return PostOfferResult{}, err
 	}
 	com, _ := h.cfg.Geography.Community(in.Community)
-	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta)
+	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("post_offer", in))
 	if err != nil {
 		return PostOfferResult{}, err
 	}
 	if len(evs) != 1 || evs[0].Type != (domain.OfferPosted{}).EventType() {
-		return PostOfferResult{}, fmt.Errorf("%w: command %s was used for something else", domain.ErrRefused, meta.CommandID)
+		return PostOfferResult{}, fmt.Errorf("%w: %s", ErrCommandReused, meta.CommandID)
 	}
 	return PostOfferResult{OfferID: evs[0].AggregateID, District: com.District, Position: res.LastPosition, Replayed: res.Duplicate}, nil
 }

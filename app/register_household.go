@@ -42,7 +42,7 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 		return RegisterHouseholdResult{}, err
 	}
 	com, _ := h.cfg.Geography.Community(in.Community)
-	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta)
+	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("register_household", in))
 	if err != nil {
 		return RegisterHouseholdResult{}, err
 	}
@@ -56,7 +56,7 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 		}
 	}
 	if out.HouseholdID == "" {
-		return out, fmt.Errorf("%w: command %s was used for something else", domain.ErrRefused, meta.CommandID)
+		return out, fmt.Errorf("%w: %s", ErrCommandReused, meta.CommandID)
 	}
 	return out, nil
 }

@@ -20,41 +20,30 @@ type Appender interface {
 	Append(ctx context.Context, events []domain.Event) error
 }
 
-// CheckpointStore keeps the position up to which a loop's decisions are in the log.
-type CheckpointStore interface {
-	Load(ctx context.Context, name string) (int64, error)
-	Save(ctx context.Context, name string, position int64) error
-}
-
 // Actor is the actor of every event the matcher appends.
 const Actor = "system:matcher"
 
-// checkpointEvery is how many positions pass between checkpoint saves. A restart
-// re-decides at most this many positions, and their appends are idempotent.
-const checkpointEvery = 64
-
 // LoopConfig wires a loop to one partition.
 type LoopConfig struct {
-	Partition   string
-	Registry    *domain.Registry
-	Appender    Appender
-	Checkpoints CheckpointStore
-	Logger      *slog.Logger
+	Partition string
+	Registry  *domain.Registry
+	Appender  Appender
+	Logger    *slog.Logger
 	// OnDecision, if set, is told of each decision once it is in the log.
 	OnDecision func(Decision)
 }
 
 // Loop feeds the core from one partition's log, in order, and appends its decisions.
-// On start it replays the log from the beginning to rebuild the core: positions up to
-// its saved checkpoint are decided again but not appended, since their decisions are
-// in the log already; a decision is a function of the log, so the replay makes the
-// same ones. One loop owns a partition at a time.
+// On start it replays the log from the beginning to rebuild the core, and appends
+// every decision again: one made before is a retried command (its events are in the
+// log; nothing is written), and one refused before as stale is refused again, so the
+// replay reverts it as the first run did and ends in the same state. One loop owns
+// a partition at a time. (Snapshots of the core, which would spare a restart the
+// full replay, come with the matcher's performance work.)
 type Loop struct {
 	cfg     LoopConfig
 	core    *Matcher
 	log     *slog.Logger
-	saved   int64 // checkpoint found at start: decisions up to here are in the log
-	lastCP  int64 // checkpoint last saved
 	applied int64 // last position folded into the core
 	done    int64 // last position whose decisions are all appended
 	pending []Decision
@@ -62,8 +51,8 @@ type Loop struct {
 
 // NewLoop validates the configuration and returns a loop with an empty core.
 func NewLoop(cfg LoopConfig) (*Loop, error) {
-	if cfg.Partition == "" || cfg.Registry == nil || cfg.Appender == nil || cfg.Checkpoints == nil {
-		return nil, errors.New("matching: loop needs a partition, registry, appender and checkpoint store")
+	if cfg.Partition == "" || cfg.Registry == nil || cfg.Appender == nil {
+		return nil, errors.New("matching: loop needs a partition, a registry and an appender")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -71,18 +60,9 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	return &Loop{cfg: cfg, core: New(), log: cfg.Logger.With("partition", cfg.Partition, "component", "matcher")}, nil
 }
 
-func (l *Loop) checkpointName() string { return "matcher" }
-
-// Checkpoint loads the saved checkpoint and returns 0: the core is rebuilt from the
-// start of the log.
-func (l *Loop) Checkpoint(ctx context.Context) (int64, error) {
-	saved, err := l.cfg.Checkpoints.Load(ctx, l.checkpointName())
-	if err != nil {
-		return 0, fmt.Errorf("matcher checkpoint: %w", err)
-	}
-	l.saved, l.lastCP = saved, saved
-	return l.done, nil
-}
+// Checkpoint returns the last position the loop has handled: 0 for a new loop,
+// whose core is rebuilt from the start of the log.
+func (l *Loop) Checkpoint(context.Context) (int64, error) { return l.done, nil }
 
 // Handle applies the entry at position pos (ev is nil for an entry that was
 // dead-lettered) and appends the decisions it triggers. After an error the same
@@ -92,22 +72,19 @@ func (l *Loop) Handle(ctx context.Context, pos int64, ev *domain.Event) error {
 		return nil
 	}
 	if pos > l.applied {
-		var ds []Decision
 		if ev != nil {
-			ds = l.core.Apply(*ev)
+			l.pending = l.core.Apply(*ev)
 		}
 		l.applied = pos
-		if pos > l.saved {
-			l.pending = ds
-		}
 	}
 	for len(l.pending) > 0 {
 		d := l.pending[0]
 		err := l.appendDecision(ctx, d)
 		switch {
 		case errors.Is(err, ErrStale):
-			l.log.Warn("decision refused: the need or offer changed; it waits again", "need", d.NeedID, "offer", d.OfferID, "err", err)
-			l.core.Revert(d)
+			l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", d.NeedID, "offer", d.OfferID, "err", err)
+			l.pending = l.core.Refused(d, l.pending[1:])
+			continue
 		case err != nil:
 			return err
 		case l.cfg.OnDecision != nil:
@@ -116,23 +93,6 @@ func (l *Loop) Handle(ctx context.Context, pos int64, ev *domain.Event) error {
 		l.pending = l.pending[1:]
 	}
 	l.done = pos
-	if pos-l.lastCP >= checkpointEvery {
-		if err := l.Flush(ctx); err != nil {
-			l.log.Warn("checkpoint save failed", "err", err)
-		}
-	}
-	return nil
-}
-
-// Flush saves the checkpoint now (on shutdown, say).
-func (l *Loop) Flush(ctx context.Context) error {
-	if l.done <= l.lastCP {
-		return nil
-	}
-	if err := l.cfg.Checkpoints.Save(ctx, l.checkpointName(), l.done); err != nil {
-		return err
-	}
-	l.lastCP = l.done
 	return nil
 }
 

@@ -55,6 +55,8 @@ type need struct {
 	key      key
 	version  int64
 	open     bool
+	parked   bool
+	parkGen  int // counts the need's parkings, to tell stale parked entries
 	attempts int
 	referral string
 }
@@ -66,21 +68,91 @@ type Matcher struct {
 	byKey   map[key][]*offer // offers with free capacity, in posting order
 	needs   map[string]*need
 	waiting map[key][]*need // open needs without a referral, in registration order
-	posted  int             // offers posted so far, for posting order
+	// parked holds the needs whose decision was refused as stale, under the need and
+	// the offer of the decision with the version it expected: the first later event
+	// of either (the one that made it stale) brings the need back to matching.
+	parked map[domain.AggregateRef][]parkedNeed
+	posted int // offers posted so far, for posting order
 }
+
+type parkedNeed struct {
+	need     *need
+	expected int64
+	offer    string // the offer of the refused decision
+	gen      int    // the need's parking this entry belongs to
+}
+
+// current reports whether the entry belongs to the need's present parking.
+func (p parkedNeed) current() bool { return p.need.parked && p.need.parkGen == p.gen }
 
 // New returns an empty matcher.
 func New() *Matcher {
 	return &Matcher{
 		offers: map[string]*offer{}, byKey: map[key][]*offer{},
 		needs: map[string]*need{}, waiting: map[key][]*need{},
+		parked: map[domain.AggregateRef][]parkedNeed{},
 	}
 }
 
 // Apply folds one event into the matcher's state and returns the decisions it
 // triggers. Each decision is applied to the state at once (a reservation is made
-// when proposed); its events coming back through the log are recognised.
+// when proposed); its events coming back through the log are recognised. Needs
+// whose decision was refused (see Revert) are matched again after the event that
+// changed their need or offer.
 func (m *Matcher) Apply(e domain.Event) []Decision {
+	ds := m.apply(e)
+	m.track(e)
+	ref := e.Aggregate()
+	if ps, ok := m.parked[ref]; ok {
+		var keep []parkedNeed
+		for _, p := range ps {
+			switch {
+			case !p.current(): // brought back by its other aggregate already
+			case e.AggregateVersion <= p.expected:
+				keep = append(keep, p)
+			default:
+				p.need.parked = false
+				if d, ok := m.matchNeed(p.need, e); ok {
+					ds = append(ds, d)
+				} else {
+					m.waiting[p.need.key] = append(m.waiting[p.need.key], p.need)
+				}
+				// Needs queued while the refused decision's offer was passed over
+				// are served by it now, if it has a free unit.
+				if o := m.offers[p.offer]; o != nil && o.free > 0 {
+					ds = append(ds, m.serveWaiting(o, e)...)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(m.parked, ref)
+		} else {
+			m.parked[ref] = keep
+		}
+	}
+	if o := m.offers[e.AggregateID]; o != nil && e.AggregateType == domain.AggregateOffer && o.free > 0 {
+		// An offer with free units serves its waiting needs after any of its events.
+		ds = append(ds, m.serveWaiting(o, e)...)
+	}
+	return ds
+}
+
+// track keeps the version of every known need and offer, whatever the event's type,
+// so that decisions expect the versions the log has.
+func (m *Matcher) track(e domain.Event) {
+	switch e.AggregateType {
+	case domain.AggregateNeed:
+		if n := m.needs[e.AggregateID]; n != nil {
+			n.version = max(n.version, e.AggregateVersion)
+		}
+	case domain.AggregateOffer:
+		if o := m.offers[e.AggregateID]; o != nil {
+			o.version = max(o.version, e.AggregateVersion)
+		}
+	}
+}
+
+func (m *Matcher) apply(e domain.Event) []Decision {
 	switch p := e.Payload.(type) {
 	case domain.NeedRegistered:
 		if _, known := m.needs[e.AggregateID]; known {
@@ -108,7 +180,6 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 				n.attempts++
 				m.removeWaiting(n)
 			}
-			n.version = max(n.version, e.AggregateVersion)
 		}
 	case domain.OfferUnitReserved:
 		if o := m.offers[e.AggregateID]; o != nil {
@@ -119,20 +190,22 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 					m.removeOffer(o)
 				}
 			}
-			o.version = max(o.version, e.AggregateVersion)
 		}
 	}
 	return nil
 }
 
 // matchNeed picks an offer for a need, records the decision in the state, and
-// returns it.
-func (m *Matcher) matchNeed(n *need, cause domain.Event) (Decision, bool) {
+// returns it. An offer named in exclude is passed over.
+func (m *Matcher) matchNeed(n *need, cause domain.Event, exclude ...string) (Decision, bool) {
 	cands := m.byKey[n.key]
-	if len(cands) == 0 {
-		return Decision{}, false
+	for _, o := range cands {
+		if len(exclude) > 0 && o.id == exclude[0] {
+			continue
+		}
+		return m.decide(n, o, RuleOldestOfferInCommunity, len(cands), cause), true
 	}
-	return m.decide(n, cands[0], RuleOldestOfferInCommunity, len(cands), cause), true
+	return Decision{}, false
 }
 
 // serveWaiting gives an offer's free units to the waiting needs it can serve.
@@ -167,8 +240,84 @@ func (m *Matcher) decide(n *need, o *offer, rule string, candidates int, cause d
 	return d
 }
 
+// undo takes back a decision that was never appended, as if it had not been made.
+func (m *Matcher) undo(d Decision) *need {
+	n, o := m.needs[d.NeedID], m.offers[d.OfferID]
+	if n == nil || o == nil {
+		return nil
+	}
+	ref := ReferralID(n.id, d.Attempt)
+	if n.referral == ref {
+		n.referral, n.open = "", true
+		n.version--
+	}
+	m.release(o, ref)
+	return n
+}
+
+// Refused handles a decision whose append was refused as stale, and the decisions
+// made after it from the same event (rest), which were made on a state that counted
+// it: they are taken back (newest first) and made again, so that every append
+// expects versions the log really has. A replay sees the same refusals and so makes
+// the same decisions. It returns the decisions to append in place of rest.
+func (m *Matcher) Refused(d Decision, rest []Decision) []Decision {
+	needs := make([]*need, 0, len(rest))
+	for j := len(rest) - 1; j >= 0; j-- {
+		if n := m.undo(rest[j]); n != nil {
+			needs = append([]*need{n}, needs...)
+		}
+	}
+	m.Revert(d)
+	ds := m.rematch(needs, d.Cause, d.OfferID)
+	for _, r := range rest {
+		if o := m.offers[r.OfferID]; o != nil && o.id != d.OfferID && o.free > 0 {
+			ds = append(ds, m.serveWaiting(o, d.Cause)...)
+		}
+	}
+	return ds
+}
+
+// rematch decides again for needs whose decisions were taken back, in their order,
+// passing over the offer just refused (the matcher has not read its change yet);
+// those with no candidate wait at the head of their queue, and the refused offer
+// serves them once its change is read.
+func (m *Matcher) rematch(needs []*need, cause domain.Event, refused string) []Decision {
+	var ds []Decision
+	back := map[key][]*need{}
+	var keys []key
+	for _, n := range needs {
+		if d, ok := m.matchNeed(n, cause, refused); ok {
+			ds = append(ds, d)
+			continue
+		}
+		if _, seen := back[n.key]; !seen {
+			keys = append(keys, n.key)
+		}
+		back[n.key] = append(back[n.key], n)
+	}
+	for _, k := range keys {
+		m.waiting[k] = append(back[k], m.waiting[k]...)
+	}
+	return ds
+}
+
+// release frees the unit a referral held.
+func (m *Matcher) release(o *offer, ref string) {
+	if !o.reserved[ref] {
+		return
+	}
+	delete(o.reserved, ref)
+	if o.free <= 0 {
+		m.byKey[o.key] = insertByPosting(m.byKey[o.key], o)
+	}
+	o.free++
+	o.version--
+}
+
 // Revert undoes a decision whose append was refused (the need or the offer changed
-// under it), so that the need waits again and the unit is free again.
+// under it): the unit is free again, and the need waits for the event that changed
+// its need or offer (still ahead in the log) to be matched again. That event is in
+// the log, so a replay brings the need back at the same point.
 func (m *Matcher) Revert(d Decision) {
 	n, o := m.needs[d.NeedID], m.offers[d.OfferID]
 	if n == nil || o == nil {
@@ -178,16 +327,14 @@ func (m *Matcher) Revert(d Decision) {
 	if n.referral == ref {
 		n.referral, n.open = "", true
 		n.version--
-		m.waiting[n.key] = append([]*need{n}, m.waiting[n.key]...)
+		n.parked = true
+		n.parkGen++
+		nr := domain.AggregateRef{Type: domain.AggregateNeed, ID: n.id}
+		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: o.id}
+		m.parked[nr] = append(m.parked[nr], parkedNeed{need: n, expected: d.NeedVersion, offer: o.id, gen: n.parkGen})
+		m.parked[or] = append(m.parked[or], parkedNeed{need: n, expected: d.OfferVersion, offer: o.id, gen: n.parkGen})
 	}
-	if o.reserved[ref] {
-		delete(o.reserved, ref)
-		if o.free <= 0 {
-			m.byKey[o.key] = insertByPosting(m.byKey[o.key], o)
-		}
-		o.free++
-		o.version--
-	}
+	m.release(o, ref)
 }
 
 func (m *Matcher) removeOffer(o *offer) {
@@ -241,11 +388,16 @@ func ReferralID(needID string, attempt int) string {
 	return uuid.NewSHA1(referralNamespace, []byte(needID+"/"+strconv.Itoa(attempt))).String()
 }
 
-// Waiting returns how many open needs wait for an offer.
+// Waiting returns how many open needs wait for an offer (parked ones included).
 func (m *Matcher) Waiting() int {
 	n := 0
 	for _, q := range m.waiting {
 		n += len(q)
+	}
+	for _, n2 := range m.needs {
+		if n2.parked {
+			n++
+		}
 	}
 	return n
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,17 @@ type memLog struct {
 	commands map[string]bool
 	appends  int
 	failNext int // appends that fail (as a network error would) before one succeeds
+	// noise, when set, makes some appends lose a race: another command changes one of
+	// their aggregates first, so that the append is refused as stale.
+	noise *rand.Rand
+	stale int // appends refused as stale
 }
+
+// noiseEvent is what another command writes to a need or offer; the matcher reads
+// nothing in it but its version.
+type noiseEvent struct{}
+
+func (noiseEvent) EventType() string { return "test.noise" }
 
 func newMemLog() *memLog {
 	return &memLog{versions: map[domain.AggregateRef]int64{}, commands: map[string]bool{}}
@@ -35,9 +47,21 @@ func (l *memLog) Append(_ context.Context, evs []domain.Event) error {
 	if l.commands[evs[0].CommandID] {
 		return nil
 	}
+	// Only decisions on the generator's events race with other commands, so that the
+	// races cannot feed on the retries they cause.
+	if l.noise != nil && !strings.HasPrefix(evs[0].CausationID, "noise-") && l.noise.IntN(8) == 0 {
+		ref := evs[l.noise.IntN(len(evs))].Aggregate()
+		l.versions[ref]++
+		l.events = append(l.events, domain.Event{
+			ID: fmt.Sprintf("noise-%d", len(l.events)), Type: "test.noise", AggregateType: ref.Type, AggregateID: ref.ID,
+			AggregateVersion: l.versions[ref], Partition: "d", Time: t0, Actor: "test", CommandID: fmt.Sprintf("noise-%d", len(l.events)),
+			Payload: noiseEvent{},
+		})
+	}
 	seen := map[domain.AggregateRef]bool{}
 	for _, e := range evs {
 		if !seen[e.Aggregate()] && l.versions[e.Aggregate()] != e.AggregateVersion-1 {
+			l.stale++
 			return fmt.Errorf("%w: %s at %d, event %d", ErrStale, e.Aggregate(), l.versions[e.Aggregate()], e.AggregateVersion)
 		}
 		seen[e.Aggregate()] = true
@@ -48,14 +72,6 @@ func (l *memLog) Append(_ context.Context, evs []domain.Event) error {
 	}
 	l.commands[evs[0].CommandID] = true
 	l.appends++
-	return nil
-}
-
-type memCheckpoints map[string]int64
-
-func (m memCheckpoints) Load(_ context.Context, name string) (int64, error) { return m[name], nil }
-func (m memCheckpoints) Save(_ context.Context, name string, p int64) error {
-	m[name] = p
 	return nil
 }
 
@@ -87,12 +103,12 @@ func (g *gen) event(l *memLog) {
 	if err != nil {
 		panic(err)
 	}
-	fail := l.failNext
-	l.failNext = 0 // injected failures are for the matcher's appends
+	fail, noise := l.failNext, l.noise
+	l.failNext, l.noise = 0, nil // injected failures and races are for the matcher's appends
 	if err := l.Append(context.Background(), evs); err != nil {
 		panic(err)
 	}
-	l.failNext = fail
+	l.failNext, l.noise = fail, noise
 }
 
 // feed hands the loop every log position it has not seen, as the follower would.
@@ -100,12 +116,15 @@ func feed(t *testing.T, lp *Loop, l *memLog, from int) int {
 	t.Helper()
 	for pos := from; pos < len(l.events); pos++ {
 		ev := l.events[pos]
-		for {
+		for tries := 0; ; tries++ {
 			err := lp.Handle(context.Background(), int64(pos+1), &ev)
 			if err == nil {
 				break
 			}
 			// A failed append: the follower hands the same position again.
+			if tries > 100 {
+				t.Fatalf("position %d keeps failing: %v", pos+1, err)
+			}
 		}
 	}
 	return len(l.events)
@@ -159,9 +178,9 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 	return referred, waiting
 }
 
-func newLoop(t *testing.T, l *memLog, cps memCheckpoints) *Loop {
+func newLoop(t *testing.T, l *memLog) *Loop {
 	t.Helper()
-	lp, err := NewLoop(LoopConfig{Partition: "d", Registry: reg, Appender: l, Checkpoints: cps})
+	lp, err := NewLoop(LoopConfig{Partition: "d", Registry: reg, Appender: l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +191,12 @@ func newLoop(t *testing.T, l *memLog, cps memCheckpoints) *Loop {
 }
 
 func TestRandomizedInvariants(t *testing.T) {
+	var referred, waiting, stale int
 	for s := uint64(1); s <= 20; s++ {
 		l := newMemLog()
 		g := &gen{rng: rand.New(rand.NewPCG(s, 42))}
-		lp := newLoop(t, l, memCheckpoints{})
+		l.noise = rand.New(rand.NewPCG(s, 43))
+		lp := newLoop(t, l)
 		fed := 0
 		for i := 0; i < 2000; i++ {
 			g.event(l)
@@ -189,10 +210,11 @@ func TestRandomizedInvariants(t *testing.T) {
 		for fed < len(l.events) {
 			fed = feed(t, lp, l, fed)
 		}
-		referred, waiting := checkInvariants(t, s, l)
-		if referred == 0 || waiting == 0 {
-			t.Fatalf("seed %d: %d referred, %d waiting: the generator should make both", s, referred, waiting)
-		}
+		r, w := checkInvariants(t, s, l)
+		referred, waiting, stale = referred+r, waiting+w, stale+l.stale
+	}
+	if referred == 0 || waiting == 0 || stale == 0 {
+		t.Fatalf("%d referred, %d waiting, %d stale appends: the generator should make all three", referred, waiting, stale)
 	}
 }
 
@@ -203,7 +225,7 @@ func TestReplayMakesByteIdenticalDecisions(t *testing.T) {
 	for i := 0; i < 3000; i++ {
 		g.event(l)
 	}
-	lp := newLoop(t, l, memCheckpoints{})
+	lp := newLoop(t, l)
 	var first []string
 	lp.cfg.OnDecision = func(d Decision) {
 		evs, _ := DecisionEvents(reg, "d", d)
@@ -253,8 +275,8 @@ func TestRestartMidStreamLosesAndRepeatsNothing(t *testing.T) {
 	for s := uint64(1); s <= 10; s++ {
 		l := newMemLog()
 		g := &gen{rng: rand.New(rand.NewPCG(s, 3))}
-		cps := memCheckpoints{}
-		lp := newLoop(t, l, cps)
+		l.noise = rand.New(rand.NewPCG(s, 4))
+		lp := newLoop(t, l)
 		fed := 0
 		for round := 0; round < 5; round++ {
 			for i := 0; i < 300; i++ {
@@ -267,10 +289,15 @@ func TestRestartMidStreamLosesAndRepeatsNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// The process dies: the core is lost, the checkpoint may lag behind.
-			lp = newLoop(t, l, cps)
+			// The process dies: the core is lost and rebuilt from the log, while other
+			// commands keep racing the matcher's appends.
+			lp = newLoop(t, l)
 			fed = feed(t, lp, l, 0)
 		}
+		for fed < len(l.events) { // the last races' events
+			fed = feed(t, lp, l, fed)
+		}
+		l.noise = nil
 		appends := l.appends
 		decisions := 0
 		for _, e := range l.events {
@@ -278,15 +305,28 @@ func TestRestartMidStreamLosesAndRepeatsNothing(t *testing.T) {
 				decisions++
 			}
 		}
-		// Replaying once more from scratch appends nothing new.
-		lp = newLoop(t, l, memCheckpoints{})
-		feed(t, lp, l, 0)
+		// Replaying once more from scratch appends nothing new, and ends in the state
+		// the live loop ended in.
+		replay := newLoop(t, l)
+		nBefore := len(l.events)
+		feed(t, replay, l, 0)
+		for _, e := range l.events[nBefore:] {
+			t.Logf("NEW %s %s v%d %+v cause=%s", e.AggregateType, e.AggregateID, e.AggregateVersion, e.Payload, e.CausationID)
+			for i, x := range l.events[:nBefore] {
+				if x.AggregateID == e.AggregateID || x.ID == e.CausationID {
+					t.Logf("   %d %s %s v%d %T %+v cmd=%s", i+1, x.AggregateType, x.AggregateID, x.AggregateVersion, x.Payload, x.Payload, x.CommandID)
+				}
+			}
+		}
 		if l.appends != appends {
 			t.Fatalf("seed %d: a full replay appended %d more commands", s, l.appends-appends)
 		}
+		if a, b := coreState(lp.Core()), coreState(replay.Core()); a != b {
+			t.Fatalf("seed %d: replayed core differs from the live one:\n%s\n%s", s, a, b)
+		}
 		checkInvariants(t, s, l)
-		if decisions == 0 {
-			t.Fatalf("seed %d: no decisions made", s)
+		if decisions == 0 || l.stale == 0 {
+			t.Fatalf("seed %d: %d decisions, %d stale appends: the test should make both", s, decisions, l.stale)
 		}
 	}
 }
@@ -313,10 +353,43 @@ func TestCoreBasics(t *testing.T) {
 	if ds := m.Apply(ev("n2", domain.NeedRegistered{Community: "c1", Category: "counselling"})); len(ds) != 0 {
 		t.Fatalf("matched beyond capacity: %+v", ds)
 	}
+	// o1's unit was refused (o1 changed under the decision): the unit is free again and
+	// n1 is matched again at o1's next event, to o1, at o1's new version.
 	m.Revert(ds0(ds))
-	if m.Waiting() != 2 {
-		t.Fatalf("after revert %d waiting, want 2", m.Waiting())
+	if m.Waiting() != 2 || m.offers["o1"].free != 1 {
+		t.Fatalf("after revert %d waiting and %d free, want 2 and 1", m.Waiting(), m.offers["o1"].free)
+	}
+	bump := ev("o1", noiseEvent{})
+	bump.AggregateType, bump.AggregateVersion = domain.AggregateOffer, 2
+	again := m.Apply(bump)
+	if len(again) != 1 || again[0].NeedID != "n1" || again[0].OfferVersion != 2 || again[0].Attempt != 2 {
+		t.Fatalf("after the next event: %+v", again)
 	}
 }
 
 func ds0(ds []Decision) Decision { return ds[0] }
+
+// coreState renders a core's state in a canonical form.
+func coreState(m *Matcher) string {
+	var out []string
+	for id, n := range m.needs {
+		out = append(out, fmt.Sprintf("need %s v%d open=%v ref=%s att=%d", id, n.version, n.open, n.referral, n.attempts))
+	}
+	for id, o := range m.offers {
+		out = append(out, fmt.Sprintf("offer %s v%d free=%d", id, o.version, o.free))
+	}
+	for k, q := range m.waiting {
+		ids := ""
+		for _, n := range q {
+			ids += n.id + ","
+		}
+		out = append(out, fmt.Sprintf("waiting %v %s", k, ids))
+	}
+	for ref, ps := range m.parked {
+		for _, p := range ps {
+			out = append(out, fmt.Sprintf("parked %s %s@%d %v", ref, p.need.id, p.expected, p.current()))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}

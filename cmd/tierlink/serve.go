@@ -83,6 +83,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	case <-ctx.Done():
 	case err := <-serveDone:
 		return fmt.Errorf("http server: %w", err)
+	case err := <-runDone:
+		if err == nil {
+			err = errors.New("the consumers stopped")
+		}
+		_ = srv.Close()
+		return fmt.Errorf("consumers: %w", err)
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -11,8 +11,10 @@
 -- actual version} or {"corrupt", key, its last entry id, the id expected},
 -- where result is "first_position last_position version_1,version_2,... fingerprint".
 -- Everything is checked before anything is written (a script that failed half-way
--- would leave its first writes in place): the versions, and that each stream ends
--- where the state hash says, so that no XADD of an explicit id can fail.
+-- would leave its first writes in place): the versions, and that the log ends where
+-- the state hash says (it does not if someone else wrote to it, or the state hash
+-- was lost), so that no XADD of an explicit id can fail. The aggregate streams are
+-- written by this script alone and follow the versions in the state hash.
 local n = tonumber(ARGV[3])
 local fields = {ARGV[1], 'head'}
 local specs = {}
@@ -44,10 +46,6 @@ end
 local pos = tonumber(current[2] or '0')
 local bad = ends_at(KEYS[2], pos)
 if bad then return bad end
-for i = 1, n do
-  bad = ends_at(KEYS[2 + i], specs[i][2])
-  if bad then return bad end
-end
 local first = pos + 1
 local versions = {}
 local updates = {}

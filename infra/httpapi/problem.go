@@ -175,6 +175,9 @@ func problemFor(err error) (*Problem, bool) {
 		p := newProblem(http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error())
 		p.Errors = []FieldProblem{{Pointer: "/" + fe.Field, Detail: fe.Reason.Error()}}
 		return p, true
+	case errors.Is(err, app.ErrCommandReused):
+		return newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+			"this Idempotency-Key was used for a different request; use a new key for a new request"), true
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(http.StatusNotFound, "not-found", "Not found", err.Error()), true
 	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrAlreadyExists), errors.Is(err, domain.ErrRefused):

@@ -176,7 +176,6 @@ func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
 	if res.Replayed {
 		status = http.StatusOK
 	}
-	w.Header().Set("Location", "/v1/households/"+res.HouseholdID)
 	writeJSON(w, status, res)
 }
 
@@ -207,7 +206,6 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 	if res.Replayed {
 		status = http.StatusOK
 	}
-	w.Header().Set("Location", "/v1/offers/"+res.OfferID)
 	writeJSON(w, status, res)
 }
 

@@ -35,8 +35,9 @@ type Metrics struct {
 	lagDesc     *prometheus.Desc
 }
 
-// New registers every collector; head is read at each scrape to compute consumer lag.
-func New(head HeadFunc) *Metrics {
+// New registers every collector. Consumer lag is collected once WatchLag names
+// where to read the log heads.
+func New() *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -62,13 +63,18 @@ func New(head HeadFunc) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "code"}),
 		checkpoints: map[[2]string]int64{},
-		head:        head,
 		lagDesc: prometheus.NewDesc("tierlink_consumer_lag",
 			"Log entries not yet applied by a consumer group (log head minus its checkpoint).", []string{"partition", "group"}, nil),
 	}
 	m.registry.MustRegister(m.appends, m.events, m.conflicts, m.deadLetters, m.decisions, m.checkpoint, m.httpDurations,
-		lagCollector{m}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// WatchLag registers the consumer-lag gauge, which reads the log heads at each scrape.
+func (m *Metrics) WatchLag(head HeadFunc) {
+	m.head = head
+	m.registry.MustRegister(lagCollector{m})
 }
 
 // Handler serves the metrics in the Prometheus text format.

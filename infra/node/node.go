@@ -67,13 +67,13 @@ func New(cfg Config) (*Node, error) {
 		n.partitions = append(n.partitions, d.Code)
 	}
 	registry := domain.NewRegistry()
-	var store *eventlog.Store
-	n.metrics = metrics.New(func(ctx context.Context, p string) (int64, error) { return store.Head(ctx, p) })
+	n.metrics = metrics.New()
 	store, err := eventlog.NewStore(cfg.Client, registry, n.metrics)
 	if err != nil {
 		return nil, err
 	}
 	n.store = store
+	n.metrics.WatchLag(store.Head)
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
 	application, err := app.New(app.Config{
 		Log:       appLog{store},
@@ -101,17 +101,21 @@ func (n *Node) Handler() http.Handler { return n.api }
 func (n *Node) Store() *eventlog.Store { return n.store }
 
 // Run follows every district's log with the matcher and the projections until ctx
-// ends, then saves the matchers' checkpoints.
+// ends. Everything is built before anything starts, so that an error leaves nothing running.
 func (n *Node) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	type consumer struct {
+		partition, group string
+		applier          eventlog.Applier
+	}
+	var consumers []consumer
 	for _, p := range n.partitions {
 		views, err := viewstore.New(n.cfg.Client, p)
 		if err != nil {
 			return err
 		}
 		loop, err := matching.NewLoop(matching.LoopConfig{
-			Partition: p, Registry: n.store.Registry(), Appender: matcherAppender{n.store}, Checkpoints: views,
-			Logger: n.log, OnDecision: func(d matching.Decision) { n.metrics.Decided(p, d.Tier, d.Rule) },
+			Partition: p, Registry: n.store.Registry(), Appender: matcherAppender{n.store}, Logger: n.log,
+			OnDecision: func(d matching.Decision) { n.metrics.Decided(p, d.Tier, d.Rule) },
 		})
 		if err != nil {
 			return err
@@ -120,22 +124,16 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for group, a := range map[string]eventlog.Applier{
-			GroupMatcher:   applier{checkpoint: loop.Checkpoint, handle: loop.Handle},
-			GroupNeedsView: applier{checkpoint: needs.Checkpoint, handle: needs.Handle},
-		} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				n.follow(ctx, p, group, a)
-			}()
-		}
-		defer func() {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			if err := loop.Flush(fctx); err != nil {
-				n.log.Warn("matcher checkpoint not saved at shutdown", "partition", p, "err", err)
-			}
+		consumers = append(consumers,
+			consumer{p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle}},
+			consumer{p, GroupNeedsView, applier{checkpoint: needs.Checkpoint, handle: needs.Handle}})
+	}
+	var wg sync.WaitGroup
+	for _, c := range consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.follow(ctx, c.partition, c.group, c.applier)
 		}()
 	}
 	wg.Wait()
@@ -178,10 +176,13 @@ func (a applier) Apply(ctx context.Context, e eventlog.Entry) error {
 // appLog adapts the store to app.Log.
 type appLog struct{ store *eventlog.Store }
 
-func (l appLog) Append(ctx context.Context, evs []domain.Event) (app.Appended, error) {
-	res, err := l.store.Append(ctx, evs)
-	if errors.Is(err, eventlog.ErrVersionConflict) {
+func (l appLog) Append(ctx context.Context, evs []domain.Event, fingerprint string) (app.Appended, error) {
+	res, err := l.store.Append(ctx, evs, eventlog.Fingerprint(fingerprint))
+	switch {
+	case errors.Is(err, eventlog.ErrVersionConflict):
 		return app.Appended{}, fmt.Errorf("%w: %w", app.ErrConflict, err)
+	case errors.Is(err, eventlog.ErrCommandReused):
+		return app.Appended{}, fmt.Errorf("%w: %w", app.ErrCommandReused, err)
 	}
 	if err != nil {
 		return app.Appended{}, err

@@ -135,7 +135,36 @@ func need(t *testing.T, r running, id string, ok func(projections.NeedView) bool
 }
 
 func referred(v projections.NeedView) bool { return v.Status == "referred" }
-func open(v projections.NeedView) bool     { return v.Status == "open" }
+
+// settle waits until every consumer group has applied the whole log.
+func settle(t *testing.T, r running) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(r.srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lagging := false
+		seen := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "tierlink_consumer_lag{") {
+				seen++
+				if !strings.HasSuffix(line, " 0") {
+					lagging = true
+				}
+			}
+		}
+		if seen >= 2 && !lagging {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the consumers did not catch up with the log")
+}
+func open(v projections.NeedView) bool { return v.Status == "open" }
 
 func head(t *testing.T, r running) int64 {
 	n, err := r.client.HGet(context.Background(), "tl:{changning}:state", "position").Int64()
@@ -210,6 +239,18 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	if code1 != 201 || code2 != 200 || first["offer_id"] != second["offer_id"] || second["replayed"] != true {
 		t.Fatalf("retry: %d %v then %d %v", code1, first, code2, second)
 	}
+	// The same key for another request is refused, and appends nothing.
+	before = head(t, r)
+	other := strings.Replace(body, `"capacity":2`, `"capacity":3`, 1)
+	if code, _, out := call(t, r, "POST", "/v1/offers", other, "Idempotency-Key", "retry-1"); code != 422 || !strings.HasSuffix(out["type"].(string), "#idempotency-key-reused") {
+		t.Fatalf("key reused for another body: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/households", `{"community":"xinhua-03","needs":[{"category":"legal_aid"}]}`, "Idempotency-Key", "retry-1"); code != 422 {
+		t.Fatalf("key reused for another endpoint: %d %v", code, out)
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("refused reuses appended %d events", after-before)
+	}
 
 	// The events are plain stream entries: XRANGE shows them.
 	entries, err := r.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
@@ -228,8 +269,14 @@ func TestFirstPathEndToEnd(t *testing.T) {
 			t.Fatalf("after restart need %s went to %s, want %s", id, v.Referral.OfferID, o2)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
-	need(t, r2, f[0], open) // capacity 1 + 3 is used up: the fourth waits
+	settle(t, r2)
+	before = head(t, r2)
+	if v := need(t, r2, f[0], func(projections.NeedView) bool { return true }); v.Status != "open" {
+		t.Fatalf("capacity 1 + 3 is used up, yet the fourth need is %s", v.Status)
+	}
+	if after := head(t, r2); after != before {
+		t.Fatalf("the settled log grew from %d to %d", before, after)
+	}
 
 	_, _, _ = call(t, r2, "GET", "/healthz", "")
 	resp, err := http.Get(r2.srv.URL + "/metrics")

@@ -117,12 +117,14 @@ func Find(ctx context.Context, client redis.UniversalClient, partitions []string
 		}
 		cmds = append(cmds, pipe.Get(ctx, keys.View(model, id)))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, false, fmt.Errorf("find %s/%s: %w", model, id, err)
-	}
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
 	for _, c := range cmds {
-		if b, err := c.Bytes(); err == nil {
+		b, err := c.Bytes()
+		switch {
+		case err == nil:
 			return b, true, nil
+		case !errors.Is(err, redis.Nil):
+			return nil, false, fmt.Errorf("find %s/%s: %w", model, id, err)
 		}
 	}
 	return nil, false, nil
