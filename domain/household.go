@@ -1,5 +1,7 @@
 package domain
 
+import "strconv"
+
 // HouseholdRegistered records a household and its home community.
 type HouseholdRegistered struct {
 	Community string `json:"community"`
@@ -66,7 +68,7 @@ func DecideRegisterHousehold(h Household, cmd RegisterHousehold, geo *Geography,
 	}}
 	seen := map[string]int{}
 	for i, n := range cmd.Needs {
-		field := func(f string) string { return "needs/" + itoa(i) + "/" + f }
+		field := func(f string) string { return "needs/" + strconv.Itoa(i) + "/" + f }
 		if err := checkID(field("need_id"), n.NeedID); err != nil {
 			return nil, err
 		}

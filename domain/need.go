@@ -2,7 +2,6 @@ package domain
 
 import (
 	"fmt"
-	"strconv"
 )
 
 // NeedRegistered records a household's need for one service category.
@@ -120,5 +119,3 @@ func DecideProposeReferral(n Need, o Offer, cmd ProposeReferral) ([]Change, erro
 		},
 	}, nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
