@@ -152,8 +152,11 @@ type registerHouseholdRequest struct {
 	} `json:"needs"`
 }
 
-func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
-	var req registerHouseholdRequest
+// command runs a command endpoint: the body decoded strictly into Req, the command's
+// ids from the headers, the use case, and 201 Created (200 OK for a replayed command).
+func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
+	run func(ctx context.Context, req Req, meta app.Meta) (res any, replayed bool, err error)) {
+	var req Req
 	if p := decodeJSON(w, r, &req); p != nil {
 		writeProblem(w, r, p)
 		return
@@ -163,20 +166,27 @@ func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, p)
 		return
 	}
-	in := app.RegisterHouseholdInput{Community: req.Community}
-	for _, n := range req.Needs {
-		in.Categories = append(in.Categories, n.Category)
-	}
-	res, err := s.cfg.App.Commands.RegisterHousehold.Handle(r.Context(), in, meta)
+	res, replayed, err := run(r.Context(), req, meta)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	status := http.StatusCreated
-	if res.Replayed {
+	if replayed {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, res)
+}
+
+func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req registerHouseholdRequest, meta app.Meta) (any, bool, error) {
+		in := app.RegisterHouseholdInput{Community: req.Community}
+		for _, n := range req.Needs {
+			in.Categories = append(in.Categories, n.Category)
+		}
+		res, err := s.cfg.App.Commands.RegisterHousehold.Handle(ctx, in, meta)
+		return res, res.Replayed, err
+	})
 }
 
 type postOfferRequest struct {
@@ -187,26 +197,10 @@ type postOfferRequest struct {
 }
 
 func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
-	var req postOfferRequest
-	if p := decodeJSON(w, r, &req); p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	meta, p := s.meta(w, r)
-	if p != nil {
-		writeProblem(w, r, p)
-		return
-	}
-	res, err := s.cfg.App.Commands.PostOffer.Handle(r.Context(), app.PostOfferInput(req), meta)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	status := http.StatusCreated
-	if res.Replayed {
-		status = http.StatusOK
-	}
-	writeJSON(w, status, res)
+	command(s, w, r, func(ctx context.Context, req postOfferRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.PostOffer.Handle(ctx, app.PostOfferInput(req), meta)
+		return res, res.Replayed, err
+	})
 }
 
 func (s *Server) getNeed(w http.ResponseWriter, r *http.Request) {

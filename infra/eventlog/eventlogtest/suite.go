@@ -84,6 +84,19 @@ func one(t *testing.T, partition, command, agg string, expected int64) []domain.
 	return events(t, partition, command, map[string][2]int64{agg: {expected, 1}}, agg)
 }
 
+// sequence returns a function that appends n events to aggregate "a", one command
+// each, counting them in *version.
+func sequence(t *testing.T, s Subject, p string, version *int64) func(n int) {
+	return func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := s.Store.Append(context.Background(), one(t, p, uuid.NewString(), "a", *version)); err != nil {
+				t.Fatal(err)
+			}
+			*version++
+		}
+	}
+}
+
 func mustEncode(t *testing.T, e domain.Event) string {
 	t.Helper()
 	b, err := reg.Encode(e)
@@ -422,15 +435,8 @@ func testFollowRestart(t *testing.T, s Subject, p string) {
 	a := &memApplier{rng: rand.New(rand.NewPCG(uint64(seed), 1)), failP: 0.05, ids: map[string]bool{}}
 	ctx := context.Background()
 	const rounds, perRound = 4, 60
-	var version int64
-	appendN := func(n int) {
-		for i := 0; i < n; i++ {
-			if _, err := s.Store.Append(ctx, one(t, p, uuid.NewString(), "a", version)); err != nil {
-				t.Fatal(err)
-			}
-			version++
-		}
-	}
+	version := int64(0)
+	appendN := sequence(t, s, p, &version)
 	appendN(perRound) // a backlog before the first start
 	for r := 0; r < rounds; r++ {
 		fctx, stop := context.WithCancel(ctx)
@@ -557,15 +563,8 @@ func testForeignEntry(t *testing.T, s Subject, p string) {
 func testTwoFollowers(t *testing.T, s Subject, p string) {
 	ctx := context.Background()
 	a := &memApplier{ids: map[string]bool{}}
-	var version int64
-	appendN := func(n int) {
-		for i := 0; i < n; i++ {
-			if _, err := s.Store.Append(ctx, one(t, p, uuid.NewString(), "a", version)); err != nil {
-				t.Fatal(err)
-			}
-			version++
-		}
-	}
+	version := int64(0)
+	appendN := sequence(t, s, p, &version)
 	ctxA, killA := context.WithCancel(ctx)
 	ctxB, stopB := context.WithCancel(ctx)
 	defer stopB()
