@@ -26,10 +26,10 @@ const (
 var dimensions = [...]Dimension{DimStructure, DimIncome, DimHealth, DimEducation, DimHousing, DimEmployment, DimParticipation, DimSpending}
 
 // AllDimensions returns every dimension in a fixed order.
-func AllDimensions() []Dimension { return dimensions[:] }
+func AllDimensions() []Dimension { return append([]Dimension(nil), dimensions[:]...) }
 
 // AllTargetGroups returns every target group in a fixed order.
-func AllTargetGroups() []TargetGroup { return targetGroups[:] }
+func AllTargetGroups() []TargetGroup { return append([]TargetGroup(nil), targetGroups[:]...) }
 
 // MaxLevel is the highest level of a dimension: 0 means no difficulty, 4 severe.
 const MaxLevel = 4

@@ -1,0 +1,125 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Urgency says how soon a need must be met.
+type Urgency string
+
+// Urgencies.
+const (
+	UrgencyLow      Urgency = "low"
+	UrgencyNormal   Urgency = "normal"
+	UrgencyHigh     Urgency = "high"
+	UrgencyCritical Urgency = "critical"
+)
+
+// Duration is a time.Duration written in JSON as "48h".
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "48h0m0s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string such as "48h".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string such as \"48h\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Deadlines are how long the centre of each tier has to answer a referral.
+type Deadlines struct {
+	Community Duration `json:"community"`
+	Street    Duration `json:"street"`
+	District  Duration `json:"district"`
+}
+
+// Policy is a district's matching policy, as data: answer deadlines, hardship
+// weights, urgency points and aging.
+type Policy struct {
+	Deadlines Deadlines       `json:"deadlines"`
+	Hardship  HardshipWeights `json:"hardship"`
+	// UrgencyPoints adds to a need's priority by its urgency.
+	UrgencyPoints map[Urgency]int `json:"urgency_points"`
+	// AgingPointsPerDay adds to a need's priority for each day it has waited, so
+	// that nobody waits forever behind newer, harder cases.
+	AgingPointsPerDay int `json:"aging_points_per_day"`
+}
+
+// Validate checks the policy.
+func (p Policy) Validate() error {
+	for tier, d := range map[string]Duration{"community": p.Deadlines.Community, "street": p.Deadlines.Street, "district": p.Deadlines.District} {
+		if time.Duration(d) < time.Minute || time.Duration(d) > 90*24*time.Hour {
+			return fmt.Errorf("%w: the %s deadline must be between 1m and 90 days", ErrInvalidReference, tier)
+		}
+	}
+	if err := p.Hardship.Validate(); err != nil {
+		return err
+	}
+	for _, u := range []Urgency{UrgencyLow, UrgencyNormal, UrgencyHigh, UrgencyCritical} {
+		if v, ok := p.UrgencyPoints[u]; !ok || v < 0 || v > 1000 {
+			return fmt.Errorf("%w: urgency points of %q must be set, 0 to 1000", ErrInvalidReference, u)
+		}
+	}
+	if len(p.UrgencyPoints) != 4 {
+		return fmt.Errorf("%w: urgency points name an unknown urgency", ErrInvalidReference)
+	}
+	if p.AgingPointsPerDay < 0 || p.AgingPointsPerDay > 1000 {
+		return fmt.Errorf("%w: aging points per day must be 0 to 1000", ErrInvalidReference)
+	}
+	return nil
+}
+
+// Deadline returns how long the centre of a tier has to answer.
+func (p Policy) Deadline(tier int) time.Duration {
+	switch tier {
+	case TierCommunity:
+		return time.Duration(p.Deadlines.Community)
+	case TierStreet:
+		return time.Duration(p.Deadlines.Street)
+	default:
+		return time.Duration(p.Deadlines.District)
+	}
+}
+
+// CheckUrgency refuses an unknown urgency.
+func CheckUrgency(field string, u Urgency) error {
+	switch u {
+	case UrgencyLow, UrgencyNormal, UrgencyHigh, UrgencyCritical:
+		return nil
+	}
+	return fieldErrf(field, "%q is not an urgency (low, normal, high, critical)", u)
+}
+
+// usPerDay is the number of microseconds in a day.
+const usPerDay = int64(24 * time.Hour / time.Microsecond)
+
+// PriorityKey orders needs that compete for scarce capacity: the higher key goes
+// first. A need's priority at time T is
+//
+//	hardship + urgency points + AgingPointsPerDay × days waited since registration,
+//
+// and since every need ages at the same rate, the order between two needs never
+// changes with T: the key is that priority scaled to microseconds minus the aging
+// of the registration time, (hardship + urgency)·µs/day − aging·registered(µs).
+// Ties are broken by registration time, then need id (see CompareNeeds).
+func (p Policy) PriorityKey(hardship int, u Urgency, registered time.Time) int64 {
+	points := int64(hardship + p.UrgencyPoints[u])
+	return points*usPerDay - int64(p.AgingPointsPerDay)*registered.UnixMicro()
+}
+
+// PriorityAt is a need's priority in points at time now (for explanations).
+func (p Policy) PriorityAt(hardship int, u Urgency, registered, now time.Time) int {
+	days := int(now.Sub(registered) / (24 * time.Hour))
+	return hardship + p.UrgencyPoints[u] + p.AgingPointsPerDay*max(days, 0)
+}

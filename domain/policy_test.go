@@ -1,0 +1,79 @@
+package domain
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func testPolicy() Policy {
+	return Policy{
+		Deadlines:         Deadlines{Community: Duration(48 * time.Hour), Street: Duration(72 * time.Hour), District: Duration(120 * time.Hour)},
+		Hardship:          testWeights(),
+		UrgencyPoints:     map[Urgency]int{UrgencyLow: 0, UrgencyNormal: 10, UrgencyHigh: 25, UrgencyCritical: 50},
+		AgingPointsPerDay: 5,
+	}
+}
+
+func TestPriorityKeyOrderMatchesPriorityAtAnyTime(t *testing.T) {
+	p := testPolicy()
+	t0 := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	type need struct {
+		h   int
+		u   Urgency
+		reg time.Time
+	}
+	needs := []need{
+		{80, UrgencyNormal, t0.Add(10 * 24 * time.Hour)}, // hard case, registered late
+		{20, UrgencyLow, t0},                              // light case, waiting long
+		{40, UrgencyCritical, t0.Add(5 * 24 * time.Hour)},
+	}
+	for _, now := range []time.Time{t0.Add(11 * 24 * time.Hour), t0.Add(30 * 24 * time.Hour), t0.Add(400 * 24 * time.Hour)} {
+		for i := range needs {
+			for j := range needs {
+				a, b := needs[i], needs[j]
+				ka, kb := p.PriorityKey(a.h, a.u, a.reg), p.PriorityKey(b.h, b.u, b.reg)
+				pa, pb := p.PriorityAt(a.h, a.u, a.reg, now), p.PriorityAt(b.h, b.u, b.reg, now)
+				// Whole days only in PriorityAt: compare where both are whole days old.
+				if now.Sub(a.reg)%(24*time.Hour) == now.Sub(b.reg)%(24*time.Hour) && (ka > kb) != (pa > pb) && pa != pb {
+					t.Fatalf("at %v: keys %d,%d but priorities %d,%d", now, ka, kb, pa, pb)
+				}
+			}
+		}
+	}
+	// Aging: a light case registered 10 days earlier (20 + 5·10 = 70) stays behind the
+	// hard one (80 + 10 = 90); one registered 30 days earlier (20 + 5·30 = 170) is ahead.
+	light, hard := needs[1], needs[0]
+	if p.PriorityKey(light.h, light.u, light.reg) >= p.PriorityKey(hard.h, hard.u, hard.reg) {
+		t.Fatal("a light case 10 days older overtook a case 20 points harder")
+	}
+	older := light.reg.Add(-20 * 24 * time.Hour)
+	if p.PriorityKey(light.h, light.u, older) <= p.PriorityKey(hard.h, hard.u, hard.reg) {
+		t.Fatal("a light case 30 days older did not overtake: aging does not work")
+	}
+}
+
+func TestPolicyJSONAndValidation(t *testing.T) {
+	p := testPolicy()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Policy
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Deadline(TierStreet) != 72*time.Hour || back.Validate() != nil {
+		t.Fatalf("round trip: %s %+v %v", b, back, back.Validate())
+	}
+	bad := testPolicy()
+	bad.Deadlines.Street = 0
+	if bad.Validate() == nil {
+		t.Error("a zero deadline accepted")
+	}
+	bad = testPolicy()
+	delete(bad.UrgencyPoints, UrgencyHigh)
+	if bad.Validate() == nil {
+		t.Error("missing urgency points accepted")
+	}
+}
