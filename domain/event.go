@@ -109,6 +109,7 @@ func NewRegistry() *Registry {
 	register[OfferPosted](r, 1)
 	register[ReferralProposed](r, 1)
 	register[OfferUnitReserved](r, 1)
+	register[ReferencePublished](r, 1)
 	return r
 }
 

@@ -93,6 +93,19 @@ type Community struct {
 	Name     Text   `json:"name"`
 	Street   string `json:"street"`
 	District string `json:"district"`
+	// Capabilities lists the categories the community's centre links itself; a need
+	// of another category starts at the street tier.
+	Capabilities []string `json:"capabilities"`
+}
+
+// CanLink reports whether the community's centre links a category itself.
+func (c Community) CanLink(category string) bool {
+	for _, x := range c.Capabilities {
+		if x == category {
+			return true
+		}
+	}
+	return false
 }
 
 // StreetNode is a street (sub-district) or town with its communities.
@@ -104,8 +117,9 @@ type StreetNode struct {
 
 // CommunityNode is a community as listed under its street.
 type CommunityNode struct {
-	Code string `json:"code"`
-	Name Text   `json:"name"`
+	Code         string   `json:"code"`
+	Name         Text     `json:"name"`
+	Capabilities []string `json:"capabilities"`
 }
 
 // DistrictNode is the root of one district's tree; a district is a partition of the log.
@@ -150,7 +164,7 @@ func NewGeography(districts []DistrictNode) (*Geography, error) {
 				if err := check("community", c.Code, c.Name); err != nil {
 					return nil, err
 				}
-				g.communities[c.Code] = Community{Code: c.Code, Name: c.Name, Street: s.Code, District: d.Code}
+				g.communities[c.Code] = Community{Code: c.Code, Name: c.Name, Street: s.Code, District: d.Code, Capabilities: c.Capabilities}
 			}
 		}
 	}
@@ -169,3 +183,71 @@ func (g *Geography) Community(code string) (Community, error) {
 
 // Districts returns the district trees.
 func (g *Geography) Districts() []DistrictNode { return g.districts }
+
+// Reference is the reference data a district is matched with.
+type Reference struct {
+	Geography *Geography
+	Taxonomy  *Taxonomy
+	Policy    Policy
+}
+
+// NewReference validates the trees, the categories, the policy, and that every
+// capability names a category; it indexes them.
+func NewReference(districts []DistrictNode, categories []Category, policy Policy) (*Reference, error) {
+	geo, err := NewGeography(districts)
+	if err != nil {
+		return nil, err
+	}
+	tax, err := NewTaxonomy(categories)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	for _, d := range districts {
+		for _, st := range d.Streets {
+			for _, c := range st.Communities {
+				for _, cat := range c.Capabilities {
+					if _, err := tax.Category(cat); err != nil {
+						return nil, fmt.Errorf("%w: community %s lists %w", ErrInvalidReference, c.Code, err)
+					}
+				}
+			}
+		}
+	}
+	return &Reference{Geography: geo, Taxonomy: tax, Policy: policy}, nil
+}
+
+// ReferencePublished records the reference data a district is matched with from
+// this point of its log on, so that a replay sees it as it was.
+type ReferencePublished struct {
+	District   DistrictNode `json:"district"`
+	Categories []Category   `json:"categories"`
+	Policy     Policy       `json:"policy"`
+}
+
+// EventType names the event.
+func (ReferencePublished) EventType() string { return "reference.published" }
+
+// AggregateReference is the aggregate type of a district's reference data.
+const AggregateReference = "reference"
+
+// Reference returns the reference data the event publishes.
+func (p ReferencePublished) Reference() (*Reference, error) {
+	return NewReference([]DistrictNode{p.District}, p.Categories, p.Policy)
+}
+
+// Publication returns the event that publishes one district of the reference data.
+func (r *Reference) Publication(district string) (ReferencePublished, error) {
+	for _, d := range r.Geography.Districts() {
+		if d.Code == district {
+			cats := make([]Category, 0, len(r.Taxonomy.codes))
+			for _, code := range r.Taxonomy.codes {
+				cats = append(cats, r.Taxonomy.byCode[code])
+			}
+			return ReferencePublished{District: d, Categories: cats, Policy: r.Policy}, nil
+		}
+	}
+	return ReferencePublished{}, fmt.Errorf("%w: no district %q", ErrInvalidReference, district)
+}

@@ -3,12 +3,16 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,7 +24,6 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/metrics"
-	"github.com/tierlink/tierlink/infra/reference"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/matching"
 	"github.com/tierlink/tierlink/projections"
@@ -38,7 +41,7 @@ type Config struct {
 	Client redis.UniversalClient
 	// Consumer is this process's stable name in every consumer group.
 	Consumer  string
-	Reference reference.Data
+	Reference *domain.Reference
 	Logger    *slog.Logger
 	// Subscription tunes the consumer groups (claim times); zero values take defaults.
 	Subscription eventlog.SubscriptionConfig
@@ -56,7 +59,7 @@ type Node struct {
 
 // New validates the configuration and wires the parts.
 func New(cfg Config) (*Node, error) {
-	if cfg.Client == nil || cfg.Consumer == "" || cfg.Reference.Geography == nil || cfg.Reference.Taxonomy == nil {
+	if cfg.Client == nil || cfg.Consumer == "" || cfg.Reference == nil {
 		return nil, errors.New("node: a Redis client, a consumer name and reference data are required")
 	}
 	if cfg.Logger == nil {
@@ -103,6 +106,9 @@ func (n *Node) Store() *eventlog.Store { return n.store }
 // Run follows every district's log with the matcher and the projections until ctx
 // ends. Everything is built before anything starts, so that an error leaves nothing running.
 func (n *Node) Run(ctx context.Context) error {
+	if err := n.PublishReference(ctx); err != nil {
+		return err
+	}
 	type consumer struct {
 		partition, group string
 		applier          eventlog.Applier
@@ -137,6 +143,44 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	return nil
+}
+
+// PublishReference appends the node's reference data to each district's log where
+// the log's latest publication differs, so that the matcher, and any replay, reads
+// the reference data from the log as it was at each point.
+func (n *Node) PublishReference(ctx context.Context) error {
+	for _, p := range n.partitions {
+		pub, err := n.cfg.Reference.Publication(p)
+		if err != nil {
+			return err
+		}
+		ref := domain.AggregateRef{Type: domain.AggregateReference, ID: p}
+		past, err := n.store.ReadAggregate(ctx, p, ref, 1)
+		if err != nil {
+			return fmt.Errorf("read the reference data of %s: %w", p, err)
+		}
+		body, err := json.Marshal(pub)
+		if err != nil {
+			return err
+		}
+		if len(past) > 0 {
+			if last, err := json.Marshal(past[len(past)-1].Payload); err == nil && bytes.Equal(last, body) {
+				continue
+			}
+		}
+		sum := sha256.Sum256(body)
+		evs, err := n.store.Registry().Envelop([]domain.Change{{Aggregate: ref, ExpectedVersion: int64(len(past)), Payloads: []domain.Payload{pub}}},
+			domain.Meta{Partition: p, Time: time.Now(), Actor: "system:reference", CommandID: "reference:" + hex.EncodeToString(sum[:16]) + ":" + strconv.Itoa(len(past))},
+			func() string { return uuid.Must(uuid.NewV7()).String() })
+		if err != nil {
+			return err
+		}
+		if _, err := n.store.Append(ctx, evs); err != nil && !errors.Is(err, eventlog.ErrVersionConflict) {
+			return fmt.Errorf("publish the reference data of %s: %w", p, err)
+		}
+		n.log.Info("reference data published", "partition", p, "version", len(past)+1)
+	}
 	return nil
 }
 

@@ -261,6 +261,10 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	// A restarted node rebuilds the matcher from the log: o1 is full, o2 has two units left.
 	r.stop()
 	r2 := start(t, srv, "node-a")
+	// It publishes the reference data again only if it changed: it did not.
+	if n, err := r2.client.XLen(context.Background(), "tl:{changning}:agg:reference:changning").Result(); err != nil || n != 1 {
+		t.Fatalf("reference publications after a restart: %d %v", n, err)
+	}
 	d := register(t, r2, "xinhua-02", "counselling")
 	e := register(t, r2, "xinhua-02", "counselling")
 	f := register(t, r2, "xinhua-02", "counselling")

@@ -1,4 +1,6 @@
-// Package reference loads the geography and service taxonomy shipped with tierlink.
+// Package reference loads the reference data shipped with tierlink: the geography
+// (with each community's capability list), the service taxonomy and the matching
+// policy.
 package reference
 
 import (
@@ -16,40 +18,37 @@ var geographyJSON []byte
 //go:embed taxonomy.json
 var taxonomyJSON []byte
 
-// Data is the reference data a running tierlink works with.
-type Data struct {
-	Geography *domain.Geography
-	Taxonomy  *domain.Taxonomy
+//go:embed policy.json
+var policyJSON []byte
+
+// Default parses the embedded sample (Shanghai Changning), the taxonomy and the policy.
+func Default() (*domain.Reference, error) {
+	return Parse(geographyJSON, taxonomyJSON, policyJSON)
 }
 
-// Default parses the embedded sample (Shanghai Changning) and the taxonomy.
-func Default() (Data, error) {
-	return Parse(geographyJSON, taxonomyJSON)
-}
-
-// Parse reads geography and taxonomy documents, refusing unknown fields.
-func Parse(geography, taxonomy []byte) (Data, error) {
+// Parse reads geography, taxonomy and policy documents, refusing unknown fields.
+func Parse(geography, taxonomy, policy []byte) (*domain.Reference, error) {
 	var g struct {
 		Districts []domain.DistrictNode `json:"districts"`
 	}
 	if err := strictUnmarshal(geography, &g); err != nil {
-		return Data{}, fmt.Errorf("geography: %w", err)
-	}
-	geo, err := domain.NewGeography(g.Districts)
-	if err != nil {
-		return Data{}, fmt.Errorf("geography: %w", err)
+		return nil, fmt.Errorf("geography: %w", err)
 	}
 	var t struct {
 		Categories []domain.Category `json:"categories"`
 	}
 	if err := strictUnmarshal(taxonomy, &t); err != nil {
-		return Data{}, fmt.Errorf("taxonomy: %w", err)
+		return nil, fmt.Errorf("taxonomy: %w", err)
 	}
-	tax, err := domain.NewTaxonomy(t.Categories)
+	var p domain.Policy
+	if err := strictUnmarshal(policy, &p); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	ref, err := domain.NewReference(g.Districts, t.Categories, p)
 	if err != nil {
-		return Data{}, fmt.Errorf("taxonomy: %w", err)
+		return nil, fmt.Errorf("reference data: %w", err)
 	}
-	return Data{Geography: geo, Taxonomy: tax}, nil
+	return ref, nil
 }
 
 func strictUnmarshal(b []byte, v any) error {
