@@ -29,7 +29,7 @@ func TestHardshipScoreFormula(t *testing.T) {
 		{Assessment{DimEducation: 4, DimParticipation: 4}, nil, 0},
 		{Assessment{}, []TargetGroup{GroupChildDifficulty}, 15},
 		{Assessment{}, []TargetGroup{GroupExtremeHardship, GroupChildDifficulty}, 30}, // capped at 30
-		{Assessment{}, []TargetGroup{GroupElderly, GroupElderly}, 5},                    // a group counts once
+		{Assessment{}, []TargetGroup{GroupElderly, GroupElderly}, 5},                  // a group counts once
 		{Assessment{DimIncome: 4, DimHealth: 4, DimHousing: 4, DimSpending: 4}, []TargetGroup{GroupExtremeHardship, GroupChildDifficulty}, 100},
 	}
 	for i, c := range cases {

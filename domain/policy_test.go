@@ -25,7 +25,7 @@ func TestPriorityKeyOrderMatchesPriorityAtAnyTime(t *testing.T) {
 	}
 	needs := []need{
 		{80, UrgencyNormal, t0.Add(10 * 24 * time.Hour)}, // hard case, registered late
-		{20, UrgencyLow, t0},                              // light case, waiting long
+		{20, UrgencyLow, t0},                             // light case, waiting long
 		{40, UrgencyCritical, t0.Add(5 * 24 * time.Hour)},
 	}
 	for _, now := range []time.Time{t0.Add(11 * 24 * time.Hour), t0.Add(30 * 24 * time.Hour), t0.Add(400 * 24 * time.Hour)} {

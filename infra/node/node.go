@@ -106,9 +106,6 @@ func (n *Node) Store() *eventlog.Store { return n.store }
 // Run follows every district's log with the matcher and the projections until ctx
 // ends. Everything is built before anything starts, so that an error leaves nothing running.
 func (n *Node) Run(ctx context.Context) error {
-	if err := n.PublishReference(ctx); err != nil {
-		return err
-	}
 	type consumer struct {
 		partition, group string
 		applier          eventlog.Applier
@@ -147,7 +144,7 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // PublishReference appends the node's reference data to each district's log where
-// the log's latest publication differs, so that the matcher, and any replay, reads
+// the log's latest publication differs (call it before Run), so that the matcher, and any replay, reads
 // the reference data from the log as it was at each point.
 func (n *Node) PublishReference(ctx context.Context) error {
 	for _, p := range n.partitions {

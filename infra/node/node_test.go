@@ -45,6 +45,9 @@ func start(t *testing.T, srv redistest.Server, consumer string) running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := n.PublishReference(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = n.Run(ctx); close(done) }()
