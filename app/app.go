@@ -41,6 +41,9 @@ type Log interface {
 	Append(ctx context.Context, events []domain.Event, fingerprint string) (Appended, error)
 	// Range returns the events of a partition between two positions, inclusive.
 	Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error)
+	// Find returns an aggregate's events and the partition that holds them (no
+	// events if it exists nowhere).
+	Find(ctx context.Context, ref domain.AggregateRef) (partition string, events []domain.Event, err error)
 }
 
 // NeedViews finds need views in whichever partition holds them.
@@ -60,8 +63,7 @@ type Config struct {
 	Log       Log
 	NeedViews NeedViews
 	Registry  *domain.Registry
-	Geography *domain.Geography
-	Taxonomy  *domain.Taxonomy
+	Reference *domain.Reference
 	// NewID returns a new unique id (UUIDv7 in production).
 	NewID func() string
 	// Now returns the current time.
@@ -77,6 +79,7 @@ type Application struct {
 // Commands are the use cases that append to the log.
 type Commands struct {
 	RegisterHousehold RegisterHouseholdHandler
+	RegisterNeeds     RegisterNeedsHandler
 	PostOffer         PostOfferHandler
 }
 
@@ -87,13 +90,14 @@ type Queries struct {
 
 // New validates the configuration and returns the application.
 func New(cfg Config) (*Application, error) {
-	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Registry == nil || cfg.Geography == nil ||
-		cfg.Taxonomy == nil || cfg.NewID == nil || cfg.Now == nil {
+	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Registry == nil || cfg.Reference == nil ||
+		cfg.NewID == nil || cfg.Now == nil {
 		return nil, errors.New("app: every part of the configuration is required")
 	}
 	return &Application{
 		Commands: Commands{
 			RegisterHousehold: RegisterHouseholdHandler{cfg: cfg},
+			RegisterNeeds:     RegisterNeedsHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
 		},
 		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews}},

@@ -29,11 +29,11 @@ type PostOfferHandler struct{ cfg Config }
 // Handle posts the offer.
 func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Meta) (PostOfferResult, error) {
 	cmd := domain.PostOffer{OfferID: h.cfg.NewID(), Provider: in.Provider, Community: in.Community, Category: in.Category, Capacity: in.Capacity}
-	changes, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.Geography, h.cfg.Taxonomy)
+	changes, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.Reference)
 	if err != nil {
 		return PostOfferResult{}, err
 	}
-	com, _ := h.cfg.Geography.Community(in.Community)
+	com, _ := h.cfg.Reference.Geography.Community(in.Community)
 	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("post_offer", in))
 	if err != nil {
 		return PostOfferResult{}, err

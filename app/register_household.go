@@ -7,10 +7,18 @@ import (
 	"github.com/tierlink/tierlink/domain"
 )
 
-// RegisterHouseholdInput is a household and the categories of its first needs.
+// RegisterHouseholdInput is a household, its assessment and its first needs.
 type RegisterHouseholdInput struct {
-	Community  string
-	Categories []string
+	Community    string
+	TargetGroups []domain.TargetGroup
+	Assessment   domain.Assessment
+	Needs        []NeedInput
+}
+
+// NeedInput is one need to register: its category and urgency (default normal).
+type NeedInput struct {
+	Category string
+	Urgency  domain.Urgency
 }
 
 // RegisteredNeed is one need created by a registration.
@@ -23,6 +31,7 @@ type RegisteredNeed struct {
 type RegisterHouseholdResult struct {
 	HouseholdID string           `json:"household_id"`
 	District    string           `json:"district"`
+	Hardship    int              `json:"hardship"`
 	Needs       []RegisteredNeed `json:"needs"`
 	Position    int64            `json:"position"`
 	Replayed    bool             `json:"replayed"`
@@ -33,15 +42,13 @@ type RegisterHouseholdHandler struct{ cfg Config }
 
 // Handle registers the household and its needs in one atomic append.
 func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseholdInput, meta Meta) (RegisterHouseholdResult, error) {
-	cmd := domain.RegisterHousehold{HouseholdID: h.cfg.NewID(), Community: in.Community}
-	for _, c := range in.Categories {
-		cmd.Needs = append(cmd.Needs, domain.NeedSpec{NeedID: h.cfg.NewID(), Category: c})
-	}
-	changes, err := domain.DecideRegisterHousehold(domain.Household{}, cmd, h.cfg.Geography, h.cfg.Taxonomy)
+	cmd := domain.RegisterHousehold{HouseholdID: h.cfg.NewID(), Community: in.Community, TargetGroups: in.TargetGroups, Assessment: in.Assessment}
+	cmd.Needs = needSpecs(h.cfg, in.Needs)
+	changes, err := domain.DecideRegisterHousehold(domain.Household{}, cmd, h.cfg.Reference)
 	if err != nil {
 		return RegisterHouseholdResult{}, err
 	}
-	com, _ := h.cfg.Geography.Community(in.Community)
+	com, _ := h.cfg.Reference.Geography.Community(in.Community)
 	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("register_household", in))
 	if err != nil {
 		return RegisterHouseholdResult{}, err
@@ -51,6 +58,7 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 		switch p := e.Payload.(type) {
 		case domain.HouseholdRegistered:
 			out.HouseholdID = e.AggregateID
+			out.Hardship = p.Hardship
 		case domain.NeedRegistered:
 			out.Needs = append(out.Needs, RegisteredNeed{NeedID: e.AggregateID, Category: p.Category})
 		}
@@ -59,4 +67,12 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 		return out, fmt.Errorf("%w: %s", ErrCommandReused, meta.CommandID)
 	}
 	return out, nil
+}
+
+func needSpecs(cfg Config, in []NeedInput) []domain.NeedSpec {
+	specs := make([]domain.NeedSpec, 0, len(in))
+	for _, n := range in {
+		specs = append(specs, domain.NeedSpec{NeedID: cfg.NewID(), Category: n.Category, Urgency: n.Urgency})
+	}
+	return specs
 }

@@ -16,6 +16,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrRefused means the aggregate's current state does not allow the command.
 	ErrRefused = errors.New("refused by current state")
+	// ErrDuplicateNeed means the household has an open need of the category already.
+	ErrDuplicateNeed = errors.New("duplicate need")
 )
 
 // FieldError says which field of a command is wrong and why.

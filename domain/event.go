@@ -106,6 +106,8 @@ func NewRegistry() *Registry {
 	r := &Registry{types: map[string]registration{}}
 	register[HouseholdRegistered](r, 1)
 	register[NeedRegistered](r, 1)
+	register[NeedsOpened](r, 1)
+	register[NeedClosed](r, 1)
 	register[OfferPosted](r, 1)
 	register[ReferralProposed](r, 1)
 	register[OfferUnitReserved](r, 1)

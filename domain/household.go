@@ -1,21 +1,58 @@
 package domain
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
-// HouseholdRegistered records a household and its home community.
+// HouseholdRegistered records a household: its home community, the target groups
+// it belongs to, its assessment and the hardship score computed from them. Names,
+// phone numbers and ID numbers are not in events.
 type HouseholdRegistered struct {
-	Community string `json:"community"`
-	Street    string `json:"street"`
-	District  string `json:"district"`
+	Community    string        `json:"community"`
+	Street       string        `json:"street"`
+	District     string        `json:"district"`
+	TargetGroups []TargetGroup `json:"target_groups"`
+	Assessment   Assessment    `json:"assessment"`
+	Hardship     int           `json:"hardship"`
 }
 
 // EventType names the event.
 func (HouseholdRegistered) EventType() string { return "household.registered" }
 
+// NeedsOpened records needs opened for a household, one per category.
+type NeedsOpened struct {
+	Needs []OpenedNeed `json:"needs"`
+}
+
+// OpenedNeed is one need of NeedsOpened.
+type OpenedNeed struct {
+	NeedID   string `json:"need_id"`
+	Category string `json:"category"`
+}
+
+// EventType names the event.
+func (NeedsOpened) EventType() string { return "household.needs_opened" }
+
+// NeedClosed records that a household's need ended (withdrawn or served), so that
+// a new need of its category may be opened.
+type NeedClosed struct {
+	NeedID   string `json:"need_id"`
+	Category string `json:"category"`
+}
+
+// EventType names the event.
+func (NeedClosed) EventType() string { return "household.need_closed" }
+
 // Household is the state of one household, folded from its events.
 type Household struct {
-	ID        string
-	Community string
+	ID           string
+	Community    string
+	Street       string
+	TargetGroups []TargetGroup
+	Hardship     int
+	// OpenNeeds maps each category with an open need to that need's id.
+	OpenNeeds map[string]string
 	Version   int64
 }
 
@@ -24,67 +61,176 @@ func (h Household) Evolve(e Event) Household {
 	switch p := e.Payload.(type) {
 	case HouseholdRegistered:
 		h.ID = e.AggregateID
-		h.Community = p.Community
+		h.Community, h.Street = p.Community, p.Street
+		h.TargetGroups = p.TargetGroups
+		h.Hardship = p.Hardship
+		h.OpenNeeds = map[string]string{}
+	case NeedsOpened:
+		open := make(map[string]string, len(h.OpenNeeds)+len(p.Needs))
+		for k, v := range h.OpenNeeds {
+			open[k] = v
+		}
+		for _, n := range p.Needs {
+			open[n.Category] = n.NeedID
+		}
+		h.OpenNeeds = open
+	case NeedClosed:
+		open := make(map[string]string, len(h.OpenNeeds))
+		for k, v := range h.OpenNeeds {
+			if v != p.NeedID {
+				open[k] = v
+			}
+		}
+		h.OpenNeeds = open
 	}
 	h.Version = e.AggregateVersion
 	return h
 }
 
-// NeedSpec is one need registered together with its household.
+// NeedSpec is one need to register.
 type NeedSpec struct {
 	NeedID   string
 	Category string
+	Urgency  Urgency
 }
 
-// RegisterHousehold registers a new household in its community with its first needs.
+// RegisterHousehold registers a new household in its community, with its
+// assessment and its first needs.
 type RegisterHousehold struct {
-	HouseholdID string
-	Community   string
-	Needs       []NeedSpec
+	HouseholdID  string
+	Community    string
+	TargetGroups []TargetGroup
+	Assessment   Assessment
+	Needs        []NeedSpec
 }
+
+// DuplicateNeedError refuses a need of a category the household has open already,
+// naming the open need.
+type DuplicateNeedError struct {
+	Field    string
+	Category string
+	NeedID   string
+}
+
+// Error names the open need.
+func (e *DuplicateNeedError) Error() string {
+	return fmt.Sprintf("%s: the household has an open %s need already: %s", e.Field, e.Category, e.NeedID)
+}
+
+// Unwrap makes errors.Is(err, ErrDuplicateNeed) true.
+func (e *DuplicateNeedError) Unwrap() error { return ErrDuplicateNeed }
 
 // DecideRegisterHousehold checks the command against the reference data and the
-// (empty) household, and returns the household's and each need's first event.
-func DecideRegisterHousehold(h Household, cmd RegisterHousehold, geo *Geography, tax *Taxonomy) ([]Change, error) {
+// (empty) household, computes the hardship score, and returns the household's
+// events and each need's first event.
+func DecideRegisterHousehold(h Household, cmd RegisterHousehold, ref *Reference) ([]Change, error) {
 	if err := checkID("household_id", cmd.HouseholdID); err != nil {
 		return nil, err
 	}
 	if h.Version != 0 {
 		return nil, ErrAlreadyExists
 	}
-	com, err := geo.Community(cmd.Community)
+	com, err := ref.Geography.Community(cmd.Community)
 	if err != nil {
 		return nil, fieldErr("community", err)
+	}
+	if err := CheckTargetGroups("target_groups", cmd.TargetGroups); err != nil {
+		return nil, err
+	}
+	if err := CheckAssessment("assessment", cmd.Assessment); err != nil {
+		return nil, err
 	}
 	if len(cmd.Needs) == 0 {
 		return nil, fieldErrf("needs", "at least one need is required")
 	}
-	if len(cmd.Needs) > MaxNeedsPerRequest {
-		return nil, fieldErrf("needs", "at most %d needs in one request", MaxNeedsPerRequest)
+	groups := cmd.TargetGroups
+	if groups == nil {
+		groups = []TargetGroup{}
 	}
-	changes := []Change{{
+	assessment := cmd.Assessment
+	if assessment == nil {
+		assessment = Assessment{}
+	}
+	reg := HouseholdRegistered{
+		Community: com.Code, Street: com.Street, District: com.District,
+		TargetGroups: groups, Assessment: assessment,
+		Hardship: HardshipScore(assessment, groups, ref.Policy.Hardship),
+	}
+	h = h.Evolve(Event{AggregateID: cmd.HouseholdID, AggregateVersion: 1, Payload: reg})
+	opened, needs, err := openNeeds(h, cmd.Needs, ref)
+	if err != nil {
+		return nil, err
+	}
+	return append([]Change{{
 		Aggregate: AggregateRef{Type: AggregateHousehold, ID: cmd.HouseholdID},
-		Payloads:  []Payload{HouseholdRegistered{Community: com.Code, Street: com.Street, District: com.District}},
-	}}
+		Payloads:  []Payload{reg, opened},
+	}}, needs...), nil
+}
+
+// RegisterNeeds opens more needs for a registered household.
+type RegisterNeeds struct {
+	HouseholdID string
+	Needs       []NeedSpec
+}
+
+// DecideRegisterNeeds refuses a need of a category the household has open (with the
+// open need's id) and returns the household's and each new need's events.
+func DecideRegisterNeeds(h Household, cmd RegisterNeeds, ref *Reference) ([]Change, error) {
+	if h.Version == 0 {
+		return nil, fmt.Errorf("household %s: %w", cmd.HouseholdID, ErrNotFound)
+	}
+	if len(cmd.Needs) == 0 {
+		return nil, fieldErrf("needs", "at least one need is required")
+	}
+	opened, needs, err := openNeeds(h, cmd.Needs, ref)
+	if err != nil {
+		return nil, err
+	}
+	return append([]Change{{
+		Aggregate:       AggregateRef{Type: AggregateHousehold, ID: h.ID},
+		ExpectedVersion: h.Version,
+		Payloads:        []Payload{opened},
+	}}, needs...), nil
+}
+
+// openNeeds checks needs against the taxonomy and the household's open needs.
+func openNeeds(h Household, specs []NeedSpec, ref *Reference) (NeedsOpened, []Change, error) {
+	if len(specs) > MaxNeedsPerRequest {
+		return NeedsOpened{}, nil, fieldErrf("needs", "at most %d needs in one request", MaxNeedsPerRequest)
+	}
+	opened := NeedsOpened{}
+	var changes []Change
 	seen := map[string]int{}
-	for i, n := range cmd.Needs {
+	for i, n := range specs {
 		field := func(f string) string { return "needs/" + strconv.Itoa(i) + "/" + f }
 		if err := checkID(field("need_id"), n.NeedID); err != nil {
-			return nil, err
+			return NeedsOpened{}, nil, err
 		}
-		if _, err := tax.Category(n.Category); err != nil {
-			return nil, fieldErr(field("category"), err)
+		if _, err := ref.Taxonomy.Category(n.Category); err != nil {
+			return NeedsOpened{}, nil, fieldErr(field("category"), err)
+		}
+		if id, open := h.OpenNeeds[n.Category]; open {
+			return NeedsOpened{}, nil, &DuplicateNeedError{Field: field("category"), Category: n.Category, NeedID: id}
 		}
 		if j, dup := seen[n.Category]; dup {
-			return nil, fieldErrf(field("category"), "duplicates needs/%d: one open need per category", j)
+			return NeedsOpened{}, nil, fieldErrf(field("category"), "duplicates needs/%d: one open need per category", j)
 		}
 		seen[n.Category] = i
+		urgency := n.Urgency
+		if urgency == "" {
+			urgency = UrgencyNormal
+		}
+		if err := CheckUrgency(field("urgency"), urgency); err != nil {
+			return NeedsOpened{}, nil, err
+		}
+		opened.Needs = append(opened.Needs, OpenedNeed{NeedID: n.NeedID, Category: n.Category})
 		changes = append(changes, Change{
 			Aggregate: AggregateRef{Type: AggregateNeed, ID: n.NeedID},
 			Payloads: []Payload{NeedRegistered{
-				HouseholdID: cmd.HouseholdID, Community: com.Code, Street: com.Street, Category: n.Category,
+				HouseholdID: h.ID, Community: h.Community, Street: h.Street, Category: n.Category,
+				Urgency: urgency, Hardship: h.Hardship, TargetGroups: h.TargetGroups,
 			}},
 		})
 	}
-	return changes, nil
+	return opened, changes, nil
 }

@@ -4,12 +4,17 @@ import (
 	"fmt"
 )
 
-// NeedRegistered records a household's need for one service category.
+// NeedRegistered records a household's need for one service category, with what
+// matching needs of the household: where it lives, its hardship score and target
+// groups (for eligibility), and the need's urgency.
 type NeedRegistered struct {
-	HouseholdID string `json:"household_id"`
-	Community   string `json:"community"`
-	Street      string `json:"street"`
-	Category    string `json:"category"`
+	HouseholdID  string        `json:"household_id"`
+	Community    string        `json:"community"`
+	Street       string        `json:"street"`
+	Category     string        `json:"category"`
+	Urgency      Urgency       `json:"urgency"`
+	Hardship     int           `json:"hardship"`
+	TargetGroups []TargetGroup `json:"target_groups"`
 }
 
 // EventType names the event.

@@ -62,7 +62,7 @@ type PostOffer struct {
 }
 
 // DecidePostOffer checks the command against the reference data and the (empty) offer.
-func DecidePostOffer(o Offer, cmd PostOffer, geo *Geography, tax *Taxonomy) ([]Change, error) {
+func DecidePostOffer(o Offer, cmd PostOffer, ref *Reference) ([]Change, error) {
 	if err := checkID("offer_id", cmd.OfferID); err != nil {
 		return nil, err
 	}
@@ -75,11 +75,11 @@ func DecidePostOffer(o Offer, cmd PostOffer, geo *Geography, tax *Taxonomy) ([]C
 	if len(cmd.Provider) > MaxProviderIDLength {
 		return nil, fieldErrf("provider", "is longer than %d bytes", MaxProviderIDLength)
 	}
-	com, err := geo.Community(cmd.Community)
+	com, err := ref.Geography.Community(cmd.Community)
 	if err != nil {
 		return nil, fieldErr("community", err)
 	}
-	if _, err := tax.Category(cmd.Category); err != nil {
+	if _, err := ref.Taxonomy.Category(cmd.Category); err != nil {
 		return nil, fieldErr("category", err)
 	}
 	if cmd.Capacity < 1 || cmd.Capacity > MaxOfferCapacity {

@@ -337,6 +337,45 @@ func (s *Store) ReadAggregate(ctx context.Context, partition string, ref domain.
 	return out, nil
 }
 
+// FindAggregate looks an aggregate up in every partition at once (one pipelined
+// round trip), for commands that know an id but not its district. It returns the
+// partition that holds it and its events, or "" and none.
+func (s *Store) FindAggregate(ctx context.Context, partitions []string, ref domain.AggregateRef) (string, []domain.Event, error) {
+	if !domain.ValidID(ref.ID) || !domain.ValidCode(ref.Type) {
+		return "", nil, fmt.Errorf("%w: %s", ErrBadAggregate, ref)
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, 0, len(partitions))
+	for _, p := range partitions {
+		keys, err := KeysFor(p)
+		if err != nil {
+			return "", nil, err
+		}
+		cmds = append(cmds, pipe.XRange(ctx, keys.Aggregate(ref), "-", "+"))
+	}
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	for i, c := range cmds {
+		msgs, err := c.Result()
+		if err != nil {
+			return "", nil, fmt.Errorf("find %s: %w", ref, err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		out := make([]domain.Event, 0, len(msgs))
+		for _, m := range msgs {
+			body, _ := m.Values["payload"].(string)
+			e, err := s.registry.Decode([]byte(body))
+			if err != nil {
+				return "", nil, fmt.Errorf("read %s entry %s: %w", ref, m.ID, err)
+			}
+			out = append(out, e)
+		}
+		return partitions[i], out, nil
+	}
+	return "", nil, nil
+}
+
 // Entry is one entry of a partition log: its position and its event, or the reason
 // it could not be decoded (then Raw holds its bytes).
 type Entry struct {

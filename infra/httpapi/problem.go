@@ -24,6 +24,8 @@ type Problem struct {
 	Detail   string         `json:"detail,omitempty"`
 	Instance string         `json:"instance,omitempty"`
 	Errors   []FieldProblem `json:"errors,omitempty"`
+	// ExistingNeedID names the open need a duplicate need was refused for.
+	ExistingNeedID string `json:"existing_need_id,omitempty"`
 }
 
 // FieldProblem points at the field of the request that is wrong (RFC 6901 pointer).
@@ -169,8 +171,17 @@ func pointer(field string) string {
 
 // problemFor maps a use case's error to a problem; the bool is false for server faults.
 func problemFor(err error) (*Problem, bool) {
-	var fe *domain.FieldError
+	var (
+		fe  *domain.FieldError
+		dup *domain.DuplicateNeedError
+	)
 	switch {
+	case errors.As(err, &dup):
+		p := newProblem(http.StatusConflict, "duplicate-need", "Duplicate need",
+			dup.Error()+"; follow the open need instead of registering it again")
+		p.Errors = []FieldProblem{{Pointer: "/" + dup.Field, Detail: "the household has an open need of this category"}}
+		p.ExistingNeedID = dup.NeedID
+		return p, true
 	case errors.As(err, &fe):
 		p := newProblem(http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error())
 		p.Errors = []FieldProblem{{Pointer: "/" + fe.Field, Detail: fe.Reason.Error()}}

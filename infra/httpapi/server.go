@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tierlink/tierlink/app"
+	"github.com/tierlink/tierlink/domain"
 )
 
 // Pinger tells whether the event log's server answers.
@@ -51,6 +52,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /v1/households", s.registerHousehold)
+	s.mux.HandleFunc("POST /v1/households/{id}/needs", s.registerNeeds)
 	s.mux.HandleFunc("POST /v1/offers", s.postOffer)
 	s.mux.HandleFunc("GET /v1/needs/{id}", s.getNeed)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -145,11 +147,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+type needRequest struct {
+	Category string         `json:"category"`
+	Urgency  domain.Urgency `json:"urgency"`
+}
+
 type registerHouseholdRequest struct {
-	Community string `json:"community"`
-	Needs     []struct {
-		Category string `json:"category"`
-	} `json:"needs"`
+	Community    string               `json:"community"`
+	TargetGroups []domain.TargetGroup `json:"target_groups"`
+	Assessment   domain.Assessment    `json:"assessment"`
+	Needs        []needRequest        `json:"needs"`
+}
+
+func needInputs(rs []needRequest) []app.NeedInput {
+	out := make([]app.NeedInput, 0, len(rs))
+	for _, n := range rs {
+		out = append(out, app.NeedInput{Category: n.Category, Urgency: n.Urgency})
+	}
+	return out
+}
+
+type registerNeedsRequest struct {
+	Needs []needRequest `json:"needs"`
+}
+
+func (s *Server) registerNeeds(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req registerNeedsRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.RegisterNeeds.Handle(ctx, app.RegisterNeedsInput{HouseholdID: r.PathValue("id"), Needs: needInputs(req.Needs)}, meta)
+		return res, res.Replayed, err
+	})
 }
 
 // command runs a command endpoint: the body decoded strictly into Req, the command's
@@ -180,10 +206,7 @@ func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 
 func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, req registerHouseholdRequest, meta app.Meta) (any, bool, error) {
-		in := app.RegisterHouseholdInput{Community: req.Community}
-		for _, n := range req.Needs {
-			in.Categories = append(in.Categories, n.Category)
-		}
+		in := app.RegisterHouseholdInput{Community: req.Community, TargetGroups: req.TargetGroups, Assessment: req.Assessment, Needs: needInputs(req.Needs)}
 		res, err := s.cfg.App.Commands.RegisterHousehold.Handle(ctx, in, meta)
 		return res, res.Replayed, err
 	})

@@ -79,9 +79,9 @@ func New(cfg Config) (*Node, error) {
 	n.metrics.WatchLag(store.Head)
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
 	application, err := app.New(app.Config{
-		Log:       appLog{store},
+		Log:       appLog{store: store, partitions: n.partitions},
 		NeedViews: needViews{client: cfg.Client, partitions: n.partitions},
-		Registry:  registry, Geography: cfg.Reference.Geography, Taxonomy: cfg.Reference.Taxonomy,
+		Registry:  registry, Reference: cfg.Reference,
 		NewID: newID, Now: time.Now,
 	})
 	if err != nil {
@@ -215,7 +215,14 @@ func (a applier) Apply(ctx context.Context, e eventlog.Entry) error {
 }
 
 // appLog adapts the store to app.Log.
-type appLog struct{ store *eventlog.Store }
+type appLog struct {
+	store      *eventlog.Store
+	partitions []string
+}
+
+func (l appLog) Find(ctx context.Context, ref domain.AggregateRef) (string, []domain.Event, error) {
+	return l.store.FindAggregate(ctx, l.partitions, ref)
+}
 
 func (l appLog) Append(ctx context.Context, evs []domain.Event, fingerprint string) (app.Appended, error) {
 	res, err := l.store.Append(ctx, evs, eventlog.Fingerprint(fingerprint))

@@ -255,6 +255,33 @@ func TestFirstPathEndToEnd(t *testing.T) {
 		t.Fatalf("refused reuses appended %d events", after-before)
 	}
 
+	// A household assessed and registered with its target groups gets its hardship
+	// score; a second open need of a category is refused with the open need's id,
+	// and a need of another category is opened.
+	code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"xinhua-03","target_groups":["child_in_difficulty"],
+		"assessment":{"income":4,"health":2},"needs":[{"category":"counselling","urgency":"high"}]}`)
+	if code != 201 || hh["hardship"] != float64(35) {
+		// income 4·3 + health 2·3 = 18 of 4·16 = 64 → 70·18/64 = 19.7 → 20, plus 15 for the child in difficulty
+		t.Fatalf("register with assessment: %d %v", code, hh)
+	}
+	hid := hh["household_id"].(string)
+	openNeed := hh["needs"].([]any)[0].(map[string]any)["need_id"].(string)
+	before = head(t, r)
+	code, _, dup := call(t, r, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"counselling"}]}`)
+	if code != 409 || dup["existing_need_id"] != openNeed {
+		t.Fatalf("second counselling need: %d %v", code, dup)
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("a refused duplicate appended %d events", after-before)
+	}
+	code, _, more := call(t, r, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"legal_aid","urgency":"critical"}]}`)
+	if code != 201 || len(more["needs"].([]any)) != 1 {
+		t.Fatalf("another category: %d %v", code, more)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/households/no-such-household/needs", `{"needs":[{"category":"legal_aid"}]}`); code != 404 {
+		t.Fatalf("needs of an unknown household: %d %v", code, out)
+	}
+
 	// The events are plain stream entries: XRANGE shows them.
 	entries, err := r.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
 	if err != nil || len(entries) < 2 || !strings.Contains(entries[0].Values["payload"].(string), `"type":"reference.published"`) ||
