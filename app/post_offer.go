@@ -3,16 +3,24 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tierlink/tierlink/domain"
 )
 
 // PostOfferInput is a provider's offer.
 type PostOfferInput struct {
-	Provider  string
-	Community string
-	Category  string
-	Capacity  int
+	Provider string
+	Category string
+	Capacity int
+	// ScopeTier names the tier the offer serves: community, street or district.
+	ScopeTier string
+	// ScopeArea is the code of the community, street or district served.
+	ScopeArea   string
+	Eligibility domain.Eligibility
+	// ValidFrom defaults to now; ValidUntil to no end.
+	ValidFrom  *time.Time
+	ValidUntil *time.Time
 }
 
 // PostOfferResult names the offer created.
@@ -28,18 +36,32 @@ type PostOfferHandler struct{ cfg Config }
 
 // Handle posts the offer.
 func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Meta) (PostOfferResult, error) {
-	cmd := domain.PostOffer{OfferID: h.cfg.NewID(), Provider: in.Provider, Community: in.Community, Category: in.Category, Capacity: in.Capacity}
+	fp := fingerprint("post_offer", in) // as sent: a retry's defaults differ (the clock moves)
+	tier, ok := domain.ParseTier(in.ScopeTier)
+	if !ok {
+		return PostOfferResult{}, &domain.FieldError{Field: "scope/tier", Reason: fmt.Errorf("%q is not a tier (community, street, district)", in.ScopeTier)}
+	}
+	cmd := domain.PostOffer{
+		OfferID: h.cfg.NewID(), Provider: in.Provider, Category: in.Category, Capacity: in.Capacity,
+		Scope: domain.Scope{Tier: tier, Area: in.ScopeArea}, Eligibility: in.Eligibility, ValidFrom: h.cfg.Now(),
+	}
+	if in.ValidFrom != nil {
+		cmd.ValidFrom = *in.ValidFrom
+	}
+	if in.ValidUntil != nil {
+		cmd.ValidUntil = *in.ValidUntil
+	}
 	changes, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.Reference)
 	if err != nil {
 		return PostOfferResult{}, err
 	}
-	com, _ := h.cfg.Reference.Geography.Community(in.Community)
-	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("post_offer", in))
+	district, _ := h.cfg.Reference.Geography.DistrictOf(tier, in.ScopeArea)
+	evs, res, err := execute(ctx, h.cfg, district, changes, meta, fp)
 	if err != nil {
 		return PostOfferResult{}, err
 	}
 	if len(evs) != 1 || evs[0].Type != (domain.OfferPosted{}).EventType() {
 		return PostOfferResult{}, fmt.Errorf("%w: %s", ErrCommandReused, meta.CommandID)
 	}
-	return PostOfferResult{OfferID: evs[0].AggregateID, District: com.District, Position: res.LastPosition, Replayed: res.Duplicate}, nil
+	return PostOfferResult{OfferID: evs[0].AggregateID, District: district, Position: res.LastPosition, Replayed: res.Duplicate}, nil
 }

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func testRef(t *testing.T) *Reference {
@@ -98,7 +99,7 @@ func TestSecondOpenNeedOfACategoryIsRefusedWithItsID(t *testing.T) {
 
 func TestProposeReferralReservesAndRefuses(t *testing.T) {
 	ref := testRef(t)
-	oc, err := DecidePostOffer(Offer{}, PostOffer{OfferID: "o", Provider: "p", Community: "c", Category: "counselling", Capacity: 1}, ref)
+	oc, err := DecidePostOffer(Offer{}, PostOffer{OfferID: "o", Provider: "p", Scope: Scope{TierCommunity, "c"}, Category: "counselling", Capacity: 1, ValidFrom: time.Unix(1, 0)}, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestProposeReferralReservesAndRefuses(t *testing.T) {
 		t.Fatalf("need already referred: %v", err)
 	}
 	for _, capacity := range []int{0, -1, MaxOfferCapacity + 1} {
-		if _, err := DecidePostOffer(Offer{}, PostOffer{OfferID: "o", Provider: "p", Community: "c", Category: "counselling", Capacity: capacity}, ref); !errors.Is(err, ErrInvalidCommand) {
+		if _, err := DecidePostOffer(Offer{}, PostOffer{OfferID: "o", Provider: "p", Scope: Scope{TierCommunity, "c"}, Category: "counselling", Capacity: capacity, ValidFrom: time.Unix(1, 0)}, ref); !errors.Is(err, ErrInvalidCommand) {
 			t.Errorf("capacity %d accepted", capacity)
 		}
 	}

@@ -111,6 +111,8 @@ func NewRegistry() *Registry {
 	register[OfferPosted](r, 1)
 	register[ReferralProposed](r, 1)
 	register[OfferUnitReserved](r, 1)
+	register[OfferCapacityChanged](r, 1)
+	register[OfferWithdrawn](r, 1)
 	register[ReferencePublished](r, 1)
 	return r
 }

@@ -48,6 +48,32 @@ const (
 	TierDistrict  = 3
 )
 
+// TierName names a tier: community, street or district.
+func TierName(tier int) string {
+	switch tier {
+	case TierCommunity:
+		return "community"
+	case TierStreet:
+		return "street"
+	case TierDistrict:
+		return "district"
+	}
+	return "tier " + fmt.Sprint(tier)
+}
+
+// ParseTier reads a tier's name.
+func ParseTier(name string) (int, bool) {
+	switch name {
+	case "community":
+		return TierCommunity, true
+	case "street":
+		return TierStreet, true
+	case "district":
+		return TierDistrict, true
+	}
+	return 0, false
+}
+
 // Need is the state of one need, folded from its events.
 type Need struct {
 	ID          string

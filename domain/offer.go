@@ -1,17 +1,79 @@
 package domain
 
-// OfferPosted records a provider's offer of a service with its capacity.
+import (
+	"fmt"
+	"time"
+)
+
+// Scope is the area an offer serves: one community, one street or the district.
+// Its tier is the tier at which the offer is a candidate.
+type Scope struct {
+	Tier int    `json:"tier"`
+	Area string `json:"area"`
+}
+
+// Eligibility says which households an offer may serve.
+type Eligibility struct {
+	// TargetGroups, if not empty, admits only households in at least one of them.
+	TargetGroups []TargetGroup `json:"target_groups"`
+	// LocalResidentsOnly refuses non-local residents (those with a residence permit).
+	LocalResidentsOnly bool `json:"local_residents_only"`
+}
+
+// Admits reports whether a household of these target groups is eligible.
+func (e Eligibility) Admits(groups []TargetGroup) bool {
+	in := func(g TargetGroup) bool {
+		for _, x := range groups {
+			if x == g {
+				return true
+			}
+		}
+		return false
+	}
+	if e.LocalResidentsOnly && in(GroupNonLocal) {
+		return false
+	}
+	if len(e.TargetGroups) == 0 {
+		return true
+	}
+	for _, g := range e.TargetGroups {
+		if in(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// OfferPosted records a provider's offer of a service: its category, capacity (the
+// households it can serve), scope, eligibility and validity.
 type OfferPosted struct {
-	Provider  string `json:"provider"`
-	Community string `json:"community"`
-	Street    string `json:"street"`
-	District  string `json:"district"`
-	Category  string `json:"category"`
-	Capacity  int    `json:"capacity"`
+	Provider    string      `json:"provider"`
+	Category    string      `json:"category"`
+	Capacity    int         `json:"capacity"`
+	Scope       Scope       `json:"scope"`
+	District    string      `json:"district"`
+	Eligibility Eligibility `json:"eligibility"`
+	ValidFrom   time.Time   `json:"valid_from"`
+	// ValidUntil is the zero time for an offer with no end.
+	ValidUntil time.Time `json:"valid_until"`
 }
 
 // EventType names the event.
 func (OfferPosted) EventType() string { return "offer.posted" }
+
+// OfferCapacityChanged records a provider's new capacity for an offer.
+type OfferCapacityChanged struct {
+	Capacity int `json:"capacity"`
+}
+
+// EventType names the event.
+func (OfferCapacityChanged) EventType() string { return "offer.capacity_changed" }
+
+// OfferWithdrawn records that the provider withdrew the offer.
+type OfferWithdrawn struct{}
+
+// EventType names the event.
+func (OfferWithdrawn) EventType() string { return "offer.withdrawn" }
 
 // OfferUnitReserved records that a proposed referral holds one unit of an offer.
 type OfferUnitReserved struct {
@@ -22,19 +84,34 @@ type OfferUnitReserved struct {
 // EventType names the event.
 func (OfferUnitReserved) EventType() string { return "offer.unit_reserved" }
 
+// OfferStatus is the one state an offer is in.
+type OfferStatus string
+
+// Offer states.
+const (
+	OfferActive          OfferStatus = "active"
+	OfferStatusWithdrawn OfferStatus = "withdrawn"
+)
+
 // Offer is the state of one offer, folded from its events.
 type Offer struct {
-	ID        string
-	Provider  string
-	Community string
-	Category  string
-	Capacity  int
-	Reserved  int
+	ID          string
+	Provider    string
+	Category    string
+	Capacity    int
+	Scope       Scope
+	Eligibility Eligibility
+	ValidFrom   time.Time
+	ValidUntil  time.Time
+	Status      OfferStatus
+	// Committed counts the units held by referrals: proposed, accepted, in service
+	// or completed (an offer's capacity is the households it can serve).
+	Committed int
 	Version   int64
 }
 
 // Free is the capacity not yet committed to a referral.
-func (o Offer) Free() int { return o.Capacity - o.Reserved }
+func (o Offer) Free() int { return o.Capacity - o.Committed }
 
 // Evolve returns the state after one of the offer's events.
 func (o Offer) Evolve(e Event) Offer {
@@ -42,23 +119,33 @@ func (o Offer) Evolve(e Event) Offer {
 	case OfferPosted:
 		o.ID = e.AggregateID
 		o.Provider = p.Provider
-		o.Community = p.Community
 		o.Category = p.Category
 		o.Capacity = p.Capacity
+		o.Scope = p.Scope
+		o.Eligibility = p.Eligibility
+		o.ValidFrom, o.ValidUntil = p.ValidFrom, p.ValidUntil
+		o.Status = OfferActive
+	case OfferCapacityChanged:
+		o.Capacity = p.Capacity
+	case OfferWithdrawn:
+		o.Status = OfferStatusWithdrawn
 	case OfferUnitReserved:
-		o.Reserved++
+		o.Committed++
 	}
 	o.Version = e.AggregateVersion
 	return o
 }
 
-// PostOffer posts a new offer of one category in one community.
+// PostOffer posts a new offer.
 type PostOffer struct {
-	OfferID   string
-	Provider  string
-	Community string
-	Category  string
-	Capacity  int
+	OfferID     string
+	Provider    string
+	Category    string
+	Capacity    int
+	Scope       Scope
+	Eligibility Eligibility
+	ValidFrom   time.Time
+	ValidUntil  time.Time
 }
 
 // DecidePostOffer checks the command against the reference data and the (empty) offer.
@@ -72,12 +159,8 @@ func DecidePostOffer(o Offer, cmd PostOffer, ref *Reference) ([]Change, error) {
 	if cmd.Provider == "" {
 		return nil, fieldErrf("provider", "is required")
 	}
-	if len(cmd.Provider) > MaxProviderIDLength {
-		return nil, fieldErrf("provider", "is longer than %d bytes", MaxProviderIDLength)
-	}
-	com, err := ref.Geography.Community(cmd.Community)
-	if err != nil {
-		return nil, fieldErr("community", err)
+	if !ValidID(cmd.Provider) || len(cmd.Provider) > MaxProviderIDLength {
+		return nil, fieldErrf("provider", "must be 1 to %d letters, digits, '-', '_', '.' or ':'", MaxProviderIDLength)
 	}
 	if _, err := ref.Taxonomy.Category(cmd.Category); err != nil {
 		return nil, fieldErr("category", err)
@@ -85,11 +168,69 @@ func DecidePostOffer(o Offer, cmd PostOffer, ref *Reference) ([]Change, error) {
 	if cmd.Capacity < 1 || cmd.Capacity > MaxOfferCapacity {
 		return nil, fieldErrf("capacity", "must be between 1 and %d", MaxOfferCapacity)
 	}
+	district, err := ref.Geography.DistrictOf(cmd.Scope.Tier, cmd.Scope.Area)
+	if err != nil {
+		return nil, fieldErr("scope/area", err)
+	}
+	if err := CheckTargetGroups("eligibility/target_groups", cmd.Eligibility.TargetGroups); err != nil {
+		return nil, err
+	}
+	if cmd.ValidFrom.IsZero() {
+		return nil, fieldErrf("valid_from", "is required")
+	}
+	if !cmd.ValidUntil.IsZero() && !cmd.ValidUntil.After(cmd.ValidFrom) {
+		return nil, fieldErrf("valid_until", "must be after valid_from")
+	}
+	groups := cmd.Eligibility.TargetGroups
+	if groups == nil {
+		groups = []TargetGroup{}
+	}
 	return []Change{{
 		Aggregate: AggregateRef{Type: AggregateOffer, ID: cmd.OfferID},
 		Payloads: []Payload{OfferPosted{
-			Provider: cmd.Provider, Community: com.Code, Street: com.Street, District: com.District,
-			Category: cmd.Category, Capacity: cmd.Capacity,
+			Provider: cmd.Provider, Category: cmd.Category, Capacity: cmd.Capacity,
+			Scope: cmd.Scope, District: district,
+			Eligibility: Eligibility{TargetGroups: groups, LocalResidentsOnly: cmd.Eligibility.LocalResidentsOnly},
+			ValidFrom:   cmd.ValidFrom.UTC(), ValidUntil: cmd.ValidUntil.UTC(),
 		}},
+	}}, nil
+}
+
+// DecideChangeCapacity raises or lowers an offer's capacity, never below what is
+// committed to referrals.
+func DecideChangeCapacity(o Offer, capacity int) ([]Change, error) {
+	if o.Version == 0 {
+		return nil, fmt.Errorf("offer: %w", ErrNotFound)
+	}
+	if o.Status != OfferActive {
+		return nil, fmt.Errorf("%w: offer %s is %s", ErrRefused, o.ID, o.Status)
+	}
+	if capacity < 1 || capacity > MaxOfferCapacity {
+		return nil, fieldErrf("capacity", "must be between 1 and %d", MaxOfferCapacity)
+	}
+	if capacity < o.Committed {
+		return nil, fieldErrf("capacity", "cannot be below the %d units committed to referrals", o.Committed)
+	}
+	if capacity == o.Capacity {
+		return nil, fieldErrf("capacity", "is %d already", capacity)
+	}
+	return []Change{{
+		Aggregate: AggregateRef{Type: AggregateOffer, ID: o.ID}, ExpectedVersion: o.Version,
+		Payloads: []Payload{OfferCapacityChanged{Capacity: capacity}},
+	}}, nil
+}
+
+// DecideWithdrawOffer withdraws an active offer. (Cancelling its live referrals
+// is the matcher's, which reads the withdrawal.)
+func DecideWithdrawOffer(o Offer) ([]Change, error) {
+	if o.Version == 0 {
+		return nil, fmt.Errorf("offer: %w", ErrNotFound)
+	}
+	if o.Status != OfferActive {
+		return nil, fmt.Errorf("%w: offer %s is %s", ErrRefused, o.ID, o.Status)
+	}
+	return []Change{{
+		Aggregate: AggregateRef{Type: AggregateOffer, ID: o.ID}, ExpectedVersion: o.Version,
+		Payloads: []Payload{OfferWithdrawn{}},
 	}}, nil
 }

@@ -13,6 +13,8 @@ var (
 	ErrUnknownCategory = errors.New("unknown service category")
 	// ErrUnknownCommunity means a community code is not in the geography.
 	ErrUnknownCommunity = errors.New("unknown community")
+	// ErrUnknownArea means an area code is not one of its tier.
+	ErrUnknownArea = errors.New("unknown area")
 	// ErrInvalidReference means reference data breaks one of its rules.
 	ErrInvalidReference = errors.New("invalid reference data")
 )
@@ -133,11 +135,12 @@ type DistrictNode struct {
 type Geography struct {
 	districts   []DistrictNode
 	communities map[string]Community
+	streets     map[string]string // street → district
 }
 
 // NewGeography validates the trees (unique stable codes, both names) and indexes communities.
 func NewGeography(districts []DistrictNode) (*Geography, error) {
-	g := &Geography{communities: map[string]Community{}}
+	g := &Geography{communities: map[string]Community{}, streets: map[string]string{}}
 	seen := map[string]bool{}
 	check := func(kind, code string, name Text) error {
 		if !codePattern.MatchString(code) {
@@ -160,6 +163,7 @@ func NewGeography(districts []DistrictNode) (*Geography, error) {
 			if err := check("street", s.Code, s.Name); err != nil {
 				return nil, err
 			}
+			g.streets[s.Code] = d.Code
 			for _, c := range s.Communities {
 				if err := check("community", c.Code, c.Name); err != nil {
 					return nil, err
@@ -179,6 +183,40 @@ func (g *Geography) Community(code string) (Community, error) {
 		return Community{}, fmt.Errorf("%w: %q", ErrUnknownCommunity, code)
 	}
 	return c, nil
+}
+
+// AreaOf returns the code of a community's area at a tier: the community itself,
+// its street or its district.
+func (c Community) AreaOf(tier int) string {
+	switch tier {
+	case TierCommunity:
+		return c.Code
+	case TierStreet:
+		return c.Street
+	}
+	return c.District
+}
+
+// DistrictOf returns the district of an area at a tier, or an error if the area
+// is not one of that tier.
+func (g *Geography) DistrictOf(tier int, area string) (string, error) {
+	switch tier {
+	case TierCommunity:
+		if c, ok := g.communities[area]; ok {
+			return c.District, nil
+		}
+	case TierStreet:
+		if d, ok := g.streets[area]; ok {
+			return d, nil
+		}
+	case TierDistrict:
+		for _, d := range g.districts {
+			if d.Code == area {
+				return d.Code, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: no %s %q", ErrUnknownArea, TierName(tier), area)
 }
 
 // Districts returns the district trees.

@@ -165,11 +165,11 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 		}
 		m.waiting[n.key] = append(m.waiting[n.key], n)
 	case domain.OfferPosted:
-		if _, known := m.offers[e.AggregateID]; known {
-			return nil
+		if _, known := m.offers[e.AggregateID]; known || p.Scope.Tier != domain.TierCommunity {
+			return nil // this matcher links at the community tier only
 		}
 		m.posted++
-		o := &offer{id: e.AggregateID, seq: m.posted, key: key{p.Community, p.Category}, free: p.Capacity, version: e.AggregateVersion, reserved: map[string]bool{}}
+		o := &offer{id: e.AggregateID, seq: m.posted, key: key{p.Scope.Area, p.Category}, free: p.Capacity, version: e.AggregateVersion, reserved: map[string]bool{}}
 		m.offers[o.id] = o
 		m.byKey[o.key] = append(m.byKey[o.key], o)
 		return m.serveWaiting(o, e)

@@ -93,7 +93,7 @@ func (g *gen) event(l *memLog) {
 	var ch domain.Change
 	if g.rng.IntN(3) == 0 {
 		ch = domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: fmt.Sprintf("o%d", g.n)},
-			Payloads: []domain.Payload{domain.OfferPosted{Provider: "p", Community: com, Street: "s", District: "d", Category: cat, Capacity: 1 + g.rng.IntN(3)}}}
+			Payloads: []domain.Payload{domain.OfferPosted{Provider: "p", Scope: domain.Scope{Tier: domain.TierCommunity, Area: com}, District: "d", Category: cat, Capacity: 1 + g.rng.IntN(3)}}}
 	} else {
 		ch = domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: fmt.Sprintf("n%d", g.n)},
 			Payloads: []domain.Payload{domain.NeedRegistered{HouseholdID: fmt.Sprintf("h%d", g.n), Community: com, Street: "s", Category: cat}}}
@@ -147,15 +147,15 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 					t.Fatalf("seed %d, position %d: need %s referred while %s", seed, i+1, e.AggregateID, before.Status)
 				}
 				o := offers[after.OfferID]
-				if o.Category != after.Category || o.Community != after.Community {
-					t.Fatalf("seed %d: need %s (%s/%s) referred to offer %s (%s/%s)", seed, after.ID, after.Community, after.Category, o.ID, o.Community, o.Category)
+				if o.Category != after.Category || o.Scope.Area != after.Community {
+					t.Fatalf("seed %d: need %s (%s/%s) referred to offer %s (%s/%s)", seed, after.ID, after.Community, after.Category, o.ID, o.Scope.Area, o.Category)
 				}
 			}
 			needs[e.AggregateID] = after
 		case domain.AggregateOffer:
 			o := offers[e.AggregateID].Evolve(e)
-			if o.Reserved > o.Capacity {
-				t.Fatalf("seed %d, position %d: offer %s has %d reserved of %d", seed, i+1, o.ID, o.Reserved, o.Capacity)
+			if o.Committed > o.Capacity {
+				t.Fatalf("seed %d, position %d: offer %s has %d committed of %d", seed, i+1, o.ID, o.Committed, o.Capacity)
 			}
 			offers[e.AggregateID] = o
 		}
@@ -163,7 +163,7 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 	// Nothing waits while an offer of its kind has a free unit.
 	free := map[[2]string]int{}
 	for _, o := range offers {
-		free[[2]string{o.Community, o.Category}] += o.Free()
+		free[[2]string{o.Scope.Area, o.Category}] += o.Free()
 	}
 	for _, n := range needs {
 		if n.Status == domain.NeedOpen {
@@ -343,10 +343,10 @@ func TestCoreBasics(t *testing.T) {
 	if ds := m.Apply(ev("n1", domain.NeedRegistered{Community: "c1", Category: "counselling"})); len(ds) != 0 {
 		t.Fatalf("matched with no offer: %+v", ds)
 	}
-	if ds := m.Apply(ev("o-other", domain.OfferPosted{Community: "c2", Category: "counselling", Capacity: 5})); len(ds) != 0 {
+	if ds := m.Apply(ev("o-other", domain.OfferPosted{Scope: domain.Scope{Tier: domain.TierCommunity, Area: "c2"}, Category: "counselling", Capacity: 5})); len(ds) != 0 {
 		t.Fatalf("matched across communities: %+v", ds)
 	}
-	ds := m.Apply(ev("o1", domain.OfferPosted{Community: "c1", Category: "counselling", Capacity: 1}))
+	ds := m.Apply(ev("o1", domain.OfferPosted{Scope: domain.Scope{Tier: domain.TierCommunity, Area: "c1"}, Category: "counselling", Capacity: 1}))
 	if len(ds) != 1 || ds[0].NeedID != "n1" || ds[0].OfferID != "o1" || ds[0].Rule != RuleFirstWaitingNeed {
 		t.Fatalf("waiting need not served: %+v", ds)
 	}

@@ -213,15 +213,25 @@ func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
 }
 
 type postOfferRequest struct {
-	Provider  string `json:"provider"`
-	Community string `json:"community"`
-	Category  string `json:"category"`
-	Capacity  int    `json:"capacity"`
+	Provider string `json:"provider"`
+	Category string `json:"category"`
+	Capacity int    `json:"capacity"`
+	Scope    struct {
+		Tier string `json:"tier"`
+		Area string `json:"area"`
+	} `json:"scope"`
+	Eligibility domain.Eligibility `json:"eligibility"`
+	ValidFrom   *time.Time         `json:"valid_from"`
+	ValidUntil  *time.Time         `json:"valid_until"`
 }
 
 func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, req postOfferRequest, meta app.Meta) (any, bool, error) {
-		res, err := s.cfg.App.Commands.PostOffer.Handle(ctx, app.PostOfferInput(req), meta)
+		res, err := s.cfg.App.Commands.PostOffer.Handle(ctx, app.PostOfferInput{
+			Provider: req.Provider, Category: req.Category, Capacity: req.Capacity,
+			ScopeTier: req.Scope.Tier, ScopeArea: req.Scope.Area, Eligibility: req.Eligibility,
+			ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil,
+		}, meta)
 		return res, res.Replayed, err
 	})
 }

@@ -104,7 +104,8 @@ func register(t *testing.T, r running, community string, categories ...string) [
 
 func offer(t *testing.T, r running, community, category string, capacity int) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"provider": "changning-youth", "community": community, "category": category, "capacity": capacity})
+	body, _ := json.Marshal(map[string]any{"provider": "changning-youth", "category": category, "capacity": capacity,
+		"scope": map[string]string{"tier": "community", "area": community}})
 	code, _, out := call(t, r, "POST", "/v1/offers", string(body))
 	if code != http.StatusCreated {
 		t.Fatalf("offer: %d %v", code, out)
@@ -209,11 +210,15 @@ func TestFirstPathEndToEnd(t *testing.T) {
 		{"/v1/households", `{"community":"xinhua-02","needs":[{"category":"counselling","name":"Li"}]}`, 400, "/needs/0/name"},
 		{"/v1/households", `{"community":"xinhua-02"`, 400, ""},
 		{"/v1/households", `{"community":"xinhua-02","needs":[]}`, 422, "/needs"},
-		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling","capacity":0}`, 422, "/capacity"},
-		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling"}`, 422, "/capacity"},
-		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling","capacity":"2"}`, 400, "/capacity"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"community","area":"xinhua-02"},"category":"counselling","capacity":0}`, 422, "/capacity"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"community","area":"xinhua-02"},"category":"counselling"}`, 422, "/capacity"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"community","area":"xinhua-02"},"category":"counselling","capacity":"2"}`, 400, "/capacity"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"street","area":"xinhua-02"},"category":"counselling","capacity":1}`, 422, "/scope/area"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"city","area":"xinhua"},"category":"counselling","capacity":1}`, 422, "/scope/tier"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"street","area":"xinhua"},"category":"counselling","capacity":1,"eligibility":{"target_groups":["rich"]}}`, 422, "/eligibility/target_groups/0"},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"street","area":"xinhua"},"category":"counselling","capacity":1,"valid_from":"2026-12-01T00:00:00Z","valid_until":"2026-11-01T00:00:00Z"}`, 422, "/valid_until"},
 		{"/v1/offers", `[1]`, 400, ""},
-		{"/v1/offers", `{"provider":"p","community":"xinhua-02","category":"counselling","capacity":1} {}`, 400, ""},
+		{"/v1/offers", `{"provider":"p","scope":{"tier":"community","area":"xinhua-02"},"category":"counselling","capacity":1} {}`, 400, ""},
 		{"/v1/offers", `{"provider":"` + strings.Repeat("x", 70<<10) + `"}`, 413, ""},
 	} {
 		code, hdr, out := call(t, r, "POST", tc.path, tc.body)
@@ -236,7 +241,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	}
 
 	// A retried command (same Idempotency-Key) takes effect once and answers the same.
-	body := `{"provider":"p","community":"xinhua-03","category":"legal_aid","capacity":2}`
+	body := `{"provider":"p","scope":{"tier":"community","area":"xinhua-03"},"category":"legal_aid","capacity":2}`
 	code1, _, first := call(t, r, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
 	code2, _, second := call(t, r, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
 	if code1 != 201 || code2 != 200 || first["offer_id"] != second["offer_id"] || second["replayed"] != true {
