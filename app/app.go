@@ -81,6 +81,8 @@ type Commands struct {
 	RegisterHousehold RegisterHouseholdHandler
 	RegisterNeeds     RegisterNeedsHandler
 	PostOffer         PostOfferHandler
+	ChangeCapacity    ChangeCapacityHandler
+	WithdrawOffer     WithdrawOfferHandler
 }
 
 // Queries are the use cases that read the read models.
@@ -98,6 +100,8 @@ func New(cfg Config) (*Application, error) {
 		Commands: Commands{
 			RegisterHousehold: RegisterHouseholdHandler{cfg: cfg},
 			RegisterNeeds:     RegisterNeedsHandler{cfg: cfg},
+			ChangeCapacity:    ChangeCapacityHandler{cfg: cfg},
+			WithdrawOffer:     WithdrawOfferHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
 		},
 		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews}},
@@ -140,4 +144,33 @@ func execute(ctx context.Context, cfg Config, partition string, changes []domain
 		}
 	}
 	return evs, res, nil
+}
+
+// maxConflictRetries bounds how often a command is decided again on fresh state
+// after another command changed its aggregate first.
+const maxConflictRetries = 3
+
+// update runs a command on an existing aggregate: it finds the aggregate's events
+// in whichever partition holds them, decides on them, and appends; when another
+// command changed the aggregate in between, it decides again on the new state.
+func update(ctx context.Context, cfg Config, ref domain.AggregateRef, meta Meta, fp string,
+	decide func(events []domain.Event) ([]domain.Change, error)) ([]domain.Event, Appended, error) {
+	if !domain.ValidID(ref.ID) {
+		return nil, Appended{}, fmt.Errorf("%s %q: %w", ref.Type, ref.ID, domain.ErrNotFound)
+	}
+	for attempt := 0; ; attempt++ {
+		partition, evs, err := cfg.Log.Find(ctx, ref)
+		if err != nil {
+			return nil, Appended{}, err
+		}
+		changes, err := decide(evs)
+		if err != nil {
+			return nil, Appended{}, err
+		}
+		written, res, err := execute(ctx, cfg, partition, changes, meta, fp)
+		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		return written, res, err
+	}
 }

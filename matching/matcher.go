@@ -44,6 +44,8 @@ type key struct{ community, category string }
 type offer struct {
 	id       string
 	seq      int // posting order
+	capacity int
+	active   bool
 	key      key
 	free     int
 	version  int64
@@ -169,10 +171,20 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 			return nil // this matcher links at the community tier only
 		}
 		m.posted++
-		o := &offer{id: e.AggregateID, seq: m.posted, key: key{p.Scope.Area, p.Category}, free: p.Capacity, version: e.AggregateVersion, reserved: map[string]bool{}}
+		o := &offer{id: e.AggregateID, seq: m.posted, key: key{p.Scope.Area, p.Category}, free: p.Capacity, capacity: p.Capacity, active: true, version: e.AggregateVersion, reserved: map[string]bool{}}
 		m.offers[o.id] = o
 		m.byKey[o.key] = append(m.byKey[o.key], o)
 		return m.serveWaiting(o, e)
+	case domain.OfferCapacityChanged:
+		if o := m.offers[e.AggregateID]; o != nil && o.active {
+			m.setFree(o, o.free+p.Capacity-o.capacity)
+			o.capacity = p.Capacity
+		}
+	case domain.OfferWithdrawn:
+		if o := m.offers[e.AggregateID]; o != nil && o.active {
+			m.setFree(o, 0)
+			o.active = false
+		}
 	case domain.ReferralProposed:
 		if n := m.needs[e.AggregateID]; n != nil {
 			if n.referral != p.ReferralID { // made by another matcher: adopt it
@@ -301,17 +313,28 @@ func (m *Matcher) rematch(needs []*need, cause domain.Event, refused string) []D
 	return ds
 }
 
+// setFree sets an offer's free units, keeping the candidate lists to offers with some.
+func (m *Matcher) setFree(o *offer, free int) {
+	was := o.free
+	o.free = free
+	switch {
+	case was > 0 && free <= 0:
+		m.removeOffer(o)
+	case was <= 0 && free > 0:
+		m.byKey[o.key] = insertByPosting(m.byKey[o.key], o)
+	}
+}
+
 // release frees the unit a referral held.
 func (m *Matcher) release(o *offer, ref string) {
 	if !o.reserved[ref] {
 		return
 	}
 	delete(o.reserved, ref)
-	if o.free <= 0 {
-		m.byKey[o.key] = insertByPosting(m.byKey[o.key], o)
-	}
-	o.free++
 	o.version--
+	if o.active {
+		m.setFree(o, o.free+1)
+	}
 }
 
 // Revert undoes a decision whose append was refused (the need or the offer changed

@@ -54,6 +54,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/households", s.registerHousehold)
 	s.mux.HandleFunc("POST /v1/households/{id}/needs", s.registerNeeds)
 	s.mux.HandleFunc("POST /v1/offers", s.postOffer)
+	s.mux.HandleFunc("POST /v1/offers/{id}/capacity", s.changeCapacity)
+	s.mux.HandleFunc("POST /v1/offers/{id}/withdraw", s.withdrawOffer)
 	s.mux.HandleFunc("GET /v1/needs/{id}", s.getNeed)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
@@ -183,9 +185,11 @@ func (s *Server) registerNeeds(w http.ResponseWriter, r *http.Request) {
 func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 	run func(ctx context.Context, req Req, meta app.Meta) (res any, replayed bool, err error)) {
 	var req Req
-	if p := decodeJSON(w, r, &req); p != nil {
-		writeProblem(w, r, p)
-		return
+	if _, takesNothing := any(&req).(*emptyRequest); !takesNothing || r.ContentLength != 0 {
+		if p := decodeJSON(w, r, &req); p != nil {
+			writeProblem(w, r, p)
+			return
+		}
 	}
 	meta, p := s.meta(w, r)
 	if p != nil {
@@ -232,6 +236,27 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request) {
 			ScopeTier: req.Scope.Tier, ScopeArea: req.Scope.Area, Eligibility: req.Eligibility,
 			ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil,
 		}, meta)
+		return res, res.Replayed, err
+	})
+}
+
+type changeCapacityRequest struct {
+	Capacity int `json:"capacity"`
+}
+
+func (s *Server) changeCapacity(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req changeCapacityRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.ChangeCapacity.Handle(ctx, r.PathValue("id"), req.Capacity, meta)
+		return res, res.Replayed, err
+	})
+}
+
+// emptyRequest is the body of a command that takes no input: none, or {}.
+type emptyRequest struct{}
+
+func (s *Server) withdrawOffer(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, _ emptyRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.WithdrawOffer.Handle(ctx, r.PathValue("id"), meta)
 		return res, res.Replayed, err
 	})
 }

@@ -287,6 +287,38 @@ func TestFirstPathEndToEnd(t *testing.T) {
 		t.Fatalf("needs of an unknown household: %d %v", code, out)
 	}
 
+	// A provider raises an offer's capacity and the waiting need is served; it cannot
+	// lower it below what is committed; once withdrawn, the offer serves nobody.
+	o3 := offer(t, r, "xinhua-01", "material_aid", 1)
+	m1 := register(t, r, "xinhua-01", "material_aid")
+	m2 := register(t, r, "xinhua-01", "material_aid")
+	need(t, r, m1[0], referred)
+	need(t, r, m2[0], open)
+	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":2}`); code != 201 || out["version"] != float64(3) {
+		t.Fatalf("raise capacity: %d %v", code, out)
+	}
+	if v := need(t, r, m2[0], referred); v.Referral.OfferID != o3 {
+		t.Fatalf("raised capacity went to %s", v.Referral.OfferID)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":1}`); code != 422 || !strings.Contains(out["detail"].(string), "committed") {
+		t.Fatalf("lower below committed: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":3}`); code != 201 {
+		t.Fatalf("raise again: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/withdraw", ""); code != 201 {
+		t.Fatalf("withdraw: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/withdraw", ""); code != 409 {
+		t.Fatalf("withdraw twice: %d %v", code, out)
+	}
+	m3 := register(t, r, "xinhua-01", "material_aid")
+	settle(t, r)
+	need(t, r, m3[0], open) // the free unit of a withdrawn offer is not offered
+	if code, _, _ := call(t, r, "POST", "/v1/offers/nope/withdraw", ""); code != 404 {
+		t.Fatalf("withdraw an unknown offer: %d", code)
+	}
+
 	// The events are plain stream entries: XRANGE shows them.
 	entries, err := r.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
 	if err != nil || len(entries) < 2 || !strings.Contains(entries[0].Values["payload"].(string), `"type":"reference.published"`) ||

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// OfferChangeResult says where an offer's change landed in the log.
+type OfferChangeResult struct {
+	OfferID  string `json:"offer_id"`
+	Version  int64  `json:"version"`
+	Position int64  `json:"position"`
+	Replayed bool   `json:"replayed"`
+}
+
+// ChangeCapacityHandler raises or lowers an offer's capacity.
+type ChangeCapacityHandler struct{ cfg Config }
+
+// Handle sets the offer's capacity, never below what is committed to referrals.
+func (h ChangeCapacityHandler) Handle(ctx context.Context, offerID string, capacity int, meta Meta) (OfferChangeResult, error) {
+	return changeOffer(ctx, h.cfg, offerID, meta, fingerprint("change_capacity", []any{offerID, capacity}), func(o domain.Offer) ([]domain.Change, error) {
+		return domain.DecideChangeCapacity(o, capacity)
+	})
+}
+
+// WithdrawOfferHandler withdraws offers.
+type WithdrawOfferHandler struct{ cfg Config }
+
+// Handle withdraws the offer; the matcher cancels its live referrals.
+func (h WithdrawOfferHandler) Handle(ctx context.Context, offerID string, meta Meta) (OfferChangeResult, error) {
+	return changeOffer(ctx, h.cfg, offerID, meta, fingerprint("withdraw_offer", offerID), domain.DecideWithdrawOffer)
+}
+
+func changeOffer(ctx context.Context, cfg Config, offerID string, meta Meta, fp string, decide func(domain.Offer) ([]domain.Change, error)) (OfferChangeResult, error) {
+	ref := domain.AggregateRef{Type: domain.AggregateOffer, ID: offerID}
+	written, res, err := update(ctx, cfg, ref, meta, fp, func(evs []domain.Event) ([]domain.Change, error) {
+		var o domain.Offer
+		for _, e := range evs {
+			o = o.Evolve(e)
+		}
+		return decide(o)
+	})
+	if err != nil {
+		return OfferChangeResult{}, err
+	}
+	out := OfferChangeResult{OfferID: offerID, Position: res.LastPosition, Replayed: res.Duplicate}
+	if n := len(written); n > 0 {
+		out.Version = written[n-1].AggregateVersion
+	}
+	return out, nil
+}
