@@ -111,7 +111,7 @@ func TestProposeReferralReservesAndRefuses(t *testing.T) {
 	}
 	n = n.Evolve(Event{AggregateVersion: 2, Payload: changes[0].Payloads[0]})
 	o = o.Evolve(Event{AggregateVersion: 2, Payload: changes[1].Payloads[0]})
-	if n.Status != NeedReferred || o.Free() != 0 {
+	if n.Status != StatusProposed || o.Free() != 0 {
 		t.Fatalf("after the proposal need %+v offer %+v", n, o)
 	}
 	n2 := Need{}.Evolve(Event{AggregateID: "n2", AggregateVersion: 1, Payload: NeedRegistered{Community: "c", Category: "counselling"}})

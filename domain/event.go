@@ -114,6 +114,15 @@ func NewRegistry() *Registry {
 	register[OfferCapacityChanged](r, 1)
 	register[OfferWithdrawn](r, 1)
 	register[ReferencePublished](r, 1)
+	register[ReferralAccepted](r, 1)
+	register[ReferralDeclined](r, 1)
+	register[ReferralCancelled](r, 1)
+	register[NeedEscalated](r, 1)
+	register[NeedWaitlisted](r, 1)
+	register[ServiceStarted](r, 1)
+	register[ServiceCompleted](r, 1)
+	register[NeedWithdrawn](r, 1)
+	register[OfferUnitReleased](r, 1)
 	return r
 }
 

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"time"
 )
 
 // NeedRegistered records a household's need for one service category, with what
@@ -20,13 +21,15 @@ type NeedRegistered struct {
 // EventType names the event.
 func (NeedRegistered) EventType() string { return "need.registered" }
 
-// ReferralProposed records the matcher's proposal of an offer for a need, and why.
+// ReferralProposed records the matcher's proposal of an offer for a need, the
+// deadline of the centre's answer, and why.
 type ReferralProposed struct {
-	ReferralID string `json:"referral_id"`
-	OfferID    string `json:"offer_id"`
-	Tier       int    `json:"tier"`
-	Rule       string `json:"rule"`
-	Candidates int    `json:"candidates"`
+	ReferralID string    `json:"referral_id"`
+	OfferID    string    `json:"offer_id"`
+	Tier       int       `json:"tier"`
+	Rule       string    `json:"rule"`
+	Candidates int       `json:"candidates"`
+	Deadline   time.Time `json:"deadline"`
 }
 
 // EventType names the event.
@@ -35,10 +38,22 @@ func (ReferralProposed) EventType() string { return "need.referral_proposed" }
 // NeedStatus is the one state a need is in.
 type NeedStatus string
 
-// Need states known so far.
+// Need states: every need is in exactly one.
 const (
-	NeedOpen     NeedStatus = "open"
-	NeedReferred NeedStatus = "referred"
+	// StatusOpen: being matched at its tier.
+	StatusOpen NeedStatus = "open"
+	// StatusWaitlisted: nothing at the district tier can serve it now.
+	StatusWaitlisted NeedStatus = "waitlisted"
+	// StatusProposed: a referral waits for the centre's answer.
+	StatusProposed NeedStatus = "proposed"
+	// StatusAccepted: the centre accepted the referral.
+	StatusAccepted NeedStatus = "accepted"
+	// StatusInService: the provider started the service.
+	StatusInService NeedStatus = "in_service"
+	// StatusCompleted: the provider completed the service; the loop is closed.
+	StatusCompleted NeedStatus = "completed"
+	// StatusWithdrawn: the need was withdrawn.
+	StatusWithdrawn NeedStatus = "withdrawn"
 )
 
 // Tiers of linkage.
@@ -82,26 +97,54 @@ type Need struct {
 	Category    string
 	Status      NeedStatus
 	Tier        int
-	ReferralID  string
-	OfferID     string
-	Version     int64
+	// ReferralID and OfferID name the live referral (proposed, accepted, in service
+	// or completed), and Deadline its answer deadline; empty otherwise.
+	ReferralID string
+	OfferID    string
+	Deadline   time.Time
+	// Declined lists the offers declined for the need, which it is not matched to again.
+	Declined []string
+	Version  int64
 }
 
 // Evolve returns the state after one of the need's events.
 func (n Need) Evolve(e Event) Need {
+	endReferral := func() { n.ReferralID, n.OfferID, n.Deadline = "", "", time.Time{} }
 	switch p := e.Payload.(type) {
 	case NeedRegistered:
 		n.ID = e.AggregateID
 		n.HouseholdID = p.HouseholdID
 		n.Community = p.Community
 		n.Category = p.Category
-		n.Status = NeedOpen
+		n.Status = StatusOpen
 		n.Tier = TierCommunity
 	case ReferralProposed:
-		n.Status = NeedReferred
-		n.ReferralID = p.ReferralID
-		n.OfferID = p.OfferID
-		n.Tier = p.Tier
+		n.Status = StatusProposed
+		n.ReferralID, n.OfferID, n.Deadline = p.ReferralID, p.OfferID, p.Deadline
+		n.Tier = max(n.Tier, p.Tier)
+	case ReferralAccepted:
+		n.Status = StatusAccepted
+	case ServiceStarted:
+		n.Status = StatusInService
+	case ServiceCompleted:
+		n.Status = StatusCompleted
+	case ReferralDeclined:
+		n.Status = StatusOpen
+		n.Declined = append(append([]string(nil), n.Declined...), p.OfferID)
+		endReferral()
+	case ReferralCancelled:
+		n.Status = StatusOpen
+		endReferral()
+	case NeedEscalated:
+		n.Status = StatusOpen
+		n.Tier = max(n.Tier, p.To)
+		endReferral()
+	case NeedWaitlisted:
+		n.Status = StatusWaitlisted
+		n.Tier = TierDistrict
+	case NeedWithdrawn:
+		n.Status = StatusWithdrawn
+		endReferral()
 	}
 	n.Version = e.AggregateVersion
 	return n
@@ -126,7 +169,7 @@ func DecideProposeReferral(n Need, o Offer, cmd ProposeReferral) ([]Change, erro
 		return nil, fmt.Errorf("need: %w", ErrNotFound)
 	case o.Version == 0:
 		return nil, fmt.Errorf("offer: %w", ErrNotFound)
-	case n.Status != NeedOpen:
+	case n.Status != StatusOpen && n.Status != StatusWaitlisted:
 		return nil, fmt.Errorf("%w: need %s is %s", ErrRefused, n.ID, n.Status)
 	case o.Category != n.Category:
 		return nil, fmt.Errorf("%w: offer %s is %s, need is %s", ErrRefused, o.ID, o.Category, n.Category)

@@ -131,6 +131,8 @@ func (o Offer) Evolve(e Event) Offer {
 		o.Status = OfferStatusWithdrawn
 	case OfferUnitReserved:
 		o.Committed++
+	case OfferUnitReleased:
+		o.Committed--
 	}
 	o.Version = e.AggregateVersion
 	return o

@@ -106,7 +106,7 @@ var eventNamespace = uuid.MustParse("0b9f3c52-8e0f-4d7e-a3c1-5b2f6d9e8a47")
 // cause and the need, and the time is the cause's, so a replay writes the same bytes.
 func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domain.Event, error) {
 	changes, err := domain.DecideProposeReferral(
-		domain.Need{ID: d.NeedID, Category: d.Category, Community: d.Community, Status: domain.NeedOpen, Tier: d.Tier, Version: d.NeedVersion},
+		domain.Need{ID: d.NeedID, Category: d.Category, Community: d.Community, Status: domain.StatusOpen, Tier: d.Tier, Version: d.NeedVersion},
 		domain.Offer{ID: d.OfferID, Category: d.Category, Capacity: d.FreeBefore, Version: d.OfferVersion},
 		domain.ProposeReferral{ReferralID: ReferralID(d.NeedID, d.Attempt), Tier: d.Tier, Rule: d.Rule, Candidates: d.Candidates},
 	)

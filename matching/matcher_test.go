@@ -143,7 +143,7 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 			before := needs[e.AggregateID]
 			after := before.Evolve(e)
 			if _, ok := e.Payload.(domain.ReferralProposed); ok {
-				if before.Status != domain.NeedOpen {
+				if before.Status != domain.StatusOpen {
 					t.Fatalf("seed %d, position %d: need %s referred while %s", seed, i+1, e.AggregateID, before.Status)
 				}
 				o := offers[after.OfferID]
@@ -166,7 +166,7 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 		free[[2]string{o.Scope.Area, o.Category}] += o.Free()
 	}
 	for _, n := range needs {
-		if n.Status == domain.NeedOpen {
+		if n.Status == domain.StatusOpen {
 			waiting++
 			if free[[2]string{n.Community, n.Category}] > 0 {
 				t.Fatalf("seed %d: need %s waits while %s/%s has free capacity", seed, n.ID, n.Community, n.Category)

@@ -57,10 +57,10 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	case domain.NeedRegistered:
 		v = NeedView{
 			ID: e.AggregateID, HouseholdID: p.HouseholdID, Community: p.Community, Street: p.Street,
-			Category: p.Category, Status: domain.NeedOpen, Tier: domain.TierCommunity, RegisteredAt: e.Time,
+			Category: p.Category, Status: domain.StatusOpen, Tier: domain.TierCommunity, RegisteredAt: e.Time,
 		}
 	case domain.ReferralProposed:
-		v.Status = domain.NeedReferred
+		v.Status = domain.StatusProposed
 		v.Tier = p.Tier
 		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates, ProposedAt: e.Time}
 	default:

@@ -61,7 +61,7 @@ func TestNeedsProjection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v := read(); v.Status != domain.NeedOpen || v.Referral != nil || v.Position != 2 || v.HouseholdID != "h" {
+	if v := read(); v.Status != domain.StatusOpen || v.Referral != nil || v.Position != 2 || v.HouseholdID != "h" {
 		t.Fatalf("after registration %+v", v)
 	}
 	if err := p.Handle(context.Background(), 3, nil); err != nil { // a dead-lettered entry moves only the checkpoint
@@ -71,7 +71,7 @@ func TestNeedsProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := read()
-	if v.Status != domain.NeedReferred || v.Referral == nil || v.Referral.OfferID != "o" || v.Referral.Candidates != 2 || v.Version != 2 || v.Position != 4 {
+	if v.Status != domain.StatusProposed || v.Referral == nil || v.Referral.OfferID != "o" || v.Referral.Candidates != 2 || v.Version != 2 || v.Position != 4 {
 		t.Fatalf("after the proposal %+v", v)
 	}
 	if cp, _ := p.Checkpoint(context.Background()); cp != 4 {

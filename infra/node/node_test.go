@@ -138,7 +138,7 @@ func need(t *testing.T, r running, id string, ok func(projections.NeedView) bool
 	return last
 }
 
-func referred(v projections.NeedView) bool { return v.Status == "referred" }
+func referred(v projections.NeedView) bool { return v.Status == "proposed" }
 
 // settle waits until every consumer group has applied the whole log.
 func settle(t *testing.T, r running) {

@@ -1,0 +1,257 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// DeclineReason is the structured reason a centre gives for declining a referral.
+type DeclineReason string
+
+// Decline reasons.
+const (
+	DeclineNoLongerNeeded      DeclineReason = "no_longer_needed"
+	DeclineNotSuitable         DeclineReason = "not_suitable"
+	DeclineHouseholdRefused    DeclineReason = "household_refused"
+	DeclineProviderUnreachable DeclineReason = "provider_unreachable"
+	DeclineOther               DeclineReason = "other"
+)
+
+// CheckDeclineReason refuses an unknown reason.
+func CheckDeclineReason(field string, r DeclineReason) error {
+	switch r {
+	case DeclineNoLongerNeeded, DeclineNotSuitable, DeclineHouseholdRefused, DeclineProviderUnreachable, DeclineOther:
+		return nil
+	}
+	return fieldErrf(field, "%q is not a decline reason (no_longer_needed, not_suitable, household_refused, provider_unreachable, other)", r)
+}
+
+// MaxNoteLength bounds a free-text note on an answer.
+const MaxNoteLength = 500
+
+// ReferralAccepted records that the centre accepted the proposed referral.
+type ReferralAccepted struct {
+	ReferralID string `json:"referral_id"`
+}
+
+// EventType names the event.
+func (ReferralAccepted) EventType() string { return "need.referral_accepted" }
+
+// ReferralDeclined records the centre's decline, with its reason; the need is
+// matched again at the same tier, without that offer.
+type ReferralDeclined struct {
+	ReferralID string        `json:"referral_id"`
+	OfferID    string        `json:"offer_id"`
+	Reason     DeclineReason `json:"reason"`
+	Note       string        `json:"note,omitempty"`
+}
+
+// EventType names the event.
+func (ReferralDeclined) EventType() string { return "need.referral_declined" }
+
+// EscalationReason says why a need went up a tier.
+type EscalationReason string
+
+// Escalation reasons.
+const (
+	EscalatedNoSupply      EscalationReason = "no_supply_at_tier"
+	EscalatedNotCapable    EscalationReason = "not_on_capability_list"
+	EscalatedDeclined      EscalationReason = "declined"
+	EscalatedExpired       EscalationReason = "expired"
+	EscalatedByCentre      EscalationReason = "escalated_by_centre"
+	WaitlistedNoSupplyLeft EscalationReason = "no_supply_at_any_tier"
+)
+
+// NeedEscalated records that a need went up a tier, and why; a referral it had
+// ends with it (ReferralID, when the centre escalated it or it expired).
+type NeedEscalated struct {
+	From       int              `json:"from"`
+	To         int              `json:"to"`
+	Reason     EscalationReason `json:"reason"`
+	ReferralID string           `json:"referral_id,omitempty"`
+}
+
+// EventType names the event.
+func (NeedEscalated) EventType() string { return "need.escalated" }
+
+// NeedWaitlisted records that nothing at the district tier can serve the need now.
+type NeedWaitlisted struct {
+	Reason EscalationReason `json:"reason"`
+}
+
+// EventType names the event.
+func (NeedWaitlisted) EventType() string { return "need.waitlisted" }
+
+// ServiceStarted records that the provider started the service.
+type ServiceStarted struct {
+	ReferralID string `json:"referral_id"`
+}
+
+// EventType names the event.
+func (ServiceStarted) EventType() string { return "need.service_started" }
+
+// ServiceCompleted records that the provider completed the service: the loop is closed.
+type ServiceCompleted struct {
+	ReferralID string `json:"referral_id"`
+}
+
+// EventType names the event.
+func (ServiceCompleted) EventType() string { return "need.service_completed" }
+
+// NeedWithdrawn records that the need was withdrawn; a live referral is cancelled.
+type NeedWithdrawn struct {
+	ReferralID string `json:"referral_id,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+// EventType names the event.
+func (NeedWithdrawn) EventType() string { return "need.withdrawn" }
+
+// ReferralCancelled records that a live referral ended because its offer was
+// withdrawn or expired; the need is matched again at its tier.
+type ReferralCancelled struct {
+	ReferralID string `json:"referral_id"`
+	Reason     string `json:"reason"`
+}
+
+// EventType names the event.
+func (ReferralCancelled) EventType() string { return "need.referral_cancelled" }
+
+// OfferUnitReleased records that a referral gave its unit back: declined,
+// escalated, expired, cancelled or withdrawn.
+type OfferUnitReleased struct {
+	ReferralID string `json:"referral_id"`
+	NeedID     string `json:"need_id"`
+	Reason     string `json:"reason"`
+}
+
+// EventType names the event.
+func (OfferUnitReleased) EventType() string { return "offer.unit_released" }
+
+// Answer is a centre's answer to a proposed referral.
+type Answer struct {
+	ReferralID string
+	// Kind is accept, decline or escalate.
+	Kind   string
+	Reason DeclineReason
+	Note   string
+}
+
+// Answer kinds.
+const (
+	AnswerAccept   = "accept"
+	AnswerDecline  = "decline"
+	AnswerEscalate = "escalate"
+)
+
+// DecideAnswer applies a centre's answer to the need's proposed referral. Accept
+// keeps the unit; decline and escalate give it back to the offer. The referral
+// must be the need's current one, still waiting for its answer, and the deadline
+// must not have passed (now is the time of the command).
+func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
+	if err := n.checkReferral(a.ReferralID, StatusProposed); err != nil {
+		return nil, err
+	}
+	if !n.Deadline.IsZero() && !now.Before(n.Deadline) {
+		return nil, fmt.Errorf("%w: referral %s expired at %s", ErrRefused, a.ReferralID, n.Deadline.Format(time.RFC3339))
+	}
+	if len(a.Note) > MaxNoteLength {
+		return nil, fieldErrf("note", "is longer than %d bytes", MaxNoteLength)
+	}
+	needRef := AggregateRef{Type: AggregateNeed, ID: n.ID}
+	release := func(reason string) Change {
+		return Change{Aggregate: AggregateRef{Type: AggregateOffer, ID: n.OfferID}, ExpectedVersion: o.Version,
+			Payloads: []Payload{OfferUnitReleased{ReferralID: a.ReferralID, NeedID: n.ID, Reason: reason}}}
+	}
+	switch a.Kind {
+	case AnswerAccept:
+		return []Change{{Aggregate: needRef, ExpectedVersion: n.Version, Payloads: []Payload{ReferralAccepted{ReferralID: a.ReferralID}}}}, nil
+	case AnswerDecline:
+		if err := CheckDeclineReason("reason", a.Reason); err != nil {
+			return nil, err
+		}
+		if o.ID != n.OfferID {
+			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)
+		}
+		return []Change{
+			{Aggregate: needRef, ExpectedVersion: n.Version, Payloads: []Payload{ReferralDeclined{ReferralID: a.ReferralID, OfferID: n.OfferID, Reason: a.Reason, Note: a.Note}}},
+			release("declined"),
+		}, nil
+	case AnswerEscalate:
+		if n.Tier >= TierDistrict {
+			return nil, fmt.Errorf("%w: the district is the top tier; decline instead", ErrRefused)
+		}
+		if o.ID != n.OfferID {
+			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)
+		}
+		return []Change{
+			{Aggregate: needRef, ExpectedVersion: n.Version, Payloads: []Payload{NeedEscalated{From: n.Tier, To: n.Tier + 1, Reason: EscalatedByCentre, ReferralID: a.ReferralID}}},
+			release("escalated"),
+		}, nil
+	}
+	return nil, fieldErrf("answer", "%q is not an answer (accept, decline, escalate)", a.Kind)
+}
+
+// DecideStartService records the start of the service of an accepted referral.
+func DecideStartService(n Need, referralID string) ([]Change, error) {
+	if err := n.checkReferral(referralID, StatusAccepted); err != nil {
+		return nil, err
+	}
+	return []Change{{Aggregate: AggregateRef{Type: AggregateNeed, ID: n.ID}, ExpectedVersion: n.Version,
+		Payloads: []Payload{ServiceStarted{ReferralID: referralID}}}}, nil
+}
+
+// DecideCompleteService closes the loop: the service is done and the household
+// may need the category again.
+func DecideCompleteService(n Need, h Household, referralID string) ([]Change, error) {
+	if err := n.checkReferral(referralID, StatusInService); err != nil {
+		return nil, err
+	}
+	return []Change{
+		{Aggregate: AggregateRef{Type: AggregateNeed, ID: n.ID}, ExpectedVersion: n.Version, Payloads: []Payload{ServiceCompleted{ReferralID: referralID}}},
+		{Aggregate: AggregateRef{Type: AggregateHousehold, ID: h.ID}, ExpectedVersion: h.Version, Payloads: []Payload{NeedClosed{NeedID: n.ID, Category: n.Category}}},
+	}, nil
+}
+
+// DecideWithdrawNeed withdraws a need that is not served yet; a referral proposed
+// or accepted is cancelled and its unit given back.
+func DecideWithdrawNeed(n Need, o Offer, h Household, note string) ([]Change, error) {
+	if n.Version == 0 {
+		return nil, fmt.Errorf("need: %w", ErrNotFound)
+	}
+	if len(note) > MaxNoteLength {
+		return nil, fieldErrf("note", "is longer than %d bytes", MaxNoteLength)
+	}
+	switch n.Status {
+	case StatusInService, StatusCompleted, StatusWithdrawn:
+		return nil, fmt.Errorf("%w: need %s is %s", ErrRefused, n.ID, n.Status)
+	}
+	w := NeedWithdrawn{Note: note}
+	changes := []Change{}
+	if n.Status == StatusProposed || n.Status == StatusAccepted {
+		if o.ID != n.OfferID {
+			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)
+		}
+		w.ReferralID = n.ReferralID
+		changes = append(changes, Change{Aggregate: AggregateRef{Type: AggregateOffer, ID: o.ID}, ExpectedVersion: o.Version,
+			Payloads: []Payload{OfferUnitReleased{ReferralID: n.ReferralID, NeedID: n.ID, Reason: "need_withdrawn"}}})
+	}
+	return append([]Change{
+		{Aggregate: AggregateRef{Type: AggregateNeed, ID: n.ID}, ExpectedVersion: n.Version, Payloads: []Payload{w}},
+		{Aggregate: AggregateRef{Type: AggregateHousehold, ID: h.ID}, ExpectedVersion: h.Version, Payloads: []Payload{NeedClosed{NeedID: n.ID, Category: n.Category}}},
+	}, changes...), nil
+}
+
+// checkReferral refuses a command on a referral that is not the need's current one
+// in the expected state.
+func (n Need) checkReferral(referralID string, want NeedStatus) error {
+	switch {
+	case n.Version == 0:
+		return fmt.Errorf("need: %w", ErrNotFound)
+	case referralID == "" || referralID != n.ReferralID:
+		return fmt.Errorf("referral %q: %w (the need's referral is %q)", referralID, ErrNotFound, n.ReferralID)
+	case n.Status != want:
+		return fmt.Errorf("%w: referral %s is %s, not %s", ErrRefused, referralID, n.Status, want)
+	}
+	return nil
+}
