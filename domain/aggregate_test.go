@@ -13,6 +13,8 @@ func testRef(t *testing.T) *Reference {
 	}}}, []Category{
 		{Code: "counselling", Group: GroupSupport, Label: Text{"心理疏导", "Counselling"}},
 		{Code: "material_aid", Group: GroupBasic, Label: Text{"物资援助", "Material aid"}},
+		{Code: "legal_aid", Group: GroupSupport, Label: Text{"法律援助", "Legal aid"}},
+		{Code: "respite_care", Group: GroupCare, Label: Text{"喘息服务", "Respite care"}},
 	}, testPolicy())
 	if err != nil {
 		t.Fatal(err)
