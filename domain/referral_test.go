@@ -152,6 +152,15 @@ func TestDeclineEscalateWithdrawReleaseTheUnit(t *testing.T) {
 	}
 }
 
+// allowed lists the state changes of a need.
+var allowed = map[NeedStatus]map[NeedStatus]bool{
+	StatusOpen:       {StatusProposed: true, StatusWaitlisted: true, StatusWithdrawn: true},
+	StatusWaitlisted: {StatusProposed: true, StatusOpen: true, StatusWithdrawn: true},
+	StatusProposed:   {StatusAccepted: true, StatusOpen: true, StatusWithdrawn: true},
+	StatusAccepted:   {StatusInService: true, StatusOpen: true, StatusWithdrawn: true},
+	StatusInService:  {StatusCompleted: true},
+}
+
 // TestRandomCommandsKeepInvariants drives one offer and a few needs with random
 // commands, refused or not, and checks after each that committed units never exceed
 // the capacity, match the needs holding a live referral, and that tiers never go down.
@@ -191,7 +200,11 @@ func TestRandomCommandsKeepInvariants(t *testing.T) {
 			if err != nil {
 				continue
 			}
+			from := n.Status
 			w.apply(t, ch)
+			if to := w.needs[id].Status; to != from && !allowed[from][to] {
+				t.Fatalf("seed %d step %d: %s went from %s to %s", seed, step, id, from, to)
+			}
 			live := 0
 			for _, x := range w.needs {
 				switch x.Status {
