@@ -62,6 +62,7 @@ type Meta struct {
 type Config struct {
 	Log       Log
 	NeedViews NeedViews
+	Referrals ReferralIndex
 	Registry  *domain.Registry
 	Reference *domain.Reference
 	// NewID returns a new unique id (UUIDv7 in production).
@@ -83,6 +84,10 @@ type Commands struct {
 	PostOffer         PostOfferHandler
 	ChangeCapacity    ChangeCapacityHandler
 	WithdrawOffer     WithdrawOfferHandler
+	AnswerReferral    AnswerReferralHandler
+	StartService      StartServiceHandler
+	CompleteService   CompleteServiceHandler
+	WithdrawNeed      WithdrawNeedHandler
 }
 
 // Queries are the use cases that read the read models.
@@ -92,7 +97,7 @@ type Queries struct {
 
 // New validates the configuration and returns the application.
 func New(cfg Config) (*Application, error) {
-	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Registry == nil || cfg.Reference == nil ||
+	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Referrals == nil || cfg.Registry == nil || cfg.Reference == nil ||
 		cfg.NewID == nil || cfg.Now == nil {
 		return nil, errors.New("app: every part of the configuration is required")
 	}
@@ -102,6 +107,10 @@ func New(cfg Config) (*Application, error) {
 			RegisterNeeds:     RegisterNeedsHandler{cfg: cfg},
 			ChangeCapacity:    ChangeCapacityHandler{cfg: cfg},
 			WithdrawOffer:     WithdrawOfferHandler{cfg: cfg},
+			AnswerReferral:    AnswerReferralHandler{cfg: cfg},
+			StartService:      StartServiceHandler{cfg: cfg},
+			CompleteService:   CompleteServiceHandler{cfg: cfg},
+			WithdrawNeed:      WithdrawNeedHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
 		},
 		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews}},

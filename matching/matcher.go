@@ -57,6 +57,7 @@ type need struct {
 	key      key
 	version  int64
 	open     bool
+	declined map[string]bool // offers declined for this need
 	parked   bool
 	parkGen  int // counts the need's parkings, to tell stale parked entries
 	attempts int
@@ -102,8 +103,8 @@ func New() *Matcher {
 // whose decision was refused (see Revert) are matched again after the event that
 // changed their need or offer.
 func (m *Matcher) Apply(e domain.Event) []Decision {
+	m.track(e) // first: decisions made on this event expect the version it brings
 	ds := m.apply(e)
-	m.track(e)
 	ref := e.Aggregate()
 	if ps, ok := m.parked[ref]; ok {
 		var keep []parkedNeed
@@ -185,6 +186,30 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 			m.setFree(o, 0)
 			o.active = false
 		}
+	case domain.ReferralDeclined:
+		if n := m.needs[e.AggregateID]; n != nil && n.referral == p.ReferralID {
+			if n.declined == nil {
+				n.declined = map[string]bool{}
+			}
+			n.declined[p.OfferID] = true
+			n.referral, n.open = "", true
+			// Matched again at the same tier, without the declined offer.
+			if d, ok := m.matchNeed(n, e); ok {
+				return []Decision{d}
+			}
+			m.waiting[n.key] = append(m.waiting[n.key], n)
+		}
+	case domain.NeedEscalated, domain.NeedWithdrawn:
+		// This matcher links at the community tier only: a need that leaves it
+		// (escalated to the street tier, or withdrawn) is no longer matched here.
+		if n := m.needs[e.AggregateID]; n != nil {
+			m.removeWaiting(n)
+			n.referral, n.open = "", false
+		}
+	case domain.OfferUnitReleased:
+		if o := m.offers[e.AggregateID]; o != nil {
+			m.release(o, p.ReferralID)
+		}
 	case domain.ReferralProposed:
 		if n := m.needs[e.AggregateID]; n != nil {
 			if n.referral != p.ReferralID { // made by another matcher: adopt it
@@ -212,7 +237,7 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 func (m *Matcher) matchNeed(n *need, cause domain.Event, exclude ...string) (Decision, bool) {
 	cands := m.byKey[n.key]
 	for _, o := range cands {
-		if len(exclude) > 0 && o.id == exclude[0] {
+		if (len(exclude) > 0 && o.id == exclude[0]) || n.declined[o.id] {
 			continue
 		}
 		return m.decide(n, o, RuleOldestOfferInCommunity, len(cands), cause), true
@@ -220,16 +245,24 @@ func (m *Matcher) matchNeed(n *need, cause domain.Event, exclude ...string) (Dec
 	return Decision{}, false
 }
 
-// serveWaiting gives an offer's free units to the waiting needs it can serve.
+// serveWaiting gives an offer's free units to the waiting needs it can serve,
+// first registered first, passing over needs that declined it.
 func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 	var out []Decision
 	q := m.waiting[o.key]
-	for len(q) > 0 && o.free > 0 {
-		n := q[0]
-		q = q[1:]
+	var keep []*need
+	for i, n := range q {
+		if o.free <= 0 {
+			keep = append(keep, q[i:]...)
+			break
+		}
+		if n.declined[o.id] {
+			keep = append(keep, n)
+			continue
+		}
 		out = append(out, m.decide(n, o, RuleFirstWaitingNeed, 1, cause))
 	}
-	m.setWaiting(o.key, q)
+	m.setWaiting(o.key, keep)
 	return out
 }
 
@@ -263,7 +296,10 @@ func (m *Matcher) undo(d Decision) *need {
 		n.referral, n.open = "", true
 		n.version--
 	}
-	m.release(o, ref)
+	if o.reserved[ref] {
+		o.version--
+		m.release(o, ref)
+	}
 	return n
 }
 
@@ -325,13 +361,12 @@ func (m *Matcher) setFree(o *offer, free int) {
 	}
 }
 
-// release frees the unit a referral held.
+// release frees the unit a referral held (the offer's version is its callers').
 func (m *Matcher) release(o *offer, ref string) {
 	if !o.reserved[ref] {
 		return
 	}
 	delete(o.reserved, ref)
-	o.version--
 	if o.active {
 		m.setFree(o, o.free+1)
 	}
@@ -357,7 +392,10 @@ func (m *Matcher) Revert(d Decision) {
 		m.parked[nr] = append(m.parked[nr], parkedNeed{need: n, expected: d.NeedVersion, offer: o.id, gen: n.parkGen})
 		m.parked[or] = append(m.parked[or], parkedNeed{need: n, expected: d.OfferVersion, offer: o.id, gen: n.parkGen})
 	}
-	m.release(o, ref)
+	if o.reserved[ref] {
+		o.version--
+		m.release(o, ref)
+	}
 }
 
 func (m *Matcher) removeOffer(o *offer) {

