@@ -55,7 +55,7 @@ type OfferPosted struct {
 	Eligibility Eligibility `json:"eligibility"`
 	ValidFrom   time.Time   `json:"valid_from"`
 	// ValidUntil is the zero time for an offer with no end.
-	ValidUntil time.Time `json:"valid_until"`
+	ValidUntil time.Time `json:"valid_until,omitzero"`
 }
 
 // EventType names the event.
