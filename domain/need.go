@@ -24,12 +24,14 @@ func (NeedRegistered) EventType() string { return "need.registered" }
 // ReferralProposed records the matcher's proposal of an offer for a need, the
 // deadline of the centre's answer, and why.
 type ReferralProposed struct {
-	ReferralID string    `json:"referral_id"`
-	OfferID    string    `json:"offer_id"`
-	Tier       int       `json:"tier"`
-	Rule       string    `json:"rule"`
-	Candidates int       `json:"candidates"`
-	Deadline   time.Time `json:"deadline"`
+	ReferralID string `json:"referral_id"`
+	OfferID    string `json:"offer_id"`
+	Tier       int    `json:"tier"`
+	Rule       string `json:"rule"`
+	Candidates int    `json:"candidates"`
+	// Considered lists the first candidates by rank, the chosen one first.
+	Considered []string  `json:"considered,omitempty"`
+	Deadline   time.Time `json:"deadline,omitzero"`
 }
 
 // EventType names the event.

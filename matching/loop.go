@@ -3,8 +3,8 @@ package matching
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -102,25 +102,40 @@ func (l *Loop) Core() *Matcher { return l.core }
 // eventNamespace scopes the name-based ids of the matcher's events.
 var eventNamespace = uuid.MustParse("0b9f3c52-8e0f-4d7e-a3c1-5b2f6d9e8a47")
 
-// DecisionEvents turns a decision into its events. Every id is derived from the
-// cause and the need, and the time is the cause's, so a replay writes the same bytes.
+// DecisionEvents turns a decision into its events: the need's escalations, then its
+// proposal (with the offer's reserved unit) or its waitlisting. Every id is derived
+// from the cause and the need, and the time is the cause's, so a replay writes the
+// same bytes.
 func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domain.Event, error) {
-	changes, err := domain.DecideProposeReferral(
-		domain.Need{ID: d.NeedID, Category: d.Category, Community: d.Community, Status: domain.StatusOpen, Tier: d.Tier, Version: d.NeedVersion},
-		domain.Offer{ID: d.OfferID, Category: d.Category, Capacity: d.FreeBefore, Version: d.OfferVersion},
-		domain.ProposeReferral{ReferralID: ReferralID(d.NeedID, d.Attempt), Tier: d.Tier, Rule: d.Rule, Candidates: d.Candidates},
-	)
-	if err != nil {
-		return nil, fmt.Errorf("decision for need %s: %w", d.NeedID, err)
+	var payloads []domain.Payload
+	for _, e := range d.Escalations {
+		payloads = append(payloads, domain.NeedEscalated{From: e.From, To: e.To, Reason: e.Reason})
 	}
-	cmd := "match:" + d.Cause.ID + ":" + d.NeedID
+	changes := []domain.Change{{Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: d.NeedID}, ExpectedVersion: d.NeedVersion}}
+	if d.Proposes() {
+		ref := ReferralID(d.NeedID, d.Attempt)
+		payloads = append(payloads, domain.ReferralProposed{
+			ReferralID: ref, OfferID: d.OfferID, Tier: d.Tier, Rule: d.Rule,
+			Candidates: d.Candidates, Considered: d.Considered, Deadline: d.Deadline.UTC(),
+		})
+		changes = append(changes, domain.Change{
+			Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}, ExpectedVersion: d.OfferVersion,
+			Payloads: []domain.Payload{domain.OfferUnitReserved{ReferralID: ref, NeedID: d.NeedID}},
+		})
+	} else {
+		payloads = append(payloads, domain.NeedWaitlisted{Reason: domain.WaitlistedNoSupplyLeft})
+	}
+	changes[0].Payloads = payloads
+	// One command per decision: the need's expected version tells decisions on the
+	// same need and cause apart.
+	cmd := "match:" + d.Cause.ID + ":" + d.NeedID + ":" + strconv.FormatInt(d.NeedVersion, 10)
 	i := 0
 	return reg.Envelop(changes, domain.Meta{
 		Partition: partition, Time: d.Cause.Time, Actor: Actor, CommandID: cmd,
 		CorrelationID: d.Cause.CorrelationID, CausationID: d.Cause.ID,
 	}, func() string {
 		i++
-		return uuid.NewSHA1(eventNamespace, []byte(cmd+"/"+fmt.Sprint(i))).String()
+		return uuid.NewSHA1(eventNamespace, []byte(cmd+"/"+strconv.Itoa(i))).String()
 	})
 }
 

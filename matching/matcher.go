@@ -1,76 +1,122 @@
 // Package matching is the matcher: a pure core that turns the log's events into
 // referral decisions, and the loop that feeds it from the log and appends them.
+// docs/matching.md states the policy it implements.
 package matching
 
 import (
 	"sort"
 	"strconv"
+	"time"
 
+	"github.com/google/btree"
 	"github.com/google/uuid"
 
 	"github.com/tierlink/tierlink/domain"
 )
 
-// Rules that explain a decision.
+// Rules that explain a proposal.
 const (
-	// RuleOldestOfferInCommunity: a new need takes the oldest offer of its category with
-	// free capacity in its community (posting order, then offer id).
-	RuleOldestOfferInCommunity = "community/oldest-offer-with-free-capacity"
-	// RuleFirstWaitingNeed: a new or enlarged offer serves the needs of its category in
-	// its community that are waiting, first registered first.
-	RuleFirstWaitingNeed = "community/first-registered-waiting-need"
+	// RuleBestCandidate: a need takes the first of its candidates at its tier by the
+	// ranking of docs/matching.md.
+	RuleBestCandidate = "best-candidate-at-tier"
+	// RuleWaitingByPriority: new or freed supply serves the waiting needs it can
+	// serve, highest priority first.
+	RuleWaitingByPriority = "waiting-need-by-priority"
 )
 
-// Decision is the matcher's proposal of one offer for one need, with the state it
-// was made on (the versions the append expects) and why.
+// Escalation is one step of a need up a tier, and why.
+type Escalation struct {
+	From, To int
+	Reason   domain.EscalationReason
+}
+
+// Decision is what the matcher decided for one need on one event: zero or more
+// escalations, then either a proposal of an offer or the waitlist. It carries the
+// versions it was made on (the append expects them) and why.
 type Decision struct {
-	NeedID       string
-	NeedVersion  int64
-	Category     string
-	Community    string
-	FreeBefore   int // the offer's free units before this decision
+	NeedID      string
+	NeedVersion int64
+	// FromTier is the need's tier before the decision.
+	FromTier    int
+	Escalations []Escalation
+	// Waitlist is set when no tier has a candidate.
+	Waitlist bool
+	// The proposal, when not waitlisted.
 	OfferID      string
 	OfferVersion int64
 	Attempt      int
 	Tier         int
 	Rule         string
 	Candidates   int
+	Considered   []string
+	Deadline     time.Time
 	// Cause is the event that triggered the decision.
 	Cause domain.Event
 }
 
-type key struct{ community, category string }
+// Proposes reports whether the decision proposes an offer.
+func (d Decision) Proposes() bool { return d.OfferID != "" }
 
-type offer struct {
-	id       string
-	seq      int // posting order
-	capacity int
-	active   bool
-	key      key
-	free     int
-	version  int64
-	reserved map[string]bool // referral ids whose reservation is counted
+// maxConsidered bounds the candidates a proposal lists as considered.
+const maxConsidered = 5
+
+type slot struct {
+	category string
+	tier     int
+	area     string
 }
 
+type offer struct {
+	id         string
+	seq        int // posting order
+	category   string
+	scope      domain.Scope
+	capacity   int
+	free       int
+	active     bool
+	validFrom  time.Time
+	validUntil time.Time
+	elig       domain.Eligibility
+	version    int64
+	reserved   map[string]bool // referral ids holding a unit
+}
+
+// needState is where a need is in the matcher's eyes.
+type needState int
+
+const (
+	needOpen     needState = iota // being matched (or parked after a refusal)
+	needWaiting                   // waitlisted
+	needReferred                  // a referral is live
+	needDone                      // completed or withdrawn
+)
+
 type need struct {
-	id       string
-	key      key
-	version  int64
-	open     bool
-	declined map[string]bool // offers declined for this need
-	parked   bool
-	parkGen  int // counts the need's parkings, to tell stale parked entries
-	attempts int
-	referral string
+	id         string
+	category   string
+	areas      [4]string // by tier: community, street, district
+	groups     []domain.TargetGroup
+	tier       int
+	key        int64 // priority key
+	registered time.Time
+	version    int64
+	state      needState
+	referral   string
+	attempts   int
+	declined   map[string]bool
+	parked     bool
+	parkGen    int // counts the need's parkings, to tell stale parked entries
 }
 
 // Matcher is the pure matching core. It is not safe for concurrent use: one loop
 // owns it. Its decisions are a deterministic function of the events it is given.
 type Matcher struct {
-	offers  map[string]*offer
-	byKey   map[key][]*offer // offers with free capacity, in posting order
-	needs   map[string]*need
-	waiting map[key][]*need // open needs without a referral, in registration order
+	policy      domain.Policy
+	communities map[string]domain.Community
+	offers      map[string]*offer
+	cands       map[slot]*btree.BTreeG[*offer] // active offers with a free unit, by rank
+	needs       map[string]*need
+	waits       map[slot]*btree.BTreeG[*need] // waitlisted needs by priority, under each of their areas
 	// parked holds the needs whose decision was refused as stale, under the need and
 	// the offer of the decision with the version it expected: the first later event
 	// of either (the one that made it stale) brings the need back to matching.
@@ -81,8 +127,8 @@ type Matcher struct {
 type parkedNeed struct {
 	need     *need
 	expected int64
-	offer    string // the offer of the refused decision
-	gen      int    // the need's parking this entry belongs to
+	offer    string // the offer of the refused decision, if any
+	gen      int
 }
 
 // current reports whether the entry belongs to the need's present parking.
@@ -91,16 +137,45 @@ func (p parkedNeed) current() bool { return p.need.parked && p.need.parkGen == p
 // New returns an empty matcher.
 func New() *Matcher {
 	return &Matcher{
-		offers: map[string]*offer{}, byKey: map[key][]*offer{},
-		needs: map[string]*need{}, waiting: map[key][]*need{},
+		communities: map[string]domain.Community{},
+		offers:      map[string]*offer{}, cands: map[slot]*btree.BTreeG[*offer]{},
+		needs: map[string]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
 		parked: map[domain.AggregateRef][]parkedNeed{},
 	}
 }
 
+// rankLess orders candidate offers: ending soonest (no end last), most free units,
+// posted first, smaller id.
+func rankLess(a, b *offer) bool {
+	switch {
+	case !a.validUntil.Equal(b.validUntil):
+		if a.validUntil.IsZero() || b.validUntil.IsZero() {
+			return b.validUntil.IsZero()
+		}
+		return a.validUntil.Before(b.validUntil)
+	case a.free != b.free:
+		return a.free > b.free
+	case a.seq != b.seq:
+		return a.seq < b.seq
+	}
+	return a.id < b.id
+}
+
+// priorityLess orders waiting needs: higher priority key, registered first, smaller id.
+func priorityLess(a, b *need) bool {
+	switch {
+	case a.key != b.key:
+		return a.key > b.key
+	case !a.registered.Equal(b.registered):
+		return a.registered.Before(b.registered)
+	}
+	return a.id < b.id
+}
+
 // Apply folds one event into the matcher's state and returns the decisions it
-// triggers. Each decision is applied to the state at once (a reservation is made
-// when proposed); its events coming back through the log are recognised. Needs
-// whose decision was refused (see Revert) are matched again after the event that
+// triggers. Each decision is applied to the state at once (a proposal reserves its
+// unit); its events coming back through the log are recognised. Needs whose
+// decision was refused (see Refused) are matched again after the event that
 // changed their need or offer.
 func (m *Matcher) Apply(e domain.Event) []Decision {
 	m.track(e) // first: decisions made on this event expect the version it brings
@@ -115,14 +190,12 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 				keep = append(keep, p)
 			default:
 				p.need.parked = false
-				if d, ok := m.matchNeed(p.need, e); ok {
-					ds = append(ds, d)
-				} else {
-					m.waiting[p.need.key] = append(m.waiting[p.need.key], p.need)
+				if p.need.state == needOpen {
+					ds = append(ds, m.match(p.need, e, ""))
 				}
-				// Needs queued while the refused decision's offer was passed over
-				// are served by it now, if it has a free unit.
-				if o := m.offers[p.offer]; o != nil && o.free > 0 {
+				// Needs that passed over the refused decision's offer are served by
+				// it now, if it has a free unit.
+				if o := m.offers[p.offer]; o != nil {
 					ds = append(ds, m.serveWaiting(o, e)...)
 				}
 			}
@@ -133,15 +206,15 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 			m.parked[ref] = keep
 		}
 	}
-	if o := m.offers[e.AggregateID]; o != nil && e.AggregateType == domain.AggregateOffer && o.free > 0 {
-		// An offer with free units serves its waiting needs after any of its events.
+	if o := m.offers[e.AggregateID]; o != nil && e.AggregateType == domain.AggregateOffer {
+		// An offer with free units serves the waiting needs in its scope after any of
+		// its events.
 		ds = append(ds, m.serveWaiting(o, e)...)
 	}
 	return ds
 }
 
-// track keeps the version of every known need and offer, whatever the event's type,
-// so that decisions expect the versions the log has.
+// track keeps the version of every known need and offer, whatever the event's type.
 func (m *Matcher) track(e domain.Event) {
 	switch e.AggregateType {
 	case domain.AggregateNeed:
@@ -157,25 +230,42 @@ func (m *Matcher) track(e domain.Event) {
 
 func (m *Matcher) apply(e domain.Event) []Decision {
 	switch p := e.Payload.(type) {
+	case domain.ReferencePublished:
+		if ref, err := p.Reference(); err == nil {
+			m.policy = ref.Policy
+			for _, st := range p.District.Streets {
+				for _, c := range st.Communities {
+					if com, err := ref.Geography.Community(c.Code); err == nil {
+						m.communities[c.Code] = com
+					}
+				}
+			}
+		}
 	case domain.NeedRegistered:
 		if _, known := m.needs[e.AggregateID]; known {
 			return nil
 		}
-		n := &need{id: e.AggregateID, key: key{p.Community, p.Category}, version: e.AggregateVersion, open: true}
-		m.needs[n.id] = n
-		if d, ok := m.matchNeed(n, e); ok {
-			return []Decision{d}
+		n := &need{
+			id: e.AggregateID, category: p.Category, groups: p.TargetGroups,
+			areas:      [4]string{"", p.Community, p.Street, e.Partition},
+			tier:       domain.TierCommunity,
+			key:        m.policy.PriorityKey(p.Hardship, p.Urgency, e.Time),
+			registered: e.Time, version: e.AggregateVersion,
 		}
-		m.waiting[n.key] = append(m.waiting[n.key], n)
+		m.needs[n.id] = n
+		return []Decision{m.match(n, e, "")}
 	case domain.OfferPosted:
-		if _, known := m.offers[e.AggregateID]; known || p.Scope.Tier != domain.TierCommunity {
-			return nil // this matcher links at the community tier only
+		if _, known := m.offers[e.AggregateID]; known {
+			return nil
 		}
 		m.posted++
-		o := &offer{id: e.AggregateID, seq: m.posted, key: key{p.Scope.Area, p.Category}, free: p.Capacity, capacity: p.Capacity, active: true, version: e.AggregateVersion, reserved: map[string]bool{}}
+		o := &offer{
+			id: e.AggregateID, seq: m.posted, category: p.Category, scope: p.Scope,
+			capacity: p.Capacity, active: true, validFrom: p.ValidFrom, validUntil: p.ValidUntil,
+			elig: p.Eligibility, version: e.AggregateVersion, reserved: map[string]bool{},
+		}
 		m.offers[o.id] = o
-		m.byKey[o.key] = append(m.byKey[o.key], o)
-		return m.serveWaiting(o, e)
+		m.setFree(o, p.Capacity)
 	case domain.OfferCapacityChanged:
 		if o := m.offers[e.AggregateID]; o != nil && o.active {
 			m.setFree(o, o.free+p.Capacity-o.capacity)
@@ -186,121 +276,234 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 			m.setFree(o, 0)
 			o.active = false
 		}
-	case domain.ReferralDeclined:
-		if n := m.needs[e.AggregateID]; n != nil && n.referral == p.ReferralID {
-			if n.declined == nil {
-				n.declined = map[string]bool{}
-			}
-			n.declined[p.OfferID] = true
-			n.referral, n.open = "", true
-			// Matched again at the same tier, without the declined offer.
-			if d, ok := m.matchNeed(n, e); ok {
-				return []Decision{d}
-			}
-			m.waiting[n.key] = append(m.waiting[n.key], n)
-		}
-	case domain.NeedEscalated, domain.NeedWithdrawn:
-		// This matcher links at the community tier only: a need that leaves it
-		// (escalated to the street tier, or withdrawn) is no longer matched here.
-		if n := m.needs[e.AggregateID]; n != nil {
-			m.removeWaiting(n)
-			n.referral, n.open = "", false
+	case domain.OfferUnitReserved:
+		if o := m.offers[e.AggregateID]; o != nil && !o.reserved[p.ReferralID] {
+			o.reserved[p.ReferralID] = true // made by another matcher: adopt it
+			m.setFree(o, o.free-1)
 		}
 	case domain.OfferUnitReleased:
 		if o := m.offers[e.AggregateID]; o != nil {
 			m.release(o, p.ReferralID)
 		}
 	case domain.ReferralProposed:
-		if n := m.needs[e.AggregateID]; n != nil {
-			if n.referral != p.ReferralID { // made by another matcher: adopt it
-				n.referral, n.open = p.ReferralID, false
-				n.attempts++
-				m.removeWaiting(n)
-			}
+		if n := m.needs[e.AggregateID]; n != nil && n.referral != p.ReferralID {
+			m.unwait(n) // made by another matcher: adopt it
+			n.referral, n.state, n.tier = p.ReferralID, needReferred, max(n.tier, p.Tier)
+			n.attempts++
 		}
-	case domain.OfferUnitReserved:
-		if o := m.offers[e.AggregateID]; o != nil {
-			if !o.reserved[p.ReferralID] {
-				o.reserved[p.ReferralID] = true
-				o.free--
-				if o.free <= 0 {
-					m.removeOffer(o)
-				}
+	case domain.ReferralDeclined:
+		if n := m.needs[e.AggregateID]; n != nil && n.referral == p.ReferralID {
+			if n.declined == nil {
+				n.declined = map[string]bool{}
 			}
+			n.declined[p.OfferID] = true
+			n.referral, n.state = "", needOpen
+			return []Decision{m.match(n, e, "")} // again at the same tier, without that offer
+		}
+	case domain.NeedEscalated:
+		n := m.needs[e.AggregateID]
+		if n == nil || p.Reason != domain.EscalatedByCentre || n.referral != p.ReferralID {
+			return nil // the matcher's own escalations are applied when decided
+		}
+		n.referral, n.state, n.tier = "", needOpen, max(n.tier, p.To)
+		return []Decision{m.match(n, e, "")}
+	case domain.NeedWaitlisted:
+		if n := m.needs[e.AggregateID]; n != nil && n.state == needOpen && !n.parked {
+			n.tier = domain.TierDistrict // made by another matcher: adopt it
+			m.wait(n)
+		}
+	case domain.ServiceCompleted, domain.NeedWithdrawn:
+		if n := m.needs[e.AggregateID]; n != nil {
+			m.unwait(n)
+			n.referral, n.state, n.parked = "", needDone, false
 		}
 	}
 	return nil
 }
 
-// matchNeed picks an offer for a need, records the decision in the state, and
-// returns it. An offer named in exclude is passed over.
-func (m *Matcher) matchNeed(n *need, cause domain.Event, exclude ...string) (Decision, bool) {
-	cands := m.byKey[n.key]
-	for _, o := range cands {
-		if (len(exclude) > 0 && o.id == exclude[0]) || n.declined[o.id] {
-			continue
+// match decides for an open need at its tier: the best candidate, or up a tier
+// (the first step to tier 2 if its community does not link the category), or the
+// waitlist. The decision is applied to the state at once. An offer named in
+// exclude is passed over.
+func (m *Matcher) match(n *need, cause domain.Event, exclude string) Decision {
+	d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause}
+	tier := n.tier
+	if tier == domain.TierCommunity {
+		if com, known := m.communities[n.areas[domain.TierCommunity]]; known && !com.CanLink(n.category) {
+			d.Escalations = append(d.Escalations, Escalation{From: tier, To: tier + 1, Reason: domain.EscalatedNotCapable})
+			tier++
 		}
-		return m.decide(n, o, RuleOldestOfferInCommunity, len(cands), cause), true
 	}
-	return Decision{}, false
+	for {
+		if o, considered, count := m.best(n, tier, cause.Time, exclude); o != nil {
+			d.Tier, d.Rule, d.Candidates, d.Considered = tier, RuleBestCandidate, count, considered
+			m.propose(n, o, &d)
+			return d
+		}
+		if tier == domain.TierDistrict {
+			d.Waitlist, d.Tier = true, tier
+			n.tier = tier
+			n.version += int64(len(d.Escalations)) + 1
+			m.wait(n)
+			return d
+		}
+		d.Escalations = append(d.Escalations, Escalation{From: tier, To: tier + 1, Reason: domain.EscalatedNoSupply})
+		tier++
+	}
 }
 
-// serveWaiting gives an offer's free units to the waiting needs it can serve,
-// first registered first, passing over needs that declined it.
-func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
-	var out []Decision
-	q := m.waiting[o.key]
-	var keep []*need
-	for i, n := range q {
-		if o.free <= 0 {
-			keep = append(keep, q[i:]...)
-			break
-		}
-		if n.declined[o.id] {
-			keep = append(keep, n)
+// best returns a need's first candidate at a tier by rank, the first few considered,
+// and how many there were. At the district tier, the last resort, every offer whose
+// scope covers the household is a candidate (a community's or a street's too), as for
+// new supply serving the waitlist: the proposal stays at the district tier.
+func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer, []string, int) {
+	lowest := tier
+	if tier == domain.TierDistrict {
+		lowest = domain.TierCommunity
+	}
+	var fitting []*offer
+	for t := tier; t >= lowest; t-- {
+		tree := m.cands[slot{n.category, t, n.areas[t]}]
+		if tree == nil {
 			continue
 		}
-		out = append(out, m.decide(n, o, RuleFirstWaitingNeed, 1, cause))
+		tree.Ascend(func(o *offer) bool {
+			if o.id != exclude && !n.declined[o.id] && m.fits(o, n, now) {
+				fitting = append(fitting, o)
+			}
+			return true
+		})
 	}
-	m.setWaiting(o.key, keep)
+	if len(fitting) == 0 {
+		return nil, nil, 0
+	}
+	if lowest != tier {
+		sort.Slice(fitting, func(i, j int) bool { return rankLess(fitting[i], fitting[j]) })
+	}
+	considered := make([]string, 0, min(len(fitting), maxConsidered))
+	for _, o := range fitting[:min(len(fitting), maxConsidered)] {
+		considered = append(considered, o.id)
+	}
+	return fitting[0], considered, len(fitting)
+}
+
+// fits reports whether an offer with a free unit may serve a need at a time.
+func (m *Matcher) fits(o *offer, n *need, now time.Time) bool {
+	if now.Before(o.validFrom) || (!o.validUntil.IsZero() && !now.Before(o.validUntil)) {
+		return false
+	}
+	return o.elig.Admits(n.groups)
+}
+
+// propose applies a proposal to the state.
+func (m *Matcher) propose(n *need, o *offer, d *Decision) {
+	m.unwait(n)
+	n.attempts++
+	ref := ReferralID(n.id, n.attempts)
+	d.OfferID, d.OfferVersion, d.Attempt = o.id, o.version, n.attempts
+	d.Deadline = d.Cause.Time.Add(m.policy.Deadline(d.Tier))
+	n.tier, n.state, n.referral = d.Tier, needReferred, ref
+	n.version += int64(len(d.Escalations)) + 1
+	o.reserved[ref] = true
+	o.version++
+	m.setFree(o, o.free-1)
+}
+
+// serveWaiting gives an offer's free units to the waitlisted needs in its scope
+// that it can serve, highest priority first. The proposals stay at the needs' tier.
+func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
+	if !o.active || o.free <= 0 {
+		return nil
+	}
+	t := m.waits[slot{o.category, o.scope.Tier, o.scope.Area}]
+	if t == nil {
+		return nil
+	}
+	var served []*need
+	free := o.free
+	t.Ascend(func(n *need) bool {
+		if free == 0 {
+			return false
+		}
+		if !n.declined[o.id] && m.fits(o, n, cause.Time) {
+			served = append(served, n)
+			free--
+		}
+		return true
+	})
+	out := make([]Decision, 0, len(served))
+	for _, n := range served {
+		d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause,
+			Tier: n.tier, Rule: RuleWaitingByPriority, Candidates: 1, Considered: []string{o.id}}
+		m.propose(n, o, &d)
+		out = append(out, d)
+	}
 	return out
 }
 
-func (m *Matcher) decide(n *need, o *offer, rule string, candidates int, cause domain.Event) Decision {
-	n.attempts++
-	d := Decision{
-		NeedID: n.id, NeedVersion: n.version, Category: n.key.category, Community: n.key.community,
-		FreeBefore: o.free, OfferID: o.id, OfferVersion: o.version,
-		Attempt: n.attempts, Tier: domain.TierCommunity, Rule: rule, Candidates: candidates, Cause: cause,
+// wait puts a need on the waitlist, under each of its areas.
+func (m *Matcher) wait(n *need) {
+	n.state = needWaiting
+	for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+		s := slot{n.category, tier, n.areas[tier]}
+		t := m.waits[s]
+		if t == nil {
+			t = btree.NewG(16, priorityLess)
+			m.waits[s] = t
+		}
+		t.ReplaceOrInsert(n)
 	}
-	ref := ReferralID(n.id, n.attempts)
-	n.open, n.referral = false, ref
-	n.version++
-	o.reserved[ref] = true
-	o.free--
-	o.version++
-	if o.free <= 0 {
-		m.removeOffer(o)
-	}
-	return d
 }
 
-// undo takes back a decision that was never appended, as if it had not been made.
-func (m *Matcher) undo(d Decision) *need {
-	n, o := m.needs[d.NeedID], m.offers[d.OfferID]
-	if n == nil || o == nil {
-		return nil
+// unwait takes a need off the waitlist.
+func (m *Matcher) unwait(n *need) {
+	if n.state != needWaiting {
+		return
 	}
-	ref := ReferralID(n.id, d.Attempt)
-	if n.referral == ref {
-		n.referral, n.open = "", true
-		n.version--
+	for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+		s := slot{n.category, tier, n.areas[tier]}
+		if t := m.waits[s]; t != nil {
+			t.Delete(n)
+			if t.Len() == 0 {
+				delete(m.waits, s)
+			}
+		}
 	}
-	if o.reserved[ref] {
-		o.version--
-		m.release(o, ref)
+	n.state = needOpen
+}
+
+// setFree sets an offer's free units, keeping it in its candidate tree only while
+// it is active with a free unit. (The tree is ordered by free units, so the offer
+// leaves it before the change.)
+func (m *Matcher) setFree(o *offer, free int) {
+	s := slot{o.category, o.scope.Tier, o.scope.Area}
+	t := m.cands[s]
+	if t != nil {
+		t.Delete(o)
 	}
-	return n
+	o.free = free
+	if !o.active || free <= 0 {
+		if t != nil && t.Len() == 0 {
+			delete(m.cands, s)
+		}
+		return
+	}
+	if t == nil {
+		t = btree.NewG(16, rankLess)
+		m.cands[s] = t
+	}
+	t.ReplaceOrInsert(o)
+}
+
+// release frees the unit a referral held (the offer's version is its callers').
+func (m *Matcher) release(o *offer, ref string) {
+	if !o.reserved[ref] {
+		return
+	}
+	delete(o.reserved, ref)
+	if o.active {
+		m.setFree(o, o.free+1)
+	}
 }
 
 // Refused handles a decision whose append was refused as stale, and the decisions
@@ -316,60 +519,40 @@ func (m *Matcher) Refused(d Decision, rest []Decision) []Decision {
 		}
 	}
 	m.Revert(d)
-	ds := m.rematch(needs, d.Cause, d.OfferID)
+	var ds []Decision
+	for _, n := range needs {
+		if n.state == needOpen && !n.parked {
+			ds = append(ds, m.match(n, d.Cause, d.OfferID))
+		}
+	}
 	for _, r := range rest {
-		if o := m.offers[r.OfferID]; o != nil && o.id != d.OfferID && o.free > 0 {
+		if o := m.offers[r.OfferID]; o != nil && o.id != d.OfferID {
 			ds = append(ds, m.serveWaiting(o, d.Cause)...)
 		}
 	}
 	return ds
 }
 
-// rematch decides again for needs whose decisions were taken back, in their order,
-// passing over the offer just refused (the matcher has not read its change yet);
-// those with no candidate wait at the head of their queue, and the refused offer
-// serves them once its change is read.
-func (m *Matcher) rematch(needs []*need, cause domain.Event, refused string) []Decision {
-	var ds []Decision
-	back := map[key][]*need{}
-	var keys []key
-	for _, n := range needs {
-		if d, ok := m.matchNeed(n, cause, refused); ok {
-			ds = append(ds, d)
-			continue
+// undo takes back a decision that was never appended, as if it had not been made.
+func (m *Matcher) undo(d Decision) *need {
+	n := m.needs[d.NeedID]
+	if n == nil {
+		return nil
+	}
+	m.unwait(n)
+	if d.Proposes() {
+		ref := ReferralID(n.id, d.Attempt)
+		if o := m.offers[d.OfferID]; o != nil && o.reserved[ref] {
+			o.version--
+			m.release(o, ref)
 		}
-		if _, seen := back[n.key]; !seen {
-			keys = append(keys, n.key)
+		if n.referral == ref {
+			n.referral = ""
 		}
-		back[n.key] = append(back[n.key], n)
 	}
-	for _, k := range keys {
-		m.waiting[k] = append(back[k], m.waiting[k]...)
-	}
-	return ds
-}
-
-// setFree sets an offer's free units, keeping the candidate lists to offers with some.
-func (m *Matcher) setFree(o *offer, free int) {
-	was := o.free
-	o.free = free
-	switch {
-	case was > 0 && free <= 0:
-		m.removeOffer(o)
-	case was <= 0 && free > 0:
-		m.byKey[o.key] = insertByPosting(m.byKey[o.key], o)
-	}
-}
-
-// release frees the unit a referral held (the offer's version is its callers').
-func (m *Matcher) release(o *offer, ref string) {
-	if !o.reserved[ref] {
-		return
-	}
-	delete(o.reserved, ref)
-	if o.active {
-		m.setFree(o, o.free+1)
-	}
+	n.state, n.tier = needOpen, d.FromTier
+	n.version = d.NeedVersion
+	return n
 }
 
 // Revert undoes a decision whose append was refused (the need or the offer changed
@@ -377,67 +560,29 @@ func (m *Matcher) release(o *offer, ref string) {
 // its need or offer (still ahead in the log) to be matched again. That event is in
 // the log, so a replay brings the need back at the same point.
 func (m *Matcher) Revert(d Decision) {
-	n, o := m.needs[d.NeedID], m.offers[d.OfferID]
-	if n == nil || o == nil {
+	n := m.undo(d)
+	if n == nil {
 		return
 	}
-	ref := ReferralID(n.id, d.Attempt)
-	if n.referral == ref {
-		n.referral, n.open = "", true
-		n.version--
-		n.parked = true
-		n.parkGen++
-		nr := domain.AggregateRef{Type: domain.AggregateNeed, ID: n.id}
-		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: o.id}
-		m.parked[nr] = append(m.parked[nr], parkedNeed{need: n, expected: d.NeedVersion, offer: o.id, gen: n.parkGen})
-		m.parked[or] = append(m.parked[or], parkedNeed{need: n, expected: d.OfferVersion, offer: o.id, gen: n.parkGen})
-	}
-	if o.reserved[ref] {
-		o.version--
-		m.release(o, ref)
+	n.parked = true
+	n.parkGen++
+	nr := domain.AggregateRef{Type: domain.AggregateNeed, ID: n.id}
+	m.parked[nr] = append(m.parked[nr], parkedNeed{need: n, expected: d.NeedVersion, offer: d.OfferID, gen: n.parkGen})
+	if d.Proposes() {
+		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}
+		m.parked[or] = append(m.parked[or], parkedNeed{need: n, expected: d.OfferVersion, offer: d.OfferID, gen: n.parkGen})
 	}
 }
 
-func (m *Matcher) removeOffer(o *offer) {
-	list := m.byKey[o.key]
-	for i, x := range list {
-		if x == o {
-			list = append(list[:i:i], list[i+1:]...)
-			break
+// Waiting returns how many needs wait: waitlisted, or parked after a refusal.
+func (m *Matcher) Waiting() int {
+	count := 0
+	for _, n := range m.needs {
+		if n.state == needWaiting || (n.state == needOpen && n.parked) {
+			count++
 		}
 	}
-	if len(list) == 0 {
-		delete(m.byKey, o.key)
-	} else {
-		m.byKey[o.key] = list
-	}
-}
-
-func (m *Matcher) removeWaiting(n *need) {
-	q := m.waiting[n.key]
-	for i, x := range q {
-		if x == n {
-			m.setWaiting(n.key, append(q[:i:i], q[i+1:]...))
-			return
-		}
-	}
-}
-
-func (m *Matcher) setWaiting(k key, q []*need) {
-	if len(q) == 0 {
-		delete(m.waiting, k)
-		return
-	}
-	m.waiting[k] = q
-}
-
-// insertByPosting puts an offer back into its list in posting order.
-func insertByPosting(list []*offer, o *offer) []*offer {
-	i := sort.Search(len(list), func(i int) bool { return list[i].seq > o.seq })
-	list = append(list, nil)
-	copy(list[i+1:], list[i:])
-	list[i] = o
-	return list
+	return count
 }
 
 // referralNamespace scopes the name-based referral ids.
@@ -447,18 +592,4 @@ var referralNamespace = uuid.MustParse("6f1c1f0e-4d2a-4c55-9a53-2f7d8f1b6a10")
 // that a replay of the log proposes the same referrals.
 func ReferralID(needID string, attempt int) string {
 	return uuid.NewSHA1(referralNamespace, []byte(needID+"/"+strconv.Itoa(attempt))).String()
-}
-
-// Waiting returns how many open needs wait for an offer (parked ones included).
-func (m *Matcher) Waiting() int {
-	n := 0
-	for _, q := range m.waiting {
-		n += len(q)
-	}
-	for _, n2 := range m.needs {
-		if n2.parked {
-			n++
-		}
-	}
-	return n
 }

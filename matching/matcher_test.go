@@ -78,25 +78,57 @@ func (l *memLog) Append(_ context.Context, evs []domain.Event) error {
 var t0 = time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 
 // gen draws a random district day: households' needs and providers' offers over a
-// few communities and categories, as commands' events appended to the log.
+// few communities of two streets and a few categories, with scopes at every tier,
+// eligibility rules, urgencies and hardship, as commands' events appended to the log.
 type gen struct {
 	rng *rand.Rand
 	n   int
 }
 
+var (
+	genCommunities = []string{"c1", "c2", "c3", "c4"}
+	genStreet      = map[string]string{"c1": "s1", "c2": "s1", "c3": "s2", "c4": "s2"}
+	genCategories  = []string{"counselling", "material_aid", "respite_care"}
+	genGroups      = []domain.TargetGroup{domain.GroupElderly, domain.GroupDisabled, domain.GroupNonLocal}
+)
+
 func (g *gen) event(l *memLog) {
 	g.n++
-	communities := []string{"c1", "c2", "c3"}
-	categories := []string{"counselling", "material_aid", "respite_care"}
-	com := communities[g.rng.IntN(len(communities))]
-	cat := categories[g.rng.IntN(len(categories))]
+	com := genCommunities[g.rng.IntN(len(genCommunities))]
+	cat := genCategories[g.rng.IntN(len(genCategories))]
 	var ch domain.Change
 	if g.rng.IntN(3) == 0 {
+		scope := domain.Scope{Tier: domain.TierCommunity, Area: com}
+		switch g.rng.IntN(6) {
+		case 0, 1:
+			scope = domain.Scope{Tier: domain.TierStreet, Area: genStreet[com]}
+		case 2:
+			scope = domain.Scope{Tier: domain.TierDistrict, Area: "d"}
+		}
+		var elig domain.Eligibility
+		switch g.rng.IntN(6) {
+		case 0:
+			elig.TargetGroups = []domain.TargetGroup{genGroups[g.rng.IntN(2)]}
+		case 1:
+			elig.LocalResidentsOnly = true
+		}
+		var until time.Time
+		if g.rng.IntN(3) == 0 {
+			until = t0.Add(time.Duration(g.n+g.rng.IntN(600)) * time.Minute)
+		}
 		ch = domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: fmt.Sprintf("o%d", g.n)},
-			Payloads: []domain.Payload{domain.OfferPosted{Provider: "p", Scope: domain.Scope{Tier: domain.TierCommunity, Area: com}, District: "d", Category: cat, Capacity: 1 + g.rng.IntN(3)}}}
+			Payloads: []domain.Payload{domain.OfferPosted{Provider: "p", Scope: scope, District: "d", Category: cat, Capacity: 1 + g.rng.IntN(3),
+				Eligibility: elig, ValidFrom: t0, ValidUntil: until}}}
 	} else {
+		var groups []domain.TargetGroup
+		for _, gr := range genGroups {
+			if g.rng.IntN(3) == 0 {
+				groups = append(groups, gr)
+			}
+		}
 		ch = domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: fmt.Sprintf("n%d", g.n)},
-			Payloads: []domain.Payload{domain.NeedRegistered{HouseholdID: fmt.Sprintf("h%d", g.n), Community: com, Street: "s", Category: cat}}}
+			Payloads: []domain.Payload{domain.NeedRegistered{HouseholdID: fmt.Sprintf("h%d", g.n), Community: com, Street: genStreet[com], Category: cat,
+				Urgency: []domain.Urgency{domain.UrgencyLow, domain.UrgencyNormal, domain.UrgencyHigh}[g.rng.IntN(3)], Hardship: g.rng.IntN(101), TargetGroups: groups}}}
 	}
 	evs, err := reg.Envelop([]domain.Change{ch}, domain.Meta{Partition: "d", Time: t0.Add(time.Duration(g.n) * time.Minute), Actor: "test", CommandID: fmt.Sprintf("cmd%d", g.n)},
 		func() string { return fmt.Sprintf("e%d", g.n) })
@@ -130,25 +162,39 @@ func feed(t *testing.T, lp *Loop, l *memLog, from int) int {
 	return len(l.events)
 }
 
-// checkInvariants folds the log and checks DESIGN.md's invariants that this matcher
-// touches: committed ≤ capacity; at most one live referral per need; a referral
-// matches its need's community and category.
+// checkInvariants folds the log and checks, after every event, DESIGN.md's
+// invariants that the matcher touches: committed ≤ capacity; at most one live
+// referral per need (a proposal only for an open or waitlisted need); a need's tier
+// never goes down; a referral's offer is of the need's category, covers its
+// household's area and admits it. At the end: no need is left open, and none waits
+// while an offer in its scope that admits it has a free unit.
 func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting int) {
 	t.Helper()
 	needs := map[string]domain.Need{}
+	regs := map[string]domain.NeedRegistered{}
 	offers := map[string]domain.Offer{}
+	areas := func(id string) [4]string {
+		r := regs[id]
+		return [4]string{"", r.Community, r.Street, "d"}
+	}
 	for i, e := range l.events {
 		switch e.AggregateType {
 		case domain.AggregateNeed:
 			before := needs[e.AggregateID]
 			after := before.Evolve(e)
+			if p, ok := e.Payload.(domain.NeedRegistered); ok {
+				regs[e.AggregateID] = p
+			}
+			if after.Tier < before.Tier {
+				t.Fatalf("seed %d, position %d: need %s went down from tier %d to %d", seed, i+1, e.AggregateID, before.Tier, after.Tier)
+			}
 			if _, ok := e.Payload.(domain.ReferralProposed); ok {
-				if before.Status != domain.StatusOpen {
-					t.Fatalf("seed %d, position %d: need %s referred while %s", seed, i+1, e.AggregateID, before.Status)
+				if before.Status != domain.StatusOpen && before.Status != domain.StatusWaitlisted {
+					t.Fatalf("seed %d, position %d: need %s proposed while %s", seed, i+1, e.AggregateID, before.Status)
 				}
 				o := offers[after.OfferID]
-				if o.Category != after.Category || o.Scope.Area != after.Community {
-					t.Fatalf("seed %d: need %s (%s/%s) referred to offer %s (%s/%s)", seed, after.ID, after.Community, after.Category, o.ID, o.Scope.Area, o.Category)
+				if o.Category != after.Category || o.Scope.Area != areas(after.ID)[o.Scope.Tier] || !o.Eligibility.Admits(regs[after.ID].TargetGroups) {
+					t.Fatalf("seed %d, position %d: need %s (%v %s) proposed offer %s (%+v %s %+v)", seed, i+1, after.ID, areas(after.ID), after.Category, o.ID, o.Scope, o.Category, o.Eligibility)
 				}
 			}
 			needs[e.AggregateID] = after
@@ -160,18 +206,26 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 			offers[e.AggregateID] = o
 		}
 	}
-	// Nothing waits while an offer of its kind has a free unit.
-	free := map[[2]string]int{}
-	for _, o := range offers {
-		free[[2]string{o.Scope.Area, o.Category}] += o.Free()
+	var end time.Time // the latest time the log has seen
+	for _, e := range l.events {
+		if e.Time.After(end) {
+			end = e.Time
+		}
 	}
 	for _, n := range needs {
-		if n.Status == domain.StatusOpen {
+		switch n.Status {
+		case domain.StatusOpen:
+			t.Fatalf("seed %d: need %s is left open", seed, n.ID)
+		case domain.StatusWaitlisted:
 			waiting++
-			if free[[2]string{n.Community, n.Category}] > 0 {
-				t.Fatalf("seed %d: need %s waits while %s/%s has free capacity", seed, n.ID, n.Community, n.Category)
+			for _, o := range offers {
+				valid := !end.Before(o.ValidFrom) && (o.ValidUntil.IsZero() || end.Before(o.ValidUntil))
+				if o.Status == domain.OfferActive && o.Free() > 0 && valid && o.Category == n.Category &&
+					o.Scope.Area == areas(n.ID)[o.Scope.Tier] && o.Eligibility.Admits(regs[n.ID].TargetGroups) {
+					t.Fatalf("seed %d: need %s waits while offer %s in its scope has %d free", seed, n.ID, o.ID, o.Free())
+				}
 			}
-		} else {
+		default:
 			referred++
 		}
 	}
@@ -333,37 +387,65 @@ func TestRestartMidStreamLosesAndRepeatsNothing(t *testing.T) {
 
 func TestCoreBasics(t *testing.T) {
 	m := New()
-	ev := func(id string, p domain.Payload) domain.Event {
+	at := func(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+	ev := func(id string, v int64, minute int, p domain.Payload) domain.Event {
 		typ := domain.AggregateNeed
 		if _, ok := p.(domain.OfferPosted); ok {
 			typ = domain.AggregateOffer
 		}
-		return domain.Event{ID: "e-" + id, Type: p.EventType(), AggregateType: typ, AggregateID: id, AggregateVersion: 1, Payload: p}
+		return domain.Event{ID: "e-" + id + fmt.Sprint(v), Type: p.EventType(), AggregateType: typ, AggregateID: id, AggregateVersion: v, Partition: "d", Time: at(minute), Payload: p}
 	}
-	if ds := m.Apply(ev("n1", domain.NeedRegistered{Community: "c1", Category: "counselling"})); len(ds) != 0 {
-		t.Fatalf("matched with no offer: %+v", ds)
+	needOf := func(com, street string, hardship int) domain.NeedRegistered {
+		return domain.NeedRegistered{Community: com, Street: street, Category: "counselling", Urgency: domain.UrgencyNormal, Hardship: hardship}
 	}
-	if ds := m.Apply(ev("o-other", domain.OfferPosted{Scope: domain.Scope{Tier: domain.TierCommunity, Area: "c2"}, Category: "counselling", Capacity: 5})); len(ds) != 0 {
-		t.Fatalf("matched across communities: %+v", ds)
+	offerOf := func(tier int, area string, capacity int) domain.OfferPosted {
+		return domain.OfferPosted{Scope: domain.Scope{Tier: tier, Area: area}, Category: "counselling", Capacity: capacity, ValidFrom: t0}
 	}
-	ds := m.Apply(ev("o1", domain.OfferPosted{Scope: domain.Scope{Tier: domain.TierCommunity, Area: "c1"}, Category: "counselling", Capacity: 1}))
-	if len(ds) != 1 || ds[0].NeedID != "n1" || ds[0].OfferID != "o1" || ds[0].Rule != RuleFirstWaitingNeed {
-		t.Fatalf("waiting need not served: %+v", ds)
+	m.policy = domain.Policy{Deadlines: domain.Deadlines{Community: domain.Duration(48 * time.Hour), Street: domain.Duration(72 * time.Hour), District: domain.Duration(120 * time.Hour)},
+		UrgencyPoints: map[domain.Urgency]int{domain.UrgencyNormal: 10}, AgingPointsPerDay: 1}
+
+	// No supply anywhere: the need climbs to the district and waits.
+	ds := m.Apply(ev("n1", 1, 1, needOf("c1", "s1", 30)))
+	if len(ds) != 1 || !ds[0].Waitlist || len(ds[0].Escalations) != 2 || ds[0].Escalations[1].Reason != domain.EscalatedNoSupply {
+		t.Fatalf("no supply: %+v", ds)
 	}
-	if ds := m.Apply(ev("n2", domain.NeedRegistered{Community: "c1", Category: "counselling"})); len(ds) != 0 {
-		t.Fatalf("matched beyond capacity: %+v", ds)
+	// A harder case waits too, and is served first when a street offer appears,
+	// at its own tier (the district): tiers never go down.
+	m.Apply(ev("n2", 1, 2, needOf("c2", "s1", 90)))
+	ds = m.Apply(ev("o1", 1, 3, offerOf(domain.TierStreet, "s1", 1)))
+	if len(ds) != 1 || ds[0].NeedID != "n2" || ds[0].Tier != domain.TierDistrict || ds[0].Rule != RuleWaitingByPriority {
+		t.Fatalf("supply to the waitlist: %+v", ds)
 	}
-	// o1's unit was refused (o1 changed under the decision): the unit is free again and
-	// n1 is matched again at o1's next event, to o1, at o1's new version.
-	m.Revert(ds0(ds))
-	if m.Waiting() != 2 || m.offers["o1"].free != 1 {
-		t.Fatalf("after revert %d waiting and %d free, want 2 and 1", m.Waiting(), m.offers["o1"].free)
+	if !ds[0].Deadline.Equal(at(3).Add(120 * time.Hour)) {
+		t.Fatalf("deadline %v", ds[0].Deadline)
 	}
-	bump := ev("o1", noiseEvent{})
-	bump.AggregateType, bump.AggregateVersion = domain.AggregateOffer, 2
+	// Ranking: of two community offers, the one ending first; of two with no end,
+	// the one with more free units.
+	m.Apply(ev("o2", 1, 4, offerOf(domain.TierCommunity, "c3", 1)))
+	o3 := offerOf(domain.TierCommunity, "c3", 5)
+	m.Apply(ev("o3", 1, 5, o3))
+	ends := offerOf(domain.TierCommunity, "c3", 1)
+	ends.ValidUntil = at(1000)
+	m.Apply(ev("o4", 1, 6, ends))
+	ds = m.Apply(ev("n3", 1, 7, needOf("c3", "s2", 0)))
+	if len(ds) != 1 || ds[0].OfferID != "o4" || ds[0].Tier != domain.TierCommunity || ds[0].Candidates != 3 || ds[0].Considered[1] != "o3" {
+		t.Fatalf("ranking: %+v", ds)
+	}
+	ds = m.Apply(ev("n4", 1, 8, needOf("c3", "s2", 0)))
+	if ds[0].OfferID != "o3" {
+		t.Fatalf("most free units first: %+v", ds)
+	}
+	// A refused decision frees its unit; the need is matched again at the offer's
+	// next event, at the offer's new version.
+	m.Revert(ds[0])
+	if m.Waiting() != 2 || m.offers["o3"].free != 5 {
+		t.Fatalf("after revert %d waiting and %d free", m.Waiting(), m.offers["o3"].free)
+	}
+	bump := ev("o3", 2, 9, noiseEvent{})
+	bump.AggregateType = domain.AggregateOffer
 	again := m.Apply(bump)
-	if len(again) != 1 || again[0].NeedID != "n1" || again[0].OfferVersion != 2 || again[0].Attempt != 2 {
-		t.Fatalf("after the next event: %+v", again)
+	if len(again) != 1 || again[0].NeedID != "n4" || again[0].OfferVersion != 2 {
+		t.Fatalf("after the offer's next event: %+v", again)
 	}
 }
 
@@ -373,17 +455,15 @@ func ds0(ds []Decision) Decision { return ds[0] }
 func coreState(m *Matcher) string {
 	var out []string
 	for id, n := range m.needs {
-		out = append(out, fmt.Sprintf("need %s v%d open=%v ref=%s att=%d", id, n.version, n.open, n.referral, n.attempts))
+		out = append(out, fmt.Sprintf("need %s v%d state=%d tier=%d ref=%s att=%d parked=%v", id, n.version, n.state, n.tier, n.referral, n.attempts, n.parked))
 	}
 	for id, o := range m.offers {
-		out = append(out, fmt.Sprintf("offer %s v%d free=%d", id, o.version, o.free))
+		out = append(out, fmt.Sprintf("offer %s v%d free=%d active=%v", id, o.version, o.free, o.active))
 	}
-	for k, q := range m.waiting {
+	for s, t := range m.waits {
 		ids := ""
-		for _, n := range q {
-			ids += n.id + ","
-		}
-		out = append(out, fmt.Sprintf("waiting %v %s", k, ids))
+		t.Ascend(func(n *need) bool { ids += n.id + ","; return true })
+		out = append(out, fmt.Sprintf("waiting %v %s", s, ids))
 	}
 	for ref, ps := range m.parked {
 		for _, p := range ps {

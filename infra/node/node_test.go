@@ -168,7 +168,7 @@ func settle(t *testing.T, r running) {
 	}
 	t.Fatal("the consumers did not catch up with the log")
 }
-func open(v projections.NeedView) bool { return v.Status == "open" }
+func waitlisted(v projections.NeedView) bool { return v.Status == "waitlisted" }
 
 func head(t *testing.T, r running) int64 {
 	n, err := r.client.HGet(context.Background(), "tl:{changning}:state", "position").Int64()
@@ -188,15 +188,18 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	if va.Referral == nil || va.Referral.OfferID != o1 || va.Referral.Rule == "" || va.Tier != 1 {
 		t.Fatalf("referral %+v", va)
 	}
-	need(t, r, a[1], open) // no tutoring offered
+	need(t, r, a[1], waitlisted) // no tutoring offered
 	b := register(t, r, "xinhua-02", "counselling")
 	c := register(t, r, "xinhua-01", "counselling") // another community: not served by o1
-	need(t, r, b[0], open)
+	need(t, r, b[0], waitlisted)
 	o2 := offer(t, r, "xinhua-02", "counselling", 3)
-	if vb := need(t, r, b[0], referred); vb.Referral.OfferID != o2 {
-		t.Fatalf("waiting need served by %s, want %s", vb.Referral.OfferID, o2)
+	if vb := need(t, r, b[0], referred); vb.Referral.OfferID != o2 || vb.Tier != 3 {
+		t.Fatalf("waitlisted need served by %s at tier %d, want %s at its tier, 3", vb.Referral.OfferID, vb.Tier, o2)
 	}
-	need(t, r, c[0], open)
+	// xinhua-01's centre does not link counselling itself: its need went up a tier.
+	if vc := need(t, r, c[0], waitlisted); len(vc.Steps) < 2 || !strings.Contains(vc.Steps[1].Detail, "not_on_capability_list") {
+		t.Fatalf("steps of a need its community cannot link: %+v", vc.Steps)
+	}
 
 	// Bad input: a clear problem, and nothing appended.
 	before := head(t, r)
@@ -293,7 +296,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	m1 := register(t, r, "xinhua-01", "material_aid")
 	m2 := register(t, r, "xinhua-01", "material_aid")
 	need(t, r, m1[0], referred)
-	need(t, r, m2[0], open)
+	need(t, r, m2[0], waitlisted)
 	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":2}`); code != 201 || out["version"] != float64(3) {
 		t.Fatalf("raise capacity: %d %v", code, out)
 	}
@@ -314,7 +317,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	}
 	m3 := register(t, r, "xinhua-01", "material_aid")
 	settle(t, r)
-	need(t, r, m3[0], open) // the free unit of a withdrawn offer is not offered
+	need(t, r, m3[0], waitlisted) // the free unit of a withdrawn offer is not offered
 	if code, _, _ := call(t, r, "POST", "/v1/offers/nope/withdraw", ""); code != 404 {
 		t.Fatalf("withdraw an unknown offer: %d", code)
 	}
@@ -343,7 +346,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	}
 	settle(t, r2)
 	before = head(t, r2)
-	if v := need(t, r2, f[0], func(projections.NeedView) bool { return true }); v.Status != "open" {
+	if v := need(t, r2, f[0], func(projections.NeedView) bool { return true }); v.Status != "waitlisted" {
 		t.Fatalf("capacity 1 + 3 is used up, yet the fourth need is %s", v.Status)
 	}
 	if after := head(t, r2); after != before {
@@ -407,25 +410,38 @@ func TestReferralLifecycleEndToEnd(t *testing.T) {
 
 	// Withdrawing a need with a proposed referral gives its unit to the next need;
 	// escalating a referral gives its unit back too, and raises the need's tier.
-	c := offer(t, r, "tianshan-01", "rehabilitation", 1)
-	n1 := register(t, r, "tianshan-01", "rehabilitation")[0]
-	n2 := register(t, r, "tianshan-01", "rehabilitation")[0]
+	c := offer(t, r, "tianshan-01", "elderly_care", 1)
+	n1 := register(t, r, "tianshan-01", "elderly_care")[0]
+	n2 := register(t, r, "tianshan-01", "elderly_care")[0]
 	need(t, r, n1, referred)
-	need(t, r, n2, open)
+	need(t, r, n2, waitlisted)
 	if code, _, out := call(t, r, "POST", "/v1/needs/"+n1+"/withdraw", `{"note":"moved to another district"}`); code != 201 || out["status"] != "withdrawn" {
 		t.Fatalf("withdraw: %d %v", code, out)
 	}
 	v2 := need(t, r, n2, referred)
-	if v2.Referral.OfferID != c {
-		t.Fatalf("the freed unit went to %s", v2.Referral.OfferID)
+	if v2.Referral.OfferID != c || v2.Tier != 3 {
+		t.Fatalf("the freed unit went to %s at tier %d", v2.Referral.OfferID, v2.Tier)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v2.Referral.ID+"/escalate", ""); code != 201 || out["tier"] != float64(2) {
+	// The district is the top tier: its centre cannot escalate.
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v2.Referral.ID+"/escalate", ""); code != 409 {
+		t.Fatalf("escalate at the district: %d %v", code, out)
+	}
+	// A community centre escalates a proposal to the street tier.
+	d := offer(t, r, "tianshan-01", "support_groups", 1)
+	n4 := register(t, r, "tianshan-01", "support_groups")[0]
+	v4 := need(t, r, n4, referred)
+	if v4.Referral.OfferID != d || v4.Tier != 1 {
+		t.Fatalf("support groups: %+v", v4)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v4.Referral.ID+"/escalate", ""); code != 201 || out["tier"] != float64(2) {
 		t.Fatalf("escalate: %d %v", code, out)
 	}
-	v2 = need(t, r, n2, func(v projections.NeedView) bool { return v.Tier == 2 })
-	if v2.Status != "open" || v2.Referral != nil {
-		t.Fatalf("escalated view %+v", v2)
+	v4 = need(t, r, n4, func(v projections.NeedView) bool { return v.Tier >= 2 && v.Status != "open" })
+	found := false
+	for _, st := range v4.Steps {
+		found = found || strings.Contains(st.Detail, "escalated_by_centre")
 	}
-	n3 := register(t, r, "tianshan-01", "rehabilitation")[0]
-	need(t, r, n3, referred) // the unit the escalation gave back
+	if !found {
+		t.Fatalf("no escalation by the centre in %+v", v4.Steps)
+	}
 }
