@@ -54,6 +54,7 @@ type ReferralView struct {
 	Tier        int        `json:"tier"`
 	Rule        string     `json:"rule"`
 	Candidates  int        `json:"candidates"`
+	Considered  []string   `json:"considered,omitempty"`
 	ProposedAt  time.Time  `json:"proposed_at"`
 	Deadline    time.Time  `json:"deadline,omitzero"`
 	AcceptedAt  *time.Time `json:"accepted_at,omitempty"`
@@ -87,8 +88,10 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	case domain.ReferralProposed:
 		v.Status = domain.StatusProposed
 		v.Tier = max(v.Tier, p.Tier)
-		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates, ProposedAt: at, Deadline: p.Deadline}
-		step.Detail = fmt.Sprintf("offer %s at the %s tier, by rule %s among %d candidates", p.OfferID, domain.TierName(p.Tier), p.Rule, p.Candidates)
+		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates,
+			Considered: p.Considered, ProposedAt: at, Deadline: p.Deadline}
+		step.Detail = fmt.Sprintf("offer %s at the %s tier, by rule %s, first of %d candidates; answer due %s",
+			p.OfferID, domain.TierName(p.Tier), p.Rule, p.Candidates, p.Deadline.Format(time.RFC3339))
 	case domain.ReferralAccepted:
 		v.Status = domain.StatusAccepted
 		if v.Referral != nil {
