@@ -123,6 +123,7 @@ func NewRegistry() *Registry {
 	register[ServiceCompleted](r, 1)
 	register[NeedWithdrawn](r, 1)
 	register[OfferUnitReleased](r, 1)
+	register[ClockTicked](r, 1)
 	return r
 }
 

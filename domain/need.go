@@ -136,6 +136,7 @@ func (n Need) Evolve(e Event) Need {
 		endReferral()
 	case ReferralCancelled:
 		n.Status = StatusOpen
+		n.Declined = append(append([]string(nil), n.Declined...), p.OfferID)
 		endReferral()
 	case NeedEscalated:
 		n.Status = StatusOpen

@@ -49,6 +49,12 @@ type ReferralDeclined struct {
 // EventType names the event.
 func (ReferralDeclined) EventType() string { return "need.referral_declined" }
 
+// Reasons a live referral is cancelled.
+const (
+	CancelledOfferWithdrawn = "offer_withdrawn"
+	CancelledExpiredAtTop   = "expired_at_district"
+)
+
 // EscalationReason says why a need went up a tier.
 type EscalationReason string
 
@@ -108,9 +114,11 @@ type NeedWithdrawn struct {
 func (NeedWithdrawn) EventType() string { return "need.withdrawn" }
 
 // ReferralCancelled records that a live referral ended because its offer was
-// withdrawn or expired; the need is matched again at its tier.
+// withdrawn, or its deadline passed at the district tier; the need is matched again
+// at its tier, without that offer.
 type ReferralCancelled struct {
 	ReferralID string `json:"referral_id"`
+	OfferID    string `json:"offer_id"`
 	Reason     string `json:"reason"`
 }
 

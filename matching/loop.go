@@ -108,24 +108,42 @@ var eventNamespace = uuid.MustParse("0b9f3c52-8e0f-4d7e-a3c1-5b2f6d9e8a47")
 // same bytes.
 func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domain.Event, error) {
 	var payloads []domain.Payload
+	var offers []domain.Change
+	if e := d.Ending; e != nil {
+		if e.Reason == string(domain.EscalatedExpired) {
+			payloads = append(payloads, domain.NeedEscalated{From: d.FromTier, To: d.FromTier + 1, Reason: domain.EscalatedExpired, ReferralID: e.ReferralID})
+		} else {
+			payloads = append(payloads, domain.ReferralCancelled{ReferralID: e.ReferralID, OfferID: e.OfferID, Reason: e.Reason})
+		}
+		offers = append(offers, domain.Change{
+			Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: e.OfferID}, ExpectedVersion: e.OfferVersion,
+			Payloads: []domain.Payload{domain.OfferUnitReleased{ReferralID: e.ReferralID, NeedID: d.NeedID, Reason: e.Reason}},
+		})
+	}
 	for _, e := range d.Escalations {
 		payloads = append(payloads, domain.NeedEscalated{From: e.From, To: e.To, Reason: e.Reason})
 	}
-	changes := []domain.Change{{Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: d.NeedID}, ExpectedVersion: d.NeedVersion}}
 	if d.Proposes() {
 		ref := ReferralID(d.NeedID, d.Attempt)
 		payloads = append(payloads, domain.ReferralProposed{
 			ReferralID: ref, OfferID: d.OfferID, Tier: d.Tier, Rule: d.Rule,
 			Candidates: d.Candidates, Considered: d.Considered, Deadline: d.Deadline.UTC(),
 		})
-		changes = append(changes, domain.Change{
-			Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}, ExpectedVersion: d.OfferVersion,
-			Payloads: []domain.Payload{domain.OfferUnitReserved{ReferralID: ref, NeedID: d.NeedID}},
-		})
+		reserve := domain.OfferUnitReserved{ReferralID: ref, NeedID: d.NeedID}
+		if len(offers) == 1 && offers[0].Aggregate.ID == d.OfferID {
+			offers[0].Payloads = append(offers[0].Payloads, reserve) // released and taken again
+		} else {
+			offers = append(offers, domain.Change{
+				Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}, ExpectedVersion: d.OfferVersion,
+				Payloads: []domain.Payload{reserve},
+			})
+		}
 	} else {
 		payloads = append(payloads, domain.NeedWaitlisted{Reason: domain.WaitlistedNoSupplyLeft})
 	}
-	changes[0].Payloads = payloads
+	changes := append([]domain.Change{{
+		Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: d.NeedID}, ExpectedVersion: d.NeedVersion, Payloads: payloads,
+	}}, offers...)
 	// One command per decision: the need's expected version tells decisions on the
 	// same need and cause apart.
 	cmd := "match:" + d.Cause.ID + ":" + d.NeedID + ":" + strconv.FormatInt(d.NeedVersion, 10)

@@ -30,14 +30,31 @@ type Escalation struct {
 	Reason   domain.EscalationReason
 }
 
-// Decision is what the matcher decided for one need on one event: zero or more
-// escalations, then either a proposal of an offer or the waitlist. It carries the
+// Ending ends a need's live referral: expired (no answer by the deadline) or
+// cancelled (its offer was withdrawn). Its unit goes back to the offer.
+type Ending struct {
+	ReferralID   string
+	OfferID      string
+	OfferVersion int64
+	// Reason is domain.EscalatedExpired (the need goes up a tier), or a
+	// cancellation reason (the need is matched again at its tier).
+	Reason string
+	// engaged and declined record what to restore if the decision is taken back.
+	engaged  int
+	deadline time.Time
+	declined bool
+}
+
+// Decision is what the matcher decided for one need on one event: the end of its
+// live referral, if any, zero or more escalations, then either a proposal of an
+// offer or the waitlist. It carries the
 // versions it was made on (the append expects them) and why.
 type Decision struct {
 	NeedID      string
 	NeedVersion int64
 	// FromTier is the need's tier before the decision.
 	FromTier    int
+	Ending      *Ending
 	Escalations []Escalation
 	// Waitlist is set when no tier has a candidate.
 	Waitlist bool
@@ -52,6 +69,15 @@ type Decision struct {
 	Deadline     time.Time
 	// Cause is the event that triggered the decision.
 	Cause domain.Event
+}
+
+// needEvents counts the need's events of the decision.
+func (d Decision) needEvents() int64 {
+	k := int64(len(d.Escalations)) + 1
+	if d.Ending != nil {
+		k++
+	}
+	return k
 }
 
 // Proposes reports whether the decision proposes an offer.
@@ -78,8 +104,16 @@ type offer struct {
 	validUntil time.Time
 	elig       domain.Eligibility
 	version    int64
-	reserved   map[string]bool // referral ids holding a unit
+	reserved   map[string]string // referral id holding a unit → its need
 }
+
+// How far a live referral went.
+const (
+	engagedNone = iota
+	engagedProposed
+	engagedAccepted
+	engagedInService
+)
 
 // needState is where a need is in the matcher's eyes.
 type needState int
@@ -102,6 +136,9 @@ type need struct {
 	version    int64
 	state      needState
 	referral   string
+	offer      string    // the live referral's offer
+	engaged    int       // how far the live referral went: proposed, accepted, in service
+	deadline   time.Time // the live proposal's answer deadline
 	attempts   int
 	declined   map[string]bool
 	parked     bool
@@ -122,12 +159,20 @@ type Matcher struct {
 	// of either (the one that made it stale) brings the need back to matching.
 	parked map[domain.AggregateRef][]parkedNeed
 	posted int // offers posted so far, for posting order
+	// deadlines holds the needs with a proposal waiting for an answer, by deadline.
+	deadlines *btree.BTreeG[*need]
+	// ending holds the offers with an end date, by it; starting those not yet valid, by start.
+	ending, starting *btree.BTreeG[*offer]
+	// now is the time of the last clock tick read; latest the latest time of any
+	// event read, the matcher's present (event times need not grow: writers' clocks differ).
+	now, latest time.Time
 }
 
 type parkedNeed struct {
 	need     *need
 	expected int64
 	offer    string // the offer of the refused decision, if any
+	ending   string // the reason of the referral's end it refused, if any
 	gen      int
 }
 
@@ -140,9 +185,21 @@ func New() *Matcher {
 		communities: map[string]domain.Community{},
 		offers:      map[string]*offer{}, cands: map[slot]*btree.BTreeG[*offer]{},
 		needs: map[string]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
-		parked: map[domain.AggregateRef][]parkedNeed{},
+		parked:    map[domain.AggregateRef][]parkedNeed{},
+		deadlines: btree.NewG(16, deadlineLess),
+		ending:    btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.validUntil, a.id, b.validUntil, b.id) }),
+		starting:  btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.validFrom, a.id, b.validFrom, b.id) }),
 	}
 }
+
+func timeIDLess(ta time.Time, a string, tb time.Time, b string) bool {
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a < b
+}
+
+func deadlineLess(a, b *need) bool { return timeIDLess(a.deadline, a.id, b.deadline, b.id) }
 
 // rankLess orders candidate offers: ending soonest (no end last), most free units,
 // posted first, smaller id.
@@ -178,8 +235,14 @@ func priorityLess(a, b *need) bool {
 // decision was refused (see Refused) are matched again after the event that
 // changed their need or offer.
 func (m *Matcher) Apply(e domain.Event) []Decision {
+	if e.Time.After(m.latest) {
+		m.latest = e.Time
+	}
+	// An event at or below the version the matcher already accounts for is one of its
+	// own decisions coming back (the matcher applies them when it makes them).
+	ahead := m.accounted(e)
 	m.track(e) // first: decisions made on this event expect the version it brings
-	ds := m.apply(e)
+	ds := m.apply(e, ahead)
 	ref := e.Aggregate()
 	if ps, ok := m.parked[ref]; ok {
 		var keep []parkedNeed
@@ -190,8 +253,12 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 				keep = append(keep, p)
 			default:
 				p.need.parked = false
-				if p.need.state == needOpen {
-					ds = append(ds, m.match(p.need, e, ""))
+				n := p.need
+				switch {
+				case n.state == needOpen:
+					ds = append(ds, m.match(n, e, ""))
+				case p.ending != "" && n.state == needReferred && m.stillEnds(n, p.ending):
+					ds = append(ds, m.end(n, p.ending, e))
 				}
 				// Needs that passed over the refused decision's offer are served by
 				// it now, if it has a free unit.
@@ -214,6 +281,22 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 	return ds
 }
 
+// accounted reports whether the matcher's state already counts an event of a
+// known need or offer.
+func (m *Matcher) accounted(e domain.Event) bool {
+	switch e.AggregateType {
+	case domain.AggregateNeed:
+		if n := m.needs[e.AggregateID]; n != nil {
+			return e.AggregateVersion <= n.version
+		}
+	case domain.AggregateOffer:
+		if o := m.offers[e.AggregateID]; o != nil {
+			return e.AggregateVersion <= o.version
+		}
+	}
+	return false
+}
+
 // track keeps the version of every known need and offer, whatever the event's type.
 func (m *Matcher) track(e domain.Event) {
 	switch e.AggregateType {
@@ -228,7 +311,7 @@ func (m *Matcher) track(e domain.Event) {
 	}
 }
 
-func (m *Matcher) apply(e domain.Event) []Decision {
+func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 	switch p := e.Payload.(type) {
 	case domain.ReferencePublished:
 		if ref, err := p.Reference(); err == nil {
@@ -249,8 +332,8 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 			id: e.AggregateID, category: p.Category, groups: p.TargetGroups,
 			areas:      [4]string{"", p.Community, p.Street, e.Partition},
 			tier:       domain.TierCommunity,
-			key:        m.policy.PriorityKey(p.Hardship, p.Urgency, e.Time),
-			registered: e.Time, version: e.AggregateVersion,
+			key:        m.policy.PriorityKey(p.Hardship, p.Urgency, m.latest),
+			registered: m.latest, version: e.AggregateVersion,
 		}
 		m.needs[n.id] = n
 		return []Decision{m.match(n, e, "")}
@@ -262,10 +345,16 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 		o := &offer{
 			id: e.AggregateID, seq: m.posted, category: p.Category, scope: p.Scope,
 			capacity: p.Capacity, active: true, validFrom: p.ValidFrom, validUntil: p.ValidUntil,
-			elig: p.Eligibility, version: e.AggregateVersion, reserved: map[string]bool{},
+			elig: p.Eligibility, version: e.AggregateVersion, reserved: map[string]string{},
 		}
 		m.offers[o.id] = o
 		m.setFree(o, p.Capacity)
+		if !o.validUntil.IsZero() {
+			m.ending.ReplaceOrInsert(o)
+		}
+		if o.validFrom.After(m.latest) {
+			m.starting.ReplaceOrInsert(o)
+		}
 	case domain.OfferCapacityChanged:
 		if o := m.offers[e.AggregateID]; o != nil && o.active {
 			m.setFree(o, o.free+p.Capacity-o.capacity)
@@ -275,18 +364,39 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 		if o := m.offers[e.AggregateID]; o != nil && o.active {
 			m.setFree(o, 0)
 			o.active = false
+			m.ending.Delete(o)
+			m.starting.Delete(o)
+			// Its referrals not yet in service are cancelled; their needs are matched again.
+			var ds []Decision
+			for _, needID := range sortedNeeds(o.reserved) {
+				if n := m.needs[needID]; n != nil && n.offer == o.id && n.engaged < engagedInService && !n.parked {
+					ds = append(ds, m.end(n, domain.CancelledOfferWithdrawn, e))
+				}
+			}
+			return ds
+		}
+	case domain.ClockTicked:
+		return m.tick(e)
+	case domain.ReferralAccepted:
+		if n := m.needs[e.AggregateID]; n != nil && n.referral == p.ReferralID {
+			m.deadlines.Delete(n)
+			n.engaged = engagedAccepted
+		}
+	case domain.ServiceStarted:
+		if n := m.needs[e.AggregateID]; n != nil && n.referral == p.ReferralID {
+			n.engaged = engagedInService
 		}
 	case domain.OfferUnitReserved:
-		if o := m.offers[e.AggregateID]; o != nil && !o.reserved[p.ReferralID] {
-			o.reserved[p.ReferralID] = true // made by another matcher: adopt it
+		if o := m.offers[e.AggregateID]; o != nil && !accounted && o.reserved[p.ReferralID] == "" {
+			o.reserved[p.ReferralID] = p.NeedID // made by another matcher: adopt it
 			m.setFree(o, o.free-1)
 		}
 	case domain.OfferUnitReleased:
-		if o := m.offers[e.AggregateID]; o != nil {
+		if o := m.offers[e.AggregateID]; o != nil && !accounted {
 			m.release(o, p.ReferralID)
 		}
 	case domain.ReferralProposed:
-		if n := m.needs[e.AggregateID]; n != nil && n.referral != p.ReferralID {
+		if n := m.needs[e.AggregateID]; n != nil && !accounted && n.referral != p.ReferralID {
 			m.unwait(n) // made by another matcher: adopt it
 			n.referral, n.state, n.tier = p.ReferralID, needReferred, max(n.tier, p.Tier)
 			n.attempts++
@@ -297,7 +407,7 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 				n.declined = map[string]bool{}
 			}
 			n.declined[p.OfferID] = true
-			n.referral, n.state = "", needOpen
+			m.clearReferral(n)
 			return []Decision{m.match(n, e, "")} // again at the same tier, without that offer
 		}
 	case domain.NeedEscalated:
@@ -305,17 +415,19 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 		if n == nil || p.Reason != domain.EscalatedByCentre || n.referral != p.ReferralID {
 			return nil // the matcher's own escalations are applied when decided
 		}
-		n.referral, n.state, n.tier = "", needOpen, max(n.tier, p.To)
+		m.clearReferral(n)
+		n.tier = max(n.tier, p.To)
 		return []Decision{m.match(n, e, "")}
 	case domain.NeedWaitlisted:
-		if n := m.needs[e.AggregateID]; n != nil && n.state == needOpen && !n.parked {
+		if n := m.needs[e.AggregateID]; n != nil && !accounted && n.state == needOpen && !n.parked {
 			n.tier = domain.TierDistrict // made by another matcher: adopt it
 			m.wait(n)
 		}
 	case domain.ServiceCompleted, domain.NeedWithdrawn:
 		if n := m.needs[e.AggregateID]; n != nil {
 			m.unwait(n)
-			n.referral, n.state, n.parked = "", needDone, false
+			m.clearReferral(n)
+			n.state, n.parked = needDone, false
 		}
 	}
 	return nil
@@ -327,6 +439,11 @@ func (m *Matcher) apply(e domain.Event) []Decision {
 // exclude is passed over.
 func (m *Matcher) match(n *need, cause domain.Event, exclude string) Decision {
 	d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause}
+	return m.matchInto(d, n, cause, exclude)
+}
+
+// matchInto continues a decision from the need's present tier.
+func (m *Matcher) matchInto(d Decision, n *need, cause domain.Event, exclude string) Decision {
 	tier := n.tier
 	if tier == domain.TierCommunity {
 		if com, known := m.communities[n.areas[domain.TierCommunity]]; known && !com.CanLink(n.category) {
@@ -335,7 +452,7 @@ func (m *Matcher) match(n *need, cause domain.Event, exclude string) Decision {
 		}
 	}
 	for {
-		if o, considered, count := m.best(n, tier, cause.Time, exclude); o != nil {
+		if o, considered, count := m.best(n, tier, m.latest, exclude); o != nil {
 			d.Tier, d.Rule, d.Candidates, d.Considered = tier, RuleBestCandidate, count, considered
 			m.propose(n, o, &d)
 			return d
@@ -343,13 +460,122 @@ func (m *Matcher) match(n *need, cause domain.Event, exclude string) Decision {
 		if tier == domain.TierDistrict {
 			d.Waitlist, d.Tier = true, tier
 			n.tier = tier
-			n.version += int64(len(d.Escalations)) + 1
+			n.version = d.NeedVersion + d.needEvents()
 			m.wait(n)
 			return d
 		}
 		d.Escalations = append(d.Escalations, Escalation{From: tier, To: tier + 1, Reason: domain.EscalatedNoSupply})
 		tier++
 	}
+}
+
+// end ends a need's live referral (expired or cancelled), gives its unit back, and
+// matches the need again: a tier up after an expiry, below the district; at the
+// same tier otherwise, without that offer.
+func (m *Matcher) end(n *need, reason string, cause domain.Event) Decision {
+	o := m.offers[n.offer]
+	e := &Ending{ReferralID: n.referral, OfferID: n.offer, Reason: reason, engaged: n.engaged, deadline: n.deadline}
+	d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause, Ending: e}
+	if o != nil {
+		e.OfferVersion = o.version
+		o.version++
+		m.release(o, n.referral)
+	}
+	m.clearReferral(n)
+	n.version++
+	if reason == string(domain.EscalatedExpired) && n.tier >= domain.TierDistrict {
+		e.Reason = domain.CancelledExpiredAtTop // nowhere to go up: matched again without it
+	}
+	if e.Reason == string(domain.EscalatedExpired) {
+		n.tier++
+	} else if !n.declined[e.OfferID] {
+		if n.declined == nil {
+			n.declined = map[string]bool{}
+		}
+		n.declined[e.OfferID], e.declined = true, true
+	}
+	return m.matchInto(d, n, cause, "")
+}
+
+// stillEnds reports whether a live referral should still end for a reason, once the
+// event that refused its end is read: an answer may have come in between.
+func (m *Matcher) stillEnds(n *need, reason string) bool {
+	switch reason {
+	case string(domain.EscalatedExpired), domain.CancelledExpiredAtTop:
+		return n.engaged == engagedProposed && !n.deadline.After(m.now)
+	case domain.CancelledOfferWithdrawn:
+		o := m.offers[n.offer]
+		return o != nil && !o.active && n.engaged < engagedInService
+	}
+	return false
+}
+
+// clearReferral forgets a need's live referral; the need is open.
+func (m *Matcher) clearReferral(n *need) {
+	if n.engaged == engagedProposed {
+		m.deadlines.Delete(n)
+	}
+	n.referral, n.offer, n.engaged, n.deadline, n.state = "", "", engagedNone, time.Time{}, needOpen
+}
+
+// tick reads the time: proposals past their deadline expire, offers past their end
+// stop, offers past their start serve the waitlist.
+func (m *Matcher) tick(e domain.Event) []Decision {
+	now := e.Time
+	if !now.After(m.now) {
+		return nil
+	}
+	m.now = now
+	var ds []Decision
+	var due []*need
+	m.deadlines.Ascend(func(n *need) bool {
+		if n.deadline.After(now) {
+			return false
+		}
+		due = append(due, n)
+		return true
+	})
+	for _, n := range due {
+		if !n.parked {
+			ds = append(ds, m.end(n, string(domain.EscalatedExpired), e))
+		}
+	}
+	var ended []*offer
+	m.ending.Ascend(func(o *offer) bool {
+		if o.validUntil.After(now) {
+			return false
+		}
+		ended = append(ended, o)
+		return true
+	})
+	for _, o := range ended {
+		m.ending.Delete(o)
+		m.setFree(o, 0)
+		o.active = false
+	}
+	var started []*offer
+	m.starting.Ascend(func(o *offer) bool {
+		if o.validFrom.After(now) {
+			return false
+		}
+		started = append(started, o)
+		return true
+	})
+	for _, o := range started {
+		m.starting.Delete(o)
+		ds = append(ds, m.serveWaiting(o, e)...)
+	}
+	return ds
+}
+
+// sortedNeeds lists an offer's reserving needs in a fixed order.
+func sortedNeeds(reserved map[string]string) []string {
+	out := make([]string, 0, len(reserved))
+	for _, n := range reserved {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // best returns a need's first candidate at a tier by rank, the first few considered,
@@ -401,12 +627,14 @@ func (m *Matcher) propose(n *need, o *offer, d *Decision) {
 	n.attempts++
 	ref := ReferralID(n.id, n.attempts)
 	d.OfferID, d.OfferVersion, d.Attempt = o.id, o.version, n.attempts
-	d.Deadline = d.Cause.Time.Add(m.policy.Deadline(d.Tier))
+	d.Deadline = m.latest.Add(m.policy.Deadline(d.Tier))
 	n.tier, n.state, n.referral = d.Tier, needReferred, ref
-	n.version += int64(len(d.Escalations)) + 1
-	o.reserved[ref] = true
+	n.version = d.NeedVersion + d.needEvents()
+	o.reserved[ref] = n.id
 	o.version++
 	m.setFree(o, o.free-1)
+	n.offer, n.engaged, n.deadline = o.id, engagedProposed, d.Deadline
+	m.deadlines.ReplaceOrInsert(n)
 }
 
 // serveWaiting gives an offer's free units to the waitlisted needs in its scope
@@ -425,7 +653,7 @@ func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 		if free == 0 {
 			return false
 		}
-		if !n.declined[o.id] && m.fits(o, n, cause.Time) {
+		if !n.declined[o.id] && m.fits(o, n, m.latest) {
 			served = append(served, n)
 			free--
 		}
@@ -497,7 +725,7 @@ func (m *Matcher) setFree(o *offer, free int) {
 
 // release frees the unit a referral held (the offer's version is its callers').
 func (m *Matcher) release(o *offer, ref string) {
-	if !o.reserved[ref] {
+	if o.reserved[ref] == "" {
 		return
 	}
 	delete(o.reserved, ref)
@@ -507,26 +735,56 @@ func (m *Matcher) release(o *offer, ref string) {
 }
 
 // Refused handles a decision whose append was refused as stale, and the decisions
-// made after it from the same event (rest), which were made on a state that counted
-// it: they are taken back (newest first) and made again, so that every append
-// expects versions the log really has. A replay sees the same refusals and so makes
+// made after it from the same event (rest). Those that touched its need or offers,
+// directly or through one another, were made on a state that counted it: they are
+// taken back (newest first) and made again, so that every append expects versions
+// the log really has; the others stand. A replay sees the same refusals and so makes
 // the same decisions. It returns the decisions to append in place of rest.
 func (m *Matcher) Refused(d Decision, rest []Decision) []Decision {
-	needs := make([]*need, 0, len(rest))
+	touched := map[string]bool{}
+	mark := func(x Decision) {
+		touched["n/"+x.NeedID] = true
+		if x.OfferID != "" {
+			touched["o/"+x.OfferID] = true
+		}
+		if x.Ending != nil {
+			touched["o/"+x.Ending.OfferID] = true
+		}
+	}
+	touches := func(x Decision) bool {
+		return touched["n/"+x.NeedID] || (x.OfferID != "" && touched["o/"+x.OfferID]) || (x.Ending != nil && touched["o/"+x.Ending.OfferID])
+	}
+	mark(d)
+	affected := make([]bool, len(rest))
+	var keep []Decision
+	for j, r := range rest {
+		if touches(r) {
+			affected[j] = true
+			mark(r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	needs := make([]*need, len(rest))
 	for j := len(rest) - 1; j >= 0; j-- {
-		if n := m.undo(rest[j]); n != nil {
-			needs = append([]*need{n}, needs...)
+		if affected[j] {
+			needs[j] = m.undo(rest[j])
 		}
 	}
 	m.Revert(d)
-	var ds []Decision
-	for _, n := range needs {
-		if n.state == needOpen && !n.parked {
+	ds := keep
+	for j, n := range needs {
+		switch {
+		case !affected[j] || n == nil || n.parked:
+		case rest[j].Ending != nil && n.state == needReferred && n.referral == rest[j].Ending.ReferralID:
+			// The referral it ended is live again: end it again, on the corrected state.
+			ds = append(ds, m.end(n, rest[j].Ending.Reason, d.Cause))
+		case n.state == needOpen:
 			ds = append(ds, m.match(n, d.Cause, d.OfferID))
 		}
 	}
-	for _, r := range rest {
-		if o := m.offers[r.OfferID]; o != nil && o.id != d.OfferID {
+	for j, r := range rest {
+		if o := m.offers[r.OfferID]; affected[j] && o != nil && o.id != d.OfferID {
 			ds = append(ds, m.serveWaiting(o, d.Cause)...)
 		}
 	}
@@ -542,16 +800,33 @@ func (m *Matcher) undo(d Decision) *need {
 	m.unwait(n)
 	if d.Proposes() {
 		ref := ReferralID(n.id, d.Attempt)
-		if o := m.offers[d.OfferID]; o != nil && o.reserved[ref] {
+		if o := m.offers[d.OfferID]; o != nil && o.reserved[ref] != "" {
 			o.version--
 			m.release(o, ref)
 		}
 		if n.referral == ref {
-			n.referral = ""
+			m.deadlines.Delete(n)
+			n.referral, n.offer, n.engaged, n.deadline = "", "", engagedNone, time.Time{}
 		}
 	}
 	n.state, n.tier = needOpen, d.FromTier
 	n.version = d.NeedVersion
+	if e := d.Ending; e != nil { // the referral it ended is live again
+		if o := m.offers[e.OfferID]; o != nil {
+			o.reserved[e.ReferralID] = n.id
+			o.version--
+			if o.active {
+				m.setFree(o, o.free-1)
+			}
+		}
+		if e.declined {
+			delete(n.declined, e.OfferID)
+		}
+		n.referral, n.offer, n.engaged, n.deadline, n.state = e.ReferralID, e.OfferID, e.engaged, e.deadline, needReferred
+		if e.engaged == engagedProposed {
+			m.deadlines.ReplaceOrInsert(n)
+		}
+	}
 	return n
 }
 
@@ -566,11 +841,21 @@ func (m *Matcher) Revert(d Decision) {
 	}
 	n.parked = true
 	n.parkGen++
+	p := parkedNeed{need: n, expected: d.NeedVersion, offer: d.OfferID, gen: n.parkGen}
+	if d.Ending != nil {
+		p.ending = d.Ending.Reason
+	}
 	nr := domain.AggregateRef{Type: domain.AggregateNeed, ID: n.id}
-	m.parked[nr] = append(m.parked[nr], parkedNeed{need: n, expected: d.NeedVersion, offer: d.OfferID, gen: n.parkGen})
+	m.parked[nr] = append(m.parked[nr], p)
 	if d.Proposes() {
 		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}
-		m.parked[or] = append(m.parked[or], parkedNeed{need: n, expected: d.OfferVersion, offer: d.OfferID, gen: n.parkGen})
+		p.expected = d.OfferVersion
+		m.parked[or] = append(m.parked[or], p)
+	}
+	if d.Ending != nil && d.Ending.OfferID != d.OfferID {
+		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.Ending.OfferID}
+		p.expected = d.Ending.OfferVersion
+		m.parked[or] = append(m.parked[or], p)
 	}
 }
 

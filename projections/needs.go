@@ -116,7 +116,8 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		}
 	case domain.ReferralCancelled:
 		v.Status, v.Referral = domain.StatusOpen, nil
-		step.Detail = p.Reason
+		v.Declined = append(v.Declined, p.OfferID)
+		step.Detail = fmt.Sprintf("offer %s: %s", p.OfferID, p.Reason)
 	case domain.NeedEscalated:
 		v.Status, v.Referral = domain.StatusOpen, nil
 		v.Tier = max(v.Tier, p.To)
