@@ -17,7 +17,7 @@ import (
 const usage = `tierlink links households in hardship to the services providers offer.
 
 Usage:
-  tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME]
+  tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m]
 
 Environment:
   REDIS_URL   the Redis that holds the event log (redis://host:6379/0).

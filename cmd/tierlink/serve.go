@@ -24,6 +24,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the HTTP API")
 	host, _ := os.Hostname()
 	consumer := fs.String("consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
+	tick := fs.Duration("tick", time.Minute, "how often the time is written into each district's log (answer deadlines and offer dates are checked then)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,7 +65,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := node.New(node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log})
+	if *tick < time.Second {
+		return fmt.Errorf("--tick %v is too short: use 1s or more", *tick)
+	}
+	n, err := node.New(node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick})
 	if err != nil {
 		return err
 	}

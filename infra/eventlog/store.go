@@ -439,6 +439,22 @@ func positionOfID(id string) int64 {
 	return p
 }
 
+// Version returns an aggregate's current version (0 if it has no events).
+func (s *Store) Version(ctx context.Context, partition string, ref domain.AggregateRef) (int64, error) {
+	keys, err := KeysFor(partition)
+	if err != nil {
+		return 0, err
+	}
+	v, err := s.client.HGet(ctx, keys.State(), versionField(ref)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("version of %s: %w", ref, err)
+	}
+	return v, nil
+}
+
 // Head returns the position of the last event written to a partition (0 if none).
 func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
 	keys, err := KeysFor(partition)

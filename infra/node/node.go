@@ -45,6 +45,9 @@ type Config struct {
 	Logger    *slog.Logger
 	// Subscription tunes the consumer groups (claim times); zero values take defaults.
 	Subscription eventlog.SubscriptionConfig
+	// TickInterval is how often the node writes the time into each district's log, for
+	// deadlines and offer dates (default one minute; negative: never, for tests that tick by hand).
+	TickInterval time.Duration
 }
 
 // Node is one running tierlink.
@@ -64,6 +67,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = time.Minute
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger}
 	for _, d := range cfg.Reference.Geography.Districts() {
@@ -133,6 +139,13 @@ func (n *Node) Run(ctx context.Context) error {
 			consumer{p, GroupNeedsView, applier{checkpoint: needs.Checkpoint, handle: needs.Handle}})
 	}
 	var wg sync.WaitGroup
+	if n.cfg.TickInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.ticker(ctx)
+		}()
+	}
 	for _, c := range consumers {
 		wg.Add(1)
 		go func() {
@@ -178,6 +191,46 @@ func (n *Node) PublishReference(ctx context.Context) error {
 			return fmt.Errorf("publish the reference data of %s: %w", p, err)
 		}
 		n.log.Info("reference data published", "partition", p, "version", len(past)+1)
+	}
+	return nil
+}
+
+// ticker writes the time into every district's log at each interval.
+func (n *Node) ticker(ctx context.Context) {
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := n.Tick(ctx, now); err != nil && ctx.Err() == nil {
+				n.log.Warn("clock tick not written", "err", err)
+			}
+		}
+	}
+}
+
+// Tick writes a clock tick of time at into every district's log: the matcher
+// expires what is due then. Ticks of the same interval from several nodes are one
+// command, written once.
+func (n *Node) Tick(ctx context.Context, at time.Time) error {
+	slot := at.Truncate(max(n.cfg.TickInterval, time.Millisecond)).UnixMilli()
+	for _, p := range n.partitions {
+		ref := domain.AggregateRef{Type: domain.AggregateClock, ID: p}
+		v, err := n.store.Version(ctx, p, ref)
+		if err != nil {
+			return err
+		}
+		evs, err := n.store.Registry().Envelop([]domain.Change{{Aggregate: ref, ExpectedVersion: v, Payloads: []domain.Payload{domain.ClockTicked{}}}},
+			domain.Meta{Partition: p, Time: at, Actor: "system:clock", CommandID: "tick:" + strconv.FormatInt(slot, 10)},
+			func() string { return uuid.Must(uuid.NewV7()).String() })
+		if err != nil {
+			return err
+		}
+		if _, err := n.store.Append(ctx, evs); err != nil && !errors.Is(err, eventlog.ErrVersionConflict) {
+			return fmt.Errorf("tick %s: %w", p, err)
+		}
 	}
 	return nil
 }

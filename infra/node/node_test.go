@@ -25,6 +25,7 @@ type running struct {
 	srv    *httptest.Server
 	stop   func()
 	client *redis.Client
+	node   *node.Node
 }
 
 // start runs a node on the server as the given consumer until stop is called.
@@ -41,6 +42,7 @@ func start(t *testing.T, srv redistest.Server, consumer string) running {
 		Subscription: eventlog.SubscriptionConfig{
 			MaxIdle: 300 * time.Millisecond, ClaimInterval: 100 * time.Millisecond, BlockTime: 50 * time.Millisecond,
 		},
+		TickInterval: -1, // the tests tick by hand
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func start(t *testing.T, srv redistest.Server, consumer string) running {
 			stop()
 		}
 	})
-	return running{srv: hs, stop: stop, client: client}
+	return running{srv: hs, stop: stop, client: client, node: n}
 }
 
 func call(t *testing.T, r running, method, path, body string, headers ...string) (int, http.Header, map[string]any) {
@@ -171,9 +173,10 @@ func settle(t *testing.T, r running) {
 func waitlisted(v projections.NeedView) bool { return v.Status == "waitlisted" }
 
 func head(t *testing.T, r running) int64 {
-	n, err := r.client.HGet(context.Background(), "tl:{changning}:state", "position").Int64()
-	if err != nil && err != redis.Nil {
-		t.Fatal(err)
+	t.Helper()
+	n, err := r.client.HGet(context.Background(), "tl:{changning}:state", "head").Int64()
+	if err != nil {
+		t.Fatalf("log head: %v", err) // every log opens with its reference data
 	}
 	return n
 }
@@ -202,6 +205,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	}
 
 	// Bad input: a clear problem, and nothing appended.
+	settle(t, r)
 	before := head(t, r)
 	for _, tc := range []struct {
 		path, body string
@@ -251,6 +255,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 		t.Fatalf("retry: %d %v then %d %v", code1, first, code2, second)
 	}
 	// The same key for another request is refused, and appends nothing.
+	settle(t, r)
 	before = head(t, r)
 	other := strings.Replace(body, `"capacity":2`, `"capacity":3`, 1)
 	if code, _, out := call(t, r, "POST", "/v1/offers", other, "Idempotency-Key", "retry-1"); code != 422 || !strings.HasSuffix(out["type"].(string), "#idempotency-key-reused") {
@@ -274,6 +279,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	}
 	hid := hh["household_id"].(string)
 	openNeed := hh["needs"].([]any)[0].(map[string]any)["need_id"].(string)
+	settle(t, r)
 	before = head(t, r)
 	code, _, dup := call(t, r, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"counselling"}]}`)
 	if code != 409 || dup["existing_need_id"] != openNeed {
@@ -344,6 +350,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 			t.Fatalf("after restart need %s went to %s, want %s", id, v.Referral.OfferID, o2)
 		}
 	}
+	settle(t, r2)
 	settle(t, r2)
 	before = head(t, r2)
 	if v := need(t, r2, f[0], func(projections.NeedView) bool { return true }); v.Status != "waitlisted" {
@@ -443,5 +450,59 @@ func TestReferralLifecycleEndToEnd(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no escalation by the centre in %+v", v4.Steps)
+	}
+}
+
+func TestDeadlinesExpireOnClockTicks(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-c")
+	o := offer(t, r, "huayang-01", "counselling", 1)
+	n := register(t, r, "huayang-01", "counselling")[0]
+	v := need(t, r, n, referred)
+	if v.Tier != 1 || v.Referral.Deadline.Sub(v.Referral.ProposedAt) != 48*time.Hour {
+		t.Fatalf("proposal %+v", v.Referral)
+	}
+	// Before the deadline nothing happens; after it the referral expires, the unit goes
+	// back and the need goes up a tier. At the district tier every offer in scope is a
+	// candidate again: the same offer is proposed, now for the district centre.
+	if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r)
+	if need(t, r, n, referred).Tier != 1 {
+		t.Fatal("expired before its deadline")
+	}
+	if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	v = need(t, r, n, func(v projections.NeedView) bool { return v.Tier == 3 && v.Status == "proposed" })
+	if v.Referral.OfferID != o || v.Referral.Deadline.Sub(v.Referral.ProposedAt) != 120*time.Hour {
+		t.Fatalf("after the expiry %+v", v.Referral)
+	}
+	expired := false
+	for _, st := range v.Steps {
+		expired = expired || (st.What == "escalated" && strings.Contains(st.Detail, "expired"))
+	}
+	if !expired {
+		t.Fatalf("no expiry among the steps %+v", v.Steps)
+	}
+	// No answer at the district either: cancelled, and with no other offer, waitlisted.
+	if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	v = need(t, r, n, waitlisted)
+	if len(v.Declined) != 1 || v.Declined[0] != o {
+		t.Fatalf("after the expiry at the district %+v", v)
+	}
+	// A tick of the same interval written twice (two nodes) is one event.
+	settle(t, r)
+	before := head(t, r)
+	at := v.Steps[len(v.Steps)-1].Time.Add(time.Hour)
+	for i := 0; i < 2; i++ {
+		if err := r.node.Tick(context.Background(), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := head(t, r); after != before+1 {
+		t.Fatalf("two ticks of one interval wrote %d events", after-before)
 	}
 }
