@@ -506,3 +506,105 @@ func TestDeadlinesExpireOnClockTicks(t *testing.T) {
 		t.Fatalf("two ticks of one interval wrote %d events", after-before)
 	}
 }
+
+// TestPaperCase plays the case of the paper: in Jiangsu Road street, a child whose
+// father died lives with a mother of little income. The community adviser assesses
+// the household and registers four needs: counselling, homework tutoring, help with
+// the survivor-subsidy application, and clothing. Four providers at different tiers
+// serve them; one provider cannot be reached and the next-best is found; one deadline
+// passes and the need goes up to the district.
+func TestPaperCase(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-paper")
+	post := func(provider, category, tier, area string, capacity int, until string) string {
+		t.Helper()
+		body := map[string]any{"provider": provider, "category": category, "capacity": capacity, "scope": map[string]string{"tier": tier, "area": area}}
+		if until != "" {
+			body["valid_until"] = until
+		}
+		b, _ := json.Marshal(body)
+		code, _, out := call(t, r, "POST", "/v1/offers", string(b))
+		if code != 201 {
+			t.Fatalf("offer %s: %d %v", provider, code, out)
+		}
+		return out["offer_id"].(string)
+	}
+	year := time.Now().UTC().AddDate(1, 0, 0).Format(time.RFC3339)
+	later := time.Now().UTC().AddDate(2, 0, 0).Format(time.RFC3339)
+	// The community centre of jiangsu-01 links applications and material aid itself,
+	// not counselling nor tutoring: those start at the street tier.
+	subsidy := post("changning-civil-affairs", "application_help", "community", "jiangsu-01", 5, "")
+	clothes := post("clothing-company", "material_aid", "community", "jiangsu-01", 20, "")
+	counselA := post("social-work-station-a", "counselling", "street", "jiangsu", 2, year)  // ends first: ranked first
+	counselB := post("social-work-station-b", "counselling", "street", "jiangsu", 2, later) // next best
+	tutorStreet := post("volunteer-tutors", "homework_tutoring", "street", "jiangsu", 1, "")
+	tutorDistrict := post("education-bureau-tutoring", "homework_tutoring", "district", "changning", 10, "")
+
+	code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"jiangsu-01",
+		"target_groups":["child_in_difficulty","low_income","single_parent"],
+		"assessment":{"household_structure":4,"income":3,"health":1,"education":2,"unavoidable_spending":2},
+		"needs":[{"category":"counselling","urgency":"high"},{"category":"homework_tutoring"},
+		         {"category":"application_help","urgency":"high"},{"category":"material_aid","urgency":"low"}]}`)
+	if code != 201 {
+		t.Fatalf("register: %d %v", code, hh)
+	}
+	ids := map[string]string{}
+	for _, n := range hh["needs"].([]any) {
+		m := n.(map[string]any)
+		ids[m["category"].(string)] = m["need_id"].(string)
+	}
+	// (4·2 + 3·3 + 1·3 + 2·1 + 2·2) / 64 × 70 = 28.4 → 28; groups 15 + 5 + 5 = 25.
+	if hh["hardship"] != float64(53) {
+		t.Fatalf("hardship %v", hh["hardship"])
+	}
+
+	type want struct {
+		offer string
+		tier  int
+	}
+	for cat, w := range map[string]want{
+		"application_help":  {subsidy, 1},
+		"material_aid":      {clothes, 1},
+		"counselling":       {counselA, 2},
+		"homework_tutoring": {tutorStreet, 2},
+	} {
+		v := need(t, r, ids[cat], referred)
+		if v.Referral.OfferID != w.offer || v.Tier != w.tier {
+			t.Fatalf("%s: offer %s at tier %d, want %s at tier %d", cat, v.Referral.OfferID, v.Tier, w.offer, w.tier)
+		}
+	}
+	// Station A cannot be reached: the street centre declines, and station B is proposed.
+	vc := need(t, r, ids["counselling"], referred)
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+vc.Referral.ID+"/decline", `{"reason":"provider_unreachable"}`); code != 201 {
+		t.Fatalf("decline: %d %v", code, out)
+	}
+	vc = need(t, r, ids["counselling"], func(v projections.NeedView) bool { return v.Status == "proposed" && v.Referral.OfferID == counselB })
+	// The street centre accepts the rest; the tutoring proposal gets no answer.
+	for _, cat := range []string{"counselling", "application_help", "material_aid"} {
+		v := need(t, r, ids[cat], referred)
+		if code, _, out := call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/accept", ""); code != 201 {
+			t.Fatalf("accept %s: %d %v", cat, code, out)
+		}
+	}
+	vt := need(t, r, ids["homework_tutoring"], referred)
+	if err := r.node.Tick(context.Background(), vt.Referral.Deadline.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// The volunteers' proposal expired: the need went up to the district. There the
+	// volunteers' unit (given back) and the education bureau's are both candidates;
+	// neither ends, so the one with the most free units ranks first: the bureau's.
+	vt = need(t, r, ids["homework_tutoring"], func(v projections.NeedView) bool { return v.Tier == 3 && v.Status == "proposed" })
+	if vt.Referral.OfferID != tutorDistrict {
+		t.Fatalf("tutoring at the district went to %s, want %s", vt.Referral.OfferID, tutorDistrict)
+	}
+	// The providers serve; the loop closes for the subsidy application.
+	va := need(t, r, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "accepted" })
+	for _, step := range []string{"start", "complete"} {
+		if code, _, out := call(t, r, "POST", "/v1/referrals/"+va.Referral.ID+"/"+step, ""); code != 201 {
+			t.Fatalf("%s: %d %v", step, code, out)
+		}
+	}
+	need(t, r, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "completed" })
+	if vc.Referral.Tier != 2 {
+		t.Fatalf("counselling was linked at tier %d", vc.Referral.Tier)
+	}
+}
