@@ -578,30 +578,37 @@ func sortedNeeds(reserved map[string]string) []string {
 	return out
 }
 
-// best returns a need's first candidate at a tier by rank, the first few considered,
-// and how many there were. At the district tier, the last resort, every offer whose
-// scope covers the household is a candidate (a community's or a street's too), as for
-// new supply serving the waitlist: the proposal stays at the district tier.
+// best returns a need's first candidate at a tier by rank, the first few considered
+// (fitting, in rank order) and how many offers of its category with a free unit the
+// tier's area has. At the district tier, the last resort, every offer whose scope
+// covers the household is a candidate (a community's or a street's too), as for new
+// supply serving the waitlist: the proposal stays at the district tier. It reads each
+// candidate tree from its best end and stops at the first few that fit, so its cost
+// grows with the logarithm of the offers, not their number.
 func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer, []string, int) {
 	lowest := tier
 	if tier == domain.TierDistrict {
 		lowest = domain.TierCommunity
 	}
 	var fitting []*offer
+	count := 0
 	for t := tier; t >= lowest; t-- {
 		tree := m.cands[slot{n.category, t, n.areas[t]}]
 		if tree == nil {
 			continue
 		}
+		count += tree.Len()
+		found := 0
 		tree.Ascend(func(o *offer) bool {
 			if o.id != exclude && !n.declined[o.id] && m.fits(o, n, now) {
 				fitting = append(fitting, o)
+				found++
 			}
-			return true
+			return found < maxConsidered
 		})
 	}
 	if len(fitting) == 0 {
-		return nil, nil, 0
+		return nil, nil, count
 	}
 	if lowest != tier {
 		sort.Slice(fitting, func(i, j int) bool { return rankLess(fitting[i], fitting[j]) })
@@ -610,7 +617,7 @@ func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer
 	for _, o := range fitting[:min(len(fitting), maxConsidered)] {
 		considered = append(considered, o.id)
 	}
-	return fitting[0], considered, len(fitting)
+	return fitting[0], considered, count
 }
 
 // fits reports whether an offer with a free unit may serve a need at a time.
