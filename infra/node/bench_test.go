@@ -1,0 +1,172 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/redistest"
+	"github.com/tierlink/tierlink/infra/reference"
+	"github.com/tierlink/tierlink/matching"
+)
+
+// loopApplier feeds a matching loop from a follower.
+type loopApplier struct{ l *matching.Loop }
+
+func (a loopApplier) Checkpoint(ctx context.Context) (int64, error) { return a.l.Checkpoint(ctx) }
+func (a loopApplier) Apply(ctx context.Context, e eventlog.Entry) error {
+	if e.Err != nil {
+		return a.l.Handle(ctx, e.Position, nil)
+	}
+	return a.l.Handle(ctx, e.Position, &e.Event)
+}
+
+type storeAppender struct{ s *eventlog.Store }
+
+func (a storeAppender) Append(ctx context.Context, evs []domain.Event) error {
+	_, err := a.s.Append(ctx, evs)
+	if err != nil && isConflict(err) {
+		return fmt.Errorf("%w: %w", matching.ErrStale, err)
+	}
+	return err
+}
+
+func isConflict(err error) bool { return err != nil && (errorsIs(err, eventlog.ErrVersionConflict)) }
+
+// BenchmarkMatcherCatchUp measures how fast a matcher catches up with a backlog in a
+// real Redis: the log holds the reference data, then 1 offer for every 20 needs (so
+// that most needs climb to the waitlist and some are proposed); the matcher follows
+// it from the start, deciding and appending as it goes, until it has read every
+// entry, its own decisions included. Beside it, in the same run, a plain XREADGROUP
+// (1000 entries a call, acknowledged) of the same entries.
+func BenchmarkMatcherCatchUp(b *testing.B) {
+	srv := redistest.Real(b)
+	ref, err := reference.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := domain.NewRegistry()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
+	defer client.Close()
+	store, _ := eventlog.NewStore(client, reg, nil)
+	ctx := context.Background()
+	for _, backlog := range []int{10_000, 50_000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				p := "bench" + uuid.NewString()[:8]
+				pub, _ := ref.Publication("changning")
+				pub.District.Code = p
+				fill(b, store, reg, p, pub, backlog)
+				loop, _ := matching.NewLoop(matching.LoopConfig{Partition: p, Registry: reg, Appender: storeAppender{store},
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				fctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				b.StartTimer()
+				start := time.Now()
+				go func() {
+					defer close(done)
+					_ = store.Follow(fctx, eventlog.SubscriptionConfig{Partition: p, Group: "bench", Consumer: "c",
+						BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, loopApplier{loop}, nil)
+				}()
+				var read int64
+				for {
+					head, _ := store.Head(ctx, p)
+					if cp, _ := loop.Checkpoint(ctx); cp >= head && head > 0 {
+						read = head
+						break
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+				elapsed := time.Since(start)
+				b.StopTimer()
+				stop()
+				<-done
+				raw := xreadgroupRate(b, client, p)
+				b.ReportMetric(float64(read)/elapsed.Seconds(), "events/s")
+				b.ReportMetric(raw, "xreadgroup-entries/s")
+				b.ReportMetric(float64(read-int64(backlog)-1), "decision-events")
+			}
+		})
+	}
+}
+
+// fill appends the reference data and a backlog of needs and offers to a partition,
+// 100 commands a pipeline.
+func fill(b *testing.B, store *eventlog.Store, reg *domain.Registry, p string, pub domain.ReferencePublished, n int) {
+	b.Helper()
+	ctx := context.Background()
+	var coms []domain.Community
+	for _, st := range pub.District.Streets {
+		for _, c := range st.Communities {
+			coms = append(coms, domain.Community{Code: c.Code, Street: st.Code, District: p})
+		}
+	}
+	mk := func(i int, ch domain.Change) []domain.Event {
+		evs, err := reg.Envelop([]domain.Change{ch}, domain.Meta{Partition: p, Time: time.Unix(1_790_000_000+int64(i), 0), Actor: "bench", CommandID: fmt.Sprintf("c%d", i)},
+			func() string { return uuid.NewString() })
+		if err != nil {
+			b.Fatal(err)
+		}
+		return evs
+	}
+	if _, err := store.Append(ctx, mk(0, domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateReference, ID: p}, Payloads: []domain.Payload{pub}})); err != nil {
+		b.Fatal(err)
+	}
+	cats := []string{"counselling", "material_aid", "respite_care", "legal_aid", "homework_tutoring", "elderly_care"}
+	for i := 1; i <= n; i++ {
+		c := coms[i%len(coms)]
+		cat := cats[i%len(cats)]
+		var ch domain.Change
+		if i%20 == 0 {
+			ch = domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: fmt.Sprintf("o%d", i)}, Payloads: []domain.Payload{domain.OfferPosted{
+				Provider: "p", Category: cat, Capacity: 3, Scope: domain.Scope{Tier: domain.TierCommunity, Area: c.Code}, District: p, ValidFrom: time.Unix(1_700_000_000, 0)}}}
+		} else {
+			ch = domain.Change{Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: fmt.Sprintf("n%d", i)}, Payloads: []domain.Payload{domain.NeedRegistered{
+				HouseholdID: fmt.Sprintf("h%d", i), Community: c.Code, Street: c.Street, Category: cat, Urgency: domain.UrgencyNormal, Hardship: i % 100}}}
+		}
+		if _, err := store.Append(ctx, mk(i, ch)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// xreadgroupRate reads a partition's whole log through a fresh consumer group, 1000
+// entries a call, acknowledging them, and returns entries/s.
+func xreadgroupRate(b *testing.B, c *redis.Client, p string) float64 {
+	b.Helper()
+	ctx := context.Background()
+	key := "tl:{" + p + "}:log"
+	if err := c.XGroupCreate(ctx, key, "raw", "0").Err(); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	total := 0
+	for {
+		res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "raw", Consumer: "r", Streams: []string{key, ">"}, Count: 1000, Block: -1}).Result()
+		if err == redis.Nil || (err == nil && len(res[0].Messages) == 0) {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := make([]string, 0, len(res[0].Messages))
+		for _, m := range res[0].Messages {
+			ids = append(ids, m.ID)
+		}
+		c.XAck(ctx, key, "raw", ids...)
+		total += len(ids)
+	}
+	return float64(total) / time.Since(start).Seconds()
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
