@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
@@ -606,5 +608,70 @@ func TestPaperCase(t *testing.T) {
 	need(t, r, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "completed" })
 	if vc.Referral.Tier != 2 {
 		t.Fatalf("counselling was linked at tier %d", vc.Referral.Tier)
+	}
+}
+
+// TestRacingAnswersOnOneReferral sends a centre's accept and decline, a withdrawal of
+// the need and a deadline's tick at the same referral at once: exactly one of the
+// answers takes effect, and the offer's committed units match the outcome.
+func TestRacingAnswersOnOneReferral(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-race")
+	for round := 0; round < 5; round++ {
+		o := offer(t, r, "xianxia-02", "counselling", 1)
+		n := register(t, r, "xianxia-02", "counselling")[0]
+		v := need(t, r, n, referred)
+		type result struct {
+			what string
+			code int
+		}
+		results := make(chan result, 5)
+		var wg sync.WaitGroup
+		for _, what := range []string{"accept", "decline", "accept", "withdraw"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path, body := "/v1/referrals/"+v.Referral.ID+"/"+what, `{"reason":"other"}`
+				if what == "withdraw" {
+					path, body = "/v1/needs/"+n+"/withdraw", ""
+				}
+				code, _, _ := call(t, r, "POST", path, body)
+				results <- result{what, code}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		close(results)
+		won := map[string]int{}
+		for res := range results {
+			if res.code == 201 {
+				won[res.what]++
+			} else if res.code != 409 && res.code != 404 {
+				t.Fatalf("round %d: %s answered %d", round, res.what, res.code)
+			}
+		}
+		if won["accept"]+won["decline"] > 1 {
+			t.Fatalf("round %d: more than one answer took effect: %v", round, won)
+		}
+		settle(t, r)
+		final := need(t, r, n, func(projections.NeedView) bool { return true })
+		// The offer's committed units, folded from its events, match the need's state.
+		_, evs, err := r.node.Store().FindAggregate(context.Background(), []string{"changning"}, domain.AggregateRef{Type: domain.AggregateOffer, ID: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var off domain.Offer
+		for _, e := range evs {
+			off = off.Evolve(e)
+		}
+		holds := final.Referral != nil && final.Referral.OfferID == o
+		if (off.Committed == 1) != holds || off.Committed > off.Capacity {
+			t.Fatalf("round %d: offer has %d committed, need %s (referral %+v), winners %v", round, off.Committed, final.Status, final.Referral, won)
+		}
 	}
 }
