@@ -53,7 +53,7 @@ func New() *Metrics {
 			Name: "tierlink_dead_letters_total", Help: "Log entries a consumer could not decode and moved to the dead-letter stream.",
 		}, []string{"partition", "group"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tierlink_matcher_decisions_total", Help: "Referral decisions appended by the matcher, by partition, tier and rule.",
+			Name: "tierlink_matcher_decisions_total", Help: "Steps the matcher appended (proposals by rule, escalations and cancellations by reason, waitlistings), by partition and tier.",
 		}, []string{"partition", "tier", "rule"}),
 		checkpoint: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tierlink_consumer_checkpoint", Help: "Last log position applied by a consumer group.",

@@ -124,8 +124,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 		loop, err := matching.NewLoop(matching.LoopConfig{
-			Partition: p, Registry: n.store.Registry(), Appender: matcherAppender{n.store}, Logger: n.log,
-			OnDecision: func(d matching.Decision) { n.metrics.Decided(p, d.Tier, d.Rule) },
+			Partition: p, Registry: n.store.Registry(), Appender: matcherAppender{store: n.store, metrics: n.metrics}, Logger: n.log,
 		})
 		if err != nil {
 			return err
@@ -307,13 +306,31 @@ func (l appLog) Range(ctx context.Context, partition string, from, to int64) ([]
 	return out, nil
 }
 
-// matcherAppender adapts the store to matching.Appender.
-type matcherAppender struct{ store *eventlog.Store }
+// matcherAppender adapts the store to matching.Appender, and counts the decisions
+// written (not those a restarted matcher finds in the log already).
+type matcherAppender struct {
+	store   *eventlog.Store
+	metrics *metrics.Metrics
+}
 
 func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
-	_, err := a.store.Append(ctx, evs)
+	res, err := a.store.Append(ctx, evs)
 	if errors.Is(err, eventlog.ErrVersionConflict) {
 		return fmt.Errorf("%w: %w", matching.ErrStale, err)
+	}
+	if err == nil && !res.Duplicate {
+		for _, e := range evs {
+			switch p := e.Payload.(type) {
+			case domain.ReferralProposed:
+				a.metrics.Decided(e.Partition, p.Tier, p.Rule)
+			case domain.NeedWaitlisted:
+				a.metrics.Decided(e.Partition, domain.TierDistrict, "waitlisted")
+			case domain.NeedEscalated:
+				a.metrics.Decided(e.Partition, p.From, "escalated:"+string(p.Reason))
+			case domain.ReferralCancelled:
+				a.metrics.Decided(e.Partition, 0, "cancelled:"+p.Reason)
+			}
+		}
 	}
 	return err
 }
