@@ -29,8 +29,6 @@ type LoopConfig struct {
 	Registry  *domain.Registry
 	Appender  Appender
 	Logger    *slog.Logger
-	// OnDecision, if set, is told of each decision once it is in the log.
-	OnDecision func(Decision)
 }
 
 // Loop feeds the core from one partition's log, in order, and appends its decisions.
@@ -87,8 +85,6 @@ func (l *Loop) Handle(ctx context.Context, pos int64, ev *domain.Event) error {
 			continue
 		case err != nil:
 			return err
-		case l.cfg.OnDecision != nil:
-			l.cfg.OnDecision(d)
 		}
 		l.pending = l.pending[1:]
 	}
