@@ -99,7 +99,8 @@ type offer struct {
 	scope      domain.Scope
 	capacity   int
 	free       int
-	active     bool
+	active     bool // a candidate: not withdrawn, not ended
+	withdrawn  bool
 	validFrom  time.Time
 	validUntil time.Time
 	elig       domain.Eligibility
@@ -259,6 +260,9 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 					ds = append(ds, m.match(n, e, ""))
 				case p.ending != "" && n.state == needReferred && m.stillEnds(n, p.ending):
 					ds = append(ds, m.end(n, p.ending, e))
+				case n.state == needReferred && m.stillEnds(n, domain.CancelledOfferWithdrawn):
+					// Its offer was withdrawn while it was parked.
+					ds = append(ds, m.end(n, domain.CancelledOfferWithdrawn, e))
 				}
 				// Needs that passed over the refused decision's offer are served by
 				// it now, if it has a free unit.
@@ -361,9 +365,9 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 			o.capacity = p.Capacity
 		}
 	case domain.OfferWithdrawn:
-		if o := m.offers[e.AggregateID]; o != nil && o.active {
+		if o := m.offers[e.AggregateID]; o != nil && !o.withdrawn {
 			m.setFree(o, 0)
-			o.active = false
+			o.active, o.withdrawn = false, true
 			m.ending.Delete(o)
 			m.starting.Delete(o)
 			// Its referrals not yet in service are cancelled; their needs are matched again.
@@ -398,7 +402,12 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 	case domain.ReferralProposed:
 		if n := m.needs[e.AggregateID]; n != nil && !accounted && n.referral != p.ReferralID {
 			m.unwait(n) // made by another matcher: adopt it
+			if n.engaged == engagedProposed {
+				m.deadlines.Delete(n)
+			}
 			n.referral, n.state, n.tier = p.ReferralID, needReferred, max(n.tier, p.Tier)
+			n.offer, n.engaged, n.deadline = p.OfferID, engagedProposed, p.Deadline
+			m.deadlines.ReplaceOrInsert(n)
 			n.attempts++
 		}
 	case domain.ReferralDeclined:
@@ -505,7 +514,7 @@ func (m *Matcher) stillEnds(n *need, reason string) bool {
 		return n.engaged == engagedProposed && !n.deadline.After(m.now)
 	case domain.CancelledOfferWithdrawn:
 		o := m.offers[n.offer]
-		return o != nil && !o.active && n.engaged < engagedInService
+		return o != nil && o.withdrawn && n.engaged < engagedInService
 	}
 	return false
 }
@@ -854,15 +863,23 @@ func (m *Matcher) Revert(d Decision) {
 	}
 	nr := domain.AggregateRef{Type: domain.AggregateNeed, ID: n.id}
 	m.parked[nr] = append(m.parked[nr], p)
-	if d.Proposes() {
+	switch {
+	case d.Ending != nil && d.Ending.OfferID == d.OfferID:
+		// Released and taken again in one change, which expected the older version.
 		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}
-		p.expected = d.OfferVersion
-		m.parked[or] = append(m.parked[or], p)
-	}
-	if d.Ending != nil && d.Ending.OfferID != d.OfferID {
-		or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.Ending.OfferID}
 		p.expected = d.Ending.OfferVersion
 		m.parked[or] = append(m.parked[or], p)
+	default:
+		if d.Proposes() {
+			or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.OfferID}
+			p.expected = d.OfferVersion
+			m.parked[or] = append(m.parked[or], p)
+		}
+		if d.Ending != nil {
+			or := domain.AggregateRef{Type: domain.AggregateOffer, ID: d.Ending.OfferID}
+			p.expected = d.Ending.OfferVersion
+			m.parked[or] = append(m.parked[or], p)
+		}
 	}
 }
 

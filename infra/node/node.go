@@ -314,9 +314,22 @@ type matcherAppender struct {
 }
 
 func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
-	res, err := a.store.Append(ctx, evs)
+	// The fingerprint is a digest of the decision's bytes: a replay that decided
+	// otherwise under the same command id is refused instead of passing as a retry.
+	h := sha256.New()
+	for _, e := range evs {
+		b, err := a.store.Registry().Encode(e)
+		if err != nil {
+			return err
+		}
+		h.Write(b)
+	}
+	res, err := a.store.Append(ctx, evs, eventlog.Fingerprint(hex.EncodeToString(h.Sum(nil)[:16])))
 	if errors.Is(err, eventlog.ErrVersionConflict) {
 		return fmt.Errorf("%w: %w", matching.ErrStale, err)
+	}
+	if errors.Is(err, eventlog.ErrCommandReused) {
+		return fmt.Errorf("the matcher decided otherwise than the log says for command %s: replay diverged; stop and report it: %w", evs[0].CommandID, err)
 	}
 	if err == nil && !res.Duplicate {
 		for _, e := range evs {

@@ -669,6 +669,13 @@ func TestRacingAnswersOnOneReferral(t *testing.T) {
 		for _, e := range evs {
 			off = off.Evolve(e)
 		}
+		if final.Status == "proposed" && !final.Referral.Deadline.After(v.Referral.Deadline.Add(time.Minute)) {
+			t.Fatalf("round %d: still proposed past the tick: %+v", round, final.Referral)
+		}
+		// A withdrawal may follow an accepted answer (it cancels it); nothing follows a withdrawal.
+		if won["withdraw"] == 1 && final.Status != "withdrawn" || won["withdraw"] == 0 && won["accept"] == 1 && final.Status != "accepted" {
+			t.Fatalf("round %d: winners %v but the need is %s", round, won, final.Status)
+		}
 		holds := final.Referral != nil && final.Referral.OfferID == o
 		if (off.Committed == 1) != holds || off.Committed > off.Capacity {
 			t.Fatalf("round %d: offer has %d committed, need %s (referral %+v), winners %v", round, off.Committed, final.Status, final.Referral, won)
