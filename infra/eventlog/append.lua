@@ -5,10 +5,12 @@
 -- KEYS[2] the partition log   KEYS[2+i] the stream of the i-th aggregate
 -- ARGV[1] the command's field   ARGV[2] the command's fingerprint
 -- ARGV[3] the number of aggregates n
+-- ARGV[4] a fencing token, or "" (then the last KEYS entry is the lease it must hold)
 -- then for each aggregate: its field, its expected version, its event count k,
 -- and k pairs of (event id, encoded event).
 -- Replies {"ok", result}, {"dup", first result}, {"conflict", aggregate index,
--- actual version} or {"corrupt", key, its last entry id, the id expected},
+-- actual version}, {"corrupt", key, its last entry id, the id expected} or
+-- {"fenced", the lease's holder} when the writer's lease is no longer its own,
 -- where result is "first_position last_position version_1,version_2,... fingerprint".
 -- Everything is checked before anything is written (a script that failed half-way
 -- would leave its first writes in place): the versions, and that the log ends where
@@ -16,9 +18,15 @@
 -- was lost), so that no XADD of an explicit id can fail. The aggregate streams are
 -- written by this script alone and follow the versions in the state hash.
 local n = tonumber(ARGV[3])
+if ARGV[4] ~= '' then
+  local lease = redis.call('GET', KEYS[#KEYS])
+  if not lease or string.match(lease, ' (%d+)$') ~= ARGV[4] then
+    return {'fenced', lease or 'none'}
+  end
+end
 local fields = {ARGV[1], 'head'}
 local specs = {}
-local a = 4
+local a = 5
 for i = 1, n do
   local k = tonumber(ARGV[a + 2])
   fields[i + 2] = ARGV[a]

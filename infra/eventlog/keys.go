@@ -40,6 +40,13 @@ func commandField(id string) string { return "cmd:" + id }
 // DeadLetter is the stream of log entries that a consumer could not decode.
 func (k Keys) DeadLetter() string { return k.prefix() + "deadletter" }
 
+// Lease is the key of a named lease (its holder and fencing token) and LeaseFence
+// the counter of its tokens.
+func (k Keys) Lease(name string) string { return k.prefix() + "lease:" + name }
+
+// LeaseFence is the counter of a named lease's fencing tokens.
+func (k Keys) LeaseFence(name string) string { return k.prefix() + "lease:" + name + ":fence" }
+
 // DeadLetterSeen is the hash of the entries each group has dead-lettered already.
 func (k Keys) DeadLetterSeen() string { return k.prefix() + "deadletter:seen" }
 

@@ -31,6 +31,9 @@ var (
 	// ErrForeignEntry marks a log entry that tierlink did not write (its id is not
 	// "<position>-0" with a matching position field).
 	ErrForeignEntry = errors.New("foreign log entry")
+	// ErrFenced means the writer's lease (a fencing token) is no longer its own:
+	// another process took over; nothing was appended.
+	ErrFenced = errors.New("fenced: the lease is no longer held")
 	// ErrCorruptLog means a stream does not end where the partition's state says it
 	// does (something other than tierlink wrote to it); nothing was appended.
 	ErrCorruptLog = errors.New("corrupt log")
@@ -87,7 +90,17 @@ type Recorder interface {
 // AppendOption tunes one append.
 type AppendOption func(*appendOptions)
 
-type appendOptions struct{ fingerprint string }
+type appendOptions struct {
+	fingerprint string
+	lease       string
+	token       int64
+}
+
+// Fence makes the append conditional on the writer still holding a lease with
+// the fencing token it was given (see Lease); else it fails with ErrFenced.
+func Fence(lease string, token int64) AppendOption {
+	return func(o *appendOptions) { o.lease, o.token = lease, token }
+}
 
 // Fingerprint attaches a digest of the command (its kind and input) to its id: a
 // later append with the same id and another fingerprint fails with ErrCommandReused.
@@ -206,7 +219,11 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, opts ...Appen
 	redisKeys := make([]string, 0, 2+len(specs))
 	redisKeys = append(redisKeys, keys.State(), keys.Log())
 	args := make([]any, 0, 2+3*len(specs)+2*len(events))
-	args = append(args, commandField(events[0].CommandID), o.fingerprint, len(specs))
+	fence := ""
+	if o.lease != "" {
+		fence = strconv.FormatInt(o.token, 10)
+	}
+	args = append(args, commandField(events[0].CommandID), o.fingerprint, len(specs), fence)
 	for _, sp := range specs {
 		redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
 		args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
@@ -220,6 +237,9 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, opts ...Appen
 			}
 			args = append(args, e.ID, body)
 		}
+	}
+	if o.lease != "" {
+		redisKeys = append(redisKeys, keys.Lease(o.lease))
 	}
 	reply, err := s.script.Run(ctx, s.client, redisKeys, args...).StringSlice()
 	if err != nil {
@@ -274,6 +294,8 @@ func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string
 			return Result{}, fmt.Errorf("unexpected reply %q", reply)
 		}
 		return Result{}, &ConflictError{Aggregate: specs[i-1].ref, Expected: specs[i-1].expected, Actual: actual}
+	case len(reply) == 2 && reply[0] == "fenced":
+		return Result{}, fmt.Errorf("%w (held by %s)", ErrFenced, reply[1])
 	case len(reply) == 4 && reply[0] == "corrupt":
 		return Result{}, fmt.Errorf("%w: stream %s ends at entry %s where %s was expected; "+
 			"remove what was written there by hand (XDEL, then XSETID back) or restore the partition",

@@ -46,6 +46,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		{"UndecodableEntryDeadLetteredOnce", testDeadLetter},
 		{"ForeignEntryRefusedAndSkipped", testForeignEntry},
 		{"TwoFollowersOneDiesMidApply", testTwoFollowers},
+		{"LeaseFencesAStaleWriter", testLease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -584,5 +585,55 @@ func testTwoFollowers(t *testing.T, s Subject, p string) {
 	}
 	if int64(len(a.applied)) != version {
 		t.Fatalf("applied %d, want %d", len(a.applied), version)
+	}
+}
+
+func testLease(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	a, err := s.Store.Lease(ctx, p, "matcher", "A", time.Minute)
+	if err != nil || a <= 0 {
+		t.Fatalf("A takes the lease: %d %v", a, err)
+	}
+	if b, err := s.Store.Lease(ctx, p, "matcher", "B", time.Minute); err != nil || b != 0 {
+		t.Fatalf("B takes a held lease: %d %v", b, err)
+	}
+	if again, _ := s.Store.Lease(ctx, p, "matcher", "A", time.Minute); again != a {
+		t.Fatalf("A renews: token %d, want %d", again, a)
+	}
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "x", 0), eventlog.Fence("matcher", a)); err != nil {
+		t.Fatalf("A appends under its lease: %v", err)
+	}
+	// A's lease lapses (as if A were paused past its time to live) and B takes it.
+	if err := s.Client.Del(ctx, "tl:{"+p+"}:lease:matcher").Err(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Store.Lease(ctx, p, "matcher", "B", time.Minute)
+	if err != nil || b <= a {
+		t.Fatalf("B takes the lapsed lease: token %d after %d, %v", b, a, err)
+	}
+	before := head(t, s, p)
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-2", "x", 1), eventlog.Fence("matcher", a)); !errors.Is(err, eventlog.ErrFenced) {
+		t.Fatalf("A appends with its old token: %v", err)
+	}
+	if h := head(t, s, p); h != before {
+		t.Fatalf("a fenced append wrote %d entries", h-before)
+	}
+	if again, _ := s.Store.Lease(ctx, p, "matcher", "A", time.Minute); again != 0 {
+		t.Fatalf("A renews a lease B holds: %d", again)
+	}
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-3", "x", 1), eventlog.Fence("matcher", b)); err != nil {
+		t.Fatalf("B appends: %v", err)
+	}
+	if err := s.Store.Release(ctx, p, "matcher", "A"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Store.Lease(ctx, p, "matcher", "C", time.Minute); c != 0 {
+		t.Fatal("A released a lease it does not hold")
+	}
+	if err := s.Store.Release(ctx, p, "matcher", "B"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Store.Lease(ctx, p, "matcher", "C", time.Minute); c <= b {
+		t.Fatalf("C after B's release: token %d", c)
 	}
 }
