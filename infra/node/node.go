@@ -48,7 +48,14 @@ type Config struct {
 	// TickInterval is how often the node writes the time into each district's log, for
 	// deadlines and offer dates (default one minute; negative: never, for tests that tick by hand).
 	TickInterval time.Duration
+	// LeaseTTL is how long a node's hold on a district's matcher lasts without renewal
+	// (default 15s): one matcher decides for a district at a time, and another node
+	// takes over within about this time when it stops.
+	LeaseTTL time.Duration
 }
+
+// matcherLease names the lease of a district's matcher.
+const matcherLease = "matcher"
 
 // Node is one running tierlink.
 type Node struct {
@@ -70,6 +77,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.TickInterval == 0 {
 		cfg.TickInterval = time.Minute
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 15 * time.Second
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger}
 	for _, d := range cfg.Reference.Geography.Districts() {
@@ -110,22 +120,17 @@ func (n *Node) Handler() http.Handler { return n.api }
 // Store is the node's event store.
 func (n *Node) Store() *eventlog.Store { return n.store }
 
-// Run follows every district's log with the matcher and the projections until ctx
-// ends. Everything is built before anything starts, so that an error leaves nothing running.
+// Run follows every district's log with the projections, and with the matcher of
+// each district whose lease it holds, until ctx ends. Everything is built before
+// anything starts, so that an error leaves nothing running.
 func (n *Node) Run(ctx context.Context) error {
 	type consumer struct {
-		partition, group string
-		applier          eventlog.Applier
+		partition string
+		applier   eventlog.Applier
 	}
-	var consumers []consumer
+	var needViews []consumer
 	for _, p := range n.partitions {
 		views, err := viewstore.New(n.cfg.Client, p)
-		if err != nil {
-			return err
-		}
-		loop, err := matching.NewLoop(matching.LoopConfig{
-			Partition: p, Registry: n.store.Registry(), Appender: matcherAppender{store: n.store, metrics: n.metrics}, Logger: n.log,
-		})
 		if err != nil {
 			return err
 		}
@@ -133,9 +138,7 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		consumers = append(consumers,
-			consumer{p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle}},
-			consumer{p, GroupNeedsView, applier{checkpoint: needs.Checkpoint, handle: needs.Handle}})
+		needViews = append(needViews, consumer{p, applier{checkpoint: needs.Checkpoint, handle: needs.Handle}})
 	}
 	var wg sync.WaitGroup
 	if n.cfg.TickInterval > 0 {
@@ -145,15 +148,74 @@ func (n *Node) Run(ctx context.Context) error {
 			n.ticker(ctx)
 		}()
 	}
-	for _, c := range consumers {
-		wg.Add(1)
+	for _, c := range needViews {
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			n.follow(ctx, c.partition, c.group, c.applier)
+			n.follow(ctx, c.partition, GroupNeedsView, c.applier)
+		}()
+		go func() {
+			defer wg.Done()
+			n.runMatcher(ctx, c.partition)
 		}()
 	}
 	wg.Wait()
 	return nil
+}
+
+// runMatcher runs a district's matcher while this node holds its lease: it takes the
+// lease when free, renews it at a third of its time to live, and stops deciding as
+// soon as a renewal fails. Every append of the matcher is fenced with the lease's
+// token, so a node that lost the lease without noticing cannot write.
+func (n *Node) runMatcher(ctx context.Context, p string) {
+	holder, ttl := n.cfg.Consumer, n.cfg.LeaseTTL
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = n.store.Release(rctx, p, matcherLease, holder)
+	}()
+	for ctx.Err() == nil {
+		token, err := n.store.Lease(ctx, p, matcherLease, holder, ttl)
+		if err != nil || token == 0 {
+			if err != nil && ctx.Err() == nil {
+				n.log.Warn("matcher lease not taken", "partition", p, "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(ttl / 3):
+			}
+			continue
+		}
+		n.log.Info("matcher lease taken: deciding for the district", "partition", p, "token", token)
+		loop, err := matching.NewLoop(matching.LoopConfig{
+			Partition: p, Registry: n.store.Registry(), Logger: n.log,
+			Appender: matcherAppender{store: n.store, metrics: n.metrics, token: token},
+		})
+		if err != nil {
+			n.log.Error("matcher not built", "partition", p, "err", err)
+			return
+		}
+		mctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle})
+		}()
+		for held := true; held; {
+			select {
+			case <-ctx.Done():
+				held = false
+			case <-time.After(ttl / 3):
+				again, err := n.store.Lease(ctx, p, matcherLease, holder, ttl)
+				if err != nil || again != token {
+					n.log.Warn("matcher lease lost: no longer deciding for the district", "partition", p, "err", err)
+					held = false
+				}
+			}
+		}
+		stop()
+		<-done
+	}
 }
 
 // PublishReference appends the node's reference data to each district's log where
@@ -311,6 +373,7 @@ func (l appLog) Range(ctx context.Context, partition string, from, to int64) ([]
 type matcherAppender struct {
 	store   *eventlog.Store
 	metrics *metrics.Metrics
+	token   int64 // the fencing token of the matcher's lease
 }
 
 func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
@@ -324,7 +387,7 @@ func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
 		}
 		h.Write(b)
 	}
-	res, err := a.store.Append(ctx, evs, eventlog.Fingerprint(hex.EncodeToString(h.Sum(nil)[:16])))
+	res, err := a.store.Append(ctx, evs, eventlog.Fingerprint(hex.EncodeToString(h.Sum(nil)[:16])), eventlog.Fence(matcherLease, a.token))
 	if errors.Is(err, eventlog.ErrVersionConflict) {
 		return fmt.Errorf("%w: %w", matching.ErrStale, err)
 	}

@@ -33,6 +33,12 @@ type running struct {
 // start runs a node on the server as the given consumer until stop is called.
 func start(t *testing.T, srv redistest.Server, consumer string) running {
 	t.Helper()
+	return startWith(t, srv, consumer, 0)
+}
+
+// startWith runs a node with a matcher lease of the given time to live (0: the default).
+func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL time.Duration) running {
+	t.Helper()
 	ref, err := reference.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +51,7 @@ func start(t *testing.T, srv redistest.Server, consumer string) running {
 			MaxIdle: 300 * time.Millisecond, ClaimInterval: 100 * time.Millisecond, BlockTime: 50 * time.Millisecond,
 		},
 		TickInterval: -1, // the tests tick by hand
+		LeaseTTL:     leaseTTL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -679,6 +686,63 @@ func TestRacingAnswersOnOneReferral(t *testing.T) {
 		holds := final.Referral != nil && final.Referral.OfferID == o
 		if (off.Committed == 1) != holds || off.Committed > off.Capacity {
 			t.Fatalf("round %d: offer has %d committed, need %s (referral %+v), winners %v", round, off.Committed, final.Status, final.Referral, won)
+		}
+	}
+}
+
+// TestOneMatcherPerDistrict runs two nodes on one Redis: one holds the district's
+// matcher lease and decides, the other serves the API; when the holder stops, the
+// other takes over. No decision is made twice.
+func TestOneMatcherPerDistrict(t *testing.T) {
+	srv := redistest.Real(t)
+	nodes := map[string]running{
+		"node-x": startWith(t, srv, "node-x", 300*time.Millisecond),
+		"node-y": startWith(t, srv, "node-y", 300*time.Millisecond),
+	}
+	a := nodes["node-x"]
+	offer(t, a, "hongqiao-01", "counselling", 10)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, register(t, a, "hongqiao-01", "counselling")[0])
+	}
+	for _, id := range ids {
+		need(t, a, id, referred)
+	}
+	holder, err := a.client.Get(context.Background(), "tl:{changning}:lease:matcher").Result()
+	if err != nil {
+		t.Fatalf("no matcher lease: %v", err)
+	}
+	leader := strings.Fields(holder)[0]
+	nodes[leader].stop()
+	survivor := nodes[map[string]string{"node-x": "node-y", "node-y": "node-x"}[leader]]
+	for i := 0; i < 2; i++ {
+		ids = append(ids, register(t, survivor, "hongqiao-01", "counselling")[0])
+	}
+	for _, id := range ids {
+		need(t, survivor, id, referred)
+	}
+	if h, _ := survivor.client.Get(context.Background(), "tl:{changning}:lease:matcher").Result(); strings.HasPrefix(h, leader+" ") {
+		t.Fatalf("the stopped node still holds the lease: %s", h)
+	}
+	// Each need was proposed once.
+	entries, err := survivor.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proposals := map[string]int{}
+	for _, e := range entries {
+		body := e.Values["payload"].(string)
+		if strings.Contains(body, `"type":"need.referral_proposed"`) {
+			for _, id := range ids {
+				if strings.Contains(body, `"aggregate_id":"`+id+`"`) {
+					proposals[id]++
+				}
+			}
+		}
+	}
+	for _, id := range ids {
+		if proposals[id] != 1 {
+			t.Fatalf("need %s proposed %d times", id, proposals[id])
 		}
 	}
 }
