@@ -2,7 +2,10 @@ package matching
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 
@@ -29,6 +32,11 @@ type LoopConfig struct {
 	Registry  *domain.Registry
 	Appender  Appender
 	Logger    *slog.Logger
+	// Recorded, if set, holds the digest (see Digest) of each decision command the log
+	// already holds: a restarted loop that makes one of them again checks it against
+	// the digest instead of appending it again, so a restart costs a read of the log,
+	// not a round trip per past decision.
+	Recorded map[string]string
 }
 
 // Loop feeds the core from one partition's log, in order, and appends its decisions.
@@ -153,10 +161,38 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 	})
 }
 
+// ErrDiverged means the loop decided otherwise than the log records under the same
+// command: the replay is not the first run's; it stops rather than go on.
+var ErrDiverged = errors.New("matcher diverged from the log")
+
 func (l *Loop) appendDecision(ctx context.Context, d Decision) error {
 	evs, err := DecisionEvents(l.cfg.Registry, l.cfg.Partition, d)
 	if err != nil {
 		return err
 	}
+	if want, ok := l.cfg.Recorded[evs[0].CommandID]; ok {
+		got, err := Digest(l.cfg.Registry, evs)
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%w: command %s", ErrDiverged, evs[0].CommandID)
+		}
+		delete(l.cfg.Recorded, evs[0].CommandID) // in the log already: nothing to write
+		return nil
+	}
 	return l.cfg.Appender.Append(ctx, evs)
+}
+
+// Digest is a digest of a command's events, byte for byte.
+func Digest(reg *domain.Registry, evs []domain.Event) (string, error) {
+	h := sha256.New()
+	for _, e := range evs {
+		b, err := reg.Encode(e)
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }

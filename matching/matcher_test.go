@@ -28,8 +28,9 @@ type memLog struct {
 	failNext int // appends that fail (as a network error would) before one succeeds
 	// noise, when set, makes some appends lose a race: another command changes one of
 	// their aggregates first, so that the append is refused as stale.
-	noise *rand.Rand
-	stale int // appends refused as stale
+	noise     *rand.Rand
+	stale     int             // appends refused as stale
+	attempted map[string]bool // when set, the commands sent
 	// The log folded, for the generator's commands.
 	needs  map[string]domain.Need
 	offers map[string]domain.Offer
@@ -64,6 +65,9 @@ func newMemLog() *memLog {
 }
 
 func (l *memLog) Append(_ context.Context, evs []domain.Event) error {
+	if l.attempted != nil {
+		l.attempted[evs[0].CommandID] = true
+	}
 	if l.failNext > 0 {
 		l.failNext--
 		return errors.New("injected network error")
@@ -580,6 +584,36 @@ func TestRestartMidStreamLosesAndRepeatsNothing(t *testing.T) {
 		feed(t, replay, l, 0)
 		if l.appends != appends {
 			t.Fatalf("seed %d: a full replay appended %d more commands", s, l.appends-appends)
+		}
+		// A replay that knows the recorded decisions writes none of them again, and
+		// ends in the same state.
+		recorded := map[string]string{}
+		byCmd := map[string][]domain.Event{}
+		for _, e := range l.events {
+			if e.Actor == Actor {
+				byCmd[e.CommandID] = append(byCmd[e.CommandID], e)
+			}
+		}
+		for cmd, evs := range byCmd {
+			recorded[cmd], _ = Digest(reg, evs)
+		}
+		known := len(recorded)
+		quick, err := NewLoop(LoopConfig{Partition: "d", Registry: reg, Appender: l, Recorded: recorded, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.attempted = map[string]bool{}
+		feed(t, quick, l, 0)
+		if l.appends != appends || len(recorded) != 0 {
+			t.Fatalf("seed %d: a replay with the recorded decisions appended %d and left %d of %d unmatched", s, l.appends-appends, len(recorded), known)
+		}
+		for cmd := range l.attempted {
+			if byCmd[cmd] != nil {
+				t.Fatalf("seed %d: recorded decision %s was sent to the log again", s, cmd)
+			}
+		}
+		if a, b := coreState(lp.Core()), coreState(quick.Core()); a != b {
+			t.Fatalf("seed %d: the replay with recorded decisions ends elsewhere", s)
 		}
 		if a, b := coreState(lp.Core()), coreState(replay.Core()); a != b {
 			t.Fatalf("seed %d: replayed core differs from the live one:\n%s\n%s", s, a, b)

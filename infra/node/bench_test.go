@@ -14,6 +14,7 @@ import (
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/reference"
 	"github.com/tierlink/tierlink/matching"
@@ -91,13 +92,52 @@ func BenchmarkMatcherCatchUp(b *testing.B) {
 				b.StopTimer()
 				stop()
 				<-done
+				restart := restartRate(b, store, reg, p)
 				raw := xreadgroupRate(b, client, p)
 				b.ReportMetric(float64(read)/elapsed.Seconds(), "events/s")
+				b.ReportMetric(restart, "restart-events/s")
 				b.ReportMetric(raw, "xreadgroup-entries/s")
 				b.ReportMetric(float64(read-int64(backlog)-1), "decision-events")
 			}
 		})
 	}
+}
+
+// restartRate measures a restarted matcher over the caught-up log: it reads its past
+// decisions, then replays the log from the start, recognising them instead of
+// appending them again; it returns events/s over the whole restart.
+func restartRate(b *testing.B, store *eventlog.Store, reg *domain.Registry, p string) float64 {
+	b.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	recorded, err := node.RecordedDecisions(ctx, store, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	loop, _ := matching.NewLoop(matching.LoopConfig{Partition: p, Registry: reg, Appender: storeAppender{store}, Recorded: recorded,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = store.Follow(fctx, eventlog.SubscriptionConfig{Partition: p, Group: "restart", Consumer: "c",
+			BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, loopApplier{loop}, nil)
+	}()
+	head, _ := store.Head(ctx, p)
+	for {
+		if cp, _ := loop.Checkpoint(ctx); cp >= head {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	stop()
+	<-done
+	if h, _ := store.Head(ctx, p); h != head {
+		b.Fatalf("the restart appended %d events", h-head)
+	}
+	return float64(head) / elapsed.Seconds()
 }
 
 // fill appends the reference data and a backlog of needs and offers to a partition,

@@ -187,8 +187,12 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 			continue
 		}
 		n.log.Info("matcher lease taken: deciding for the district", "partition", p, "token", token)
+		recorded, err := RecordedDecisions(ctx, n.store, p)
+		if err != nil {
+			n.log.Warn("past decisions not read; the matcher will append them again as retried commands", "partition", p, "err", err)
+		}
 		loop, err := matching.NewLoop(matching.LoopConfig{
-			Partition: p, Registry: n.store.Registry(), Logger: n.log,
+			Partition: p, Registry: n.store.Registry(), Logger: n.log, Recorded: recorded,
 			Appender: matcherAppender{store: n.store, metrics: n.metrics, token: token},
 		})
 		if err != nil {
@@ -254,6 +258,48 @@ func (n *Node) PublishReference(ctx context.Context) error {
 		n.log.Info("reference data published", "partition", p, "version", len(past)+1)
 	}
 	return nil
+}
+
+// RecordedDecisions reads a partition's log and returns the digest of each command
+// the matcher appended, for a restarted matcher to recognise its past decisions
+// without appending them again.
+func RecordedDecisions(ctx context.Context, store *eventlog.Store, partition string) (map[string]string, error) {
+	byCmd := map[string][]domain.Event{}
+	var order []string
+	for from := int64(1); ; {
+		entries, err := store.ReadPartition(ctx, partition, from, 5000)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		next := from
+		for _, e := range entries {
+			if e.Err == nil && e.Event.Actor == matching.Actor {
+				if _, seen := byCmd[e.Event.CommandID]; !seen {
+					order = append(order, e.Event.CommandID)
+				}
+				byCmd[e.Event.CommandID] = append(byCmd[e.Event.CommandID], e.Event)
+			}
+			if e.Position >= next {
+				next = e.Position + 1
+			}
+		}
+		if next == from {
+			break // a foreign entry ends the log (appends refuse to follow it)
+		}
+		from = next
+	}
+	out := make(map[string]string, len(order))
+	for _, cmd := range order {
+		d, err := matching.Digest(store.Registry(), byCmd[cmd])
+		if err != nil {
+			return nil, err
+		}
+		out[cmd] = d
+	}
+	return out, nil
 }
 
 // ticker writes the time into every district's log at each interval.
@@ -379,15 +425,11 @@ type matcherAppender struct {
 func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
 	// The fingerprint is a digest of the decision's bytes: a replay that decided
 	// otherwise under the same command id is refused instead of passing as a retry.
-	h := sha256.New()
-	for _, e := range evs {
-		b, err := a.store.Registry().Encode(e)
-		if err != nil {
-			return err
-		}
-		h.Write(b)
+	digest, err := matching.Digest(a.store.Registry(), evs)
+	if err != nil {
+		return err
 	}
-	res, err := a.store.Append(ctx, evs, eventlog.Fingerprint(hex.EncodeToString(h.Sum(nil)[:16])), eventlog.Fence(matcherLease, a.token))
+	res, err := a.store.Append(ctx, evs, eventlog.Fingerprint(digest), eventlog.Fence(matcherLease, a.token))
 	if errors.Is(err, eventlog.ErrVersionConflict) {
 		return fmt.Errorf("%w: %w", matching.ErrStale, err)
 	}
