@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -261,43 +262,45 @@ func (n *Node) PublishReference(ctx context.Context) error {
 }
 
 // RecordedDecisions reads a partition's log and returns the digest of each command
-// the matcher appended, for a restarted matcher to recognise its past decisions
-// without appending them again.
+// the matcher appended (matching.Digest: over the events' bytes as stored), for a
+// restarted matcher to recognise its past decisions without appending them again.
+// It reads only the actor and the command id of each entry.
 func RecordedDecisions(ctx context.Context, store *eventlog.Store, partition string) (map[string]string, error) {
-	byCmd := map[string][]domain.Event{}
+	hashes := map[string]hash.Hash{}
 	var order []string
+	var head struct {
+		Actor     string `json:"actor"`
+		CommandID string `json:"command_id"`
+	}
 	for from := int64(1); ; {
-		entries, err := store.ReadPartition(ctx, partition, from, 5000)
+		entries, err := store.ReadPartitionRaw(ctx, partition, from, 5000)
 		if err != nil {
 			return nil, err
 		}
 		if len(entries) == 0 {
 			break
 		}
-		next := from
 		for _, e := range entries {
-			if e.Err == nil && e.Event.Actor == matching.Actor {
-				if _, seen := byCmd[e.Event.CommandID]; !seen {
-					order = append(order, e.Event.CommandID)
-				}
-				byCmd[e.Event.CommandID] = append(byCmd[e.Event.CommandID], e.Event)
+			from = e.Position + 1
+			if !bytes.Contains(e.Raw, []byte(`"actor":"`+matching.Actor+`"`)) {
+				continue
 			}
-			if e.Position >= next {
-				next = e.Position + 1
+			head.Actor, head.CommandID = "", ""
+			if json.Unmarshal(e.Raw, &head) != nil || head.Actor != matching.Actor {
+				continue
 			}
+			h, seen := hashes[head.CommandID]
+			if !seen {
+				h = sha256.New()
+				hashes[head.CommandID] = h
+				order = append(order, head.CommandID)
+			}
+			h.Write(e.Raw)
 		}
-		if next == from {
-			break // a foreign entry ends the log (appends refuse to follow it)
-		}
-		from = next
 	}
 	out := make(map[string]string, len(order))
 	for _, cmd := range order {
-		d, err := matching.Digest(store.Registry(), byCmd[cmd])
-		if err != nil {
-			return nil, err
-		}
-		out[cmd] = d
+		out[cmd] = hex.EncodeToString(hashes[cmd].Sum(nil)[:16])
 	}
 	return out, nil
 }
