@@ -430,6 +430,26 @@ func newLoop(t *testing.T, l *memLog) *Loop {
 	return lp
 }
 
+// runLive generates events into the log while the loop follows it, one position in
+// lagOneIn draws behind, with injected append failures if failures is set, then
+// feeds the loop to the end.
+func runLive(t *testing.T, g *gen, l *memLog, lp *Loop, events, lagOneIn int, failures bool) {
+	t.Helper()
+	fed := 0
+	for i := 0; i < events; i++ {
+		g.event(l)
+		if failures && g.rng.IntN(5) == 0 {
+			l.failNext = g.rng.IntN(3)
+		}
+		if g.rng.IntN(lagOneIn) == 0 { // the loop lags behind the log now and then
+			fed = feed(t, lp, l, fed)
+		}
+	}
+	for fed < len(l.events) {
+		fed = feed(t, lp, l, fed)
+	}
+}
+
 func TestRandomizedInvariants(t *testing.T) {
 	var referred, waiting, stale int
 	for s := uint64(1); s <= 20; s++ {
@@ -437,19 +457,7 @@ func TestRandomizedInvariants(t *testing.T) {
 		g := &gen{rng: rand.New(rand.NewPCG(s, 42))}
 		l.noise = rand.New(rand.NewPCG(s, 43))
 		lp := newLoop(t, l)
-		fed := 0
-		for i := 0; i < 2000; i++ {
-			g.event(l)
-			if g.rng.IntN(5) == 0 {
-				l.failNext = g.rng.IntN(3)
-			}
-			if g.rng.IntN(4) == 0 { // the loop lags behind the log now and then
-				fed = feed(t, lp, l, fed)
-			}
-		}
-		for fed < len(l.events) {
-			fed = feed(t, lp, l, fed)
-		}
+		runLive(t, g, l, lp, 2000, 4, true)
 		r, w := checkInvariants(t, s, l)
 		referred, waiting, stale = referred+r, waiting+w, stale+l.stale
 	}
@@ -501,16 +509,7 @@ func replayOnce(t *testing.T, seed uint64) {
 	g := &gen{rng: rand.New(rand.NewPCG(seed, 1))}
 	l.noise = rand.New(rand.NewPCG(seed, 2))
 	lp := newLoop(t, l)
-	fed := 0
-	for i := 0; i < 3000; i++ {
-		g.event(l)
-		if g.rng.IntN(3) == 0 {
-			fed = feed(t, lp, l, fed)
-		}
-	}
-	for fed < len(l.events) {
-		fed = feed(t, lp, l, fed)
-	}
+	runLive(t, g, l, lp, 3000, 3, false)
 	l.noise = nil
 	// A fresh loop over the recorded log (inputs and decisions alike) decides the
 	// same: each decision it makes is in the log byte for byte, or refused as the

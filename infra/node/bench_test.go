@@ -35,13 +35,11 @@ type storeAppender struct{ s *eventlog.Store }
 
 func (a storeAppender) Append(ctx context.Context, evs []domain.Event) error {
 	_, err := a.s.Append(ctx, evs)
-	if err != nil && isConflict(err) {
+	if errors.Is(err, eventlog.ErrVersionConflict) {
 		return fmt.Errorf("%w: %w", matching.ErrStale, err)
 	}
 	return err
 }
-
-func isConflict(err error) bool { return err != nil && (errorsIs(err, eventlog.ErrVersionConflict)) }
 
 // BenchmarkMatcherCatchUp measures how fast a matcher catches up with a backlog in a
 // real Redis: the log holds the reference data, then 1 offer for every 20 needs (so
@@ -208,5 +206,3 @@ func xreadgroupRate(b *testing.B, c *redis.Client, p string) float64 {
 	}
 	return float64(total) / time.Since(start).Seconds()
 }
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
