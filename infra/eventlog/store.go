@@ -201,73 +201,172 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, opts ...Appen
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.fingerprint == "" {
-		o.fingerprint = "-"
-	}
-	if strings.ContainsAny(o.fingerprint, " \t\n") {
-		return Result{}, fmt.Errorf("%w: a fingerprint may not hold spaces", ErrBadAppend)
-	}
-	specs, err := group(events)
+	out, err := s.AppendBatch(ctx, []Command{{Events: events, Fingerprint: o.fingerprint}}, opts...)
 	if err != nil {
 		return Result{}, err
 	}
-	partition := events[0].Partition
+	return out[0].Result, out[0].Err
+}
+
+// Command is one command of a batched append: its events, its fingerprint (see
+// Fingerprint) and the earlier commands of the batch it needs.
+type Command struct {
+	Events      []domain.Event
+	Fingerprint string
+	// After lists the indices of earlier commands of the batch that must take
+	// effect (now or before) for this one to be tried.
+	After []int
+}
+
+// Outcome is what became of one command of a batch: its result, or why it wrote nothing.
+type Outcome struct {
+	Result Result
+	Err    error
+}
+
+// ErrPrerequisite means a command of a batch was not tried because a command it
+// needs (Command.After) did not take effect.
+var ErrPrerequisite = errors.New("a command it needs did not take effect")
+
+// MaxCommandsPerBatch is the most commands one AppendBatch may carry.
+const MaxCommandsPerBatch = 512
+
+// AppendBatch appends commands in order in one round trip, each as Append would: a
+// command that conflicts, or needs one that did not take effect, writes nothing and
+// the next is tried. The error is for the whole call (bad input, fenced, corrupt
+// log, Redis unreachable: then nothing is known to be written, and the call may be
+// retried as it is); otherwise there is one outcome per command.
+func (s *Store) AppendBatch(ctx context.Context, cmds []Command, opts ...AppendOption) ([]Outcome, error) {
+	var o appendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(cmds) == 0 || len(cmds) > MaxCommandsPerBatch {
+		return nil, fmt.Errorf("%w: %d commands in a batch, from 1 to %d", ErrBadAppend, len(cmds), MaxCommandsPerBatch)
+	}
+	partition := ""
+	if len(cmds[0].Events) > 0 {
+		partition = cmds[0].Events[0].Partition
+	}
 	keys, err := KeysFor(partition)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	redisKeys := make([]string, 0, 2+len(specs))
-	redisKeys = append(redisKeys, keys.State(), keys.Log())
-	args := make([]any, 0, 2+3*len(specs)+2*len(events))
 	fence := ""
 	if o.lease != "" {
 		fence = strconv.FormatInt(o.token, 10)
 	}
-	args = append(args, commandField(events[0].CommandID), o.fingerprint, len(specs), fence)
-	for _, sp := range specs {
-		redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
-		args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
-		for _, e := range sp.events {
-			body, err := s.registry.Encode(e)
-			if err != nil {
-				return Result{}, fmt.Errorf("%w: %w", ErrBadAppend, err)
+	redisKeys := []string{keys.State(), keys.Log()}
+	args := []any{fence, len(cmds)}
+	specs := make([][]streamSpec, len(cmds))
+	fps := make([]string, len(cmds))
+	for c, cmd := range cmds {
+		fp := cmd.Fingerprint
+		if fp == "" {
+			fp = "-"
+		}
+		if strings.ContainsAny(fp, " \t\n") {
+			return nil, fmt.Errorf("%w: a fingerprint may not hold spaces", ErrBadAppend)
+		}
+		fps[c] = fp
+		if specs[c], err = group(cmd.Events); err != nil {
+			return nil, err
+		}
+		if cmd.Events[0].Partition != partition {
+			return nil, fmt.Errorf("%w: command %d is of another partition", ErrBadAppend, c)
+		}
+		args = append(args, commandField(cmd.Events[0].CommandID), fp, len(cmd.After))
+		for _, i := range cmd.After {
+			if i < 0 || i >= c {
+				return nil, fmt.Errorf("%w: command %d needs command %d, which is not before it", ErrBadAppend, c, i)
 			}
-			if len(body) > MaxEventBytes {
-				return Result{}, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
+			args = append(args, i+1)
+		}
+		args = append(args, len(specs[c]))
+		for _, sp := range specs[c] {
+			redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
+			args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
+			for _, e := range sp.events {
+				body, err := s.registry.Encode(e)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrBadAppend, err)
+				}
+				if len(body) > MaxEventBytes {
+					return nil, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
+				}
+				args = append(args, e.ID, body)
 			}
-			args = append(args, e.ID, body)
 		}
 	}
 	if o.lease != "" {
 		redisKeys = append(redisKeys, keys.Lease(o.lease))
 	}
-	reply, err := s.script.Run(ctx, s.client, redisKeys, args...).StringSlice()
-	if err != nil {
-		s.recorder.AppendFailed(partition)
-		return Result{}, fmt.Errorf("append to %s: %w", partition, err)
+	reply, err := s.script.Run(ctx, s.client, redisKeys, args...).Slice()
+	if err == nil {
+		var out []Outcome
+		if out, err = s.interpretBatch(reply, cmds, specs, fps); err == nil {
+			return out, nil
+		}
 	}
-	if len(reply) < 2 {
-		s.recorder.AppendFailed(partition)
-		return Result{}, fmt.Errorf("append to %s: unexpected reply %q", partition, reply)
-	}
-	res, err := s.interpret(reply, specs, o.fingerprint)
-	switch {
-	case err == nil && res.Duplicate:
-		s.recorder.Duplicate(partition)
-	case err == nil:
-		s.recorder.Appended(partition, events)
-	case errors.Is(err, ErrVersionConflict):
-		s.recorder.Conflict(partition)
-	default:
-		s.recorder.AppendFailed(partition)
-	}
-	if err != nil {
-		return Result{}, fmt.Errorf("append to %s: %w", partition, err)
-	}
-	return res, nil
+	s.recorder.AppendFailed(partition)
+	return nil, fmt.Errorf("append to %s: %w", partition, err)
 }
 
-// interpret reads the script's reply.
+// interpretBatch reads the script's reply to a batch.
+func (s *Store) interpretBatch(reply []any, cmds []Command, specs [][]streamSpec, fps []string) ([]Outcome, error) {
+	strs := func(v any) []string {
+		xs, _ := v.([]any)
+		out := make([]string, 0, len(xs))
+		for _, x := range xs {
+			str, _ := x.(string)
+			out = append(out, str)
+		}
+		return out
+	}
+	if len(reply) == 0 {
+		return nil, fmt.Errorf("%w: empty", errUnexpectedReply)
+	}
+	if head, _ := reply[0].(string); head != "done" {
+		_, err := s.interpret(strs(reply), nil, "")
+		return nil, err
+	}
+	if len(reply) != len(cmds)+1 {
+		return nil, fmt.Errorf("%w: %d replies to %d commands", errUnexpectedReply, len(reply)-1, len(cmds))
+	}
+	partition := cmds[0].Events[0].Partition
+	out := make([]Outcome, len(cmds))
+	for c, cmd := range cmds {
+		r := strs(reply[c+1])
+		if len(r) == 2 && r[0] == "after" {
+			out[c].Err = fmt.Errorf("append to %s: command %s: %w (command %s)", partition, cmd.Events[0].CommandID, ErrPrerequisite, r[1])
+			s.recorder.Conflict(partition)
+			continue
+		}
+		res, err := s.interpret(r, specs[c], fps[c])
+		switch {
+		case err == nil && res.Duplicate:
+			s.recorder.Duplicate(partition)
+		case err == nil:
+			s.recorder.Appended(partition, cmd.Events)
+		case errors.Is(err, ErrVersionConflict):
+			s.recorder.Conflict(partition)
+		case errors.Is(err, errUnexpectedReply):
+			return nil, err
+		default:
+			s.recorder.AppendFailed(partition)
+		}
+		if err != nil {
+			err = fmt.Errorf("append to %s: %w", partition, err)
+		}
+		out[c] = Outcome{Result: res, Err: err}
+	}
+	return out, nil
+}
+
+// errUnexpectedReply means the append script replied what the store does not know.
+var errUnexpectedReply = errors.New("unexpected reply from the append script")
+
+// interpret reads the script's reply about one command, or about a whole call.
 func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string) (Result, error) {
 	switch {
 	case len(reply) == 2 && (reply[0] == "ok" || reply[0] == "dup"):
@@ -291,7 +390,7 @@ func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string
 		i, err1 := strconv.Atoi(reply[1])
 		actual, err2 := strconv.ParseInt(reply[2], 10, 64)
 		if err1 != nil || err2 != nil || i < 1 || i > len(specs) {
-			return Result{}, fmt.Errorf("unexpected reply %q", reply)
+			return Result{}, fmt.Errorf("%w: %q", errUnexpectedReply, reply)
 		}
 		return Result{}, &ConflictError{Aggregate: specs[i-1].ref, Expected: specs[i-1].expected, Actual: actual}
 	case len(reply) == 2 && reply[0] == "fenced":
@@ -301,7 +400,7 @@ func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string
 			"remove what was written there by hand (XDEL, then XSETID back) or restore the partition",
 			ErrCorruptLog, reply[1], reply[2], reply[3])
 	}
-	return Result{}, fmt.Errorf("unexpected reply %q", reply)
+	return Result{}, fmt.Errorf("%w: %q", errUnexpectedReply, reply)
 }
 
 type parsedResult struct {

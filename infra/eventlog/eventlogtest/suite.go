@@ -40,6 +40,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		{"VersionConflict", testVersionConflict},
 		{"IdempotentRetry", testIdempotentRetry},
 		{"BadAppendWritesNothing", testBadAppend},
+		{"BatchAppendsInOrderWithPrerequisites", testBatch},
 		{"RacingWritersOneWinnerPerVersion", testRace},
 		{"UnackedEntryRedelivered", testUnackedRedelivered},
 		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart},
@@ -255,6 +256,75 @@ func testBadAppend(t *testing.T, s Subject, p string) {
 	}
 	if _, err := s.Store.Append(ctx, good); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func testBatch(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-0", "a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	batch := []eventlog.Command{
+		{Events: one(t, p, "cmd-1", "b", 0)},                     // lands at 2
+		{Events: one(t, p, "cmd-2", "a", 0)},                     // a is at 1: conflict
+		{Events: one(t, p, "cmd-3", "c", 0), After: []int{1}},    // needs cmd-2: not tried
+		{Events: one(t, p, "cmd-4", "b", 1), After: []int{0}},    // follows cmd-1: lands at 3
+		{Events: one(t, p, "cmd-0", "a", 0)},                     // taken before: a duplicate
+		{Events: one(t, p, "cmd-6", "d", 0), After: []int{4, 3}}, // a duplicate counts as taken: lands at 4
+	}
+	check := func(out []eventlog.Outcome, retry bool) {
+		t.Helper()
+		if len(out) != len(batch) {
+			t.Fatalf("%d outcomes for %d commands", len(out), len(batch))
+		}
+		for i, want := range []int64{2, 0, 0, 3, 1, 4} {
+			o := out[i]
+			switch {
+			case i == 1 && !errors.Is(o.Err, eventlog.ErrVersionConflict),
+				i == 2 && !errors.Is(o.Err, eventlog.ErrPrerequisite):
+				t.Fatalf("command %d: %v, want it refused", i, o.Err)
+			case want > 0 && (o.Err != nil || o.Result.FirstPosition != want || o.Result.Duplicate != (retry || i == 4)):
+				t.Fatalf("command %d: %+v %v, want it at %d", i, o.Result, o.Err, want)
+			}
+		}
+	}
+	out, err := s.Store.AppendBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(out, false)
+	// The whole batch again, as after a lost reply: the same outcomes, nothing written.
+	out, err = s.Store.AppendBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(out, true)
+	log, err := s.Store.ReadPartition(ctx, p, 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, e := range log {
+		cmds = append(cmds, e.Event.CommandID)
+	}
+	if fmt.Sprint(cmds) != "[cmd-0 cmd-1 cmd-4 cmd-6]" {
+		t.Fatalf("log holds commands %v", cmds)
+	}
+	// A bad batch, or one that is fenced, writes nothing at all.
+	for name, bad := range map[string][]eventlog.Command{
+		"needs a later command": {{Events: one(t, p, "x-1", "e", 0), After: []int{1}}, {Events: one(t, p, "x-2", "f", 0)}},
+		"one bad command":       {{Events: one(t, p, "x-3", "e", 0)}, {Events: nil}},
+		"empty":                 nil,
+	} {
+		if _, err := s.Store.AppendBatch(ctx, bad); !errors.Is(err, eventlog.ErrBadAppend) {
+			t.Errorf("%s: %v, want a bad append", name, err)
+		}
+	}
+	if _, err := s.Store.AppendBatch(ctx, []eventlog.Command{{Events: one(t, p, "x-4", "e", 0)}}, eventlog.Fence("matcher", 7)); !errors.Is(err, eventlog.ErrFenced) {
+		t.Fatalf("a batch without the lease: %v", err)
+	}
+	if h := head(t, s, p); h != 4 {
+		t.Fatalf("head %d after refused batches, want 4", h)
 	}
 }
 
