@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -14,17 +15,34 @@ import (
 	"github.com/tierlink/tierlink/domain"
 )
 
-// ErrStale is wrapped by an Appender's error when an aggregate moved on since the
-// decision was made: the append was refused and nothing was written.
+// ErrStale is wrapped by an Appender's outcome for a command refused because an
+// aggregate moved on since the decision was made, or because a command it needs was
+// refused: nothing of it was written.
 var ErrStale = errors.New("stale decision")
 
-// Appender appends one command's events atomically, idempotently by command id.
+// Command is one decision's events for an Appender, with the earlier commands of
+// the same call it needs.
+type Command struct {
+	Events []domain.Event
+	// After lists the indices of earlier commands of the call that must take effect
+	// for this one to be tried (they write the same aggregates, at the versions
+	// before this one's).
+	After []int
+}
+
+// Appender appends commands in order, each atomically and idempotently by command id.
 type Appender interface {
-	Append(ctx context.Context, events []domain.Event) error
+	// Append returns one outcome per command: nil when it took effect (now or
+	// before), or an error wrapping ErrStale when it was refused. An error for the
+	// whole call means nothing is known; the call is made again as it was.
+	Append(ctx context.Context, cmds []Command) ([]error, error)
 }
 
 // Actor is the actor of every event the matcher appends.
 const Actor = "system:matcher"
+
+// MaxCommandsPerCall is the most decisions a loop hands its appender in one call.
+const MaxCommandsPerCall = 256
 
 // LoopConfig wires a loop to one partition.
 type LoopConfig struct {
@@ -40,19 +58,51 @@ type LoopConfig struct {
 }
 
 // Loop feeds the core from one partition's log, in order, and appends its decisions.
-// On start it replays the log from the beginning to rebuild the core, and appends
-// every decision again: one made before is a retried command (its events are in the
-// log; nothing is written), and one refused before as stale is refused again, so the
-// replay reverts it as the first run did and ends in the same state. One loop owns
-// a partition at a time. (Snapshots of the core, which would spare a restart the
-// full replay, come with the matcher's performance work.)
+//
+// It takes the log in runs of positions (HandleBatch) and appends the decisions of a
+// run in one call, so that catching up with a backlog costs a round trip per run,
+// not per decision. A decision is in the log, or will never be: its append was
+// refused because one of its aggregates moved on (an entry the loop reads later),
+// or because a decision it builds on was refused. The core keeps such a decision
+// until it reads the first entry that moves one of its aggregates past the version
+// it expected (the entry that made it stale, found by the loop even before the
+// append was tried when it is in the same run); just before that entry, the core
+// takes the decision back with those made after it on the same needs and offers,
+// and makes them again (Matcher.Refused). Where this happens depends on the log
+// alone, not on how it was cut into runs, so a replay of the log, in runs of any
+// size, makes the same decisions.
+//
+// On start the loop replays the log from the beginning to rebuild the core; a
+// decision it finds in LoopConfig.Recorded is not appended again, and one made
+// before but not recorded is appended again (a retried command, or one refused
+// again). One loop owns a partition at a time. (Snapshots of the core, which would
+// spare a restart the full replay, are not built yet.)
 type Loop struct {
 	cfg     LoopConfig
 	core    *Matcher
 	log     *slog.Logger
 	applied int64 // last position folded into the core
-	done    int64 // last position whose decisions are all appended
-	pending []Decision
+	done    int64 // last position whose decisions are all appended or refused
+	// open holds the decisions made and not in the log, in the order made: those
+	// still to append, and those refused, kept until the entry that made them stale.
+	open []*pending
+	// touching counts the open decisions that write each aggregate.
+	touching map[domain.AggregateRef]int
+}
+
+// pending is a decision not (yet) in the log.
+type pending struct {
+	d       Decision
+	events  []domain.Event
+	expects map[domain.AggregateRef]int64 // the version it expects of each aggregate it writes
+	refused bool
+}
+
+// Input is one log position handed to a loop: its event, or nil for an entry that
+// was dead-lettered.
+type Input struct {
+	Position int64
+	Event    *domain.Event
 }
 
 // NewLoop validates the configuration and returns a loop with an empty core.
@@ -63,41 +113,198 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Loop{cfg: cfg, core: New(), log: cfg.Logger.With("partition", cfg.Partition, "component", "matcher")}, nil
+	return &Loop{cfg: cfg, core: New(), touching: map[domain.AggregateRef]int{},
+		log: cfg.Logger.With("partition", cfg.Partition, "component", "matcher")}, nil
 }
 
 // Checkpoint returns the last position the loop has handled: 0 for a new loop,
 // whose core is rebuilt from the start of the log.
 func (l *Loop) Checkpoint(context.Context) (int64, error) { return l.done, nil }
 
-// Handle applies the entry at position pos (ev is nil for an entry that was
-// dead-lettered) and appends the decisions it triggers. After an error the same
-// position may be handed again: the core is not fed twice, the appends are retried.
+// Handle handles one position (see HandleBatch).
 func (l *Loop) Handle(ctx context.Context, pos int64, ev *domain.Event) error {
-	if pos <= l.done {
-		return nil
-	}
-	if pos > l.applied {
-		if ev != nil {
-			l.pending = l.core.Apply(*ev)
-		}
-		l.applied = pos
-	}
-	for len(l.pending) > 0 {
-		d := l.pending[0]
-		err := l.appendDecision(ctx, d)
-		switch {
-		case errors.Is(err, ErrStale):
-			l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", d.NeedID, "offer", d.OfferID, "err", err)
-			l.pending = l.core.Refused(d, l.pending[1:])
+	return l.HandleBatch(ctx, []Input{{Position: pos, Event: ev}})
+}
+
+// HandleBatch applies a run of consecutive positions and appends the decisions they
+// trigger. After an error the same positions may be handed again: the core is not
+// fed twice, the appends are retried.
+func (l *Loop) HandleBatch(ctx context.Context, in []Input) error {
+	for _, x := range in {
+		if x.Position <= l.applied {
 			continue
-		case err != nil:
+		}
+		if x.Event != nil {
+			if err := l.refuseStale(*x.Event); err != nil {
+				return err
+			}
+			if err := l.add(l.core.Apply(*x.Event)); err != nil {
+				return err
+			}
+		}
+		l.applied = x.Position
+	}
+	if err := l.flush(ctx); err != nil {
+		return err
+	}
+	l.done = l.applied
+	return nil
+}
+
+// add turns decisions into their events and keeps them to append, except those the
+// log holds already (LoopConfig.Recorded).
+func (l *Loop) add(ds []Decision) error {
+	for _, d := range ds {
+		evs, err := DecisionEvents(l.cfg.Registry, l.cfg.Partition, d)
+		if err != nil {
 			return err
 		}
-		l.pending = l.pending[1:]
+		cmd := evs[0].CommandID
+		if want, ok := l.cfg.Recorded[cmd]; ok {
+			got, err := Digest(l.cfg.Registry, evs)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("%w: command %s", ErrDiverged, cmd)
+			}
+			delete(l.cfg.Recorded, cmd) // in the log already: nothing to write
+			continue
+		}
+		p := &pending{d: d, events: evs, expects: map[domain.AggregateRef]int64{}}
+		for _, e := range evs {
+			if _, ok := p.expects[e.Aggregate()]; !ok {
+				p.expects[e.Aggregate()] = e.AggregateVersion - 1
+			}
+		}
+		l.open = append(l.open, p)
+		for ref := range p.expects {
+			l.touching[ref]++
+		}
 	}
-	l.done = pos
 	return nil
+}
+
+// drop removes the open decisions that f picks.
+func (l *Loop) drop(f func(*pending) bool) {
+	l.open = slices.DeleteFunc(l.open, func(p *pending) bool {
+		if !f(p) {
+			return false
+		}
+		for ref := range p.expects {
+			if l.touching[ref]--; l.touching[ref] == 0 {
+				delete(l.touching, ref)
+			}
+		}
+		return true
+	})
+}
+
+// refuseStale takes back, before the core reads e, every decision not in the log
+// that e makes stale: e moves one of its aggregates past the version it expected.
+func (l *Loop) refuseStale(e domain.Event) error {
+	ref := e.Aggregate()
+	if l.touching[ref] > 0 && e.Actor == Actor {
+		// One of its own decisions, written by an earlier loop of this partition
+		// (or by this one before a lost reply), read before its append: it is in
+		// the log; nothing to append.
+		if at := slices.IndexFunc(l.open, func(p *pending) bool { return p.events[0].CommandID == e.CommandID }); at >= 0 {
+			p := l.open[at]
+			if p.refused || !slices.ContainsFunc(p.events, func(x domain.Event) bool { return x.ID == e.ID }) {
+				return fmt.Errorf("%w: command %s holds event %s, which the loop did not make", ErrDiverged, e.CommandID, e.ID)
+			}
+			l.drop(func(x *pending) bool { return x == p })
+		}
+	}
+	for l.touching[ref] > 0 {
+		at := slices.IndexFunc(l.open, func(p *pending) bool {
+			v, ok := p.expects[ref]
+			return ok && e.AggregateVersion > v
+		})
+		if at < 0 {
+			return nil
+		}
+		p, rest := l.open[at], l.open[at+1:]
+		ds := make([]Decision, len(rest))
+		for i, r := range rest {
+			ds[i] = r.d
+		}
+		l.log.Info("decision stale: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
+			"command", p.events[0].CommandID, "changed_by", e.ID)
+		affected, redo := l.core.Refused(p.d, ds, e)
+
+		gone := map[*pending]bool{p: true}
+		for i, r := range rest {
+			gone[r] = affected[i]
+		}
+		l.drop(func(x *pending) bool { return gone[x] })
+		if err := l.add(redo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush appends the open decisions not yet tried, in calls of at most
+// MaxCommandsPerCall. A decision that builds on a refused one (it writes an
+// aggregate that one wrote) is refused without trying; one that builds on another of
+// the same call names it as a prerequisite.
+func (l *Loop) flush(ctx context.Context) error {
+	for {
+		var batch []*pending
+		var cmds []Command
+		index := map[*pending]int{}
+		last := map[domain.AggregateRef]*pending{}
+		for _, p := range l.open {
+			if !p.refused && len(batch) < MaxCommandsPerCall {
+				var after []int
+				for ref := range p.expects {
+					dep := last[ref]
+					switch {
+					case dep == nil:
+					case dep.refused:
+						p.refused = true
+					default:
+						if i, ok := index[dep]; ok && !slices.Contains(after, i) {
+							after = append(after, i)
+						}
+					}
+				}
+				if !p.refused {
+					slices.Sort(after)
+					index[p] = len(batch)
+					batch = append(batch, p)
+					cmds = append(cmds, Command{Events: p.events, After: after})
+				}
+			}
+			for ref := range p.expects {
+				last[ref] = p
+			}
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		outcomes, err := l.cfg.Appender.Append(ctx, cmds)
+		if err != nil {
+			return err
+		}
+		if len(outcomes) != len(batch) {
+			return fmt.Errorf("matching: %d outcomes for %d commands", len(outcomes), len(batch))
+		}
+		in := map[*pending]bool{}
+		for i, p := range batch {
+			switch err := outcomes[i]; {
+			case err == nil:
+				in[p] = true
+			case errors.Is(err, ErrStale):
+				p.refused = true
+				l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID, "err", err)
+			default:
+				return err
+			}
+		}
+		l.drop(func(p *pending) bool { return in[p] })
+	}
 }
 
 // Core returns the loop's matcher core, for inspection.
@@ -148,9 +355,9 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 	changes := append([]domain.Change{{
 		Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: d.NeedID}, ExpectedVersion: d.NeedVersion, Payloads: payloads,
 	}}, offers...)
-	// One command per decision: the need's expected version tells decisions on the
-	// same need and cause apart.
-	cmd := "match:" + d.Cause.ID + ":" + d.NeedID + ":" + strconv.FormatInt(d.NeedVersion, 10)
+	// One command per decision: the need's count of decisions tells apart decisions
+	// on the same need and cause, including one made again after a refusal.
+	cmd := "match:" + d.Cause.ID + ":" + d.NeedID + ":" + strconv.Itoa(d.Seq)
 	i := 0
 	return reg.Envelop(changes, domain.Meta{
 		Partition: partition, Time: d.Cause.Time, Actor: Actor, CommandID: cmd,
@@ -164,25 +371,6 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 // ErrDiverged means the loop decided otherwise than the log records under the same
 // command: the replay is not the first run's; it stops rather than go on.
 var ErrDiverged = errors.New("matcher diverged from the log")
-
-func (l *Loop) appendDecision(ctx context.Context, d Decision) error {
-	evs, err := DecisionEvents(l.cfg.Registry, l.cfg.Partition, d)
-	if err != nil {
-		return err
-	}
-	if want, ok := l.cfg.Recorded[evs[0].CommandID]; ok {
-		got, err := Digest(l.cfg.Registry, evs)
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("%w: command %s", ErrDiverged, evs[0].CommandID)
-		}
-		delete(l.cfg.Recorded, evs[0].CommandID) // in the log already: nothing to write
-		return nil
-	}
-	return l.cfg.Appender.Append(ctx, evs)
-}
 
 // Digest is a digest of a command's events, byte for byte.
 func Digest(reg *domain.Registry, evs []domain.Event) (string, error) {

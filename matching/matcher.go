@@ -69,6 +69,9 @@ type Decision struct {
 	Deadline     time.Time
 	// Cause is the event that triggered the decision.
 	Cause domain.Event
+	// Seq counts the decisions made for the need, those taken back included: it
+	// tells apart decisions on the same need, cause and version.
+	Seq int
 }
 
 // needEvents counts the need's events of the decision.
@@ -144,6 +147,7 @@ type need struct {
 	declined   map[string]bool
 	parked     bool
 	parkGen    int // counts the need's parkings, to tell stale parked entries
+	decided    int // counts the decisions made for the need (Decision.Seq)
 }
 
 // Matcher is the pure matching core. It is not safe for concurrent use: one loop
@@ -447,8 +451,13 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 // waitlist. The decision is applied to the state at once. An offer named in
 // exclude is passed over.
 func (m *Matcher) match(n *need, cause domain.Event, exclude string) Decision {
-	d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause}
-	return m.matchInto(d, n, cause, exclude)
+	return m.matchInto(m.decision(n, cause), n, cause, exclude)
+}
+
+// decision starts a decision for a need on a cause.
+func (m *Matcher) decision(n *need, cause domain.Event) Decision {
+	n.decided++
+	return Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause, Seq: n.decided}
 }
 
 // matchInto continues a decision from the need's present tier.
@@ -484,7 +493,8 @@ func (m *Matcher) matchInto(d Decision, n *need, cause domain.Event, exclude str
 func (m *Matcher) end(n *need, reason string, cause domain.Event) Decision {
 	o := m.offers[n.offer]
 	e := &Ending{ReferralID: n.referral, OfferID: n.offer, Reason: reason, engaged: n.engaged, deadline: n.deadline}
-	d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause, Ending: e}
+	d := m.decision(n, cause)
+	d.Ending = e
 	if o != nil {
 		e.OfferVersion = o.version
 		o.version++
@@ -677,8 +687,8 @@ func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 	})
 	out := make([]Decision, 0, len(served))
 	for _, n := range served {
-		d := Decision{NeedID: n.id, NeedVersion: n.version, FromTier: n.tier, Cause: cause,
-			Tier: n.tier, Rule: RuleWaitingByPriority, Candidates: 1, Considered: []string{o.id}}
+		d := m.decision(n, cause)
+		d.Tier, d.Rule, d.Candidates, d.Considered = n.tier, RuleWaitingByPriority, 1, []string{o.id}
 		m.propose(n, o, &d)
 		out = append(out, d)
 	}
@@ -750,13 +760,16 @@ func (m *Matcher) release(o *offer, ref string) {
 	}
 }
 
-// Refused handles a decision whose append was refused as stale, and the decisions
-// made after it from the same event (rest). Those that touched its need or offers,
-// directly or through one another, were made on a state that counted it: they are
-// taken back (newest first) and made again, so that every append expects versions
-// the log really has; the others stand. A replay sees the same refusals and so makes
-// the same decisions. It returns the decisions to append in place of rest.
-func (m *Matcher) Refused(d Decision, rest []Decision) []Decision {
+// Refused takes back a decision that will not be in the log (its append was, or
+// will be, refused as stale), with the decisions made after it (rest) that are not
+// in the log either. Those that touched its need or offers, directly or through one
+// another, were made on a state that counted it: they are taken back too (newest
+// first) and made again, so that every append expects versions the log really has;
+// the others stand. Its own need waits for the event that made it stale (see
+// Revert). It reports which of rest were taken back, and returns the decisions made
+// again in their place, on cause: the event that made d stale, about to be read. A replay sees the same refusals at the same points and so
+// makes the same decisions.
+func (m *Matcher) Refused(d Decision, rest []Decision, cause domain.Event) (affected []bool, redo []Decision) {
 	touched := map[string]bool{}
 	mark := func(x Decision) {
 		touched["n/"+x.NeedID] = true
@@ -771,14 +784,11 @@ func (m *Matcher) Refused(d Decision, rest []Decision) []Decision {
 		return touched["n/"+x.NeedID] || (x.OfferID != "" && touched["o/"+x.OfferID]) || (x.Ending != nil && touched["o/"+x.Ending.OfferID])
 	}
 	mark(d)
-	affected := make([]bool, len(rest))
-	var keep []Decision
+	affected = make([]bool, len(rest))
 	for j, r := range rest {
 		if touches(r) {
 			affected[j] = true
 			mark(r)
-		} else {
-			keep = append(keep, r)
 		}
 	}
 	needs := make([]*need, len(rest))
@@ -788,23 +798,23 @@ func (m *Matcher) Refused(d Decision, rest []Decision) []Decision {
 		}
 	}
 	m.Revert(d)
-	ds := keep
+	var ds []Decision
 	for j, n := range needs {
 		switch {
 		case !affected[j] || n == nil || n.parked:
 		case rest[j].Ending != nil && n.state == needReferred && n.referral == rest[j].Ending.ReferralID:
 			// The referral it ended is live again: end it again, on the corrected state.
-			ds = append(ds, m.end(n, rest[j].Ending.Reason, d.Cause))
+			ds = append(ds, m.end(n, rest[j].Ending.Reason, cause))
 		case n.state == needOpen:
-			ds = append(ds, m.match(n, d.Cause, d.OfferID))
+			ds = append(ds, m.match(n, cause, d.OfferID))
 		}
 	}
 	for j, r := range rest {
 		if o := m.offers[r.OfferID]; affected[j] && o != nil && o.id != d.OfferID {
-			ds = append(ds, m.serveWaiting(o, d.Cause)...)
+			ds = append(ds, m.serveWaiting(o, cause)...)
 		}
 	}
-	return ds
+	return affected, ds
 }
 
 // undo takes back a decision that was never appended, as if it had not been made.

@@ -38,6 +38,7 @@ type memLog struct {
 	// replay that decided differently under the same command id.
 	content  map[string]string
 	diverged []string
+	cuts     *rand.Rand // where feed cuts the log into runs
 }
 
 func encodeAll(evs []domain.Event) string {
@@ -61,17 +62,45 @@ func (noiseEvent) EventType() string { return "test.noise" }
 
 func newMemLog() *memLog {
 	return &memLog{versions: map[domain.AggregateRef]int64{}, commands: map[string]bool{},
-		needs: map[string]domain.Need{}, offers: map[string]domain.Offer{}, content: map[string]string{}}
+		needs: map[string]domain.Need{}, offers: map[string]domain.Offer{}, content: map[string]string{},
+		cuts: rand.New(rand.NewPCG(7, 7))}
 }
 
-func (l *memLog) Append(_ context.Context, evs []domain.Event) error {
-	if l.attempted != nil {
-		l.attempted[evs[0].CommandID] = true
+// Append appends commands in order as the event store does: a command whose
+// prerequisite did not take effect is refused untried. An injected failure fails the
+// whole call, before or after it took effect (a reply lost on the way back).
+func (l *memLog) Append(_ context.Context, cmds []Command) ([]error, error) {
+	for _, c := range cmds {
+		if l.attempted != nil {
+			l.attempted[c.Events[0].CommandID] = true
+		}
 	}
+	lost := false
 	if l.failNext > 0 {
 		l.failNext--
-		return errors.New("injected network error")
+		if l.failNext%2 == 0 {
+			return nil, errors.New("injected network error")
+		}
+		lost = true
 	}
+	out := make([]error, len(cmds))
+	for i, c := range cmds {
+		for _, j := range c.After {
+			if out[j] != nil {
+				out[i] = fmt.Errorf("%w: command %d was refused", ErrStale, j)
+			}
+		}
+		if out[i] == nil {
+			out[i] = l.appendOne(c.Events)
+		}
+	}
+	if lost {
+		return nil, errors.New("injected network error after the append")
+	}
+	return out, nil
+}
+
+func (l *memLog) appendOne(evs []domain.Event) error {
 	if l.commands[evs[0].CommandID] {
 		// A retried command: it must be the same command, byte for byte.
 		if got := encodeAll(evs); got != l.content[evs[0].CommandID] {
@@ -301,27 +330,35 @@ func (g *gen) event(l *memLog) {
 	}
 	fail, noise := l.failNext, l.noise
 	l.failNext, l.noise = 0, nil // injected failures and races are for the matcher's appends
-	if err := l.Append(context.Background(), evs); err != nil {
+	if err := l.appendOne(evs); err != nil {
 		panic(err)
 	}
 	l.failNext, l.noise = fail, noise
 }
 
-// feed hands the loop every log position it has not seen, as the follower would.
+// feed hands the loop every log position it has not seen, as the follower would:
+// in runs of 1 to 48 positions, cut at random (the log's own cuts, drawn from a
+// fixed seed), so that a decision's refusal may be found in its own run or later.
 func feed(t *testing.T, lp *Loop, l *memLog, from int) int {
 	t.Helper()
-	for pos := from; pos < len(l.events); pos++ {
-		ev := l.events[pos]
+	for pos := from; pos < len(l.events); {
+		end := min(len(l.events), pos+1+l.cuts.IntN(48))
+		run := make([]Input, 0, end-pos)
+		for i := pos; i < end; i++ {
+			ev := l.events[i]
+			run = append(run, Input{Position: int64(i + 1), Event: &ev})
+		}
 		for tries := 0; ; tries++ {
-			err := lp.Handle(context.Background(), int64(pos+1), &ev)
+			err := lp.HandleBatch(context.Background(), run)
 			if err == nil {
 				break
 			}
-			// A failed append: the follower hands the same position again.
+			// A failed append: the follower hands the same run again.
 			if tries > 100 {
-				t.Fatalf("position %d keeps failing: %v", pos+1, err)
+				t.Fatalf("positions %d to %d keep failing: %v", pos+1, end, err)
 			}
 		}
+		pos = end
 	}
 	return len(l.events)
 }
@@ -478,7 +515,22 @@ type replayCheck struct {
 	seedNote string
 }
 
-func (r *replayCheck) Append(ctx context.Context, evs []domain.Event) error {
+func (r *replayCheck) Append(ctx context.Context, cmds []Command) ([]error, error) {
+	out := make([]error, len(cmds))
+	for i, c := range cmds {
+		for _, j := range c.After {
+			if out[j] != nil {
+				out[i] = fmt.Errorf("%w: command %d was refused", ErrStale, j)
+			}
+		}
+		if out[i] == nil {
+			out[i] = r.appendOne(ctx, c.Events)
+		}
+	}
+	return out, nil
+}
+
+func (r *replayCheck) appendOne(_ context.Context, evs []domain.Event) error {
 	cmd := evs[0].CommandID
 	if logged, ok := r.byCmd[cmd]; ok {
 		for i, e := range evs {
@@ -490,7 +542,7 @@ func (r *replayCheck) Append(ctx context.Context, evs []domain.Event) error {
 		r.matched++
 		return nil
 	}
-	err := r.l.Append(ctx, evs)
+	err := r.l.appendOne(evs)
 	if !errors.Is(err, ErrStale) {
 		r.t.Fatalf("%s: replay made a decision the first run did not: %s (%v)", r.seedNote, cmd, err)
 	}

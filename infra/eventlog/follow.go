@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,6 +22,15 @@ type Applier interface {
 	// the checkpoint) changes nothing. An entry with Err set was dead-lettered: only
 	// the checkpoint moves.
 	Apply(ctx context.Context, e Entry) error
+}
+
+// BatchApplier is an Applier that can also take a run of consecutive entries at
+// once (entries that could not be decoded are in it with Err set, as for Apply); a
+// follower catching up hands it each run it reads.
+type BatchApplier interface {
+	Applier
+	// ApplyBatch applies the entries in order and moves the checkpoint to the last.
+	ApplyBatch(ctx context.Context, entries []Entry) error
 }
 
 // FollowRecorder is told what a follower does; metrics implement it.
@@ -141,23 +151,54 @@ func (f *follower) catchUp(ctx context.Context, until int64) error {
 			}
 			return nil
 		}
-		for _, e := range entries {
-			if errors.Is(e.Err, ErrForeignEntry) {
-				// Nothing tierlink writes can follow it (appends refuse to), so the
-				// log ends here until someone removes it.
-				f.deadLetter(ctx, e)
-				if until >= 0 {
-					return fmt.Errorf("log %s: %w blocks position %d", f.cfg.Partition, e.Err, until)
-				}
-				return nil
+		foreign := slices.IndexFunc(entries, func(e Entry) bool { return errors.Is(e.Err, ErrForeignEntry) })
+		run := entries
+		if foreign >= 0 {
+			run = entries[:foreign]
+		}
+		for i, e := range run {
+			if e.Position != f.cp+1+int64(i) {
+				return fmt.Errorf("log %s: position %d follows %d", f.cfg.Partition, e.Position, f.cp+int64(i))
 			}
-			if e.Position != f.cp+1 {
-				return fmt.Errorf("log %s: position %d follows %d", f.cfg.Partition, e.Position, f.cp)
+		}
+		if err := f.applyRun(ctx, run); err != nil {
+			return err
+		}
+		if foreign >= 0 {
+			// Nothing tierlink writes can follow it (appends refuse to), so the log
+			// ends here until someone removes it.
+			f.deadLetter(ctx, entries[foreign])
+			if until >= 0 {
+				return fmt.Errorf("log %s: %w blocks position %d", f.cfg.Partition, entries[foreign].Err, until)
 			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// applyRun applies consecutive entries: in one call to a BatchApplier, else one by one.
+func (f *follower) applyRun(ctx context.Context, run []Entry) error {
+	b, ok := f.applier.(BatchApplier)
+	if !ok || len(run) < 2 {
+		for _, e := range run {
 			if err := f.apply(ctx, e); err != nil {
 				return err
 			}
 		}
+		return nil
+	}
+	for _, e := range run {
+		if e.Err != nil {
+			f.deadLetter(ctx, e)
+		}
+	}
+	if err := b.ApplyBatch(ctx, run); err != nil {
+		return fmt.Errorf("apply positions %d to %d: %w", run[0].Position, run[len(run)-1].Position, err)
+	}
+	f.cp = run[len(run)-1].Position
+	if f.rec != nil {
+		f.rec.Checkpointed(f.cfg.Partition, f.cfg.Group, f.cp)
 	}
 	return nil
 }

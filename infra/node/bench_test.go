@@ -20,25 +20,44 @@ import (
 	"github.com/tierlink/tierlink/matching"
 )
 
-// loopApplier feeds a matching loop from a follower.
+// loopApplier feeds a matching loop from a follower, a run at a time when catching up.
 type loopApplier struct{ l *matching.Loop }
 
 func (a loopApplier) Checkpoint(ctx context.Context) (int64, error) { return a.l.Checkpoint(ctx) }
 func (a loopApplier) Apply(ctx context.Context, e eventlog.Entry) error {
-	if e.Err != nil {
-		return a.l.Handle(ctx, e.Position, nil)
+	return a.ApplyBatch(ctx, []eventlog.Entry{e})
+}
+func (a loopApplier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) error {
+	in := make([]matching.Input, len(entries))
+	for i := range entries {
+		in[i].Position = entries[i].Position
+		if entries[i].Err == nil {
+			in[i].Event = &entries[i].Event
+		}
 	}
-	return a.l.Handle(ctx, e.Position, &e.Event)
+	return a.l.HandleBatch(ctx, in)
 }
 
 type storeAppender struct{ s *eventlog.Store }
 
-func (a storeAppender) Append(ctx context.Context, evs []domain.Event) error {
-	_, err := a.s.Append(ctx, evs)
-	if errors.Is(err, eventlog.ErrVersionConflict) {
-		return fmt.Errorf("%w: %w", matching.ErrStale, err)
+func (a storeAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {
+	batch := make([]eventlog.Command, len(cmds))
+	for i, c := range cmds {
+		batch[i] = eventlog.Command{Events: c.Events, After: c.After}
 	}
-	return err
+	outcomes, err := a.s.AppendBatch(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]error, len(cmds))
+	for i, o := range outcomes {
+		if errors.Is(o.Err, eventlog.ErrVersionConflict) || errors.Is(o.Err, eventlog.ErrPrerequisite) {
+			out[i] = fmt.Errorf("%w: %w", matching.ErrStale, o.Err)
+		} else if o.Err != nil {
+			return nil, o.Err
+		}
+	}
+	return out, nil
 }
 
 // BenchmarkMatcherCatchUp measures how fast a matcher catches up with a backlog in a

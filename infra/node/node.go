@@ -204,7 +204,7 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle})
+			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loop.HandleBatch})
 		}()
 		for held := true; held; {
 			select {
@@ -363,10 +363,31 @@ func (n *Node) follow(ctx context.Context, partition, group string, a eventlog.A
 	}
 }
 
-// applier adapts a checkpointed handler to eventlog.Applier.
+// applier adapts a checkpointed handler to eventlog.Applier, and to
+// eventlog.BatchApplier when it has a handler of runs.
 type applier struct {
 	checkpoint func(context.Context) (int64, error)
 	handle     func(context.Context, int64, *domain.Event) error
+	batch      func(context.Context, []matching.Input) error
+}
+
+func (a applier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) error {
+	if a.batch == nil {
+		for _, e := range entries {
+			if err := a.Apply(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	in := make([]matching.Input, len(entries))
+	for i := range entries {
+		in[i].Position = entries[i].Position
+		if entries[i].Err == nil {
+			in[i].Event = &entries[i].Event
+		}
+	}
+	return a.batch(ctx, in)
 }
 
 func (a applier) Checkpoint(ctx context.Context) (int64, error) { return a.checkpoint(ctx) }
@@ -425,35 +446,52 @@ type matcherAppender struct {
 	token   int64 // the fencing token of the matcher's lease
 }
 
-func (a matcherAppender) Append(ctx context.Context, evs []domain.Event) error {
+func (a matcherAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {
 	// The fingerprint is a digest of the decision's bytes: a replay that decided
 	// otherwise under the same command id is refused instead of passing as a retry.
-	digest, err := matching.Digest(a.store.Registry(), evs)
+	batch := make([]eventlog.Command, len(cmds))
+	for i, c := range cmds {
+		digest, err := matching.Digest(a.store.Registry(), c.Events)
+		if err != nil {
+			return nil, err
+		}
+		batch[i] = eventlog.Command{Events: c.Events, Fingerprint: digest, After: c.After}
+	}
+	outcomes, err := a.store.AppendBatch(ctx, batch, eventlog.Fence(matcherLease, a.token))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res, err := a.store.Append(ctx, evs, eventlog.Fingerprint(digest), eventlog.Fence(matcherLease, a.token))
-	if errors.Is(err, eventlog.ErrVersionConflict) {
-		return fmt.Errorf("%w: %w", matching.ErrStale, err)
-	}
-	if errors.Is(err, eventlog.ErrCommandReused) {
-		return fmt.Errorf("the matcher decided otherwise than the log says for command %s: replay diverged; stop and report it: %w", evs[0].CommandID, err)
-	}
-	if err == nil && !res.Duplicate {
-		for _, e := range evs {
-			switch p := e.Payload.(type) {
-			case domain.ReferralProposed:
-				a.metrics.Decided(e.Partition, p.Tier, p.Rule)
-			case domain.NeedWaitlisted:
-				a.metrics.Decided(e.Partition, domain.TierDistrict, "waitlisted")
-			case domain.NeedEscalated:
-				a.metrics.Decided(e.Partition, p.From, "escalated:"+string(p.Reason))
-			case domain.ReferralCancelled:
-				a.metrics.Decided(e.Partition, 0, "cancelled:"+p.Reason)
-			}
+	out := make([]error, len(cmds))
+	for i, o := range outcomes {
+		switch {
+		case errors.Is(o.Err, eventlog.ErrVersionConflict), errors.Is(o.Err, eventlog.ErrPrerequisite):
+			out[i] = fmt.Errorf("%w: %w", matching.ErrStale, o.Err)
+		case errors.Is(o.Err, eventlog.ErrCommandReused):
+			return nil, fmt.Errorf("%w: the log holds other events under command %s; stop and report it: %w",
+				matching.ErrDiverged, cmds[i].Events[0].CommandID, o.Err)
+		case o.Err != nil:
+			return nil, o.Err
+		case !o.Result.Duplicate:
+			a.count(cmds[i].Events)
 		}
 	}
-	return err
+	return out, nil
+}
+
+// count counts a decision written, by outcome and tier.
+func (a matcherAppender) count(evs []domain.Event) {
+	for _, e := range evs {
+		switch p := e.Payload.(type) {
+		case domain.ReferralProposed:
+			a.metrics.Decided(e.Partition, p.Tier, p.Rule)
+		case domain.NeedWaitlisted:
+			a.metrics.Decided(e.Partition, domain.TierDistrict, "waitlisted")
+		case domain.NeedEscalated:
+			a.metrics.Decided(e.Partition, p.From, "escalated:"+string(p.Reason))
+		case domain.ReferralCancelled:
+			a.metrics.Decided(e.Partition, 0, "cancelled:"+p.Reason)
+		}
+	}
 }
 
 // needViews finds need views in any district.
