@@ -4,9 +4,13 @@ package domain
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	fastjson "github.com/goccy/go-json"
 	"time"
 )
 
@@ -91,7 +95,7 @@ func register[T Payload](r *Registry, version int) {
 		version: version,
 		decode: func(b []byte) (Payload, error) {
 			var p T
-			dec := json.NewDecoder(bytes.NewReader(b))
+			dec := fastjson.NewDecoder(bytes.NewReader(b))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&p); err != nil {
 				return nil, err
@@ -166,7 +170,7 @@ func (r *Registry) Encode(e Event) ([]byte, error) {
 // Decode parses an event envelope and its payload; unknown types or versions are errors.
 func (r *Registry) Decode(b []byte) (Event, error) {
 	var w wireEvent
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := fastjson.Unmarshal(b, &w); err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
 	if w.ID == "" || w.Type == "" || w.AggregateID == "" || w.AggregateType == "" || w.AggregateVersion < 1 || len(w.Payload) == 0 {
@@ -226,4 +230,14 @@ func (r *Registry) Envelop(changes []Change, meta Meta, newID func() string) ([]
 		}
 	}
 	return out, nil
+}
+
+// Digest is a digest of a command's encoded events, byte for byte: the first 16
+// bytes of the SHA-256 of their concatenation, in hex.
+func Digest(encoded ...[]byte) string {
+	h := sha256.New()
+	for _, b := range encoded {
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -2,8 +2,6 @@ package matching
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -372,15 +370,15 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 // command: the replay is not the first run's; it stops rather than go on.
 var ErrDiverged = errors.New("matcher diverged from the log")
 
-// Digest is a digest of a command's events, byte for byte.
+// Digest is a digest of a command's events as encoded (domain.Digest).
 func Digest(reg *domain.Registry, evs []domain.Event) (string, error) {
-	h := sha256.New()
-	for _, e := range evs {
+	bodies := make([][]byte, len(evs))
+	for i, e := range evs {
 		b, err := reg.Encode(e)
 		if err != nil {
 			return "", err
 		}
-		h.Write(b)
+		bodies[i] = b
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16]), nil
+	return domain.Digest(bodies...), nil
 }

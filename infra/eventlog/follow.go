@@ -135,15 +135,42 @@ type follower struct {
 
 // catchUp reads and applies the log from the checkpoint up to position until
 // (through to the end when until < 0).
+//
+// It reads the next run while the applier works on the present one (the log's
+// entries never change, so a read ahead cannot go stale; entries appended
+// meanwhile are read by a later read).
 func (f *follower) catchUp(ctx context.Context, until int64) error {
-	for until < 0 || f.cp < until {
+	type read struct {
+		entries []Entry
+		err     error
+	}
+	readFrom := func(from int64) <-chan read {
 		n := int64(catchUpBatch)
-		if until >= 0 && until-f.cp < n {
-			n = until - f.cp
+		if until >= 0 && until-from+1 < n {
+			n = until - from + 1
 		}
-		entries, err := f.store.ReadPartition(ctx, f.cfg.Partition, f.cp+1, n)
+		out := make(chan read, 1)
+		if n <= 0 {
+			out <- read{}
+			return out
+		}
+		go func() {
+			entries, err := f.store.ReadPartition(ctx, f.cfg.Partition, from, n)
+			out <- read{entries, err}
+		}()
+		return out
+	}
+	ahead := readFrom(f.cp + 1)
+	for until < 0 || f.cp < until {
+		r := <-ahead
+		entries, err := r.entries, r.err
 		if err != nil {
 			return err
+		}
+		if len(entries) == int(catchUpBatch) {
+			ahead = readFrom(entries[len(entries)-1].Position + 1)
+		} else {
+			ahead = nil
 		}
 		if len(entries) == 0 {
 			if until >= 0 {
@@ -163,6 +190,9 @@ func (f *follower) catchUp(ctx context.Context, until int64) error {
 		}
 		if err := f.applyRun(ctx, run); err != nil {
 			return err
+		}
+		if ahead == nil {
+			ahead = readFrom(f.cp + 1)
 		}
 		if foreign >= 0 {
 			// Nothing tierlink writes can follow it (appends refuse to), so the log

@@ -216,6 +216,9 @@ type Command struct {
 	// After lists the indices of earlier commands of the batch that must take
 	// effect (now or before) for this one to be tried.
 	After []int
+	// DigestFingerprint makes the fingerprint the digest of the events as encoded
+	// (domain.Digest), computed from the bytes the store writes.
+	DigestFingerprint bool
 }
 
 // Outcome is what became of one command of a batch: its result, or why it wrote nothing.
@@ -275,6 +278,23 @@ func (s *Store) AppendBatch(ctx context.Context, cmds []Command, opts ...AppendO
 		if cmd.Events[0].Partition != partition {
 			return nil, fmt.Errorf("%w: command %d is of another partition", ErrBadAppend, c)
 		}
+		var bodies [][]byte
+		for _, sp := range specs[c] {
+			for _, e := range sp.events {
+				body, err := s.registry.Encode(e)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrBadAppend, err)
+				}
+				if len(body) > MaxEventBytes {
+					return nil, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
+				}
+				bodies = append(bodies, body)
+			}
+		}
+		if cmd.DigestFingerprint {
+			fp = domain.Digest(bodies...)
+			fps[c] = fp
+		}
 		args = append(args, commandField(cmd.Events[0].CommandID), fp, len(cmd.After))
 		for _, i := range cmd.After {
 			if i < 0 || i >= c {
@@ -287,14 +307,8 @@ func (s *Store) AppendBatch(ctx context.Context, cmds []Command, opts ...AppendO
 			redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
 			args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
 			for _, e := range sp.events {
-				body, err := s.registry.Encode(e)
-				if err != nil {
-					return nil, fmt.Errorf("%w: %w", ErrBadAppend, err)
-				}
-				if len(body) > MaxEventBytes {
-					return nil, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
-				}
-				args = append(args, e.ID, body)
+				args = append(args, e.ID, bodies[0])
+				bodies = bodies[1:]
 			}
 		}
 	}

@@ -43,7 +43,7 @@ type storeAppender struct{ s *eventlog.Store }
 func (a storeAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {
 	batch := make([]eventlog.Command, len(cmds))
 	for i, c := range cmds {
-		batch[i] = eventlog.Command{Events: c.Events, After: c.After}
+		batch[i] = eventlog.Command{Events: c.Events, DigestFingerprint: true, After: c.After}
 	}
 	outcomes, err := a.s.AppendBatch(ctx, batch)
 	if err != nil {

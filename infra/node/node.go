@@ -451,11 +451,7 @@ func (a matcherAppender) Append(ctx context.Context, cmds []matching.Command) ([
 	// otherwise under the same command id is refused instead of passing as a retry.
 	batch := make([]eventlog.Command, len(cmds))
 	for i, c := range cmds {
-		digest, err := matching.Digest(a.store.Registry(), c.Events)
-		if err != nil {
-			return nil, err
-		}
-		batch[i] = eventlog.Command{Events: c.Events, Fingerprint: digest, After: c.After}
+		batch[i] = eventlog.Command{Events: c.Events, DigestFingerprint: true, After: c.After}
 	}
 	outcomes, err := a.store.AppendBatch(ctx, batch, eventlog.Fence(matcherLease, a.token))
 	if err != nil {
