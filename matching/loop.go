@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -79,8 +80,10 @@ type Loop struct {
 	cfg     LoopConfig
 	core    *Matcher
 	log     *slog.Logger
-	applied int64 // last position folded into the core
-	done    int64 // last position whose decisions are all appended or refused
+	applied int64        // last position folded into the core
+	done    atomic.Int64 // last position whose decisions are all appended or refused
+	// inflight is the append call sent and not yet read back, if any.
+	inflight *call
 	// open holds the decisions made and not in the log, in the order made: those
 	// still to append, and those refused, kept until the entry that made them stale.
 	open []*pending
@@ -117,7 +120,8 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 
 // Checkpoint returns the last position the loop has handled: 0 for a new loop,
 // whose core is rebuilt from the start of the log.
-func (l *Loop) Checkpoint(context.Context) (int64, error) { return l.done, nil }
+// It is safe to call while the loop works.
+func (l *Loop) Checkpoint(context.Context) (int64, error) { return l.done.Load(), nil }
 
 // Handle handles one position (see HandleBatch).
 func (l *Loop) Handle(ctx context.Context, pos int64, ev *domain.Event) error {
@@ -142,12 +146,19 @@ func (l *Loop) HandleBatch(ctx context.Context, in []Input) error {
 		}
 		l.applied = x.Position
 	}
-	if err := l.flush(ctx); err != nil {
-		return err
-	}
-	l.done = l.applied
-	return nil
+	return l.flush(ctx, len(in) >= asyncRun)
 }
+
+// Flush appends every decision not yet appended, and waits for the outcome of
+// every append sent: call it when no more entries are coming for a while (a
+// follower that has caught up), or before stopping.
+func (l *Loop) Flush(ctx context.Context) error { return l.flush(ctx, false) }
+
+// asyncRun is the length from which a run's decisions are appended while the loop
+// takes the next run: runs that long come from a follower catching up, which reads
+// again at once. Shorter runs (a live follower's single entries) wait for their
+// append, so that a decision is in the log when Handle returns.
+const asyncRun = 64
 
 // add turns decisions into their events and keeps them to append, except those the
 // log holds already (LoopConfig.Recorded).
@@ -243,17 +254,37 @@ func (l *Loop) refuseStale(e domain.Event) error {
 	return nil
 }
 
+// call is an append sent to the appender.
+type call struct {
+	batch    []*pending
+	outcomes []error
+	err      error
+	done     chan struct{}
+	upTo     int64 // the position whose decisions are all settled once it is
+	last     bool  // no decision waited for a later call when it was sent
+}
+
 // flush appends the open decisions not yet tried, in calls of at most
-// MaxCommandsPerCall. A decision that builds on a refused one (it writes an
-// aggregate that one wrote) is refused without trying; one that builds on another of
-// the same call names it as a prerequisite.
-func (l *Loop) flush(ctx context.Context) error {
+// MaxCommandsPerCall, one at a time. A decision that builds on a refused one (it
+// writes an aggregate that one wrote) is refused without trying; one that builds on
+// another of the same call names it as a prerequisite. With async, the last call is
+// left in flight: the next flush reads its outcome first. (Meanwhile the loop may
+// read the call's own events from the log, or an entry that makes one of its
+// decisions stale; both are told apart by the log's order, as in a replay.)
+func (l *Loop) flush(ctx context.Context, async bool) error {
+	if err := l.settle(); err != nil {
+		return err
+	}
 	for {
 		var batch []*pending
 		var cmds []Command
 		index := map[*pending]int{}
 		last := map[domain.AggregateRef]*pending{}
+		more := false
 		for _, p := range l.open {
+			if !p.refused && len(batch) == MaxCommandsPerCall {
+				more = true
+			}
 			if !p.refused && len(batch) < MaxCommandsPerCall {
 				var after []int
 				for ref := range p.expects {
@@ -280,29 +311,62 @@ func (l *Loop) flush(ctx context.Context) error {
 			}
 		}
 		if len(batch) == 0 {
+			l.done.Store(l.applied)
 			return nil
 		}
-		outcomes, err := l.cfg.Appender.Append(ctx, cmds)
-		if err != nil {
+		c := &call{batch: batch, done: make(chan struct{}), upTo: l.applied, last: !more}
+		go func() {
+			defer close(c.done)
+			c.outcomes, c.err = l.cfg.Appender.Append(ctx, cmds)
+		}()
+		l.inflight = c
+		if async && !more {
+			return nil
+		}
+		if err := l.settle(); err != nil {
 			return err
 		}
-		if len(outcomes) != len(batch) {
-			return fmt.Errorf("matching: %d outcomes for %d commands", len(outcomes), len(batch))
-		}
-		in := map[*pending]bool{}
-		for i, p := range batch {
-			switch err := outcomes[i]; {
-			case err == nil:
-				in[p] = true
-			case errors.Is(err, ErrStale):
-				p.refused = true
-				l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID, "err", err)
-			default:
-				return err
-			}
-		}
-		l.drop(func(p *pending) bool { return in[p] })
 	}
+}
+
+// settle waits for the call in flight, if any, and reads its outcomes. A decision
+// taken back or found in the log while the call was out is no longer open; its
+// outcome changes nothing.
+func (l *Loop) settle() error {
+	c := l.inflight
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	l.inflight = nil
+	if c.err != nil {
+		return c.err // its decisions are still to append: the next flush sends them again
+	}
+	if len(c.outcomes) != len(c.batch) {
+		return fmt.Errorf("matching: %d outcomes for %d commands", len(c.outcomes), len(c.batch))
+	}
+	open := make(map[*pending]bool, len(l.open))
+	for _, p := range l.open {
+		open[p] = true
+	}
+	in := map[*pending]bool{}
+	for i, p := range c.batch {
+		switch err := c.outcomes[i]; {
+		case !open[p]:
+		case err == nil:
+			in[p] = true
+		case errors.Is(err, ErrStale):
+			p.refused = true
+			l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID, "err", err)
+		default:
+			return err
+		}
+	}
+	l.drop(func(p *pending) bool { return in[p] })
+	if c.last {
+		l.done.Store(c.upTo)
+	}
+	return nil
 }
 
 // Core returns the loop's matcher core, for inspection.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ var reg = domain.NewRegistry()
 // memLog is an in-memory partition log that appends idempotently by command id,
 // with the version check, so that the loop can be exercised without Redis.
 type memLog struct {
+	mu       sync.Mutex // a loop's append may be in flight while the test reads
 	events   []domain.Event
 	versions map[domain.AggregateRef]int64
 	commands map[string]bool
@@ -70,6 +72,8 @@ func newMemLog() *memLog {
 // prerequisite did not take effect is refused untried. An injected failure fails the
 // whole call, before or after it took effect (a reply lost on the way back).
 func (l *memLog) Append(_ context.Context, cmds []Command) ([]error, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, c := range cmds {
 		if l.attempted != nil {
 			l.attempted[c.Events[0].CommandID] = true
@@ -337,30 +341,51 @@ func (g *gen) event(l *memLog) {
 }
 
 // feed hands the loop every log position it has not seen, as the follower would:
-// in runs of 1 to 48 positions, cut at random (the log's own cuts, drawn from a
+// in runs of 1 to 48 positions, or of asyncRun and more, cut at random (the log's own cuts, drawn from a
 // fixed seed), so that a decision's refusal may be found in its own run or later.
 func feed(t *testing.T, lp *Loop, l *memLog, from int) int {
 	t.Helper()
-	for pos := from; pos < len(l.events); {
-		end := min(len(l.events), pos+1+l.cuts.IntN(48))
+	logged := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.events)
+	}
+	retry := func(what string, f func() error) {
+		for tries := 0; ; tries++ {
+			err := f()
+			if err == nil {
+				return
+			}
+			// A failed append: the follower hands the same run again.
+			if tries > 100 {
+				t.Fatalf("%s keeps failing: %v", what, err)
+			}
+		}
+	}
+	for pos := from; ; {
+		if pos >= logged() {
+			// Caught up: what is in flight lands, and may bring more to read.
+			retry("the last flush", func() error { return lp.Flush(context.Background()) })
+			if pos >= logged() {
+				return pos
+			}
+			continue
+		}
+		size := 1 + l.cuts.IntN(48)
+		if l.cuts.IntN(4) == 0 {
+			size = asyncRun + l.cuts.IntN(100) // appended while the loop takes the next run
+		}
+		l.mu.Lock()
+		end := min(len(l.events), pos+size)
 		run := make([]Input, 0, end-pos)
 		for i := pos; i < end; i++ {
 			ev := l.events[i]
 			run = append(run, Input{Position: int64(i + 1), Event: &ev})
 		}
-		for tries := 0; ; tries++ {
-			err := lp.HandleBatch(context.Background(), run)
-			if err == nil {
-				break
-			}
-			// A failed append: the follower hands the same run again.
-			if tries > 100 {
-				t.Fatalf("positions %d to %d keep failing: %v", pos+1, end, err)
-			}
-		}
+		l.mu.Unlock()
+		retry(fmt.Sprintf("positions %d to %d", pos+1, end), func() error { return lp.HandleBatch(context.Background(), run) })
 		pos = end
 	}
-	return len(l.events)
 }
 
 // checkInvariants folds the log and checks, after every event, DESIGN.md's

@@ -33,6 +33,13 @@ type BatchApplier interface {
 	ApplyBatch(ctx context.Context, entries []Entry) error
 }
 
+// Flusher is an Applier that may still have work in flight after Apply returns; a
+// follower that has caught up with the log calls Flush, then reads again what the
+// work appended.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
 // FollowRecorder is told what a follower does; metrics implement it.
 type FollowRecorder interface {
 	// DeadLettered is told of an entry moved to the dead-letter stream (once per
@@ -161,6 +168,7 @@ func (f *follower) catchUp(ctx context.Context, until int64) error {
 		return out
 	}
 	ahead := readFrom(f.cp + 1)
+	flushed := false
 	for until < 0 || f.cp < until {
 		r := <-ahead
 		entries, err := r.entries, r.err
@@ -176,8 +184,17 @@ func (f *follower) catchUp(ctx context.Context, until int64) error {
 			if until >= 0 {
 				return fmt.Errorf("log %s ends before position %d", f.cfg.Partition, until)
 			}
+			if fl, ok := f.applier.(Flusher); ok && !flushed {
+				if err := fl.Flush(ctx); err != nil {
+					return err
+				}
+				flushed = true
+				ahead = readFrom(f.cp + 1)
+				continue
+			}
 			return nil
 		}
+		flushed = false
 		foreign := slices.IndexFunc(entries, func(e Entry) bool { return errors.Is(e.Err, ErrForeignEntry) })
 		run := entries
 		if foreign >= 0 {

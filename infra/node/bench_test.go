@@ -38,6 +38,8 @@ func (a loopApplier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) e
 	return a.l.HandleBatch(ctx, in)
 }
 
+func (a loopApplier) Flush(ctx context.Context) error { return a.l.Flush(ctx) }
+
 type storeAppender struct{ s *eventlog.Store }
 
 func (a storeAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {

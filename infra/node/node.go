@@ -204,7 +204,7 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loop.HandleBatch})
+			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loop.HandleBatch, flush: loop.Flush})
 		}()
 		for held := true; held; {
 			select {
@@ -369,6 +369,14 @@ type applier struct {
 	checkpoint func(context.Context) (int64, error)
 	handle     func(context.Context, int64, *domain.Event) error
 	batch      func(context.Context, []matching.Input) error
+	flush      func(context.Context) error
+}
+
+func (a applier) Flush(ctx context.Context) error {
+	if a.flush == nil {
+		return nil
+	}
+	return a.flush(ctx)
 }
 
 func (a applier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) error {
