@@ -125,7 +125,7 @@ func BenchmarkMatcherCatchUp(b *testing.B) {
 // restartRate measures a restarted matcher over the caught-up log: it reads its past
 // decisions, then replays the log from the start, recognising them instead of
 // appending them again; it returns events/s over the whole restart.
-func restartRate(b *testing.B, store *eventlog.Store, reg *domain.Registry, p string) float64 {
+func restartRate(b testing.TB, store *eventlog.Store, reg *domain.Registry, p string) float64 {
 	b.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -161,7 +161,7 @@ func restartRate(b *testing.B, store *eventlog.Store, reg *domain.Registry, p st
 
 // fill appends the reference data and a backlog of needs and offers to a partition,
 // 100 commands a pipeline.
-func fill(b *testing.B, store *eventlog.Store, reg *domain.Registry, p string, pub domain.ReferencePublished, n int) {
+func fill(b testing.TB, store *eventlog.Store, reg *domain.Registry, p string, pub domain.ReferencePublished, n int) {
 	b.Helper()
 	ctx := context.Background()
 	var coms []domain.Community
@@ -226,4 +226,77 @@ func xreadgroupRate(b *testing.B, c *redis.Client, p string) float64 {
 		total += len(ids)
 	}
 	return float64(total) / time.Since(start).Seconds()
+}
+
+// TestCatchUpOverBacklogThenRestart runs the catch-up path on a real Redis: the
+// follower hands the loop runs of entries and the loop appends each run's
+// decisions in one call, in flight while it takes the next. Every need is decided
+// (proposed or waitlisted), no offer gives more units than it has, and a restarted
+// loop recognises every decision and appends nothing.
+func TestCatchUpOverBacklogThenRestart(t *testing.T) {
+	srv := redistest.Real(t)
+	ref, err := reference.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := domain.NewRegistry()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer client.Close()
+	store, _ := eventlog.NewStore(client, reg, nil)
+	ctx := context.Background()
+	p := "catchup"
+	pub, _ := ref.Publication("changning")
+	pub.District.Code = p
+	fill(t, store, reg, p, pub, 3000)
+	loop, _ := matching.NewLoop(matching.LoopConfig{Partition: p, Registry: reg, Appender: storeAppender{store},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = store.Follow(fctx, eventlog.SubscriptionConfig{Partition: p, Group: "m", Consumer: "c",
+			BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, loopApplier{loop}, nil)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		head, _ := store.Head(ctx, p)
+		if cp, _ := loop.Checkpoint(ctx); cp >= head && head > 3000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the matcher did not catch up within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	<-done
+	entries, err := store.ReadPartition(ctx, p, 1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needs, offers := map[string]domain.Need{}, map[string]domain.Offer{}
+	for _, e := range entries {
+		switch e.Event.AggregateType {
+		case domain.AggregateNeed:
+			needs[e.Event.AggregateID] = needs[e.Event.AggregateID].Evolve(e.Event)
+		case domain.AggregateOffer:
+			offers[e.Event.AggregateID] = offers[e.Event.AggregateID].Evolve(e.Event)
+		}
+	}
+	count := map[domain.NeedStatus]int{}
+	for id, n := range needs {
+		count[n.Status]++
+		if n.Status != domain.StatusProposed && n.Status != domain.StatusWaitlisted {
+			t.Fatalf("need %s is %s after the catch-up", id, n.Status)
+		}
+	}
+	for id, o := range offers {
+		if o.Committed > o.Capacity {
+			t.Fatalf("offer %s commits %d of %d units", id, o.Committed, o.Capacity)
+		}
+	}
+	if count[domain.StatusProposed] == 0 || count[domain.StatusWaitlisted] == 0 {
+		t.Fatalf("needs by status %v: the backlog should make both", count)
+	}
+	restartRate(t, store, reg, p) // fails if the restart appends anything
 }
