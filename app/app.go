@@ -53,9 +53,19 @@ type NeedViews interface {
 
 // Meta is who sends a command and under which ids.
 type Meta struct {
-	CommandID     string
+	CommandID string
+	// Actor names who acts in the events written (the principal and its token).
 	Actor         string
 	CorrelationID string
+	// Principal is who acts: what it may do is checked against it.
+	Principal domain.Principal
+}
+
+// community returns the reference data of a community, or an empty one (which no
+// centre covers) when it is unknown.
+func community(cfg Config, code string) domain.Community {
+	c, _ := cfg.Reference.Geography.Community(code)
+	return c
 }
 
 // Config wires the application to its parts.
@@ -113,7 +123,7 @@ func New(cfg Config) (*Application, error) {
 			WithdrawNeed:      WithdrawNeedHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
 		},
-		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews}},
+		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, ref: cfg.Reference}},
 	}, nil
 }
 

@@ -9,10 +9,13 @@ import (
 )
 
 // NeedHandler reads a need's current state.
-type NeedHandler struct{ views NeedViews }
+type NeedHandler struct {
+	views NeedViews
+	ref   *domain.Reference
+}
 
-// Handle returns the need's view, or domain.ErrNotFound.
-func (h NeedHandler) Handle(ctx context.Context, id string) (projections.NeedView, error) {
+// Handle returns the need's view, or domain.ErrNotFound, to those who may read its household.
+func (h NeedHandler) Handle(ctx context.Context, id string, who domain.Principal) (projections.NeedView, error) {
 	if !domain.ValidID(id) {
 		return projections.NeedView{}, fmt.Errorf("need %q: %w", id, domain.ErrNotFound)
 	}
@@ -22,6 +25,10 @@ func (h NeedHandler) Handle(ctx context.Context, id string) (projections.NeedVie
 	}
 	if !ok {
 		return projections.NeedView{}, fmt.Errorf("need %s: %w", id, domain.ErrNotFound)
+	}
+	c, _ := h.ref.Geography.Community(v.Community)
+	if err := who.MayReadHousehold(c); err != nil {
+		return projections.NeedView{}, err
 	}
 	return v, nil
 }

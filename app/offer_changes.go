@@ -39,6 +39,11 @@ func changeOffer(ctx context.Context, cfg Config, offerID string, meta Meta, fp 
 		for _, e := range evs {
 			o = o.Evolve(e)
 		}
+		if o.Version > 0 {
+			if err := meta.Principal.MayManageOffer(o.Provider); err != nil {
+				return nil, err
+			}
+		}
 		return decide(o)
 	})
 	if err != nil {

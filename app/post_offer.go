@@ -37,6 +37,12 @@ type PostOfferHandler struct{ cfg Config }
 // Handle posts the offer.
 func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Meta) (PostOfferResult, error) {
 	fp := fingerprint("post_offer", in) // as sent: a retry's defaults differ (the clock moves)
+	if meta.Principal.Role == domain.RoleProvider && in.Provider == "" {
+		in.Provider = meta.Principal.Provider // a provider posts its own offers
+	}
+	if err := meta.Principal.MayManageOffer(in.Provider); err != nil {
+		return PostOfferResult{}, err
+	}
 	tier, ok := domain.ParseTier(in.ScopeTier)
 	if !ok {
 		return PostOfferResult{}, &domain.FieldError{Field: "scope/tier", Reason: fmt.Errorf("%q is not a tier (community, street, district)", in.ScopeTier)}

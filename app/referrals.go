@@ -28,6 +28,13 @@ type AnswerReferralHandler struct{ cfg Config }
 // Handle applies the answer to the referral, at the time of the command.
 func (h AnswerReferralHandler) Handle(ctx context.Context, a domain.Answer, meta Meta) (ReferralResult, error) {
 	return onReferral(ctx, h.cfg, a.ReferralID, meta, fingerprint("answer_referral", a), func(c needContext) ([]domain.Change, error) {
+		// A referral that is no longer the need's live one is refused as such
+		// (409), whoever answers: it was addressed to a node the need has left.
+		if c.need.ReferralID == a.ReferralID {
+			if err := meta.Principal.MayAnswer(c.need, community(h.cfg, c.need.Community)); err != nil {
+				return nil, err
+			}
+		}
 		return domain.DecideAnswer(c.need, c.offer, a, h.cfg.Now())
 	})
 }
@@ -38,6 +45,9 @@ type StartServiceHandler struct{ cfg Config }
 // Handle marks the accepted referral in service.
 func (h StartServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
 	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("start_service", referralID), func(c needContext) ([]domain.Change, error) {
+		if err := meta.Principal.MayManageOffer(c.offer.Provider); err != nil {
+			return nil, err
+		}
 		return domain.DecideStartService(c.need, referralID)
 	})
 }
@@ -48,6 +58,9 @@ type CompleteServiceHandler struct{ cfg Config }
 // Handle marks the referral completed and closes the household's need.
 func (h CompleteServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
 	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("complete_service", referralID), func(c needContext) ([]domain.Change, error) {
+		if err := meta.Principal.MayManageOffer(c.offer.Provider); err != nil {
+			return nil, err
+		}
 		return domain.DecideCompleteService(c.need, c.household, referralID)
 	})
 }
@@ -58,6 +71,9 @@ type WithdrawNeedHandler struct{ cfg Config }
 // Handle withdraws the need; a proposed or accepted referral is cancelled.
 func (h WithdrawNeedHandler) Handle(ctx context.Context, needID, note string, meta Meta) (ReferralResult, error) {
 	return onNeed(ctx, h.cfg, needID, meta, fingerprint("withdraw_need", []string{needID, note}), func(c needContext) ([]domain.Change, error) {
+		if err := meta.Principal.MayRegisterIn(community(h.cfg, c.need.Community)); err != nil {
+			return nil, err
+		}
 		return domain.DecideWithdrawNeed(c.need, c.offer, c.household, note)
 	})
 }

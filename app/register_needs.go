@@ -34,6 +34,11 @@ func (h RegisterNeedsHandler) Handle(ctx context.Context, in RegisterNeedsInput,
 		for _, e := range evs {
 			hh = hh.Evolve(e)
 		}
+		if hh.Version > 0 {
+			if err := meta.Principal.MayRegisterIn(community(h.cfg, hh.Community)); err != nil {
+				return nil, err
+			}
+		}
 		return domain.DecideRegisterNeeds(hh, domain.RegisterNeeds{HouseholdID: in.HouseholdID, Needs: specs}, h.cfg.Reference)
 	})
 	if err != nil {

@@ -64,3 +64,51 @@ func (p Principal) String() string {
 	}
 	return string(p.Role)
 }
+
+// ErrForbidden means the principal may not do what it asked.
+var ErrForbidden = errors.New("forbidden")
+
+// forbid wraps ErrForbidden with what was refused and why.
+func forbid(p Principal, what, why string) error {
+	return fmt.Errorf("%w: %s may not %s: %s", ErrForbidden, p, what, why)
+}
+
+// Covers reports whether a centre's node holds a community: the community itself,
+// its street or its district.
+func (p Principal) Covers(c Community) bool {
+	return p.Role == RoleCentre && c.AreaOf(p.Tier) == p.Area
+}
+
+// MayReadHousehold allows an operator, and a centre whose node holds the household's community.
+func (p Principal) MayReadHousehold(c Community) error {
+	if p.Role == RoleOperator || p.Covers(c) {
+		return nil
+	}
+	return forbid(p, "read a household of community "+c.Code, "only operators and the centres of its community, street and district may")
+}
+
+// MayRegisterIn allows a centre whose node holds the community to register
+// households and needs there.
+func (p Principal) MayRegisterIn(c Community) error {
+	if p.Covers(c) {
+		return nil
+	}
+	return forbid(p, "register households or needs in community "+c.Code, "only the centres of its community, street and district may")
+}
+
+// MayAnswer allows the centre a referral is addressed to: the node of the need's
+// community at the need's present tier.
+func (p Principal) MayAnswer(n Need, c Community) error {
+	if p.Role == RoleCentre && p.Tier == n.Tier && c.AreaOf(n.Tier) == p.Area {
+		return nil
+	}
+	return forbid(p, "answer referral "+n.ReferralID, "it is addressed to the "+TierName(n.Tier)+" centre of "+c.AreaOf(n.Tier))
+}
+
+// MayManageOffer allows the provider an offer belongs to.
+func (p Principal) MayManageOffer(provider string) error {
+	if p.Role == RoleProvider && p.Provider == provider {
+		return nil
+	}
+	return forbid(p, "act on an offer of provider "+provider, "only that provider may")
+}

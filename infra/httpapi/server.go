@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tierlink/tierlink/app"
@@ -25,9 +26,17 @@ type Observer interface {
 	ObserveHTTP(route, code string, d time.Duration)
 }
 
+// Authenticator finds who holds a bearer token, and the token's id for the audit
+// trail; the tokens store implements it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (domain.Principal, string, error)
+}
+
 // Config wires the HTTP API.
 type Config struct {
-	App      *app.Application
+	App *app.Application
+	// Auth checks the bearer token of every /v1 request.
+	Auth     Authenticator
 	Health   Pinger
 	Metrics  http.Handler
 	Observer Observer
@@ -44,8 +53,8 @@ type Server struct {
 
 // New validates the configuration and returns the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.App == nil || cfg.Health == nil || cfg.Metrics == nil || cfg.NewID == nil {
-		return nil, errors.New("httpapi: app, health, metrics and NewID are required")
+	if cfg.App == nil || cfg.Auth == nil || cfg.Health == nil || cfg.Metrics == nil || cfg.NewID == nil {
+		return nil, errors.New("httpapi: app, auth, health, metrics and NewID are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -73,9 +82,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	_, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	switch {
+	case pattern == "":
 		s.notFound(rec, r)
-	} else {
+	case strings.HasPrefix(r.URL.Path, "/v1/"):
+		who, p := s.authenticate(r)
+		if p != nil {
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="tierlink"`)
+			writeProblem(rec, r, p)
+			break
+		}
+		s.mux.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)))
+	default:
 		s.mux.ServeHTTP(rec, r) // the mux sets the path values
 	}
 	if s.cfg.Observer != nil {
@@ -112,13 +130,52 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// principalKey keys the authenticated caller in a request's context.
+type principalKey struct{}
+
+// caller is who sent an authenticated request, and the id of the token it used.
+type caller struct {
+	principal domain.Principal
+	tokenID   string
+}
+
+// authenticate reads the bearer token of a request.
+func (s *Server) authenticate(r *http.Request) (caller, *Problem) {
+	h := r.Header.Get("Authorization")
+	scheme, secret, _ := strings.Cut(h, " ")
+	if h == "" || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return caller{}, newProblem(http.StatusUnauthorized, "unauthenticated", "Authentication required",
+			"send Authorization: Bearer <token>; an operator issues tokens with tierlink tokens create")
+	}
+	p, id, err := s.cfg.Auth.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		if errors.Is(err, ErrUnknownToken) {
+			return caller{}, newProblem(http.StatusUnauthorized, "unauthenticated", "Unknown token",
+				"this token is not known or was revoked; ask an operator for a new one")
+		}
+		s.cfg.Logger.ErrorContext(r.Context(), "token check failed", "err", err)
+		return caller{}, newProblem(http.StatusServiceUnavailable, "unavailable", "Tokens unavailable", "the token could not be checked; retry")
+	}
+	return caller{principal: p, tokenID: id}, nil
+}
+
+// ErrUnknownToken is what an Authenticator returns for a token it does not know.
+var ErrUnknownToken = errors.New("unknown token")
+
+// callerOf returns the authenticated caller of a request.
+func callerOf(r *http.Request) caller {
+	c, _ := r.Context().Value(principalKey{}).(caller)
+	return c
+}
+
 // headerID is the shape accepted for Idempotency-Key and X-Correlation-ID.
 var headerID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 
 // meta reads the command's ids from the headers: Idempotency-Key is the command id,
 // so that a retried request takes effect once.
 func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Problem) {
-	m := app.Meta{Actor: "http:anonymous"}
+	who := callerOf(r)
+	m := app.Meta{Actor: who.principal.String() + "/token:" + who.tokenID, Principal: who.principal}
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		if !headerID.MatchString(k) {
 			return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid Idempotency-Key",
@@ -317,7 +374,7 @@ func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getNeed(w http.ResponseWriter, r *http.Request) {
-	v, err := s.cfg.App.Queries.Need.Handle(r.Context(), r.PathValue("id"))
+	v, err := s.cfg.App.Queries.Need.Handle(r.Context(), r.PathValue("id"), callerOf(r).principal)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -25,6 +25,7 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/metrics"
+	"github.com/tierlink/tierlink/infra/tokens"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/matching"
 	"github.com/tierlink/tierlink/projections"
@@ -66,7 +67,11 @@ type Node struct {
 	api        *httpapi.Server
 	partitions []string
 	log        *slog.Logger
+	tokens     *tokens.Store
 }
+
+// Tokens is the node's store of API tokens.
+func (n *Node) Tokens() *tokens.Store { return n.tokens }
 
 // New validates the configuration and wires the parts.
 func New(cfg Config) (*Node, error) {
@@ -105,8 +110,13 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	toks, err := tokens.NewStore(cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	n.tokens = toks
 	n.api, err = httpapi.New(httpapi.Config{
-		App: application, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
+		App: application, Auth: authenticator{toks}, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
 		Logger: cfg.Logger, NewID: newID,
 	})
 	if err != nil {
@@ -519,6 +529,20 @@ func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 func (v needViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
 	b, ok, err := viewstore.Find(ctx, v.client, v.partitions, projections.NeedsModel, projections.ReferralIndexID(referralID))
 	return string(b), ok, err
+}
+
+// authenticator adapts the tokens store to httpapi.Authenticator.
+type authenticator struct{ store *tokens.Store }
+
+func (a authenticator) Authenticate(ctx context.Context, secret string) (domain.Principal, string, error) {
+	t, err := a.store.Authenticate(ctx, secret)
+	if errors.Is(err, tokens.ErrUnknownToken) {
+		return domain.Principal{}, "", fmt.Errorf("%w: %w", httpapi.ErrUnknownToken, err)
+	}
+	if err != nil {
+		return domain.Principal{}, "", err
+	}
+	return t.Principal, t.ID, nil
 }
 
 type pinger struct{ client redis.UniversalClient }

@@ -20,6 +20,7 @@ import (
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/reference"
+	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/projections"
 )
 
@@ -28,6 +29,68 @@ type running struct {
 	stop   func()
 	client *redis.Client
 	node   *node.Node
+	tokens *sync.Map // principal → bearer token, issued on first use
+}
+
+// token returns a bearer token of the principal, issued once per node.
+func (r running) token(t *testing.T, p domain.Principal) string {
+	t.Helper()
+	if s, ok := r.tokens.Load(p); ok {
+		return s.(string)
+	}
+	secret, _, err := r.node.Tokens().Create(context.Background(), p, "test "+p.String(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.tokens.LoadOrStore(p, secret)
+	return s.(string)
+}
+
+// districtCentre is the Changning district centre: its node holds every sample community.
+var districtCentre = domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: "changning"}
+
+// principalFor picks who sends a request in these tests: the party the endpoint is
+// for. A referral's answer comes from the centre it is addressed to, a service step
+// and an offer's change from the offer's provider, the rest from the district centre.
+func principalFor(t *testing.T, r running, method, path, body string) domain.Principal {
+	t.Helper()
+	ctx := context.Background()
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	provider := func(offerID string) domain.Principal {
+		_, evs, _ := r.node.Store().FindAggregate(ctx, []string{"changning"}, domain.AggregateRef{Type: domain.AggregateOffer, ID: offerID})
+		o := domain.Offer{Provider: "p"} // an unknown offer: any provider gets its 404
+		for _, e := range evs {
+			o = o.Evolve(e)
+		}
+		return domain.Principal{Role: domain.RoleProvider, Provider: o.Provider}
+	}
+	switch {
+	case method == "POST" && path == "/v1/offers":
+		var req struct{ Provider string }
+		if json.Unmarshal([]byte(body), &req) != nil || !domain.ValidID(req.Provider) {
+			req.Provider = "p" // a body the API refuses anyway
+		}
+		return domain.Principal{Role: domain.RoleProvider, Provider: req.Provider}
+	case len(parts) == 4 && parts[1] == "offers":
+		return provider(parts[2])
+	case len(parts) == 4 && parts[1] == "referrals":
+		needID, ok, _ := viewstore.Find(ctx, r.client, []string{"changning"}, projections.NeedsModel, projections.ReferralIndexID(parts[2]))
+		if !ok {
+			return districtCentre
+		}
+		b, _, _ := viewstore.Find(ctx, r.client, []string{"changning"}, projections.NeedsModel, string(needID))
+		var v projections.NeedView
+		_ = json.Unmarshal(b, &v)
+		if parts[3] == "start" || parts[3] == "complete" {
+			if v.Referral == nil {
+				return districtCentre
+			}
+			return provider(v.Referral.OfferID)
+		}
+		area := map[int]string{domain.TierCommunity: v.Community, domain.TierStreet: v.Street, domain.TierDistrict: "changning"}[v.Tier]
+		return domain.Principal{Role: domain.RoleCentre, Tier: v.Tier, Area: area}
+	}
+	return districtCentre
 }
 
 // start runs a node on the server as the given consumer until stop is called.
@@ -71,14 +134,19 @@ func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL tim
 			stop()
 		}
 	})
-	return running{srv: hs, stop: stop, client: client, node: n}
+	return running{srv: hs, stop: stop, client: client, node: n, tokens: &sync.Map{}}
 }
 
 func call(t *testing.T, r running, method, path, body string, headers ...string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, r.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.token(t, principalFor(t, r, method, path, body)))
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -130,7 +198,9 @@ func need(t *testing.T, r running, id string, ok func(projections.NeedView) bool
 	deadline := time.Now().Add(10 * time.Second)
 	var last projections.NeedView
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(r.srv.URL + "/v1/needs/" + id)
+		req, _ := http.NewRequest("GET", r.srv.URL+"/v1/needs/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+r.token(t, districtCentre))
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
