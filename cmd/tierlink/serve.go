@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/embedded"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/reference"
@@ -37,6 +38,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log := newLogger(stderr)
 
 	var client *redis.Client
+	embeddedStore := false
 	if url := os.Getenv("REDIS_URL"); url != "" {
 		opts, err := redis.ParseURL(url)
 		if err != nil {
@@ -51,6 +53,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer srv.Close()
 		client = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		embeddedStore = true
 		log.Warn("no REDIS_URL: using an embedded in-process Redis; its data lasts only as long as this process", "addr", srv.Addr())
 	}
 	defer client.Close()
@@ -74,6 +77,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := n.PublishReference(ctx); err != nil {
 		return err
+	}
+	if embeddedStore {
+		if err := issueLocalTokens(ctx, n, ref, stderr); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -104,4 +112,24 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	return <-runDone
+}
+
+// issueLocalTokens issues tokens for a store nobody else can reach (the embedded
+// one: tierlink tokens needs REDIS_URL) and prints them: an operator, each
+// district's centre, and a sample provider. They last as long as the process.
+func issueLocalTokens(ctx context.Context, n *node.Node, ref *domain.Reference, w io.Writer) error {
+	ps := []domain.Principal{{Role: domain.RoleOperator}}
+	for _, d := range ref.Geography.Districts() {
+		ps = append(ps, domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: d.Code})
+	}
+	ps = append(ps, domain.Principal{Role: domain.RoleProvider, Provider: "sample-provider"})
+	fmt.Fprintln(w, "Embedded store: API tokens for this process (with REDIS_URL set, issue them with tierlink tokens create):")
+	for _, p := range ps {
+		secret, _, err := n.Tokens().Create(ctx, p, "embedded store: "+p.String(), time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  %-28s %s\n", p, secret)
+	}
+	return nil
 }
