@@ -5,7 +5,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -13,16 +12,40 @@ import (
 	"github.com/tierlink/tierlink/domain"
 )
 
-// Store keeps one partition's read-model documents and each model's checkpoint.
+// Store keeps one partition's read models: documents, ordered indexes, and each
+// projection's checkpoint.
 type Store interface {
-	// Checkpoint returns the last position a model applied (0 if none).
-	Checkpoint(ctx context.Context, model string) (int64, error)
+	// Checkpoint returns the last position a projection applied (0 if none).
+	Checkpoint(ctx context.Context, name string) (int64, error)
 	// Get returns a document of a model, and whether it exists.
 	Get(ctx context.Context, model, id string) ([]byte, bool, error)
-	// Commit writes documents and moves the checkpoint to position, atomically; it
-	// writes nothing if the checkpoint is at or past position already.
-	Commit(ctx context.Context, model string, position int64, docs map[string][]byte) error
+	// Commit writes a run's changes and moves the projection's checkpoint to
+	// position, atomically; it writes nothing if the checkpoint is at or past
+	// position already.
+	Commit(ctx context.Context, name string, position int64, ch Changes) error
 }
+
+// Changes is what a run of events changed in the read models.
+type Changes struct {
+	Docs    []Doc
+	Indexes []IndexChange
+}
+
+// Doc is one document written.
+type Doc struct {
+	Model, ID string
+	Body      []byte
+}
+
+// IndexChange adds a member to an ordered index with a score, or removes it.
+type IndexChange struct {
+	Index, Member string
+	Score         float64
+	Remove        bool
+}
+
+// Empty reports whether nothing changed.
+func (c Changes) Empty() bool { return len(c.Docs) == 0 && len(c.Indexes) == 0 }
 
 // NeedsModel is the name of the need read model.
 const NeedsModel = "needs"
@@ -30,21 +53,22 @@ const NeedsModel = "needs"
 // NeedView is the current state of one need, as people read it, with the story of
 // the decisions taken on it and why.
 type NeedView struct {
-	ID           string            `json:"id"`
-	HouseholdID  string            `json:"household_id"`
-	Community    string            `json:"community"`
-	Street       string            `json:"street"`
-	Category     string            `json:"category"`
-	Urgency      domain.Urgency    `json:"urgency"`
-	Hardship     int               `json:"hardship"`
-	Status       domain.NeedStatus `json:"status"`
-	Tier         int               `json:"tier"`
-	RegisteredAt time.Time         `json:"registered_at"`
-	Referral     *ReferralView     `json:"referral,omitempty"`
-	Declined     []string          `json:"declined_offers,omitempty"`
-	Steps        []Step            `json:"steps"`
-	Version      int64             `json:"version"`
-	Position     int64             `json:"position"`
+	ID           string               `json:"id"`
+	HouseholdID  string               `json:"household_id"`
+	Community    string               `json:"community"`
+	Street       string               `json:"street"`
+	Category     string               `json:"category"`
+	Urgency      domain.Urgency       `json:"urgency"`
+	Hardship     int                  `json:"hardship"`
+	TargetGroups []domain.TargetGroup `json:"target_groups,omitempty"`
+	Status       domain.NeedStatus    `json:"status"`
+	Tier         int                  `json:"tier"`
+	RegisteredAt time.Time            `json:"registered_at"`
+	Referral     *ReferralView        `json:"referral,omitempty"`
+	Declined     []string             `json:"declined_offers,omitempty"`
+	Steps        []Step               `json:"steps"`
+	Version      int64                `json:"version"`
+	Position     int64                `json:"position"`
 }
 
 // ReferralView is a need's live referral and the matcher's reason for it.
@@ -81,7 +105,7 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	case domain.NeedRegistered:
 		v = NeedView{
 			ID: e.AggregateID, HouseholdID: p.HouseholdID, Community: p.Community, Street: p.Street,
-			Category: p.Category, Urgency: p.Urgency, Hardship: p.Hardship,
+			Category: p.Category, Urgency: p.Urgency, Hardship: p.Hardship, TargetGroups: p.TargetGroups,
 			Status: domain.StatusOpen, Tier: domain.TierCommunity, RegisteredAt: at,
 		}
 		step.Detail = fmt.Sprintf("urgency %s, hardship %d", p.Urgency, p.Hardship)
@@ -142,49 +166,3 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 
 // ReferralIndexID is the NeedsModel document id under which a referral's need id is kept.
 func ReferralIndexID(referralID string) string { return "referral-" + referralID }
-
-// Needs keeps the need read model of one partition.
-type Needs struct {
-	store Store
-}
-
-// NewNeeds returns the need projection over a store.
-func NewNeeds(store Store) (*Needs, error) {
-	if store == nil {
-		return nil, fmt.Errorf("projections: nil store")
-	}
-	return &Needs{store: store}, nil
-}
-
-// Checkpoint returns the last position the projection applied.
-func (n *Needs) Checkpoint(ctx context.Context) (int64, error) {
-	return n.store.Checkpoint(ctx, NeedsModel)
-}
-
-// Handle applies the event at position pos (nil for a dead-lettered entry).
-func (n *Needs) Handle(ctx context.Context, pos int64, e *domain.Event) error {
-	var docs map[string][]byte
-	if e != nil && e.AggregateType == domain.AggregateNeed {
-		var cur NeedView
-		b, ok, err := n.store.Get(ctx, NeedsModel, e.AggregateID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if err := json.Unmarshal(b, &cur); err != nil {
-				return fmt.Errorf("need view %s: %w", e.AggregateID, err)
-			}
-		}
-		if next, changed := EvolveNeed(cur, *e, pos); changed {
-			b, err := json.Marshal(next)
-			if err != nil {
-				return err
-			}
-			docs = map[string][]byte{e.AggregateID: b}
-			if p, ok := e.Payload.(domain.ReferralProposed); ok {
-				docs[ReferralIndexID(p.ReferralID)] = []byte(e.AggregateID)
-			}
-		}
-	}
-	return n.store.Commit(ctx, NeedsModel, pos, docs)
-}

@@ -3,6 +3,10 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,70 +15,198 @@ import (
 
 // memStore is a Store in memory with the same at-most-once commit rule.
 type memStore struct {
-	cp   map[string]int64
-	docs map[string][]byte
+	cp      map[string]int64
+	docs    map[string][]byte
+	indexes map[string]map[string]float64
+	commits int
 }
 
-func (m *memStore) Checkpoint(_ context.Context, model string) (int64, error) {
-	return m.cp[model], nil
+func newMemStore() *memStore {
+	return &memStore{cp: map[string]int64{}, docs: map[string][]byte{}, indexes: map[string]map[string]float64{}}
+}
+
+func (m *memStore) Checkpoint(_ context.Context, name string) (int64, error) {
+	return m.cp[name], nil
 }
 func (m *memStore) Get(_ context.Context, model, id string) ([]byte, bool, error) {
 	b, ok := m.docs[model+"/"+id]
 	return b, ok, nil
 }
-func (m *memStore) Commit(_ context.Context, model string, pos int64, docs map[string][]byte) error {
-	if pos <= m.cp[model] {
+func (m *memStore) Commit(_ context.Context, name string, pos int64, ch Changes) error {
+	if pos <= m.cp[name] {
 		return nil
 	}
-	for id, b := range docs {
-		m.docs[model+"/"+id] = b
+	m.commits++
+	for _, d := range ch.Docs {
+		m.docs[d.Model+"/"+d.ID] = d.Body
 	}
-	m.cp[model] = pos
+	for _, ix := range ch.Indexes {
+		if m.indexes[ix.Index] == nil {
+			m.indexes[ix.Index] = map[string]float64{}
+		}
+		if ix.Remove {
+			delete(m.indexes[ix.Index], ix.Member)
+		} else {
+			m.indexes[ix.Index][ix.Member] = ix.Score
+		}
+	}
+	m.cp[name] = pos
 	return nil
 }
 
-func TestNeedsProjection(t *testing.T) {
-	st := &memStore{cp: map[string]int64{}, docs: map[string][]byte{}}
-	p, err := NewNeeds(st)
+// dump is the store's content, in a stable order.
+func (m *memStore) dump() string {
+	var out []string
+	for k, v := range m.docs {
+		out = append(out, k+"="+string(v))
+	}
+	for ix, ms := range m.indexes {
+		for id, s := range ms {
+			out = append(out, fmt.Sprintf("%s:%s@%v", ix, id, s))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+var t0 = time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+
+// story is a district's morning: a household with two needs, an offer, a proposal
+// accepted, started and completed, a second proposal declined, and a need waitlisted.
+func story() []domain.Event {
+	var evs []domain.Event
+	add := func(typ, id string, v int64, p domain.Payload) {
+		evs = append(evs, domain.Event{AggregateType: typ, AggregateID: id, AggregateVersion: v, Time: t0.Add(time.Duration(len(evs)) * time.Minute), Actor: "test", Payload: p})
+	}
+	add(domain.AggregateHousehold, "h", 1, domain.HouseholdRegistered{Community: "c1", Street: "s1", District: "d", TargetGroups: []domain.TargetGroup{domain.GroupElderly}, Hardship: 40})
+	add(domain.AggregateHousehold, "h", 2, domain.NeedsOpened{Needs: []domain.OpenedNeed{{NeedID: "n1", Category: "counselling"}, {NeedID: "n2", Category: "respite_care"}}})
+	add(domain.AggregateNeed, "n1", 1, domain.NeedRegistered{HouseholdID: "h", Community: "c1", Street: "s1", Category: "counselling", Urgency: domain.UrgencyHigh, Hardship: 40})
+	add(domain.AggregateNeed, "n2", 1, domain.NeedRegistered{HouseholdID: "h", Community: "c1", Street: "s1", Category: "respite_care", Urgency: domain.UrgencyNormal, Hardship: 40})
+	add(domain.AggregateOffer, "o", 1, domain.OfferPosted{Provider: "p1", Category: "counselling", Capacity: 2, Scope: domain.Scope{Tier: domain.TierStreet, Area: "s1"}, District: "d"})
+	add(domain.AggregateNeed, "n1", 2, domain.NeedEscalated{From: 1, To: 2, Reason: domain.EscalatedNoSupply})
+	add(domain.AggregateNeed, "n1", 3, domain.ReferralProposed{ReferralID: "r1", OfferID: "o", Tier: 2, Rule: "best", Candidates: 1, Deadline: t0.Add(48 * time.Hour)})
+	add(domain.AggregateOffer, "o", 2, domain.OfferUnitReserved{ReferralID: "r1", NeedID: "n1"})
+	add(domain.AggregateNeed, "n2", 2, domain.NeedEscalated{From: 1, To: 2, Reason: domain.EscalatedNoSupply})
+	add(domain.AggregateNeed, "n2", 3, domain.NeedEscalated{From: 2, To: 3, Reason: domain.EscalatedNoSupply})
+	add(domain.AggregateNeed, "n2", 4, domain.NeedWaitlisted{Reason: domain.WaitlistedNoSupplyLeft})
+	add(domain.AggregateNeed, "n1", 4, domain.ReferralAccepted{ReferralID: "r1"})
+	add(domain.AggregateNeed, "n1", 5, domain.ServiceStarted{ReferralID: "r1"})
+	add(domain.AggregateNeed, "n1", 6, domain.ServiceCompleted{ReferralID: "r1"})
+	add(domain.AggregateNeed, "n2", 5, domain.ReferralProposed{ReferralID: "r2", OfferID: "o", Tier: 3, Rule: "waiting", Candidates: 1, Deadline: t0.Add(72 * time.Hour)})
+	add(domain.AggregateOffer, "o", 3, domain.OfferUnitReserved{ReferralID: "r2", NeedID: "n2"})
+	return evs
+}
+
+func read[T any](t *testing.T, st *memStore, model, id string) T {
+	t.Helper()
+	var v T
+	b, ok := st.docs[model+"/"+id]
+	if !ok {
+		t.Fatalf("no %s/%s", model, id)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestCasesProjection(t *testing.T) {
+	st := newMemStore()
+	c, err := NewCases(st, "d")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-	evs := []domain.Event{
-		{AggregateType: domain.AggregateHousehold, AggregateID: "h", AggregateVersion: 1, Time: t0, Payload: domain.HouseholdRegistered{Community: "c"}},
-		{AggregateType: domain.AggregateNeed, AggregateID: "n", AggregateVersion: 1, Time: t0, Payload: domain.NeedRegistered{HouseholdID: "h", Community: "c", Street: "s", Category: "counselling"}},
-		{AggregateType: domain.AggregateNeed, AggregateID: "n", AggregateVersion: 2, Time: t0.Add(time.Second), Payload: domain.ReferralProposed{ReferralID: "r", OfferID: "o", Tier: 1, Rule: "rule", Candidates: 2}},
-	}
-	read := func() NeedView {
-		b, ok, _ := st.Get(context.Background(), NeedsModel, "n")
-		if !ok {
-			t.Fatal("no view of n")
-		}
-		var v NeedView
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	for i, e := range evs[:2] {
-		if err := p.Handle(context.Background(), int64(i+1), &e); err != nil {
+	ctx := context.Background()
+	evs := story()
+	for i := range evs[:8] { // up to r1 reserved
+		if err := c.Handle(ctx, int64(i+1), &evs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if v := read(); v.Status != domain.StatusOpen || v.Referral != nil || v.Position != 2 || v.HouseholdID != "h" {
-		t.Fatalf("after registration %+v", v)
+	if h := read[HouseholdView](t, st, HouseholdsModel, "h"); fmt.Sprint(h.NeedIDs) != "[n1 n2]" || h.Hardship != 40 {
+		t.Fatalf("household %+v", h)
 	}
-	if err := p.Handle(context.Background(), 3, nil); err != nil { // a dead-lettered entry moves only the checkpoint
+	if o := read[OfferView](t, st, OffersModel, "o"); o.Proposed != 1 || o.Free != 1 || o.Provider != "p1" {
+		t.Fatalf("offer after a proposal %+v", o)
+	}
+	if _, ok := st.indexes[InboxIndex(domain.TierStreet, "s1")]["r1"]; !ok {
+		t.Fatalf("r1 not in the street centre's inbox: %v", st.indexes)
+	}
+	if _, ok := st.indexes[ProviderIndex("p1")]["r1"]; !ok {
+		t.Fatal("r1 not among the provider's referrals")
+	}
+	if err := c.Handle(ctx, 9, nil); err != nil { // a dead-lettered entry moves only the checkpoint
 		t.Fatal(err)
 	}
-	if err := p.Handle(context.Background(), 4, &evs[2]); err != nil {
-		t.Fatal(err)
+	for i := 9; i < len(evs); i++ {
+		if err := c.Handle(ctx, int64(i+1), &evs[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	v := read()
-	if v.Status != domain.StatusProposed || v.Referral == nil || v.Referral.OfferID != "o" || v.Referral.Candidates != 2 || v.Version != 2 || v.Position != 4 {
-		t.Fatalf("after the proposal %+v", v)
+	o := read[OfferView](t, st, OffersModel, "o")
+	if o.Completed != 1 || o.Proposed != 1 || o.Accepted != 0 || o.Free != 0 {
+		t.Fatalf("offer at the end %+v", o)
 	}
-	if cp, _ := p.Checkpoint(context.Background()); cp != 4 {
-		t.Fatalf("checkpoint %d", cp)
+	if len(st.indexes[InboxIndex(domain.TierStreet, "s1")]) != 0 {
+		t.Fatalf("an answered referral is still in the inbox: %v", st.indexes[InboxIndex(domain.TierStreet, "s1")])
+	}
+	if _, ok := st.indexes[InboxIndex(domain.TierDistrict, "d")]["r2"]; !ok {
+		t.Fatal("r2 not in the district centre's inbox")
+	}
+	for _, ix := range []string{WaitlistIndex(1, "c1"), WaitlistIndex(2, "s1"), WaitlistIndex(3, "d")} {
+		if len(st.indexes[ix]) != 0 {
+			t.Fatalf("n2 left the waitlist but is still in %s", ix)
+		}
+	}
+	// The event that put n2 on the waitlist put it under its three areas (seen at
+	// position 11 in a store stopped there).
+	part := newMemStore()
+	pc, _ := NewCases(part, "d")
+	for i := range evs[:11] {
+		_ = pc.Handle(ctx, int64(i+1), &evs[i])
+	}
+	for _, ix := range []string{WaitlistIndex(1, "c1"), WaitlistIndex(2, "s1"), WaitlistIndex(3, "d")} {
+		if _, ok := part.indexes[ix]["n2"]; !ok {
+			t.Fatalf("waitlisted n2 not in %s", ix)
+		}
+	}
+	// Applying a position again changes nothing.
+	before := st.dump()
+	if err := c.Handle(ctx, 12, &evs[11]); err != nil || st.dump() != before {
+		t.Fatalf("a redelivered position changed the read models (%v)", err)
+	}
+}
+
+// TestCasesRunsGiveTheSameModels applies the story in runs cut at random: the read
+// models end the same as applied one event at a time, with one commit per run.
+func TestCasesRunsGiveTheSameModels(t *testing.T) {
+	evs := story()
+	one := newMemStore()
+	c1, _ := NewCases(one, "d")
+	for i := range evs {
+		if err := c1.Handle(context.Background(), int64(i+1), &evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seed := uint64(1); seed <= 50; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		st := newMemStore()
+		c, _ := NewCases(st, "d")
+		runs := 0
+		for pos := 0; pos < len(evs); {
+			end := min(len(evs), pos+1+rng.IntN(6))
+			var run []Entry
+			for i := pos; i < end; i++ {
+				run = append(run, Entry{Position: int64(i + 1), Event: &evs[i]})
+			}
+			if err := c.Apply(context.Background(), run); err != nil {
+				t.Fatal(err)
+			}
+			runs++
+			pos = end
+		}
+		if st.dump() != one.dump() || st.commits != runs {
+			t.Fatalf("seed %d: runs gave other read models (%d commits, %d runs):\n%s\nwant\n%s", seed, st.commits, runs, st.dump(), one.dump())
+		}
 	}
 }

@@ -34,7 +34,7 @@ import (
 // Consumer groups of the partition logs.
 const (
 	GroupMatcher     = "matcher"
-	GroupNeedsView   = "projection.needs"
+	GroupCases       = "projection.cases"
 	followRetryPause = time.Second
 )
 
@@ -145,11 +145,11 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		needs, err := projections.NewNeeds(views)
+		cases, err := projections.NewCases(views, p)
 		if err != nil {
 			return err
 		}
-		needViews = append(needViews, consumer{p, applier{checkpoint: needs.Checkpoint, handle: needs.Handle}})
+		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
 	}
 	var wg sync.WaitGroup
 	if n.cfg.TickInterval > 0 {
@@ -163,7 +163,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			n.follow(ctx, c.partition, GroupNeedsView, c.applier)
+			n.follow(ctx, c.partition, GroupCases, c.applier)
 		}()
 		go func() {
 			defer wg.Done()
@@ -214,7 +214,7 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loop.HandleBatch, flush: loop.Flush})
+			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loopRun(loop), flush: loop.Flush})
 		}()
 		for held := true; held; {
 			select {
@@ -378,7 +378,7 @@ func (n *Node) follow(ctx context.Context, partition, group string, a eventlog.A
 type applier struct {
 	checkpoint func(context.Context) (int64, error)
 	handle     func(context.Context, int64, *domain.Event) error
-	batch      func(context.Context, []matching.Input) error
+	batch      func(context.Context, []eventlog.Entry) error
 	flush      func(context.Context) error
 }
 
@@ -398,23 +398,43 @@ func (a applier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) error
 		}
 		return nil
 	}
-	in := make([]matching.Input, len(entries))
-	for i := range entries {
-		in[i].Position = entries[i].Position
-		if entries[i].Err == nil {
-			in[i].Event = &entries[i].Event
-		}
-	}
-	return a.batch(ctx, in)
+	return a.batch(ctx, entries)
 }
 
 func (a applier) Checkpoint(ctx context.Context) (int64, error) { return a.checkpoint(ctx) }
 
 func (a applier) Apply(ctx context.Context, e eventlog.Entry) error {
+	return a.handle(ctx, e.Position, eventOf(&e))
+}
+
+// eventOf is an entry's event, or nil for one that was dead-lettered.
+func eventOf(e *eventlog.Entry) *domain.Event {
 	if e.Err != nil {
-		return a.handle(ctx, e.Position, nil)
+		return nil
 	}
-	return a.handle(ctx, e.Position, &e.Event)
+	return &e.Event
+}
+
+// loopRun hands a matching loop a run of entries.
+func loopRun(l *matching.Loop) func(context.Context, []eventlog.Entry) error {
+	return func(ctx context.Context, entries []eventlog.Entry) error {
+		in := make([]matching.Input, len(entries))
+		for i := range entries {
+			in[i] = matching.Input{Position: entries[i].Position, Event: eventOf(&entries[i])}
+		}
+		return l.HandleBatch(ctx, in)
+	}
+}
+
+// casesRun hands the cases projection a run of entries.
+func casesRun(c *projections.Cases) func(context.Context, []eventlog.Entry) error {
+	return func(ctx context.Context, entries []eventlog.Entry) error {
+		run := make([]projections.Entry, len(entries))
+		for i := range entries {
+			run[i] = projections.Entry{Position: entries[i].Position, Event: eventOf(&entries[i])}
+		}
+		return c.Apply(ctx, run)
+	}
 }
 
 // appLog adapts the store to app.Log.

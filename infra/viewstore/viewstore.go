@@ -11,15 +11,29 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/projections"
 )
 
-// commitScript writes documents and the checkpoint only if the position is new, so
-// that an event takes effect at most once however often it is delivered.
+// commitScript writes a run's documents and index changes and the checkpoint, only if
+// the position is new, so that an event takes effect at most once however often it
+// is delivered. KEYS[1] the checkpoint, then the documents' keys, then one index key
+// per index change; ARGV[1] the position, ARGV[2] the number of documents, their
+// bodies, then for each index change: "a" (add) or "r" (remove), score, member.
 var commitScript = redis.NewScript(`
 local cp = tonumber(redis.call('GET', KEYS[1]) or '0')
 local pos = tonumber(ARGV[1])
 if pos <= cp then return 0 end
-for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
+local nd = tonumber(ARGV[2])
+for i = 1, nd do redis.call('SET', KEYS[1 + i], ARGV[2 + i]) end
+local a = 3 + nd
+for k = 2 + nd, #KEYS do
+  if ARGV[a] == 'a' then
+    redis.call('ZADD', KEYS[k], ARGV[a + 1], ARGV[a + 2])
+  else
+    redis.call('ZREM', KEYS[k], ARGV[a + 2])
+  end
+  a = a + 3
+end
 redis.call('SET', KEYS[1], pos)
 return 1
 `)
@@ -61,20 +75,91 @@ func (s *Store) Get(ctx context.Context, model, id string) ([]byte, bool, error)
 	return b, true, nil
 }
 
-// Commit writes documents and moves the checkpoint to position, atomically and at most once.
-func (s *Store) Commit(ctx context.Context, model string, position int64, docs map[string][]byte) error {
-	keys := make([]string, 0, 1+len(docs))
-	args := make([]any, 0, 1+len(docs))
+// Commit writes a run's changes and moves the checkpoint to position, atomically
+// and at most once.
+func (s *Store) Commit(ctx context.Context, model string, position int64, ch projections.Changes) error {
+	keys := make([]string, 0, 1+len(ch.Docs)+len(ch.Indexes))
+	args := make([]any, 0, 2+len(ch.Docs)+3*len(ch.Indexes))
 	keys = append(keys, s.cpKey(model))
-	args = append(args, position)
-	for id, b := range docs {
-		keys = append(keys, s.keys.View(model, id))
-		args = append(args, b)
+	args = append(args, position, len(ch.Docs))
+	for _, d := range ch.Docs {
+		keys = append(keys, s.keys.View(d.Model, d.ID))
+		args = append(args, d.Body)
+	}
+	for _, ix := range ch.Indexes {
+		op := "a"
+		if ix.Remove {
+			op = "r"
+		}
+		keys = append(keys, s.keys.View("index", ix.Index))
+		args = append(args, op, ix.Score, ix.Member)
 	}
 	if err := commitScript.Run(ctx, s.client, keys, args...).Err(); err != nil {
 		return fmt.Errorf("commit %s at %d: %w", model, position, err)
 	}
 	return nil
+}
+
+// Member is one member of an ordered index with its score.
+type Member struct {
+	ID    string
+	Score float64
+}
+
+// Range returns up to limit members of an index in score order (ties by member),
+// after the member after (with its score) when after.ID is set: a cursor.
+func (s *Store) Range(ctx context.Context, index string, after Member, limit int) ([]Member, error) {
+	min := "-inf"
+	if after.ID != "" {
+		min = strconv.FormatFloat(after.Score, 'f', -1, 64)
+	}
+	// Members tied with the cursor's score come first; skip up to the cursor.
+	var out []Member
+	for offset := int64(0); len(out) < limit; {
+		zs, err := s.client.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.keys.View("index", index), Start: min, Stop: "+inf",
+			ByScore: true, Offset: offset, Count: int64(limit + 1)}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("range %s: %w", index, err)
+		}
+		for _, z := range zs {
+			m := Member{ID: z.Member.(string), Score: z.Score}
+			if after.ID != "" && m.Score == after.Score && m.ID <= after.ID {
+				continue
+			}
+			if len(out) < limit {
+				out = append(out, m)
+			}
+		}
+		if len(zs) < limit+1 {
+			break
+		}
+		offset += int64(len(zs))
+	}
+	return out, nil
+}
+
+// GetMany returns documents of a model by id, in order; a missing one is nil.
+func (s *Store) GetMany(ctx context.Context, model string, ids []string) ([][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, s.keys.View(model, id))
+	}
+	_, _ = pipe.Exec(ctx)
+	out := make([][]byte, len(ids))
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		switch {
+		case err == nil:
+			out[i] = b
+		case !errors.Is(err, redis.Nil):
+			return nil, fmt.Errorf("get %s/%s: %w", model, ids[i], err)
+		}
+	}
+	return out, nil
 }
 
 // Load returns a named consumer's checkpoint (0 if none).

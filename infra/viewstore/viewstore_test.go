@@ -2,11 +2,22 @@ package viewstore
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/tierlink/tierlink/infra/redistest"
+	"github.com/tierlink/tierlink/projections"
 )
+
+// docs builds the changes of documents of the needs model.
+func docs(kv ...string) projections.Changes {
+	var ch projections.Changes
+	for i := 0; i+1 < len(kv); i += 2 {
+		ch.Docs = append(ch.Docs, projections.Doc{Model: "needs", ID: kv[i], Body: []byte(kv[i+1])})
+	}
+	return ch
+}
 
 func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 	srv := redistest.Real(t)
@@ -16,14 +27,14 @@ func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := s.Commit(ctx, "needs", 1, map[string][]byte{"n1": []byte(`"first"`)}); err != nil {
+	if err := s.Commit(ctx, "needs", 1, docs("n1", `"first"`)); err != nil {
 		t.Fatal(err)
 	}
 	// A redelivered event (same position) or an older one changes nothing.
-	if err := s.Commit(ctx, "needs", 1, map[string][]byte{"n1": []byte(`"again"`)}); err != nil {
+	if err := s.Commit(ctx, "needs", 1, docs("n1", `"again"`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Commit(ctx, "needs", 0, map[string][]byte{"n2": []byte(`"old"`)}); err != nil {
+	if err := s.Commit(ctx, "needs", 0, docs("n2", `"old"`)); err != nil {
 		t.Fatal(err)
 	}
 	b, ok, err := s.Get(ctx, "needs", "n1")
@@ -39,7 +50,7 @@ func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = s.Commit(ctx, "needs", 2, map[string][]byte{"n3": []byte{byte('a' + i)}, "count:" + string(rune('a'+i)): []byte("1")})
+			_ = s.Commit(ctx, "needs", 2, docs("n3", string(rune('a'+i)), "count:"+string(rune('a'+i)), "1"))
 		}()
 	}
 	wg.Wait()
@@ -57,7 +68,7 @@ func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 	}
 	// Other partitions are invisible to this store, and Find searches them all.
 	other, _ := New(c, "xuhui")
-	if err := other.Commit(ctx, "needs", 1, map[string][]byte{"x1": []byte(`"xuhui"`)}); err != nil {
+	if err := other.Commit(ctx, "needs", 1, docs("x1", `"xuhui"`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := s.Get(ctx, "needs", "x1"); ok {
@@ -69,5 +80,43 @@ func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 	}
 	if _, ok, err := Find(ctx, c, []string{"changning", "xuhui"}, "needs", "none"); ok || err != nil {
 		t.Fatalf("Find of a missing id: %v %v", ok, err)
+	}
+}
+
+func TestIndexesCommitAndPageByCursor(t *testing.T) {
+	srv := redistest.Real(t)
+	s, _ := New(srv.Client(t), "changning")
+	ctx := context.Background()
+	ch := projections.Changes{}
+	// Ten members; three tie on score 5.
+	for i, score := range []float64{9, 5, 1, 5, 7, 3, 5, 2, 8, 6} {
+		ch.Indexes = append(ch.Indexes, projections.IndexChange{Index: "inbox:community:c1", Member: fmt.Sprintf("m%d", i), Score: score})
+	}
+	ch.Indexes = append(ch.Indexes, projections.IndexChange{Index: "inbox:community:c1", Member: "m0", Remove: true})
+	if err := s.Commit(ctx, "cases", 1, ch); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var after Member
+	for pages := 0; ; pages++ {
+		page, err := s.Range(ctx, "inbox:community:c1", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 || pages > 10 {
+			break
+		}
+		for _, m := range page {
+			got = append(got, m.ID)
+		}
+		after = page[len(page)-1]
+	}
+	want := "[m2 m7 m5 m1 m3 m6 m9 m4 m8]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("pages gave %v, want %s", got, want)
+	}
+	many, err := s.GetMany(ctx, "needs", []string{"none"})
+	if err != nil || len(many) != 1 || many[0] != nil {
+		t.Fatalf("GetMany of a missing document: %v %v", many, err)
 	}
 }

@@ -1,0 +1,431 @@
+package projections
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// Read models of the cases projection, besides NeedsModel.
+const (
+	// CasesName names the cases projection (its checkpoint and consumer group).
+	CasesName = "cases"
+	// HouseholdsModel holds a HouseholdView per household.
+	HouseholdsModel = "households"
+	// OffersModel holds an OfferView per offer.
+	OffersModel = "offers"
+	// referenceModel holds the latest policy read from the log.
+	referenceModel = "reference"
+)
+
+// HouseholdView is a household as its centres read it; its needs are NeedViews.
+type HouseholdView struct {
+	ID           string               `json:"id"`
+	Community    string               `json:"community"`
+	Street       string               `json:"street"`
+	District     string               `json:"district"`
+	TargetGroups []domain.TargetGroup `json:"target_groups"`
+	Assessment   domain.Assessment    `json:"assessment"`
+	Hardship     int                  `json:"hardship"`
+	RegisteredAt time.Time            `json:"registered_at"`
+	NeedIDs      []string             `json:"need_ids"`
+	Version      int64                `json:"version"`
+	Position     int64                `json:"position"`
+}
+
+// OfferView is an offer and where its units are: proposed (reserved, awaiting an
+// answer), accepted, in service, completed, and free.
+type OfferView struct {
+	ID          string             `json:"id"`
+	Provider    string             `json:"provider"`
+	Category    string             `json:"category"`
+	Scope       OfferScope         `json:"scope"`
+	Eligibility domain.Eligibility `json:"eligibility"`
+	ValidFrom   time.Time          `json:"valid_from"`
+	ValidUntil  time.Time          `json:"valid_until,omitzero"`
+	Status      domain.OfferStatus `json:"status"`
+	Capacity    int                `json:"capacity"`
+	Proposed    int                `json:"proposed"`
+	Accepted    int                `json:"accepted"`
+	InService   int                `json:"in_service"`
+	Completed   int                `json:"completed"`
+	Free        int                `json:"free"`
+	// Referrals holds the stage of each live referral to the offer.
+	Referrals map[string]string `json:"referrals,omitempty"`
+	Version   int64             `json:"version"`
+	Position  int64             `json:"position"`
+}
+
+// OfferScope is where an offer serves: a tier's area.
+type OfferScope struct {
+	Tier string `json:"tier"`
+	Area string `json:"area"`
+}
+
+// Stages of a referral in an OfferView.
+const (
+	stageProposed  = "proposed"
+	stageAccepted  = "accepted"
+	stageInService = "in_service"
+)
+
+// count recomputes the offer's unit counts from its referrals.
+func (o *OfferView) count() {
+	o.Proposed, o.Accepted, o.InService = 0, 0, 0
+	for _, st := range o.Referrals {
+		switch st {
+		case stageProposed:
+			o.Proposed++
+		case stageAccepted:
+			o.Accepted++
+		case stageInService:
+			o.InService++
+		}
+	}
+	o.Free = max(0, o.Capacity-o.Proposed-o.Accepted-o.InService-o.Completed)
+	if o.Status != domain.OfferActive {
+		o.Free = 0
+	}
+}
+
+// InboxIndex names the index of the referrals awaiting a centre's answer, by
+// deadline (overdue first).
+func InboxIndex(tier int, area string) string {
+	return "inbox:" + domain.TierName(tier) + ":" + area
+}
+
+// ProviderIndex names the index of the referrals to a provider's offers, by time proposed.
+func ProviderIndex(provider string) string { return "provider:" + provider }
+
+// WaitlistIndex names the index of the needs waitlisted in an area, highest
+// priority first.
+func WaitlistIndex(tier int, area string) string {
+	return "waitlist:" + domain.TierName(tier) + ":" + area
+}
+
+// Pseudonym is the household id a provider sees: the same for every referral of
+// the household to that provider, and unlinkable across providers.
+func Pseudonym(provider, householdID string) string {
+	sum := sha256.Sum256([]byte("tierlink/pseudonym/" + provider + "/" + householdID))
+	return "hh-" + hex.EncodeToString(sum[:8])
+}
+
+// Cases keeps the read models of one partition's cases: needs (with the referral
+// index), households, offers, the centres' inboxes, the providers' referrals and
+// the waitlists. It applies a run of events in memory and commits what the run
+// changed with the checkpoint, in one atomic write.
+type Cases struct {
+	store     Store
+	partition string
+	policy    *domain.Policy
+}
+
+// NewCases returns the cases projection of a partition over a store.
+func NewCases(store Store, partition string) (*Cases, error) {
+	if store == nil || partition == "" {
+		return nil, fmt.Errorf("projections: cases need a store and a partition")
+	}
+	return &Cases{store: store, partition: partition}, nil
+}
+
+// Checkpoint returns the last position the projection applied.
+func (c *Cases) Checkpoint(ctx context.Context) (int64, error) {
+	return c.store.Checkpoint(ctx, CasesName)
+}
+
+// Entry is one log position for Apply: its event, or nil for an entry dead-lettered.
+type Entry struct {
+	Position int64
+	Event    *domain.Event
+}
+
+// Handle applies one position.
+func (c *Cases) Handle(ctx context.Context, pos int64, e *domain.Event) error {
+	return c.Apply(ctx, []Entry{{Position: pos, Event: e}})
+}
+
+// Apply applies a run of consecutive positions and commits their changes.
+func (c *Cases) Apply(ctx context.Context, run []Entry) error {
+	if len(run) == 0 {
+		return nil
+	}
+	cp, err := c.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if c.policy == nil {
+		c.policy = &domain.Policy{}
+		if b, ok, err := c.store.Get(ctx, referenceModel, "policy"); err != nil {
+			return err
+		} else if ok {
+			if err := json.Unmarshal(b, c.policy); err != nil {
+				return fmt.Errorf("stored policy: %w", err)
+			}
+		}
+	}
+	tx := &tx{ctx: ctx, store: c.store, docs: map[string]*cached{}}
+	last := cp
+	for _, x := range run {
+		if x.Position <= cp {
+			continue
+		}
+		last = x.Position
+		if x.Event != nil {
+			if err := c.apply(tx, *x.Event, x.Position); err != nil {
+				return fmt.Errorf("position %d: %w", x.Position, err)
+			}
+		}
+	}
+	if last <= cp {
+		return nil
+	}
+	ch, err := tx.changes()
+	if err != nil {
+		return err
+	}
+	return c.store.Commit(ctx, CasesName, last, ch)
+}
+
+func (c *Cases) apply(tx *tx, e domain.Event, pos int64) error {
+	switch e.AggregateType {
+	case domain.AggregateReference:
+		if p, ok := e.Payload.(domain.ReferencePublished); ok {
+			if ref, err := p.Reference(); err == nil {
+				c.policy = &ref.Policy
+				return tx.put(referenceModel, "policy", ref.Policy)
+			}
+		}
+	case domain.AggregateHousehold:
+		return c.applyHousehold(tx, e, pos)
+	case domain.AggregateOffer:
+		return c.applyOffer(tx, e, pos)
+	case domain.AggregateNeed:
+		return c.applyNeed(tx, e, pos)
+	}
+	return nil
+}
+
+func (c *Cases) applyHousehold(tx *tx, e domain.Event, pos int64) error {
+	var h HouseholdView
+	if _, err := tx.get(HouseholdsModel, e.AggregateID, &h); err != nil {
+		return err
+	}
+	switch p := e.Payload.(type) {
+	case domain.HouseholdRegistered:
+		h = HouseholdView{ID: e.AggregateID, Community: p.Community, Street: p.Street, District: p.District,
+			TargetGroups: p.TargetGroups, Assessment: p.Assessment, Hardship: p.Hardship, RegisteredAt: e.Time, NeedIDs: []string{}}
+	case domain.NeedsOpened:
+		for _, n := range p.Needs {
+			if !slices.Contains(h.NeedIDs, n.NeedID) {
+				h.NeedIDs = append(h.NeedIDs, n.NeedID)
+			}
+		}
+	default:
+		return nil
+	}
+	h.Version, h.Position = e.AggregateVersion, pos
+	return tx.put(HouseholdsModel, e.AggregateID, h)
+}
+
+func (c *Cases) applyOffer(tx *tx, e domain.Event, pos int64) error {
+	var o OfferView
+	if _, err := tx.get(OffersModel, e.AggregateID, &o); err != nil {
+		return err
+	}
+	switch p := e.Payload.(type) {
+	case domain.OfferPosted:
+		o = OfferView{ID: e.AggregateID, Provider: p.Provider, Category: p.Category,
+			Scope:       OfferScope{Tier: domain.TierName(p.Scope.Tier), Area: p.Scope.Area},
+			Eligibility: p.Eligibility, ValidFrom: p.ValidFrom, ValidUntil: p.ValidUntil,
+			Status: domain.OfferActive, Capacity: p.Capacity}
+	case domain.OfferCapacityChanged:
+		o.Capacity = p.Capacity
+	case domain.OfferWithdrawn:
+		o.Status = domain.OfferStatusWithdrawn
+	case domain.OfferUnitReserved:
+		if o.Referrals == nil {
+			o.Referrals = map[string]string{}
+		}
+		o.Referrals[p.ReferralID] = stageProposed
+	case domain.OfferUnitReleased:
+		delete(o.Referrals, p.ReferralID)
+	default:
+		return nil
+	}
+	o.count()
+	o.Version, o.Position = e.AggregateVersion, pos
+	return tx.put(OffersModel, e.AggregateID, o)
+}
+
+// stage moves a referral of an offer to a stage ("" ends it; "completed" counts it done).
+func (c *Cases) stage(tx *tx, offerID, referralID, stage string) error {
+	var o OfferView
+	ok, err := tx.get(OffersModel, offerID, &o)
+	if err != nil || !ok {
+		return err
+	}
+	if _, live := o.Referrals[referralID]; !live {
+		return nil
+	}
+	switch stage {
+	case "":
+		delete(o.Referrals, referralID)
+	case "completed":
+		delete(o.Referrals, referralID)
+		o.Completed++
+	default:
+		o.Referrals[referralID] = stage
+	}
+	o.count()
+	return tx.put(OffersModel, offerID, o)
+}
+
+func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
+	var before NeedView
+	if _, err := tx.get(NeedsModel, e.AggregateID, &before); err != nil {
+		return err
+	}
+	after, changed := EvolveNeed(before, e, pos)
+	if !changed {
+		return nil
+	}
+	if err := tx.put(NeedsModel, e.AggregateID, after); err != nil {
+		return err
+	}
+	area := func(v NeedView, tier int) string {
+		switch tier {
+		case domain.TierCommunity:
+			return v.Community
+		case domain.TierStreet:
+			return v.Street
+		}
+		return c.partition
+	}
+	// The inbox holds a referral while it awaits an answer.
+	if b := before.Referral; b != nil && before.Status == domain.StatusProposed &&
+		(after.Status != domain.StatusProposed || after.Referral == nil || after.Referral.ID != b.ID) {
+		tx.index(InboxIndex(b.Tier, area(before, b.Tier)), b.ID, 0, true)
+	}
+	if a := after.Referral; a != nil && after.Status == domain.StatusProposed && (before.Referral == nil || before.Referral.ID != a.ID) {
+		tx.index(InboxIndex(a.Tier, area(after, a.Tier)), a.ID, float64(a.Deadline.UnixMilli()), false)
+		tx.putRaw(NeedsModel, ReferralIndexID(a.ID), []byte(e.AggregateID))
+		var o OfferView
+		if ok, err := tx.get(OffersModel, a.OfferID, &o); err != nil {
+			return err
+		} else if ok {
+			tx.index(ProviderIndex(o.Provider), a.ID, float64(a.ProposedAt.UnixMilli()), false)
+		}
+	}
+	// The offer's units follow the referral's stage.
+	switch p := e.Payload.(type) {
+	case domain.ReferralAccepted:
+		if after.Referral != nil {
+			return c.stage(tx, after.Referral.OfferID, p.ReferralID, stageAccepted)
+		}
+	case domain.ServiceStarted:
+		if after.Referral != nil {
+			return c.stage(tx, after.Referral.OfferID, p.ReferralID, stageInService)
+		}
+	case domain.ServiceCompleted:
+		if after.Referral != nil {
+			return c.stage(tx, after.Referral.OfferID, p.ReferralID, "completed")
+		}
+	}
+	// The waitlists hold a need under its community, street and district while it waits.
+	waiting := func(v NeedView) bool { return v.Status == domain.StatusWaitlisted }
+	if waiting(before) != waiting(after) {
+		key := c.policy.PriorityKey(after.Hardship, after.Urgency, after.RegisteredAt)
+		for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+			tx.index(WaitlistIndex(tier, area(after, tier)), e.AggregateID, -float64(key), !waiting(after))
+		}
+	}
+	return nil
+}
+
+// tx gathers a run's changes: each document read once and written once, index
+// changes in order.
+type tx struct {
+	ctx     context.Context
+	store   Store
+	docs    map[string]*cached
+	order   []string
+	indexes []IndexChange
+}
+
+type cached struct {
+	model, id string
+	raw       []byte // the document as read or last written; nil if none
+	dirty     bool
+}
+
+func (t *tx) doc(model, id string) (*cached, error) {
+	k := model + "\x00" + id
+	if c, ok := t.docs[k]; ok {
+		return c, nil
+	}
+	b, found, err := t.store.Get(t.ctx, model, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &cached{model: model, id: id}
+	if found {
+		c.raw = b
+	}
+	t.docs[k] = c
+	return c, nil
+}
+
+// get decodes a document into v; it reports whether the document exists.
+func (t *tx) get(model, id string, v any) (bool, error) {
+	c, err := t.doc(model, id)
+	if err != nil || c.raw == nil {
+		return false, err
+	}
+	return true, json.Unmarshal(c.raw, v)
+}
+
+// put writes a document.
+func (t *tx) put(model, id string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	t.putRaw(model, id, b)
+	return nil
+}
+
+// putRaw writes a document's bytes as they are.
+func (t *tx) putRaw(model, id string, b []byte) {
+	k := model + "\x00" + id
+	c, ok := t.docs[k]
+	if !ok {
+		c = &cached{model: model, id: id}
+		t.docs[k] = c
+	}
+	if !c.dirty {
+		t.order = append(t.order, k)
+	}
+	c.raw, c.dirty = b, true
+}
+
+// index adds (or removes) a member of an ordered index.
+func (t *tx) index(name, member string, score float64, remove bool) {
+	t.indexes = append(t.indexes, IndexChange{Index: name, Member: member, Score: score, Remove: remove})
+}
+
+// changes returns what the run wrote.
+func (t *tx) changes() (Changes, error) {
+	var ch Changes
+	for _, k := range t.order {
+		c := t.docs[k]
+		ch.Docs = append(ch.Docs, Doc{Model: c.model, ID: c.id, Body: c.raw})
+	}
+	ch.Indexes = t.indexes
+	return ch, nil
+}
