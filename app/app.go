@@ -73,6 +73,8 @@ type Config struct {
 	Log       Log
 	NeedViews NeedViews
 	Referrals ReferralIndex
+	// Views reads the read models for the queries.
+	Views     Views
 	Registry  *domain.Registry
 	Reference *domain.Reference
 	// NewID returns a new unique id (UUIDv7 in production).
@@ -103,11 +105,13 @@ type Commands struct {
 // Queries are the use cases that read the read models.
 type Queries struct {
 	Need NeedHandler
+	// Reads are the read models' other queries: cases, offers, inboxes, waitlists, providers' referrals.
+	Reads Reads
 }
 
 // New validates the configuration and returns the application.
 func New(cfg Config) (*Application, error) {
-	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Referrals == nil || cfg.Registry == nil || cfg.Reference == nil ||
+	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Referrals == nil || cfg.Views == nil || cfg.Registry == nil || cfg.Reference == nil ||
 		cfg.NewID == nil || cfg.Now == nil {
 		return nil, errors.New("app: every part of the configuration is required")
 	}
@@ -123,7 +127,7 @@ func New(cfg Config) (*Application, error) {
 			WithdrawNeed:      WithdrawNeedHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
 		},
-		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, ref: cfg.Reference}},
+		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, ref: cfg.Reference}, Reads: Reads{cfg: cfg, views: cfg.Views}},
 	}, nil
 }
 

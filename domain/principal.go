@@ -112,3 +112,34 @@ func (p Principal) MayManageOffer(provider string) error {
 	}
 	return forbid(p, "act on an offer of provider "+provider, "only that provider may")
 }
+
+// MayReadArea allows an operator, and a centre whose node holds an area (a node's
+// inbox or waitlist).
+func (p Principal) MayReadArea(g *Geography, tier int, area string) error {
+	if p.Role == RoleOperator {
+		return nil
+	}
+	if p.Role == RoleCentre && p.Tier >= tier {
+		if above, err := g.AreaAbove(tier, area, p.Tier); err == nil && above == p.Area {
+			return nil
+		}
+	}
+	return forbid(p, "read the "+TierName(tier)+" node "+area, "only operators and the centres whose node holds it may")
+}
+
+// MayReadOffer allows operators, centres, and the offer's provider: an offer holds no
+// household's data.
+func (p Principal) MayReadOffer(provider string) error {
+	if p.Role == RoleOperator || p.Role == RoleCentre || (p.Role == RoleProvider && p.Provider == provider) {
+		return nil
+	}
+	return forbid(p, "read an offer of provider "+provider, "providers read their own offers")
+}
+
+// MayReadProvider allows operators and the provider itself to read the referrals to its offers.
+func (p Principal) MayReadProvider(provider string) error {
+	if p.Role == RoleOperator || (p.Role == RoleProvider && p.Provider == provider) {
+		return nil
+	}
+	return forbid(p, "read the referrals of provider "+provider, "only that provider and operators may")
+}

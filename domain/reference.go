@@ -289,3 +289,23 @@ func (r *Reference) Publication(district string) (ReferencePublished, error) {
 	}
 	return ReferencePublished{}, fmt.Errorf("%w: no district %q", ErrInvalidReference, district)
 }
+
+// AreaAbove returns the area at tier outer (at or above tier) that holds an area of
+// a tier: a community's street or district, a street's district.
+func (g *Geography) AreaAbove(tier int, area string, outer int) (string, error) {
+	if outer < tier {
+		return "", fmt.Errorf("%w: the %s tier is below the %s tier", ErrUnknownArea, TierName(outer), TierName(tier))
+	}
+	if tier == TierCommunity {
+		c, err := g.Community(area)
+		if err != nil {
+			return "", err
+		}
+		return c.AreaOf(outer), nil
+	}
+	if outer == tier {
+		_, err := g.DistrictOf(tier, area)
+		return area, err
+	}
+	return g.DistrictOf(tier, area)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/projections"
 )
 
 // Pinger tells whether the event log's server answers.
@@ -72,6 +74,11 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/referrals/{id}/escalate", s.answer(domain.AnswerEscalate))
 	s.mux.HandleFunc("POST /v1/referrals/{id}/start", s.startService)
 	s.mux.HandleFunc("POST /v1/referrals/{id}/complete", s.completeService)
+	s.mux.HandleFunc("GET /v1/households/{id}", s.getCase)
+	s.mux.HandleFunc("GET /v1/offers/{id}", s.getOffer)
+	s.mux.HandleFunc("GET /v1/inboxes/{tier}/{area}", s.getInbox)
+	s.mux.HandleFunc("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
+	s.mux.HandleFunc("GET /v1/providers/{id}/referrals", s.getProviderReferrals)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -380,6 +387,84 @@ func (s *Server) getNeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// query runs a read endpoint: the use case's answer as JSON, or its problem.
+func query[T any](s *Server, w http.ResponseWriter, r *http.Request, run func(ctx context.Context, who domain.Principal) (T, error)) {
+	v, err := run(r.Context(), callerOf(r).principal)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// pageRequest reads ?cursor= and ?limit=.
+func pageRequest(r *http.Request) (app.PageRequest, error) {
+	var pr app.PageRequest
+	after, err := app.ParseCursor(r.URL.Query().Get("cursor"))
+	if err != nil {
+		return pr, err
+	}
+	pr.After = after
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return pr, &domain.FieldError{Field: "limit", Reason: fmt.Errorf("%q is not a number", l)}
+		}
+		pr.Limit = n
+	}
+	return pr, nil
+}
+
+func (s *Server) getCase(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.CaseView, error) {
+		return s.cfg.App.Queries.Reads.Case(ctx, r.PathValue("id"), who)
+	})
+}
+
+func (s *Server) getOffer(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (projections.OfferView, error) {
+		return s.cfg.App.Queries.Reads.Offer(ctx, r.PathValue("id"), who)
+	})
+}
+
+func (s *Server) getInbox(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[app.InboxItem], error) {
+		pr, err := pageRequest(r)
+		if err != nil {
+			return app.Page[app.InboxItem]{}, err
+		}
+		return s.cfg.App.Queries.Reads.Inbox(ctx, r.PathValue("tier"), r.PathValue("area"), pr, who)
+	})
+}
+
+func (s *Server) getWaitlist(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[projections.NeedView], error) {
+		pr, err := pageRequest(r)
+		if err != nil {
+			return app.Page[projections.NeedView]{}, err
+		}
+		return s.cfg.App.Queries.Reads.Waitlist(ctx, r.PathValue("tier"), r.PathValue("area"), pr, who)
+	})
+}
+
+func (s *Server) getProviderReferrals(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[app.ProviderReferral], error) {
+		pr, err := pageRequest(r)
+		if err != nil {
+			return app.Page[app.ProviderReferral]{}, err
+		}
+		district := r.URL.Query().Get("district")
+		if district == "" {
+			ds := s.cfg.App.Queries.Reads.Districts()
+			if len(ds) != 1 {
+				return app.Page[app.ProviderReferral]{}, &domain.FieldError{Field: "district", Reason: errors.New("name the district: ?district=CODE")}
+			}
+			district = ds[0]
+		}
+		return s.cfg.App.Queries.Reads.ProviderReferrals(ctx, r.PathValue("id"), district, pr, who)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

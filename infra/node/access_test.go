@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,16 @@ func TestAccessMatrix(t *testing.T) {
 			`{"needs":[{"category":"legal_aid"}]}`, centresOfHousehold, 201},
 		{"read a need", false, "GET", func(f fixture) string { return "/v1/needs/" + f.need }, "",
 			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
+		{"read a case", false, "GET", func(f fixture) string { return "/v1/households/" + f.household }, "",
+			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
+		{"read an offer", false, "GET", func(f fixture) string { return "/v1/offers/" + f.offer }, "",
+			allowed(operator, ownProvider, ownCommunity, otherCommunity, ownStreet, otherStreet, ownDistrict), 200},
+		{"read a community inbox", false, "GET", func(fixture) string { return "/v1/inboxes/community/huayang-01" }, "",
+			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
+		{"read a street waitlist", false, "GET", func(fixture) string { return "/v1/waitlists/street/huayang" }, "",
+			allowed(operator, ownStreet, ownDistrict), 200},
+		{"read a provider's referrals", false, "GET", func(fixture) string { return "/v1/providers/prov-a/referrals" }, "",
+			allowed(operator, ownProvider), 200},
 		{"withdraw a need", false, "POST", func(f fixture) string { return "/v1/needs/" + f.need + "/withdraw" }, "", centresOfHousehold, 201},
 		{"post an offer", false, "POST", func(fixture) string { return "/v1/offers" },
 			`{"provider":"prov-a","category":"material_aid","capacity":2,"scope":{"tier":"street","area":"huayang"}}`, allowed(ownProvider), 201},
@@ -189,5 +200,99 @@ func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("%s: %d without a token", path, resp.StatusCode)
 		}
+	}
+}
+
+// TestReadModelsOverTheAPI reads a case, an offer, an inbox page by page, a
+// provider's pseudonymous referrals and a waitlist.
+func TestReadModelsOverTheAPI(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-reads")
+	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.token(t, p)} }
+	body := `{"provider":"prov-a","category":"counselling","capacity":5,"scope":{"tier":"community","area":"huayang-01"},
+		"eligibility":{"target_groups":["elderly"]}}`
+	code, _, o := call(t, r, "POST", "/v1/offers", body, as(ownProvider)...)
+	if code != 201 {
+		t.Fatalf("offer: %d %v", code, o)
+	}
+	offerID := o["offer_id"].(string)
+	var households, needs []string
+	for i := 0; i < 5; i++ {
+		code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"huayang-01","target_groups":["elderly","disabled"],
+			"needs":[{"category":"counselling"},{"category":"respite_care"}]}`, as(ownCommunity)...)
+		if code != 201 {
+			t.Fatalf("household: %d %v", code, hh)
+		}
+		households = append(households, hh["household_id"].(string))
+		needs = append(needs, hh["needs"].([]any)[0].(map[string]any)["need_id"].(string))
+	}
+	for _, n := range needs {
+		need(t, r, n, referred)
+	}
+	settle(t, r)
+	// The case: the household and both its needs.
+	code, _, c := call(t, r, "GET", "/v1/households/"+households[0], "", as(ownStreet)...)
+	if code != 200 || len(c["needs"].([]any)) != 2 || c["household"].(map[string]any)["community"] != "huayang-01" {
+		t.Fatalf("case: %d %v", code, c)
+	}
+	// The offer: five units proposed.
+	code, _, ov := call(t, r, "GET", "/v1/offers/"+offerID, "", as(ownProvider)...)
+	if code != 200 || ov["proposed"] != float64(5) || ov["free"] != float64(0) {
+		t.Fatalf("offer view: %d %v", code, ov)
+	}
+	// The community centre's inbox, two at a time: five referrals, each once, by deadline.
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; pages < 10; pages++ {
+		code, _, page := call(t, r, "GET", "/v1/inboxes/community/huayang-01?limit=2&cursor="+cursor, "", as(ownCommunity)...)
+		if code != 200 {
+			t.Fatalf("inbox: %d %v", code, page)
+		}
+		for _, it := range page["items"].([]any) {
+			id := it.(map[string]any)["referral_id"].(string)
+			if seen[id] {
+				t.Fatalf("referral %s on two pages", id)
+			}
+			seen[id] = true
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 5 {
+		t.Fatalf("the inbox listed %d referrals, want 5", len(seen))
+	}
+	if code, _, out := call(t, r, "GET", "/v1/inboxes/community/huayang-01?cursor=garbage", "", as(ownCommunity)...); code != 400 {
+		t.Fatalf("a bad cursor: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "GET", "/v1/inboxes/community/huayang-01?limit=1000", "", as(ownCommunity)...); code != 422 {
+		t.Fatalf("a page too long: %d %v", code, out)
+	}
+	// The provider sees pseudonyms, the matched eligibility, and no household data.
+	code, hdr, pr := call(t, r, "GET", "/v1/providers/prov-a/referrals", "", as(ownProvider)...)
+	if code != 200 || len(pr["items"].([]any)) != 5 {
+		t.Fatalf("provider referrals: %d %v", code, pr)
+	}
+	_ = hdr
+	for _, it := range pr["items"].([]any) {
+		item := it.(map[string]any)
+		raw, _ := json.Marshal(item)
+		for _, h := range households {
+			if strings.Contains(string(raw), h) {
+				t.Fatalf("the provider sees a household id: %s", raw)
+			}
+		}
+		if strings.Contains(string(raw), "disabled") || strings.Contains(string(raw), "hardship") || strings.Contains(string(raw), "respite") {
+			t.Fatalf("the provider sees more than the referral needs: %s", raw)
+		}
+		if fmt.Sprint(item["matched_groups"]) != "[elderly]" || !strings.HasPrefix(item["household"].(string), "hh-") {
+			t.Fatalf("provider item %s", raw)
+		}
+	}
+	// Respite care is offered nowhere: five needs wait on the street's waitlist.
+	code, _, wl := call(t, r, "GET", "/v1/waitlists/street/huayang", "", as(ownStreet)...)
+	if code != 200 || len(wl["items"].([]any)) != 5 {
+		t.Fatalf("waitlist: %d %v", code, wl)
 	}
 }

@@ -104,6 +104,7 @@ func New(cfg Config) (*Node, error) {
 		Log:       appLog{store: store, partitions: n.partitions},
 		NeedViews: needViews{client: cfg.Client, partitions: n.partitions},
 		Referrals: needViews{client: cfg.Client, partitions: n.partitions},
+		Views:     readViews{client: cfg.Client, partitions: n.partitions},
 		Registry:  registry, Reference: cfg.Reference,
 		NewID: newID, Now: time.Now,
 	})
@@ -549,6 +550,40 @@ func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 func (v needViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
 	b, ok, err := viewstore.Find(ctx, v.client, v.partitions, projections.NeedsModel, projections.ReferralIndexID(referralID))
 	return string(b), ok, err
+}
+
+// readViews reads the read models of every district for the queries.
+type readViews struct {
+	client     redis.UniversalClient
+	partitions []string
+}
+
+func (v readViews) Doc(ctx context.Context, model, id string) ([]byte, bool, error) {
+	return viewstore.Find(ctx, v.client, v.partitions, model, id)
+}
+
+func (v readViews) Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error) {
+	s, err := viewstore.New(v.client, district)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetMany(ctx, model, ids)
+}
+
+func (v readViews) Page(ctx context.Context, district, index string, after app.Cursor, limit int) ([]app.Cursor, error) {
+	s, err := viewstore.New(v.client, district)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.Range(ctx, index, viewstore.Member{ID: after.ID, Score: after.Score}, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]app.Cursor, len(ms))
+	for i, m := range ms {
+		out[i] = app.Cursor{ID: m.ID, Score: m.Score}
+	}
+	return out, nil
 }
 
 // authenticator adapts the tokens store to httpapi.Authenticator.

@@ -1,0 +1,389 @@
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// Views reads the read models of every district.
+type Views interface {
+	// Doc finds a document of a model by id in any district.
+	Doc(ctx context.Context, model, id string) ([]byte, bool, error)
+	// Docs returns documents of a model in a district, in order; a missing one is nil.
+	Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error)
+	// Page returns up to limit members of a district's index after a cursor.
+	Page(ctx context.Context, district, index string, after Cursor, limit int) ([]Cursor, error)
+}
+
+// Cursor is a position in an ordered list: the last member read and its score.
+type Cursor struct {
+	ID    string  `json:"i"`
+	Score float64 `json:"s"`
+}
+
+// ErrBadCursor means a cursor was not one a list gave.
+var ErrBadCursor = errors.New("bad cursor")
+
+// Encode returns the cursor as an opaque string ("" for the start).
+func (c Cursor) Encode() string {
+	if c.ID == "" {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseCursor reads a cursor a list gave ("" is the start).
+func ParseCursor(s string) (Cursor, error) {
+	var c Cursor
+	if s == "" {
+		return c, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+		return Cursor{}, fmt.Errorf("%w: pass back the next_cursor of the previous page", ErrBadCursor)
+	}
+	return c, nil
+}
+
+// Page limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// Page is one page of a list, with the cursor of the next ("" at the end).
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// PageRequest asks for a page.
+type PageRequest struct {
+	After Cursor
+	Limit int
+}
+
+func (r PageRequest) limit() (int, error) {
+	switch {
+	case r.Limit == 0:
+		return DefaultPageSize, nil
+	case r.Limit < 1 || r.Limit > MaxPageSize:
+		return 0, &domain.FieldError{Field: "limit", Reason: fmt.Errorf("%d is not from 1 to %d", r.Limit, MaxPageSize)}
+	}
+	return r.Limit, nil
+}
+
+// CaseView is a household with all its needs: what its centres read.
+type CaseView struct {
+	Household projections.HouseholdView `json:"household"`
+	Needs     []projections.NeedView    `json:"needs"`
+}
+
+// InboxItem is a referral awaiting a centre's answer, with the matcher's reasons.
+type InboxItem struct {
+	ReferralID  string                   `json:"referral_id"`
+	Deadline    time.Time                `json:"deadline"`
+	Overdue     bool                     `json:"overdue"`
+	Need        projections.NeedView     `json:"need"`
+	Referral    projections.ReferralView `json:"referral"`
+	OfferID     string                   `json:"offer_id"`
+	HouseholdID string                   `json:"household_id"`
+}
+
+// ProviderReferral is what a provider sees of a referral to one of its offers:
+// never names, contacts, the assessment or the household's other needs.
+type ProviderReferral struct {
+	ReferralID string               `json:"referral_id"`
+	OfferID    string               `json:"offer_id"`
+	Household  string               `json:"household"` // a pseudonym, the same for this provider only
+	Community  string               `json:"community"`
+	Category   string               `json:"category"`
+	Tier       int                  `json:"tier"`
+	Status     domain.NeedStatus    `json:"status"`
+	Matched    []domain.TargetGroup `json:"matched_groups,omitempty"` // the eligibility facts that matched
+	ProposedAt time.Time            `json:"proposed_at"`
+	Deadline   time.Time            `json:"deadline,omitzero"`
+	Accepted   *time.Time           `json:"accepted_at,omitempty"`
+	Started    *time.Time           `json:"started_at,omitempty"`
+	Completed  *time.Time           `json:"completed_at,omitempty"`
+}
+
+// Reads holds the read use cases.
+type Reads struct {
+	cfg   Config
+	views Views
+}
+
+func decodeDoc[T any](b []byte, what string) (T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
+// Case returns a household with its needs to those who may read it.
+func (r Reads) Case(ctx context.Context, householdID string, who domain.Principal) (CaseView, error) {
+	if !domain.ValidID(householdID) {
+		return CaseView{}, fmt.Errorf("household %q: %w", householdID, domain.ErrNotFound)
+	}
+	b, ok, err := r.views.Doc(ctx, projections.HouseholdsModel, householdID)
+	if err != nil {
+		return CaseView{}, err
+	}
+	if !ok {
+		return CaseView{}, fmt.Errorf("household %s: %w", householdID, domain.ErrNotFound)
+	}
+	h, err := decodeDoc[projections.HouseholdView](b, "household "+householdID)
+	if err != nil {
+		return CaseView{}, err
+	}
+	if err := who.MayReadHousehold(community(r.cfg, h.Community)); err != nil {
+		return CaseView{}, err
+	}
+	out := CaseView{Household: h, Needs: []projections.NeedView{}}
+	docs, err := r.views.Docs(ctx, h.District, projections.NeedsModel, h.NeedIDs)
+	if err != nil {
+		return CaseView{}, err
+	}
+	for i, d := range docs {
+		if d == nil {
+			continue // registered, not yet in the read model
+		}
+		v, err := decodeDoc[projections.NeedView](d, "need "+h.NeedIDs[i])
+		if err != nil {
+			return CaseView{}, err
+		}
+		out.Needs = append(out.Needs, v)
+	}
+	return out, nil
+}
+
+// Offer returns an offer's view to operators, centres and its provider.
+func (r Reads) Offer(ctx context.Context, offerID string, who domain.Principal) (projections.OfferView, error) {
+	if !domain.ValidID(offerID) {
+		return projections.OfferView{}, fmt.Errorf("offer %q: %w", offerID, domain.ErrNotFound)
+	}
+	b, ok, err := r.views.Doc(ctx, projections.OffersModel, offerID)
+	if err != nil {
+		return projections.OfferView{}, err
+	}
+	if !ok {
+		return projections.OfferView{}, fmt.Errorf("offer %s: %w", offerID, domain.ErrNotFound)
+	}
+	o, err := decodeDoc[projections.OfferView](b, "offer "+offerID)
+	if err != nil {
+		return projections.OfferView{}, err
+	}
+	return o, who.MayReadOffer(o.Provider)
+}
+
+// node checks a node's tier and area and returns its district.
+func (r Reads) node(tierName, area string) (int, string, error) {
+	tier, ok := domain.ParseTier(tierName)
+	if !ok {
+		return 0, "", &domain.FieldError{Field: "tier", Reason: fmt.Errorf("%q is not community, street or district", tierName)}
+	}
+	district, err := r.cfg.Reference.Geography.DistrictOf(tier, area)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s %s: %w", tierName, area, domain.ErrNotFound)
+	}
+	return tier, district, nil
+}
+
+// needsOf reads the needs of a page of members whose ids are referral ids (via the
+// referral index) or need ids.
+func (r Reads) needsOf(ctx context.Context, district string, ids []string, byReferral bool) ([]*projections.NeedView, error) {
+	needIDs := ids
+	if byReferral {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = projections.ReferralIndexID(id)
+		}
+		raw, err := r.views.Docs(ctx, district, projections.NeedsModel, keys)
+		if err != nil {
+			return nil, err
+		}
+		needIDs = make([]string, len(ids))
+		for i, b := range raw {
+			needIDs[i] = string(b)
+		}
+	}
+	docs, err := r.views.Docs(ctx, district, projections.NeedsModel, needIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*projections.NeedView, len(docs))
+	for i, d := range docs {
+		if d == nil {
+			continue
+		}
+		v, err := decodeDoc[projections.NeedView](d, "need "+needIDs[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &v
+	}
+	return out, nil
+}
+
+func nextCursor(members []Cursor, limit int) string {
+	if len(members) < limit {
+		return ""
+	}
+	return members[len(members)-1].Encode()
+}
+
+// Inbox returns the referrals awaiting a node's answer, overdue first, to the
+// node's centre and those above it, and operators.
+func (r Reads) Inbox(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal) (Page[InboxItem], error) {
+	tier, district, err := r.node(tierName, area)
+	if err != nil {
+		return Page[InboxItem]{}, err
+	}
+	if err := who.MayReadArea(r.cfg.Reference.Geography, tier, area); err != nil {
+		return Page[InboxItem]{}, err
+	}
+	limit, err := page.limit()
+	if err != nil {
+		return Page[InboxItem]{}, err
+	}
+	members, err := r.views.Page(ctx, district, projections.InboxIndex(tier, area), page.After, limit)
+	if err != nil {
+		return Page[InboxItem]{}, err
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	needs, err := r.needsOf(ctx, district, ids, true)
+	if err != nil {
+		return Page[InboxItem]{}, err
+	}
+	now := r.cfg.Now()
+	out := Page[InboxItem]{Items: []InboxItem{}, NextCursor: nextCursor(members, limit)}
+	for i, n := range needs {
+		if n == nil || n.Referral == nil || n.Referral.ID != ids[i] {
+			continue // answered since the index was read
+		}
+		out.Items = append(out.Items, InboxItem{ReferralID: ids[i], Deadline: n.Referral.Deadline, Overdue: n.Referral.Deadline.Before(now),
+			Need: *n, Referral: *n.Referral, OfferID: n.Referral.OfferID, HouseholdID: n.HouseholdID})
+	}
+	return out, nil
+}
+
+// Waitlist returns the needs waiting in a node's area, highest priority first.
+func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal) (Page[projections.NeedView], error) {
+	tier, district, err := r.node(tierName, area)
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	if err := who.MayReadArea(r.cfg.Reference.Geography, tier, area); err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	limit, err := page.limit()
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	members, err := r.views.Page(ctx, district, projections.WaitlistIndex(tier, area), page.After, limit)
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	needs, err := r.needsOf(ctx, district, ids, false)
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: nextCursor(members, limit)}
+	for _, n := range needs {
+		if n != nil && n.Status == domain.StatusWaitlisted {
+			out.Items = append(out.Items, *n)
+		}
+	}
+	return out, nil
+}
+
+// ProviderReferrals returns what a provider sees of the referrals to its offers in
+// a district, newest last.
+func (r Reads) ProviderReferrals(ctx context.Context, provider, district string, page PageRequest, who domain.Principal) (Page[ProviderReferral], error) {
+	if err := who.MayReadProvider(provider); err != nil {
+		return Page[ProviderReferral]{}, err
+	}
+	if _, err := r.cfg.Reference.Geography.DistrictOf(domain.TierDistrict, district); err != nil {
+		return Page[ProviderReferral]{}, &domain.FieldError{Field: "district", Reason: err}
+	}
+	limit, err := page.limit()
+	if err != nil {
+		return Page[ProviderReferral]{}, err
+	}
+	members, err := r.views.Page(ctx, district, projections.ProviderIndex(provider), page.After, limit)
+	if err != nil {
+		return Page[ProviderReferral]{}, err
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	needs, err := r.needsOf(ctx, district, ids, true)
+	if err != nil {
+		return Page[ProviderReferral]{}, err
+	}
+	offers := map[string]*projections.OfferView{}
+	out := Page[ProviderReferral]{Items: []ProviderReferral{}, NextCursor: nextCursor(members, limit)}
+	for i, n := range needs {
+		if n == nil {
+			continue
+		}
+		item := ProviderReferral{ReferralID: ids[i], Household: projections.Pseudonym(provider, n.HouseholdID),
+			Community: n.Community, Category: n.Category, Status: "ended"} // the need moved on from this referral
+		if n.Referral != nil && n.Referral.ID == ids[i] {
+			ref := n.Referral
+			item.Tier, item.Status = ref.Tier, n.Status
+			item.OfferID, item.ProposedAt, item.Deadline = ref.OfferID, ref.ProposedAt, ref.Deadline
+			item.Accepted, item.Started, item.Completed = ref.AcceptedAt, ref.StartedAt, ref.CompletedAt
+			o, seen := offers[ref.OfferID]
+			if !seen {
+				if b, ok, err := r.views.Doc(ctx, projections.OffersModel, ref.OfferID); err != nil {
+					return Page[ProviderReferral]{}, err
+				} else if ok {
+					v, err := decodeDoc[projections.OfferView](b, "offer "+ref.OfferID)
+					if err != nil {
+						return Page[ProviderReferral]{}, err
+					}
+					o = &v
+				}
+				offers[ref.OfferID] = o
+			}
+			if o != nil {
+				for _, g := range o.Eligibility.TargetGroups {
+					if slices.Contains(n.TargetGroups, g) {
+						item.Matched = append(item.Matched, g)
+					}
+				}
+			}
+		}
+		out.Items = append(out.Items, item)
+	}
+	return out, nil
+}
+
+// Districts lists the districts' codes.
+func (r Reads) Districts() []string {
+	var out []string
+	for _, d := range r.cfg.Reference.Geography.Districts() {
+		out = append(out, d.Code)
+	}
+	return out
+}
