@@ -19,6 +19,9 @@ import (
 var (
 	// ErrConflict means the aggregate changed under the command; it may be retried.
 	ErrConflict = errors.New("conflict")
+	// ErrPreconditionFailed means the aggregate is not at the version the command
+	// named (If-Match): someone changed it since the client read it.
+	ErrPreconditionFailed = errors.New("precondition failed")
 	// ErrCommandReused means the command id (an Idempotency-Key) already took effect
 	// for a different command.
 	ErrCommandReused = errors.New("command id reused for a different command")
@@ -44,6 +47,8 @@ type Log interface {
 	// Find returns an aggregate's events and the partition that holds them (no
 	// events if it exists nowhere).
 	Find(ctx context.Context, ref domain.AggregateRef) (partition string, events []domain.Event, err error)
+	// Taken returns where a command id took effect in a partition, if it did.
+	Taken(ctx context.Context, partition, commandID string) (Appended, bool, error)
 }
 
 // NeedViews finds need views in whichever partition holds them.
@@ -59,6 +64,8 @@ type Meta struct {
 	CorrelationID string
 	// Principal is who acts: what it may do is checked against it.
 	Principal domain.Principal
+	// IfMatch, if not 0, is the version the aggregate must be at (the client's If-Match).
+	IfMatch int64
 }
 
 // community returns the reference data of a community, or an empty one (which no
@@ -186,13 +193,25 @@ func update(ctx context.Context, cfg Config, ref domain.AggregateRef, meta Meta,
 		if err != nil {
 			return nil, Appended{}, err
 		}
+		if meta.IfMatch != 0 && len(evs) > 0 && evs[len(evs)-1].AggregateVersion != meta.IfMatch {
+			// A retry of a command that took effect moved the version itself: answer
+			// with its first result, as without If-Match.
+			if res, taken, err := cfg.Log.Taken(ctx, partition, meta.CommandID); err != nil {
+				return nil, Appended{}, err
+			} else if taken {
+				written, err := cfg.Log.Range(ctx, partition, res.FirstPosition, res.LastPosition)
+				return written, res, err
+			}
+			return nil, Appended{}, fmt.Errorf("%w: %s is at version %d, not %d (If-Match); read it again",
+				ErrPreconditionFailed, ref, evs[len(evs)-1].AggregateVersion, meta.IfMatch)
+		}
 		changes, err := decide(evs)
 		if err != nil {
 			return nil, Appended{}, err
 		}
 		written, res, err := execute(ctx, cfg, partition, changes, meta, fp)
 		if errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
-			continue
+			continue // with If-Match, the next attempt finds the version moved: 412
 		}
 		return written, res, err
 	}

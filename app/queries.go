@@ -387,3 +387,6 @@ func (r Reads) Districts() []string {
 	}
 	return out
 }
+
+// ETagVersion is the household's version, for If-Match.
+func (c CaseView) ETagVersion() int64 { return c.Household.Version }

@@ -429,3 +429,12 @@ func (t *tx) changes() (Changes, error) {
 	ch.Indexes = t.indexes
 	return ch, nil
 }
+
+// ETagVersion is the household's version, for If-Match.
+func (h HouseholdView) ETagVersion() int64 { return h.Version }
+
+// ETagVersion is the offer's version, for If-Match.
+func (o OfferView) ETagVersion() int64 { return o.Version }
+
+// ETagVersion is the need's version, for If-Match.
+func (v NeedView) ETagVersion() int64 { return v.Version }

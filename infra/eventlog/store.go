@@ -620,6 +620,28 @@ func (s *Store) Version(ctx context.Context, partition string, ref domain.Aggreg
 	return v, nil
 }
 
+// CommandResult returns the first result of a command id in a partition, and
+// whether the command took effect there.
+func (s *Store) CommandResult(ctx context.Context, partition, commandID string) (Result, bool, error) {
+	keys, err := KeysFor(partition)
+	if err != nil {
+		return Result{}, false, err
+	}
+	v, err := s.client.HGet(ctx, keys.State(), commandField(commandID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("command %s: %w", commandID, err)
+	}
+	res, _, err := parseResult(v)
+	if err != nil {
+		return Result{}, false, err
+	}
+	res.Duplicate, res.Versions = true, nil
+	return res.Result, true, nil
+}
+
 // Head returns the position of the last event written to a partition (0 if none).
 func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
 	keys, err := KeysFor(partition)

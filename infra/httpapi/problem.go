@@ -189,6 +189,8 @@ func problemFor(err error) (*Problem, bool) {
 	case errors.Is(err, app.ErrCommandReused):
 		return newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 			"this Idempotency-Key was used for a different request; use a new key for a new request"), true
+	case errors.Is(err, app.ErrPreconditionFailed):
+		return newProblem(http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", err.Error()), true
 	case errors.Is(err, app.ErrBadCursor):
 		return newProblem(http.StatusBadRequest, "invalid-cursor", "Invalid cursor", err.Error()), true
 	case errors.Is(err, domain.ErrForbidden):

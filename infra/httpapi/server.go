@@ -192,6 +192,14 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Proble
 	} else {
 		m.CommandID = s.cfg.NewID()
 	}
+	if im := strings.TrimSpace(r.Header.Get("If-Match")); im != "" && im != "*" {
+		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), 10, 64)
+		if err != nil || v < 1 {
+			return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid If-Match",
+				`If-Match takes the version of the resource, as its ETag gives it: "3"`)
+		}
+		m.IfMatch = v
+	}
 	m.CorrelationID = r.Header.Get("X-Correlation-ID")
 	if m.CorrelationID != "" && !headerID.MatchString(m.CorrelationID) {
 		return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid X-Correlation-ID",
@@ -381,20 +389,24 @@ func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getNeed(w http.ResponseWriter, r *http.Request) {
-	v, err := s.cfg.App.Queries.Need.Handle(r.Context(), r.PathValue("id"), callerOf(r).principal)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (projections.NeedView, error) {
+		return s.cfg.App.Queries.Need.Handle(ctx, r.PathValue("id"), who)
+	})
 }
 
-// query runs a read endpoint: the use case's answer as JSON, or its problem.
+// versioned is a read model of one aggregate, whose version is its ETag.
+type versioned interface{ ETagVersion() int64 }
+
+// query runs a read endpoint: the use case's answer as JSON (with its version as
+// ETag when it has one), or its problem.
 func query[T any](s *Server, w http.ResponseWriter, r *http.Request, run func(ctx context.Context, who domain.Principal) (T, error)) {
 	v, err := run(r.Context(), callerOf(r).principal)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if e, ok := any(v).(versioned); ok {
+		w.Header().Set("ETag", `"`+strconv.FormatInt(e.ETagVersion(), 10)+`"`)
 	}
 	writeJSON(w, http.StatusOK, v)
 }

@@ -296,3 +296,40 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 		t.Fatalf("waitlist: %d %v", code, wl)
 	}
 }
+
+// TestIfMatch answers a referral with the need's version from its ETag: a stale
+// version gets 412 and appends nothing; the read one takes effect; a retry with the
+// same Idempotency-Key gets the first answer back.
+func TestIfMatch(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-ifmatch")
+	f := newFixture(t, r, false)
+	centre := []string{"Authorization", "Bearer " + r.token(t, ownCommunity)}
+	code, hdr, _ := call(t, r, "GET", "/v1/needs/"+f.need, "", centre...)
+	etag := hdr.Get("ETag")
+	if code != 200 || etag == "" {
+		t.Fatalf("need: %d, ETag %q", code, etag)
+	}
+	var v int64
+	if _, err := fmt.Sscanf(etag, `"%d"`, &v); err != nil {
+		t.Fatalf("ETag %q: %v", etag, err)
+	}
+	settle(t, r)
+	before := head(t, r)
+	stale := fmt.Sprintf(`"%d"`, v-1)
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", append(centre, "If-Match", stale)...); code != 412 {
+		t.Fatalf("a stale If-Match: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", append(centre, "If-Match", "soon")...); code != 400 {
+		t.Fatalf("a malformed If-Match: %d %v", code, out)
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("refused commands appended %d events", after-before)
+	}
+	headers := append(centre, "If-Match", etag, "Idempotency-Key", "accept-once")
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 201 {
+		t.Fatalf("accept at the read version: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 200 || out["replayed"] != true {
+		t.Fatalf("the retry: %d %v", code, out)
+	}
+}

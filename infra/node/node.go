@@ -462,6 +462,14 @@ func (l appLog) Append(ctx context.Context, evs []domain.Event, fingerprint stri
 	return app.Appended{Partition: evs[0].Partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: res.Duplicate}, nil
 }
 
+func (l appLog) Taken(ctx context.Context, partition, commandID string) (app.Appended, bool, error) {
+	res, ok, err := l.store.CommandResult(ctx, partition, commandID)
+	if err != nil || !ok {
+		return app.Appended{}, false, err
+	}
+	return app.Appended{Partition: partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: true}, true, nil
+}
+
 func (l appLog) Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error) {
 	entries, err := l.store.ReadPartition(ctx, partition, from, to-from+1)
 	if err != nil {
