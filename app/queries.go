@@ -390,3 +390,61 @@ func (r Reads) Districts() []string {
 
 // ETagVersion is the household's version, for If-Match.
 func (c CaseView) ETagVersion() int64 { return c.Household.Version }
+
+// HistoryEntry is one event of a household's story: who did what, when.
+type HistoryEntry struct {
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Aggregate string    `json:"aggregate"` // "household/<id>" or "need/<id>"
+	Version   int64     `json:"version"`
+	Event     string    `json:"event"`
+	CommandID string    `json:"command_id"`
+}
+
+// MaxHistory bounds a household's history in one answer.
+const MaxHistory = 2000
+
+// History returns everything that happened to a household and its needs, from the
+// log, in order, to those who may read the household.
+func (r Reads) History(ctx context.Context, householdID string, who domain.Principal) ([]HistoryEntry, error) {
+	ref := domain.AggregateRef{Type: domain.AggregateHousehold, ID: householdID}
+	if !domain.ValidID(householdID) {
+		return nil, fmt.Errorf("household %q: %w", householdID, domain.ErrNotFound)
+	}
+	_, evs, err := r.cfg.Log.Find(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var hh domain.Household
+	var needs []string
+	for _, e := range evs {
+		hh = hh.Evolve(e)
+		if p, ok := e.Payload.(domain.NeedsOpened); ok {
+			for _, n := range p.Needs {
+				needs = append(needs, n.NeedID)
+			}
+		}
+	}
+	if hh.Version == 0 {
+		return nil, fmt.Errorf("household %s: %w", householdID, domain.ErrNotFound)
+	}
+	if err := who.MayReadHousehold(community(r.cfg, hh.Community)); err != nil {
+		return nil, err
+	}
+	all := slices.Clone(evs)
+	for _, id := range needs {
+		_, nevs, err := r.cfg.Log.Find(ctx, domain.AggregateRef{Type: domain.AggregateNeed, ID: id})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, nevs...)
+	}
+	// Events of one command share a time; the stable sort keeps each aggregate's order.
+	slices.SortStableFunc(all, func(a, b domain.Event) int { return a.Time.Compare(b.Time) })
+	out := make([]HistoryEntry, 0, min(len(all), MaxHistory))
+	for _, e := range all[:min(len(all), MaxHistory)] {
+		out = append(out, HistoryEntry{Time: e.Time, Actor: e.Actor, Aggregate: e.AggregateType + "/" + e.AggregateID,
+			Version: e.AggregateVersion, Event: e.Type, CommandID: e.CommandID})
+	}
+	return out, nil
+}

@@ -75,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /v1/referrals/{id}/start", s.startService)
 	s.mux.HandleFunc("POST /v1/referrals/{id}/complete", s.completeService)
 	s.mux.HandleFunc("GET /v1/households/{id}", s.getCase)
+	s.mux.HandleFunc("GET /v1/households/{id}/history", s.getHistory)
 	s.mux.HandleFunc("GET /v1/offers/{id}", s.getOffer)
 	s.mux.HandleFunc("GET /v1/inboxes/{tier}/{area}", s.getInbox)
 	s.mux.HandleFunc("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
@@ -432,6 +433,13 @@ func pageRequest(r *http.Request) (app.PageRequest, error) {
 func (s *Server) getCase(w http.ResponseWriter, r *http.Request) {
 	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.CaseView, error) {
 		return s.cfg.App.Queries.Reads.Case(ctx, r.PathValue("id"), who)
+	})
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (map[string]any, error) {
+		h, err := s.cfg.App.Queries.Reads.History(ctx, r.PathValue("id"), who)
+		return map[string]any{"items": h}, err
 	})
 }
 

@@ -96,6 +96,8 @@ func TestAccessMatrix(t *testing.T) {
 			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
 		{"read a case", false, "GET", func(f fixture) string { return "/v1/households/" + f.household }, "",
 			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
+		{"read a household's history", false, "GET", func(f fixture) string { return "/v1/households/" + f.household + "/history" }, "",
+			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
 		{"read an offer", false, "GET", func(f fixture) string { return "/v1/offers/" + f.offer }, "",
 			allowed(operator, ownProvider, ownCommunity, otherCommunity, ownStreet, otherStreet, ownDistrict), 200},
 		{"read a community inbox", false, "GET", func(fixture) string { return "/v1/inboxes/community/huayang-01" }, "",
@@ -233,6 +235,23 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 	code, _, c := call(t, r, "GET", "/v1/households/"+households[0], "", as(ownStreet)...)
 	if code != 200 || len(c["needs"].([]any)) != 2 || c["household"].(map[string]any)["community"] != "huayang-01" {
 		t.Fatalf("case: %d %v", code, c)
+	}
+	// The history: who registered it, and what the matcher did, in order.
+	code, _, hist := call(t, r, "GET", "/v1/households/"+households[0]+"/history", "", as(ownDistrict)...)
+	items, _ := hist["items"].([]any)
+	if code != 200 || len(items) < 4 {
+		t.Fatalf("history: %d %v", code, hist)
+	}
+	first := items[0].(map[string]any)
+	if first["event"] != "household.registered" || !strings.HasPrefix(first["actor"].(string), "centre:community:huayang-01/token:") {
+		t.Fatalf("history starts with %v", first)
+	}
+	sawMatcher := false
+	for _, it := range items {
+		sawMatcher = sawMatcher || it.(map[string]any)["actor"] == "system:matcher"
+	}
+	if !sawMatcher {
+		t.Fatalf("no decision of the matcher in the history: %v", items)
 	}
 	// The offer: five units proposed.
 	code, _, ov := call(t, r, "GET", "/v1/offers/"+offerID, "", as(ownProvider)...)
