@@ -103,14 +103,14 @@ type InboxItem struct {
 // never names, contacts, the assessment or the household's other needs.
 type ProviderReferral struct {
 	ReferralID string               `json:"referral_id"`
-	OfferID    string               `json:"offer_id"`
+	OfferID    string               `json:"offer_id,omitempty"`
 	Household  string               `json:"household"` // a pseudonym, the same for this provider only
 	Community  string               `json:"community"`
 	Category   string               `json:"category"`
 	Tier       int                  `json:"tier"`
 	Status     domain.NeedStatus    `json:"status"`
 	Matched    []domain.TargetGroup `json:"matched_groups,omitempty"` // the eligibility facts that matched
-	ProposedAt time.Time            `json:"proposed_at"`
+	ProposedAt time.Time            `json:"proposed_at,omitzero"`
 	Deadline   time.Time            `json:"deadline,omitzero"`
 	Accepted   *time.Time           `json:"accepted_at,omitempty"`
 	Started    *time.Time           `json:"started_at,omitempty"`

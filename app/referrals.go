@@ -124,6 +124,11 @@ func onNeed(ctx context.Context, cfg Config, needID string, meta Meta, fp string
 	if err != nil {
 		return ReferralResult{}, err
 	}
+	if c.need.Version == 0 { // a replayed command answered before deciding: read the need as it is
+		if err := fold(ctx, cfg, domain.AggregateRef{Type: domain.AggregateNeed, ID: needID}, func(e domain.Event) { c.need = c.need.Evolve(e) }); err != nil {
+			return ReferralResult{}, err
+		}
+	}
 	out := ReferralResult{NeedID: needID, ReferralID: c.need.ReferralID, Status: c.need.Status, Tier: c.need.Tier, Position: res.LastPosition, Replayed: res.Duplicate}
 	n := c.need
 	for _, e := range written {

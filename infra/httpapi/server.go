@@ -3,15 +3,19 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
@@ -49,8 +53,33 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	openapi []byte // the OpenAPI document, as JSON
+	routes  []string
+}
+
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+// OpenAPI returns the API's OpenAPI 3.1 document, checked.
+func OpenAPI() (*openapi3.T, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(openapiYAML)
+	if err != nil {
+		return nil, fmt.Errorf("openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("openapi.yaml: %w", err)
+	}
+	return doc, nil
+}
+
+// Routes lists the patterns the server answers ("GET /v1/needs/{id}").
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
 }
 
 // New validates the configuration and returns the server.
@@ -61,25 +90,36 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	doc, err := OpenAPI()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	s.mux.HandleFunc("POST /v1/households", s.registerHousehold)
-	s.mux.HandleFunc("POST /v1/households/{id}/needs", s.registerNeeds)
-	s.mux.HandleFunc("POST /v1/offers", s.postOffer)
-	s.mux.HandleFunc("POST /v1/offers/{id}/capacity", s.changeCapacity)
-	s.mux.HandleFunc("POST /v1/offers/{id}/withdraw", s.withdrawOffer)
-	s.mux.HandleFunc("GET /v1/needs/{id}", s.getNeed)
-	s.mux.HandleFunc("POST /v1/needs/{id}/withdraw", s.withdrawNeed)
-	s.mux.HandleFunc("POST /v1/referrals/{id}/accept", s.answer(domain.AnswerAccept))
-	s.mux.HandleFunc("POST /v1/referrals/{id}/decline", s.answer(domain.AnswerDecline))
-	s.mux.HandleFunc("POST /v1/referrals/{id}/escalate", s.answer(domain.AnswerEscalate))
-	s.mux.HandleFunc("POST /v1/referrals/{id}/start", s.startService)
-	s.mux.HandleFunc("POST /v1/referrals/{id}/complete", s.completeService)
-	s.mux.HandleFunc("GET /v1/households/{id}", s.getCase)
-	s.mux.HandleFunc("GET /v1/households/{id}/history", s.getHistory)
-	s.mux.HandleFunc("GET /v1/offers/{id}", s.getOffer)
-	s.mux.HandleFunc("GET /v1/inboxes/{tier}/{area}", s.getInbox)
-	s.mux.HandleFunc("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
-	s.mux.HandleFunc("GET /v1/providers/{id}/referrals", s.getProviderReferrals)
+	if s.openapi, err = json.Marshal(doc); err != nil {
+		return nil, err
+	}
+	s.handle("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(s.openapi)
+	})
+	s.handle("POST /v1/households", s.registerHousehold)
+	s.handle("POST /v1/households/{id}/needs", s.registerNeeds)
+	s.handle("POST /v1/offers", s.postOffer)
+	s.handle("POST /v1/offers/{id}/capacity", s.changeCapacity)
+	s.handle("POST /v1/offers/{id}/withdraw", s.withdrawOffer)
+	s.handle("GET /v1/needs/{id}", s.getNeed)
+	s.handle("POST /v1/needs/{id}/withdraw", s.withdrawNeed)
+	s.handle("POST /v1/referrals/{id}/accept", s.answer(domain.AnswerAccept))
+	s.handle("POST /v1/referrals/{id}/decline", s.answer(domain.AnswerDecline))
+	s.handle("POST /v1/referrals/{id}/escalate", s.answer(domain.AnswerEscalate))
+	s.handle("POST /v1/referrals/{id}/start", s.startService)
+	s.handle("POST /v1/referrals/{id}/complete", s.completeService)
+	s.handle("GET /v1/households/{id}", s.getCase)
+	s.handle("GET /v1/households/{id}/history", s.getHistory)
+	s.handle("GET /v1/offers/{id}", s.getOffer)
+	s.handle("GET /v1/inboxes/{tier}/{area}", s.getInbox)
+	s.handle("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
+	s.handle("GET /v1/providers/{id}/referrals", s.getProviderReferrals)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -93,7 +133,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case pattern == "":
 		s.notFound(rec, r)
-	case strings.HasPrefix(r.URL.Path, "/v1/"):
+	case strings.HasPrefix(r.URL.Path, "/v1/") && pattern != "GET /v1/openapi.json":
 		who, p := s.authenticate(r)
 		if p != nil {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="tierlink"`)

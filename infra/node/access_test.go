@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -350,5 +351,45 @@ func TestIfMatch(t *testing.T) {
 	}
 	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 200 || out["replayed"] != true {
 		t.Fatalf("the retry: %d %v", code, out)
+	}
+}
+
+// TestEveryRouteIsInTheOpenAPIDocument checks the document served at
+// /v1/openapi.json names every route the server answers, and no other.
+func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-openapi")
+	resp, err := http.Get(r.srv.URL + "/v1/openapi.json") // no token needed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 || doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi.json: %d %v %q", resp.StatusCode, err, doc.OpenAPI)
+	}
+	inDoc := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" && method != "summary" {
+				inDoc[strings.ToUpper(method)+" "+path] = true
+			}
+		}
+	}
+	served := map[string]bool{"GET /healthz": true, "GET /metrics": true}
+	for _, route := range r.node.Handler().(*httpapi.Server).Routes() {
+		served[route] = true
+	}
+	for route := range served {
+		if !inDoc[route] {
+			t.Errorf("%s is served but not in the document", route)
+		}
+	}
+	for route := range inDoc {
+		if !served[route] {
+			t.Errorf("%s is in the document but not served", route)
+		}
 	}
 }

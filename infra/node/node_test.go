@@ -13,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/reference"
@@ -30,6 +34,7 @@ type running struct {
 	client *redis.Client
 	node   *node.Node
 	tokens *sync.Map // principal → bearer token, issued on first use
+	spec   routers.Router
 }
 
 // token returns a bearer token of the principal, issued once per node.
@@ -134,7 +139,15 @@ func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL tim
 			stop()
 		}
 	})
-	return running{srv: hs, stop: stop, client: client, node: n, tokens: &sync.Map{}}
+	doc, err := httpapi.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return running{srv: hs, stop: stop, client: client, node: n, tokens: &sync.Map{}, spec: spec}
 }
 
 func call(t *testing.T, r running, method, path, body string, headers ...string) (int, http.Header, map[string]any) {
@@ -155,6 +168,7 @@ func call(t *testing.T, r running, method, path, body string, headers ...string)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkAgainstSpec(t, r, req, resp, b)
 	var out map[string]any
 	if len(bytes.TrimSpace(b)) > 0 && (strings.Contains(resp.Header.Get("Content-Type"), "json")) {
 		if err := json.Unmarshal(b, &out); err != nil {
@@ -162,6 +176,30 @@ func call(t *testing.T, r running, method, path, body string, headers ...string)
 		}
 	}
 	return resp.StatusCode, resp.Header, out
+}
+
+// checkAgainstSpec checks a response against the OpenAPI document: its route is in
+// it, and its status, headers and body are what the document says.
+func checkAgainstSpec(t *testing.T, r running, req *http.Request, resp *http.Response, body []byte) {
+	t.Helper()
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		if _, _, err := r.spec.FindRoute(req); err != nil {
+			return // a path the API does not have: answered with a problem, not in the document
+		}
+	}
+	route, params, err := r.spec.FindRoute(req)
+	if err != nil {
+		t.Fatalf("%s %s is not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+		Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Fatalf("%s %s answered %d, which the OpenAPI document does not allow: %v\n%s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
 }
 
 func register(t *testing.T, r running, community string, categories ...string) []string {
