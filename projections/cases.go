@@ -35,8 +35,10 @@ type HouseholdView struct {
 	Hardship     int                  `json:"hardship"`
 	RegisteredAt time.Time            `json:"registered_at"`
 	NeedIDs      []string             `json:"need_ids"`
-	Version      int64                `json:"version"`
-	Position     int64                `json:"position"`
+	// Helped is set once one of its needs got the service (for coverage).
+	Helped   bool  `json:"helped,omitempty"`
+	Version  int64 `json:"version"`
+	Position int64 `json:"position"`
 }
 
 // OfferView is an offer and where its units are: proposed (reserved, awaiting an
@@ -220,6 +222,7 @@ func (c *Cases) applyHousehold(tx *tx, e domain.Event, pos int64) error {
 	case domain.HouseholdRegistered:
 		h = HouseholdView{ID: e.AggregateID, Community: p.Community, Street: p.Street, District: p.District,
 			TargetGroups: p.TargetGroups, Assessment: p.Assessment, Hardship: p.Hardship, RegisteredAt: e.Time, NeedIDs: []string{}}
+		c.count(tx, h.Community, h.Street, h.RegisteredAt, FieldHouseholds, 1)
 	case domain.NeedsOpened:
 		for _, n := range p.Needs {
 			if !slices.Contains(h.NeedIDs, n.NeedID) {
@@ -322,6 +325,7 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 			tx.index(ProviderIndex(o.Provider), a.ID, float64(a.ProposedAt.UnixMilli()), false)
 		}
 	}
+	c.indicate(tx, before, after, e)
 	// The offer's units follow the referral's stage.
 	switch p := e.Payload.(type) {
 	case domain.ReferralAccepted:
@@ -340,6 +344,11 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 	// The waitlists hold a need under its community, street and district while it waits.
 	waiting := func(v NeedView) bool { return v.Status == domain.StatusWaitlisted }
 	if waiting(before) != waiting(after) {
+		delta := int64(1)
+		if !waiting(after) {
+			delta = -1
+		}
+		tx.add(GapCounters(c.partition), after.Street+"|"+after.Category, delta)
 		key := c.policy.PriorityKey(after.Hardship, after.Urgency, after.RegisteredAt)
 		for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
 			tx.index(WaitlistIndex(tier, area(after, tier)), e.AggregateID, -float64(key), !waiting(after))
@@ -348,14 +357,68 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 	return nil
 }
 
+// indicate counts what a need's event changed for the indicators, in the need's
+// registration cohort (its community, street and district, its day, week and month).
+func (c *Cases) indicate(tx *tx, before, after NeedView, e domain.Event) {
+	cat := "|" + after.Category
+	count := func(field string) { c.count(tx, after.Community, after.Street, after.RegisteredAt, field+cat, 1) }
+	if before.ID == "" && after.ID != "" {
+		count(FieldDemand)
+	}
+	if before.LinkedAt == nil && after.LinkedAt != nil {
+		count(FieldLinked)
+		count(LinkBucket(after.LinkedAt.Sub(after.RegisteredAt)))
+	}
+	if !before.Near && after.Near {
+		count(FieldNear)
+	}
+	if p, ok := e.Payload.(domain.NeedEscalated); ok {
+		count(FieldEscalatedFrom + domain.TierName(p.From))
+	}
+	if !before.Served && after.Served {
+		count(FieldServed)
+		var h HouseholdView
+		if ok, err := tx.get(HouseholdsModel, after.HouseholdID, &h); err == nil && ok && !h.Helped {
+			h.Helped = true
+			if tx.put(HouseholdsModel, h.ID, h) == nil {
+				c.count(tx, h.Community, h.Street, h.RegisteredAt, FieldHelped, 1)
+			}
+		}
+	}
+}
+
+// count adds to a field of the indicator counters of a community, its street and its
+// district, for the day, week and month of at.
+func (c *Cases) count(tx *tx, community, street string, at time.Time, field string, delta int64) {
+	for _, p := range Periods(at) {
+		tx.add(IndicatorCounters(domain.TierCommunity, community, p), field, delta)
+		tx.add(IndicatorCounters(domain.TierStreet, street, p), field, delta)
+		tx.add(IndicatorCounters(domain.TierDistrict, c.partition, p), field, delta)
+	}
+}
+
 // tx gathers a run's changes: each document read once and written once, index
 // changes in order.
 type tx struct {
-	ctx     context.Context
-	store   Store
-	docs    map[string]*cached
-	order   []string
-	indexes []IndexChange
+	ctx      context.Context
+	store    Store
+	docs     map[string]*cached
+	order    []string
+	indexes  []IndexChange
+	counters map[[2]string]int64
+	corder   [][2]string
+}
+
+// add adds delta to a counter field; a run's additions to one field are summed.
+func (t *tx) add(counters, field string, delta int64) {
+	k := [2]string{counters, field}
+	if t.counters == nil {
+		t.counters = map[[2]string]int64{}
+	}
+	if _, ok := t.counters[k]; !ok {
+		t.corder = append(t.corder, k)
+	}
+	t.counters[k] += delta
 }
 
 type cached struct {
@@ -427,6 +490,11 @@ func (t *tx) changes() (Changes, error) {
 		ch.Docs = append(ch.Docs, Doc{Model: c.model, ID: c.id, Body: c.raw})
 	}
 	ch.Indexes = t.indexes
+	for _, k := range t.corder {
+		if d := t.counters[k]; d != 0 {
+			ch.Counters = append(ch.Counters, CounterChange{Counters: k[0], Field: k[1], Delta: d})
+		}
+	}
 	return ch, nil
 }
 

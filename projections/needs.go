@@ -27,8 +27,15 @@ type Store interface {
 
 // Changes is what a run of events changed in the read models.
 type Changes struct {
-	Docs    []Doc
-	Indexes []IndexChange
+	Docs     []Doc
+	Indexes  []IndexChange
+	Counters []CounterChange
+}
+
+// CounterChange adds delta to a field of a named set of counters.
+type CounterChange struct {
+	Counters, Field string
+	Delta           int64
 }
 
 // Doc is one document written.
@@ -45,7 +52,7 @@ type IndexChange struct {
 }
 
 // Empty reports whether nothing changed.
-func (c Changes) Empty() bool { return len(c.Docs) == 0 && len(c.Indexes) == 0 }
+func (c Changes) Empty() bool { return len(c.Docs) == 0 && len(c.Indexes) == 0 && len(c.Counters) == 0 }
 
 // NeedsModel is the name of the need read model.
 const NeedsModel = "needs"
@@ -65,10 +72,16 @@ type NeedView struct {
 	Tier         int                  `json:"tier"`
 	RegisteredAt time.Time            `json:"registered_at"`
 	Referral     *ReferralView        `json:"referral,omitempty"`
-	Declined     []string             `json:"declined_offers,omitempty"`
-	Steps        []Step               `json:"steps"`
-	Version      int64                `json:"version"`
-	Position     int64                `json:"position"`
+	// LinkedAt is when the need was first proposed an offer; Near, whether ever at
+	// the community or street tier (supply near the household); Served, whether it
+	// ever got the service (in service or completed). The indicators count them.
+	LinkedAt *time.Time `json:"linked_at,omitempty"`
+	Near     bool       `json:"near,omitempty"`
+	Served   bool       `json:"served,omitempty"`
+	Declined []string   `json:"declined_offers,omitempty"`
+	Steps    []Step     `json:"steps"`
+	Version  int64      `json:"version"`
+	Position int64      `json:"position"`
 }
 
 // ReferralView is a need's live referral and the matcher's reason for it.
@@ -114,6 +127,10 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		v.Tier = max(v.Tier, p.Tier)
 		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates,
 			Considered: p.Considered, ProposedAt: at, Deadline: p.Deadline}
+		if v.LinkedAt == nil {
+			v.LinkedAt = &at
+		}
+		v.Near = v.Near || p.Tier <= domain.TierStreet
 		step.Detail = fmt.Sprintf("offer %s at the %s tier, by rule %s, first of %d candidates; answer due %s",
 			p.OfferID, domain.TierName(p.Tier), p.Rule, p.Candidates, p.Deadline.Format(time.RFC3339))
 	case domain.ReferralAccepted:
@@ -122,12 +139,12 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 			v.Referral.AcceptedAt = &at
 		}
 	case domain.ServiceStarted:
-		v.Status = domain.StatusInService
+		v.Status, v.Served = domain.StatusInService, true
 		if v.Referral != nil {
 			v.Referral.StartedAt = &at
 		}
 	case domain.ServiceCompleted:
-		v.Status = domain.StatusCompleted
+		v.Status, v.Served = domain.StatusCompleted, true
 		if v.Referral != nil {
 			v.Referral.CompletedAt = &at
 		}

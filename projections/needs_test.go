@@ -15,14 +15,15 @@ import (
 
 // memStore is a Store in memory with the same at-most-once commit rule.
 type memStore struct {
-	cp      map[string]int64
-	docs    map[string][]byte
-	indexes map[string]map[string]float64
-	commits int
+	cp       map[string]int64
+	docs     map[string][]byte
+	indexes  map[string]map[string]float64
+	counters map[string]map[string]int64
+	commits  int
 }
 
 func newMemStore() *memStore {
-	return &memStore{cp: map[string]int64{}, docs: map[string][]byte{}, indexes: map[string]map[string]float64{}}
+	return &memStore{cp: map[string]int64{}, docs: map[string][]byte{}, indexes: map[string]map[string]float64{}, counters: map[string]map[string]int64{}}
 }
 
 func (m *memStore) Checkpoint(_ context.Context, name string) (int64, error) {
@@ -50,6 +51,12 @@ func (m *memStore) Commit(_ context.Context, name string, pos int64, ch Changes)
 			m.indexes[ix.Index][ix.Member] = ix.Score
 		}
 	}
+	for _, c := range ch.Counters {
+		if m.counters[c.Counters] == nil {
+			m.counters[c.Counters] = map[string]int64{}
+		}
+		m.counters[c.Counters][c.Field] += c.Delta
+	}
 	m.cp[name] = pos
 	return nil
 }
@@ -63,6 +70,13 @@ func (m *memStore) dump() string {
 	for ix, ms := range m.indexes {
 		for id, s := range ms {
 			out = append(out, fmt.Sprintf("%s:%s@%v", ix, id, s))
+		}
+	}
+	for k, fs := range m.counters {
+		for f, v := range fs {
+			if v != 0 {
+				out = append(out, fmt.Sprintf("%s#%s=%d", k, f, v))
+			}
 		}
 	}
 	sort.Strings(out)
@@ -169,6 +183,23 @@ func TestCasesProjection(t *testing.T) {
 		if _, ok := part.indexes[ix]["n2"]; !ok {
 			t.Fatalf("waitlisted n2 not in %s", ix)
 		}
+	}
+	// The indicators of the district, for the day of the story.
+	day := st.counters[IndicatorCounters(domain.TierDistrict, "d", PeriodName(PeriodDay, t0))]
+	for field, want := range map[string]int64{
+		"demand|counselling": 1, "demand|respite_care": 1, "linked|counselling": 1, "linked|respite_care": 1,
+		"near|counselling": 1, "near|respite_care": 0, "served|counselling": 1, "escalated_from_community|counselling": 1, // (n2's first escalation was dead-lettered above)
+		"escalated_from_street|respite_care": 1, FieldHouseholds: 1, FieldHelped: 1, "link_le_5m0s|counselling": 1,
+	} {
+		if day[field] != want {
+			t.Errorf("district indicator %s = %d, want %d (all: %v)", field, day[field], want, day)
+		}
+	}
+	if gap := st.counters[GapCounters("d")]["s1|respite_care"]; gap != 0 {
+		t.Errorf("supply gap after n2 was served from the waitlist: %d", gap)
+	}
+	if gap := part.counters[GapCounters("d")]["s1|respite_care"]; gap != 1 {
+		t.Errorf("supply gap while n2 waits: %d", gap)
 	}
 	// Applying a position again changes nothing.
 	before := st.dump()

@@ -120,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /v1/inboxes/{tier}/{area}", s.getInbox)
 	s.handle("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
 	s.handle("GET /v1/providers/{id}/referrals", s.getProviderReferrals)
+	s.handle("GET /v1/indicators/{tier}/{area}", s.getIndicators)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -524,6 +525,26 @@ func (s *Server) getProviderReferrals(w http.ResponseWriter, r *http.Request) {
 			district = ds[0]
 		}
 		return s.cfg.App.Queries.Reads.ProviderReferrals(ctx, r.PathValue("id"), district, pr, who)
+	})
+}
+
+func (s *Server) getIndicators(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Indicators, error) {
+		q := r.URL.Query()
+		req := app.IndicatorRequest{Tier: r.PathValue("tier"), Area: r.PathValue("area"), Period: q.Get("period")}
+		if req.Period == "" {
+			req.Period = "day"
+		}
+		for name, dst := range map[string]*time.Time{"from": &req.From, "to": &req.To} {
+			if v := q.Get(name); v != "" {
+				t, err := time.ParseInLocation(time.DateOnly, v, projections.Zone)
+				if err != nil {
+					return app.Indicators{}, &domain.FieldError{Field: name, Reason: fmt.Errorf("%q is not a date (2026-11-29)", v)}
+				}
+				*dst = t
+			}
+		}
+		return s.cfg.App.Queries.Reads.Indicators(ctx, req, who)
 	})
 }
 

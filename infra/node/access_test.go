@@ -107,6 +107,8 @@ func TestAccessMatrix(t *testing.T) {
 			allowed(operator, ownStreet, ownDistrict), 200},
 		{"read a provider's referrals", false, "GET", func(fixture) string { return "/v1/providers/prov-a/referrals" }, "",
 			allowed(operator, ownProvider), 200},
+		{"read indicators", false, "GET", func(fixture) string { return "/v1/indicators/street/huayang?period=week" }, "",
+			allowed(matrixPrincipal...), 200},
 		{"withdraw a need", false, "POST", func(f fixture) string { return "/v1/needs/" + f.need + "/withdraw" }, "", centresOfHousehold, 201},
 		{"post an offer", false, "POST", func(fixture) string { return "/v1/offers" },
 			`{"provider":"prov-a","category":"material_aid","capacity":2,"scope":{"tier":"street","area":"huayang"}}`, allowed(ownProvider), 201},
@@ -309,6 +311,25 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 		if fmt.Sprint(item["matched_groups"]) != "[elderly]" || !strings.HasPrefix(item["household"].(string), "hh-") {
 			t.Fatalf("provider item %s", raw)
 		}
+	}
+	// The district's indicators today: ten needs, half proposed near the household,
+	// none served yet; five waiting for respite care in Huayang Road street.
+	code, _, ind := call(t, r, "GET", "/v1/indicators/district/changning?period=day", "", as(ownProvider)...)
+	if code != 200 {
+		t.Fatalf("indicators: %d %v", code, ind)
+	}
+	periods := ind["periods"].([]any)
+	today := periods[len(periods)-1].(map[string]any)
+	all := today["all"].(map[string]any)
+	if all["demand"] != float64(10) || all["accessibility_rate"] != 0.5 || all["obtainment_rate"] != float64(0) || today["households"] != float64(5) {
+		t.Fatalf("today's indicators %v", today)
+	}
+	gap := ind["supply_gap"].([]any)
+	if ind["waitlisted_needs"] != float64(5) || len(gap) != 1 || gap[0].(map[string]any)["category"] != "respite_care" || gap[0].(map[string]any)["waiting"] != float64(5) {
+		t.Fatalf("present state %v %v", ind["waitlisted_needs"], gap)
+	}
+	if code, _, out := call(t, r, "GET", "/v1/indicators/district/changning?period=year", "", as(ownProvider)...); code != 422 {
+		t.Fatalf("an unknown period: %d %v", code, out)
 	}
 	// Respite care is offered nowhere: five needs wait on the street's waitlist.
 	code, _, wl := call(t, r, "GET", "/v1/waitlists/street/huayang", "", as(ownStreet)...)

@@ -594,6 +594,22 @@ func (v readViews) Page(ctx context.Context, district, index string, after app.C
 	return out, nil
 }
 
+func (v readViews) Counters(ctx context.Context, district string, names []string) ([]map[string]int64, error) {
+	s, err := viewstore.New(v.client, district)
+	if err != nil {
+		return nil, err
+	}
+	return s.Counters(ctx, names)
+}
+
+func (v readViews) Count(ctx context.Context, district, index string, min, max float64) (int64, error) {
+	s, err := viewstore.New(v.client, district)
+	if err != nil {
+		return 0, err
+	}
+	return s.Count(ctx, index, min, max)
+}
+
 // authenticator adapts the tokens store to httpapi.Authenticator.
 type authenticator struct{ store *tokens.Store }
 

@@ -17,8 +17,9 @@ import (
 // commitScript writes a run's documents and index changes and the checkpoint, only if
 // the position is new, so that an event takes effect at most once however often it
 // is delivered. KEYS[1] the checkpoint, then the documents' keys, then one index key
-// per index change; ARGV[1] the position, ARGV[2] the number of documents, their
-// bodies, then for each index change: "a" (add) or "r" (remove), score, member.
+// per index change or counter change; ARGV[1] the position, ARGV[2] the number of
+// documents, their bodies, then for each index change: "a" (add) or "r" (remove),
+// score, member; for each counter change: "c", delta, field.
 var commitScript = redis.NewScript(`
 local cp = tonumber(redis.call('GET', KEYS[1]) or '0')
 local pos = tonumber(ARGV[1])
@@ -29,6 +30,8 @@ local a = 3 + nd
 for k = 2 + nd, #KEYS do
   if ARGV[a] == 'a' then
     redis.call('ZADD', KEYS[k], ARGV[a + 1], ARGV[a + 2])
+  elseif ARGV[a] == 'c' then
+    redis.call('HINCRBY', KEYS[k], ARGV[a + 2], ARGV[a + 1])
   else
     redis.call('ZREM', KEYS[k], ARGV[a + 2])
   end
@@ -94,6 +97,10 @@ func (s *Store) Commit(ctx context.Context, model string, position int64, ch pro
 		keys = append(keys, s.keys.View("index", ix.Index))
 		args = append(args, op, ix.Score, ix.Member)
 	}
+	for _, c := range ch.Counters {
+		keys = append(keys, s.keys.View("counter", c.Counters))
+		args = append(args, "c", c.Delta, c.Field)
+	}
 	if err := commitScript.Run(ctx, s.client, keys, args...).Err(); err != nil {
 		return fmt.Errorf("commit %s at %d: %w", model, position, err)
 	}
@@ -136,6 +143,39 @@ func (s *Store) Range(ctx context.Context, index string, after Member, limit int
 		offset += int64(len(zs))
 	}
 	return out, nil
+}
+
+// Counters returns sets of counters by name, in order (empty for one never counted).
+func (s *Store) Counters(ctx context.Context, names []string) ([]map[string]int64, error) {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.HGetAll(ctx, s.keys.View("counter", n))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	out := make([]map[string]int64, len(names))
+	for i, c := range cmds {
+		out[i] = map[string]int64{}
+		for f, v := range c.Val() {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("counter %s/%s: %w", names[i], f, err)
+			}
+			out[i][f] = n
+		}
+	}
+	return out, nil
+}
+
+// Count returns how many members an index has with a score from min to max.
+func (s *Store) Count(ctx context.Context, index string, min, max float64) (int64, error) {
+	n, err := s.client.ZCount(ctx, s.keys.View("index", index), strconv.FormatFloat(min, 'f', -1, 64), strconv.FormatFloat(max, 'f', -1, 64)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", index, err)
+	}
+	return n, nil
 }
 
 // GetMany returns documents of a model by id, in order; a missing one is nil.

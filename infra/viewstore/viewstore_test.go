@@ -120,3 +120,19 @@ func TestIndexesCommitAndPageByCursor(t *testing.T) {
 		t.Fatalf("GetMany of a missing document: %v %v", many, err)
 	}
 }
+
+func TestCountersAddUpOncePerPosition(t *testing.T) {
+	srv := redistest.Real(t)
+	s, _ := New(srv.Client(t), "changning")
+	ctx := context.Background()
+	ch := projections.Changes{Counters: []projections.CounterChange{{Counters: "ind:x", Field: "demand|a", Delta: 2}, {Counters: "ind:x", Field: "demand|b", Delta: 1}}}
+	for _, pos := range []int64{1, 1, 2} { // position 1 twice: counted once
+		if err := s.Commit(ctx, "cases", pos, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Counters(ctx, []string{"ind:x", "ind:none"})
+	if err != nil || got[0]["demand|a"] != 4 || got[0]["demand|b"] != 2 || len(got[1]) != 0 {
+		t.Fatalf("counters %v %v", got, err)
+	}
+}
