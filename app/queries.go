@@ -448,3 +448,14 @@ func (r Reads) History(ctx context.Context, householdID string, who domain.Princ
 	}
 	return out, nil
 }
+
+// Reference returns a district's reference data: its geography with zh and en
+// names and the communities' capability lists, the service taxonomy and the policy
+// (answer deadlines, hardship weights). Anyone signed in may read it.
+func (r Reads) Reference(_ context.Context, district string, _ domain.Principal) (domain.ReferencePublished, error) {
+	pub, err := r.cfg.Reference.Publication(district)
+	if err != nil {
+		return domain.ReferencePublished{}, fmt.Errorf("district %q: %w", district, domain.ErrNotFound)
+	}
+	return pub, nil
+}

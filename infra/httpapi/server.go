@@ -121,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
 	s.handle("GET /v1/providers/{id}/referrals", s.getProviderReferrals)
 	s.handle("GET /v1/indicators/{tier}/{area}", s.getIndicators)
+	s.handle("GET /v1/reference/{district}", s.getReference)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -525,6 +526,12 @@ func (s *Server) getProviderReferrals(w http.ResponseWriter, r *http.Request) {
 			district = ds[0]
 		}
 		return s.cfg.App.Queries.Reads.ProviderReferrals(ctx, r.PathValue("id"), district, pr, who)
+	})
+}
+
+func (s *Server) getReference(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (domain.ReferencePublished, error) {
+		return s.cfg.App.Queries.Reads.Reference(ctx, r.PathValue("district"), who)
 	})
 }
 

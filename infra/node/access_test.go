@@ -109,6 +109,8 @@ func TestAccessMatrix(t *testing.T) {
 			allowed(operator, ownProvider), 200},
 		{"read indicators", false, "GET", func(fixture) string { return "/v1/indicators/street/huayang?period=week" }, "",
 			allowed(matrixPrincipal...), 200},
+		{"read reference data", false, "GET", func(fixture) string { return "/v1/reference/changning" }, "",
+			allowed(matrixPrincipal...), 200},
 		{"withdraw a need", false, "POST", func(f fixture) string { return "/v1/needs/" + f.need + "/withdraw" }, "", centresOfHousehold, 201},
 		{"post an offer", false, "POST", func(fixture) string { return "/v1/offers" },
 			`{"provider":"prov-a","category":"material_aid","capacity":2,"scope":{"tier":"street","area":"huayang"}}`, allowed(ownProvider), 201},
