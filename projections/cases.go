@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -152,8 +153,20 @@ func (c *Cases) Handle(ctx context.Context, pos int64, e *domain.Event) error {
 	return c.Apply(ctx, []Entry{{Position: pos, Event: e}})
 }
 
-// Apply applies a run of consecutive positions and commits their changes.
+// Apply applies a run of consecutive positions and commits their changes. When a
+// rebuild switched the read models to another generation meanwhile, it applies the
+// run again on that one (positions it holds already are skipped).
 func (c *Cases) Apply(ctx context.Context, run []Entry) error {
+	for attempt := 0; ; attempt++ {
+		err := c.apply1(ctx, run)
+		if !errors.Is(err, ErrGenerationChanged) || attempt == 3 {
+			return err
+		}
+		c.policy = nil // read it from the new generation
+	}
+}
+
+func (c *Cases) apply1(ctx context.Context, run []Entry) error {
 	if len(run) == 0 {
 		return nil
 	}

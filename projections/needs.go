@@ -5,6 +5,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,6 +25,10 @@ type Store interface {
 	// position already.
 	Commit(ctx context.Context, name string, position int64, ch Changes) error
 }
+
+// ErrGenerationChanged is wrapped by a Store's Commit refused because a rebuild made
+// another generation of the read models current: the run is applied again on it.
+var ErrGenerationChanged = errors.New("read models switched to another generation")
 
 // Changes is what a run of events changed in the read models.
 type Changes struct {

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/tierlink/tierlink/domain"
 )
@@ -58,5 +59,19 @@ func (k Keys) Aggregate(ref domain.AggregateRef) string {
 // Checkpoint is the key of a named consumer's checkpoint.
 func (k Keys) Checkpoint(name string) string { return k.prefix() + "checkpoint:" + name }
 
-// View is the key of one document of a named read model.
-func (k Keys) View(model, id string) string { return k.prefix() + "view:" + model + ":" + id }
+// View is the key of one document of a named read model in a generation of the
+// read models (a rebuild writes the next generation while readers read the current).
+func (k Keys) View(gen int64, model, id string) string {
+	return k.prefix() + "view:g" + strconv.FormatInt(gen, 10) + ":" + model + ":" + id
+}
+
+// ViewPattern matches every key of a generation of the read models.
+func (k Keys) ViewPattern(gen int64) string {
+	return k.prefix() + "view:g" + strconv.FormatInt(gen, 10) + ":*"
+}
+
+// ViewGeneration is the key of the generation of the read models readers read.
+func (k Keys) ViewGeneration() string { return k.prefix() + "views:gen" }
+
+// NextViewGeneration is the key that numbers the generations a rebuild starts.
+func (k Keys) NextViewGeneration() string { return k.prefix() + "views:nextgen" }

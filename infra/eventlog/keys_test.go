@@ -83,7 +83,7 @@ func TestEveryScriptKeyCarriesThePartitionTag(t *testing.T) {
 		}
 	}
 	k, _ := KeysFor("changning")
-	for _, key := range []string{k.Log(), k.State(), k.DeadLetter(), k.Checkpoint("matcher"), k.View("needs", "x"), k.Aggregate(domain.AggregateRef{Type: "need", ID: "a{b}c"})} {
+	for _, key := range []string{k.Log(), k.State(), k.DeadLetter(), k.Checkpoint("matcher"), k.View(3, "needs", "x"), k.ViewGeneration(), k.NextViewGeneration(), k.Aggregate(domain.AggregateRef{Type: "need", ID: "a{b}c"})} {
 		if hashTag(key) != "changning" {
 			t.Errorf("key %q hashes on %q", key, hashTag(key))
 		}

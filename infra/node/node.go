@@ -68,7 +68,11 @@ type Node struct {
 	partitions []string
 	log        *slog.Logger
 	tokens     *tokens.Store
+	views      *viewstore.Set
 }
+
+// Views is the node's read models of every district.
+func (n *Node) Views() *viewstore.Set { return n.views }
 
 // Tokens is the node's store of API tokens.
 func (n *Node) Tokens() *tokens.Store { return n.tokens }
@@ -100,11 +104,16 @@ func New(cfg Config) (*Node, error) {
 	n.store = store
 	n.metrics.WatchLag(store.Head)
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
+	views, err := viewstore.NewSet(cfg.Client, n.partitions)
+	if err != nil {
+		return nil, err
+	}
+	n.views = views
 	application, err := app.New(app.Config{
 		Log:       appLog{store: store, partitions: n.partitions},
-		NeedViews: needViews{client: cfg.Client, partitions: n.partitions},
-		Referrals: needViews{client: cfg.Client, partitions: n.partitions},
-		Views:     readViews{client: cfg.Client, partitions: n.partitions},
+		NeedViews: needViews{views: views},
+		Referrals: needViews{views: views},
+		Views:     readViews{views: views},
 		Registry:  registry, Reference: cfg.Reference,
 		NewID: newID, Now: time.Now,
 	})
@@ -538,13 +547,10 @@ func (a matcherAppender) count(evs []domain.Event) {
 }
 
 // needViews finds need views in any district.
-type needViews struct {
-	client     redis.UniversalClient
-	partitions []string
-}
+type needViews struct{ views *viewstore.Set }
 
 func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedView, bool, error) {
-	b, ok, err := viewstore.Find(ctx, v.client, v.partitions, projections.NeedsModel, id)
+	b, ok, err := v.views.Find(ctx, projections.NeedsModel, id)
 	if err != nil || !ok {
 		return projections.NeedView{}, false, err
 	}
@@ -556,22 +562,19 @@ func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 }
 
 func (v needViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
-	b, ok, err := viewstore.Find(ctx, v.client, v.partitions, projections.NeedsModel, projections.ReferralIndexID(referralID))
+	b, ok, err := v.views.Find(ctx, projections.NeedsModel, projections.ReferralIndexID(referralID))
 	return string(b), ok, err
 }
 
 // readViews reads the read models of every district for the queries.
-type readViews struct {
-	client     redis.UniversalClient
-	partitions []string
-}
+type readViews struct{ views *viewstore.Set }
 
 func (v readViews) Doc(ctx context.Context, model, id string) ([]byte, bool, error) {
-	return viewstore.Find(ctx, v.client, v.partitions, model, id)
+	return v.views.Find(ctx, model, id)
 }
 
 func (v readViews) Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error) {
-	s, err := viewstore.New(v.client, district)
+	s, err := v.views.Store(district)
 	if err != nil {
 		return nil, err
 	}
@@ -579,7 +582,7 @@ func (v readViews) Docs(ctx context.Context, district, model string, ids []strin
 }
 
 func (v readViews) Page(ctx context.Context, district, index string, after app.Cursor, limit int) ([]app.Cursor, error) {
-	s, err := viewstore.New(v.client, district)
+	s, err := v.views.Store(district)
 	if err != nil {
 		return nil, err
 	}
@@ -595,7 +598,7 @@ func (v readViews) Page(ctx context.Context, district, index string, after app.C
 }
 
 func (v readViews) Counters(ctx context.Context, district string, names []string) ([]map[string]int64, error) {
-	s, err := viewstore.New(v.client, district)
+	s, err := v.views.Store(district)
 	if err != nil {
 		return nil, err
 	}
@@ -603,7 +606,7 @@ func (v readViews) Counters(ctx context.Context, district string, names []string
 }
 
 func (v readViews) Count(ctx context.Context, district, index string, min, max float64) (int64, error) {
-	s, err := viewstore.New(v.client, district)
+	s, err := v.views.Store(district)
 	if err != nil {
 		return 0, err
 	}

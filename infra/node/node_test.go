@@ -24,7 +24,6 @@ import (
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/reference"
-	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/projections"
 )
 
@@ -79,11 +78,11 @@ func principalFor(t *testing.T, r running, method, path, body string) domain.Pri
 	case len(parts) == 4 && parts[1] == "offers":
 		return provider(parts[2])
 	case len(parts) == 4 && parts[1] == "referrals":
-		needID, ok, _ := viewstore.Find(ctx, r.client, []string{"changning"}, projections.NeedsModel, projections.ReferralIndexID(parts[2]))
+		needID, ok, _ := r.node.Views().Find(ctx, projections.NeedsModel, projections.ReferralIndexID(parts[2]))
 		if !ok {
 			return districtCentre
 		}
-		b, _, _ := viewstore.Find(ctx, r.client, []string{"changning"}, projections.NeedsModel, string(needID))
+		b, _, _ := r.node.Views().Find(ctx, projections.NeedsModel, string(needID))
 		var v projections.NeedView
 		_ = json.Unmarshal(b, &v)
 		if parts[3] == "start" || parts[3] == "complete" {

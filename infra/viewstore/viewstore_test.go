@@ -2,10 +2,12 @@ package viewstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 
+	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -66,7 +68,7 @@ func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 	if cp, _ := s.Checkpoint(ctx, "needs"); cp != 2 {
 		t.Fatalf("checkpoint %d, want 2", cp)
 	}
-	// Other partitions are invisible to this store, and Find searches them all.
+	// Other partitions are invisible to this store, and a set's Find searches them all.
 	other, _ := New(c, "xuhui")
 	if err := other.Commit(ctx, "needs", 1, docs("x1", `"xuhui"`)); err != nil {
 		t.Fatal(err)
@@ -74,11 +76,15 @@ func TestCommitTakesEffectOncePerPosition(t *testing.T) {
 	if _, ok, _ := s.Get(ctx, "needs", "x1"); ok {
 		t.Fatal("a document of another partition was visible")
 	}
-	b, ok, err = Find(ctx, c, []string{"changning", "xuhui"}, "needs", "x1")
+	set, err := NewSet(c, []string{"changning", "xuhui"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok, err = set.Find(ctx, "needs", "x1")
 	if err != nil || !ok || string(b) != `"xuhui"` {
 		t.Fatalf("Find: %s %v %v", b, ok, err)
 	}
-	if _, ok, err := Find(ctx, c, []string{"changning", "xuhui"}, "needs", "none"); ok || err != nil {
+	if _, ok, err := set.Find(ctx, "needs", "none"); ok || err != nil {
 		t.Fatalf("Find of a missing id: %v %v", ok, err)
 	}
 }
@@ -134,5 +140,64 @@ func TestCountersAddUpOncePerPosition(t *testing.T) {
 	got, err := s.Counters(ctx, []string{"ind:x", "ind:none"})
 	if err != nil || got[0]["demand|a"] != 4 || got[0]["demand|b"] != 2 || len(got[1]) != 0 {
 		t.Fatalf("counters %v %v", got, err)
+	}
+}
+
+// TestGenerations writes a rebuild's generation beside the current one: readers see
+// the current until the switch, which waits for the rebuild to reach the log's head;
+// a commit of the live projection on the old generation is refused after it.
+func TestGenerations(t *testing.T) {
+	srv := redistest.Real(t)
+	c := srv.Client(t)
+	ctx := context.Background()
+	live, _ := New(c, "changning")
+	if err := live.Commit(ctx, "cases", 1, docs("n1", `"old"`)); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := live.NextGeneration(ctx)
+	if err != nil || gen != 1 {
+		t.Fatalf("next generation %d %v", gen, err)
+	}
+	rebuild, _ := NewGeneration(c, "changning", gen)
+	if err := rebuild.Commit(ctx, "cases", 2, docs("n1", `"new"`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := live.Get(ctx, "needs", "n1"); string(b) != `"old"` {
+		t.Fatalf("readers see %s before the switch", b)
+	}
+	// The log's head is 3: the rebuild is behind, no switch.
+	keys, _ := eventlog.KeysFor("changning")
+	c.HSet(ctx, keys.State(), "head", 3)
+	if ok, err := rebuild.Switch(ctx, gen, "cases"); ok || err != nil {
+		t.Fatalf("switched behind the head: %v %v", ok, err)
+	}
+	if err := rebuild.Commit(ctx, "cases", 3, docs("n2", `"new"`)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := rebuild.Switch(ctx, gen, "cases"); !ok || err != nil {
+		t.Fatalf("no switch at the head: %v %v", ok, err)
+	}
+	fresh, _ := New(c, "changning")
+	if b, _, _ := fresh.Get(ctx, "needs", "n1"); string(b) != `"new"` {
+		t.Fatalf("readers see %s after the switch", b)
+	}
+	// The live store still believes in generation 0: its commit is refused, and the
+	// next one goes to generation 1.
+	err = live.Commit(ctx, "cases", 4, docs("n3", `"late"`))
+	if !errors.Is(err, projections.ErrGenerationChanged) {
+		t.Fatalf("a commit on the old generation: %v", err)
+	}
+	if err := live.Commit(ctx, "cases", 4, docs("n3", `"late"`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := fresh.Get(ctx, "needs", "n3"); string(b) != `"late"` {
+		t.Fatalf("the live projection's retry landed elsewhere: %s", b)
+	}
+	old, _ := NewGeneration(c, "changning", 0)
+	if err := old.Drop(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := old.Get(ctx, "needs", "n1"); ok {
+		t.Fatal("the old generation was not dropped")
 	}
 }
