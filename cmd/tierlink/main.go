@@ -19,6 +19,7 @@ const usage = `tierlink links households in hardship to the services providers o
 Usage:
   tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m]
   tierlink tokens create|list|revoke ...   (API tokens; tierlink tokens for help)
+  tierlink projections rebuild             (rebuild the read models from the log)
 
 Environment:
   REDIS_URL   the Redis that holds the event log (redis://host:6379/0).
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "projections":
+		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return tokensCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/httpapi"
+	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -415,4 +416,64 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 			t.Errorf("%s is in the document but not served", route)
 		}
 	}
+}
+
+// TestRebuildWhileServing rebuilds the read models while commands keep coming: the
+// rebuilt models equal the live ones, serving never stops, and what comes after the
+// switch is projected into the new generation.
+func TestRebuildWhileServing(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-rebuild")
+	var ids []string
+	for i := 0; i < 20; i++ {
+		ids = append(ids, register(t, r, "huayang-01", "counselling", "respite_care")...)
+	}
+	offer(t, r, "huayang-01", "counselling", 10)
+	settle(t, r)
+	views := func() map[string]string {
+		out := map[string]string{}
+		for _, id := range ids {
+			v := need(t, r, id, func(projections.NeedView) bool { return true })
+			b, _ := json.Marshal(v)
+			out[id] = string(b)
+		}
+		return out
+	}
+	before := views()
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() { // commands and reads while the rebuild runs
+		defer close(done)
+		for i := 0; i < 10; i++ {
+			ids = append(ids, register(t, r, "xinhua-01", "legal_aid")...)
+		}
+	}()
+	stats, err := node.RebuildProjections(ctx, r.client, r.node.Store(), []string{"changning"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if stats.Events == 0 || stats.Partitions != 1 {
+		t.Fatalf("rebuild stats %+v", stats)
+	}
+	settle(t, r)
+	after := views()
+	for id, b := range before {
+		var v1, v2 projections.NeedView
+		_ = json.Unmarshal([]byte(b), &v1)
+		_ = json.Unmarshal([]byte(after[id]), &v2)
+		if v1.Status != v2.Status || v1.Version != v2.Version || len(v1.Steps) != len(v2.Steps) {
+			t.Fatalf("need %s rebuilt differently:\n%s\n%s", id, b, after[id])
+		}
+	}
+	st, _ := r.node.Views().Store("changning")
+	if g, _ := st.Generation(ctx); g != 1 {
+		t.Fatalf("generation %d after the rebuild", g)
+	}
+	keys, _ := r.client.Keys(ctx, "tl:{changning}:view:g0:*").Result()
+	if len(keys) != 0 {
+		t.Fatalf("%d keys of the old generation left", len(keys))
+	}
+	// After the switch, new needs are projected into the new generation.
+	n := register(t, r, "huayang-01", "legal_aid")[0]
+	need(t, r, n, func(v projections.NeedView) bool { return v.Status != "" })
 }
