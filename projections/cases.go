@@ -185,6 +185,21 @@ func (c *Cases) apply1(ctx context.Context, run []Entry) error {
 		}
 	}
 	tx := &tx{ctx: ctx, store: c.store, docs: map[string]*cached{}}
+	// Read the documents of the run's aggregates in one round trip per model.
+	want := map[string][]string{}
+	for _, x := range run {
+		if x.Position <= cp || x.Event == nil {
+			continue
+		}
+		if model := modelOf[x.Event.AggregateType]; model != "" {
+			want[model] = append(want[model], x.Event.AggregateID)
+		}
+	}
+	for model, ids := range want {
+		if err := tx.prefetch(model, ids); err != nil {
+			return err
+		}
+	}
 	last := cp
 	for _, x := range run {
 		if x.Position <= cp {
@@ -408,6 +423,34 @@ func (c *Cases) count(tx *tx, community, street string, at time.Time, field stri
 		tx.add(IndicatorCounters(domain.TierStreet, street, p), field, delta)
 		tx.add(IndicatorCounters(domain.TierDistrict, c.partition, p), field, delta)
 	}
+}
+
+// modelOf is the read model of each aggregate type's documents.
+var modelOf = map[string]string{
+	domain.AggregateNeed: NeedsModel, domain.AggregateHousehold: HouseholdsModel, domain.AggregateOffer: OffersModel,
+}
+
+// prefetch reads documents not yet read, in one call.
+func (t *tx) prefetch(model string, ids []string) error {
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := t.docs[model+"\x00"+id]; !ok && !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	bodies, err := t.store.GetMany(t.ctx, model, missing)
+	if err != nil {
+		return err
+	}
+	for i, id := range missing {
+		t.docs[model+"\x00"+id] = &cached{model: model, id: id, raw: bodies[i]}
+	}
+	return nil
 }
 
 // tx gathers a run's changes: each document read once and written once, index

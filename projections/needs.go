@@ -20,6 +20,8 @@ type Store interface {
 	Checkpoint(ctx context.Context, name string) (int64, error)
 	// Get returns a document of a model, and whether it exists.
 	Get(ctx context.Context, model, id string) ([]byte, bool, error)
+	// GetMany returns documents of a model by id, in order; a missing one is nil.
+	GetMany(ctx context.Context, model string, ids []string) ([][]byte, error)
 	// Commit writes a run's changes and moves the projection's checkpoint to
 	// position, atomically; it writes nothing if the checkpoint is at or past
 	// position already.

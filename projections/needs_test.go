@@ -33,6 +33,13 @@ func (m *memStore) Get(_ context.Context, model, id string) ([]byte, bool, error
 	b, ok := m.docs[model+"/"+id]
 	return b, ok, nil
 }
+func (m *memStore) GetMany(_ context.Context, model string, ids []string) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = m.docs[model+"/"+id]
+	}
+	return out, nil
+}
 func (m *memStore) Commit(_ context.Context, name string, pos int64, ch Changes) error {
 	if pos <= m.cp[name] {
 		return nil
