@@ -71,10 +71,28 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 		if err != nil {
 			return stats, err
 		}
+		// The next run is read while the present one is applied and committed.
+		type read struct {
+			entries []eventlog.Entry
+			err     error
+		}
+		readFrom := func(from int64) <-chan read {
+			out := make(chan read, 1)
+			go func() {
+				entries, err := store.ReadPartition(ctx, p, from, rebuildRun)
+				out <- read{entries, err}
+			}()
+			return out
+		}
+		ahead := readFrom(1)
 		for from := int64(1); ; {
-			entries, err := store.ReadPartition(ctx, p, from, rebuildRun)
+			r := <-ahead
+			entries, err := r.entries, r.err
 			if err != nil {
 				return stats, err
+			}
+			if len(entries) == rebuildRun {
+				ahead = readFrom(entries[len(entries)-1].Position + 1)
 			}
 			if len(entries) > 0 {
 				run := make([]projections.Entry, len(entries))
@@ -99,6 +117,7 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 				if switched {
 					break
 				}
+				ahead = readFrom(from) // the log moved on: read what came
 			}
 		}
 		// Readers trust the generation they read for a second: give them two.
