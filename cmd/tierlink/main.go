@@ -20,6 +20,8 @@ Usage:
   tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m]
   tierlink tokens create|list|revoke ...   (API tokens; tierlink tokens for help)
   tierlink projections rebuild             (rebuild the read models from the log)
+  tierlink load [--url URL] [--clients 8] [--duration 10s] [--json FILE]
+                                           (drive a running tierlink's API; measure it)
 
 Environment:
   REDIS_URL   the Redis that holds the event log (redis://host:6379/0).
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "load":
+		return loadCmd(ctx, args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "tokens":

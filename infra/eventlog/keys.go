@@ -1,8 +1,11 @@
 package eventlog
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tierlink/tierlink/domain"
 )
@@ -75,3 +78,41 @@ func (k Keys) ViewGeneration() string { return k.prefix() + "views:gen" }
 
 // NextViewGeneration is the key that numbers the generations a rebuild starts.
 func (k Keys) NextViewGeneration() string { return k.prefix() + "views:nextgen" }
+
+// UnlinkMatching deletes every key that matches a pattern, a thousand at a time,
+// on every master of a cluster. Use it on one partition's keys (a pattern with its
+// hash tag), never on another's.
+func UnlinkMatching(ctx context.Context, client redis.UniversalClient, pattern string) error {
+	unlink := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		var batch []string
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == 1000 {
+				if err := c.Unlink(ctx, batch...).Err(); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			return c.Unlink(ctx, batch...).Err()
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return unlink(ctx, c) })
+	} else {
+		err = unlink(ctx, client)
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", pattern, err)
+	}
+	return nil
+}
+
+// Pattern matches every key of the partition.
+func (k Keys) Pattern() string { return k.prefix() + "*" }

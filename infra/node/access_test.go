@@ -11,6 +11,7 @@ import (
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/httpapi"
+	"github.com/tierlink/tierlink/infra/loadgen"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
@@ -476,4 +477,33 @@ func TestRebuildWhileServing(t *testing.T) {
 	// After the switch, new needs are projected into the new generation.
 	n := register(t, r, "huayang-01", "legal_aid")[0]
 	need(t, r, n, func(v projections.NeedView) bool { return v.Status != "" })
+}
+
+// TestLoadGenerator drives the API with two clients for a second and measures the
+// raw append on the same Redis: commands are sent and land, with no errors, and the
+// raw append's scratch partition is deleted afterwards.
+func TestLoadGenerator(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-load")
+	ctx := context.Background()
+	report, err := loadgen.Run(ctx, loadgen.Config{
+		URL: r.srv.URL, CentreToken: r.token(t, ownDistrict), ProviderToken: r.token(t, ownProvider),
+		Communities: []string{"huayang-01", "xinhua-02"}, Categories: []string{"counselling", "material_aid"},
+		Clients: 2, Duration: time.Second, Seed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Commands == 0 || report.Errors != 0 || report.Latency.P50 > report.Latency.P99 || report.Latency.P99 > report.Latency.Max {
+		t.Fatalf("report %+v", report)
+	}
+	if h := head(t, r); h < report.Commands {
+		t.Fatalf("%d commands sent, the log holds %d events", report.Commands, h)
+	}
+	raw, err := loadgen.RawAppend(ctx, r.client, 2, 500*time.Millisecond)
+	if err != nil || raw <= 0 {
+		t.Fatalf("raw append %v %v", raw, err)
+	}
+	if keys, _ := r.client.Keys(ctx, "tl:{loadraw*").Result(); len(keys) != 0 {
+		t.Fatalf("the raw append left %d keys", len(keys))
+	}
 }

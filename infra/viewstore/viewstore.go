@@ -344,37 +344,9 @@ func (s *Store) Switch(ctx context.Context, gen int64, name string) (bool, error
 	return n == 1, nil
 }
 
-// Drop deletes every key of a generation, a thousand at a time.
+// Drop deletes every key of a generation.
 func (s *Store) Drop(ctx context.Context, gen int64) error {
-	drop := func(ctx context.Context, c redis.UniversalClient) error {
-		iter := c.Scan(ctx, 0, s.keys.ViewPattern(gen), 1000).Iterator()
-		var batch []string
-		for iter.Next(ctx) {
-			if batch = append(batch, iter.Val()); len(batch) == 1000 {
-				if err := c.Unlink(ctx, batch...).Err(); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
-		if len(batch) > 0 {
-			return c.Unlink(ctx, batch...).Err()
-		}
-		return nil
-	}
-	var err error
-	if cc, ok := s.client.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return drop(ctx, c) })
-	} else {
-		err = drop(ctx, s.client)
-	}
-	if err != nil {
-		return fmt.Errorf("drop generation %d: %w", gen, err)
-	}
-	return nil
+	return eventlog.UnlinkMatching(ctx, s.client, s.keys.ViewPattern(gen))
 }
 
 func getInt(ctx context.Context, c redis.UniversalClient, key string) (int64, error) {
