@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -26,6 +27,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	host, _ := os.Hostname()
 	consumer := fs.String("consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
 	tick := fs.Duration("tick", time.Minute, "how often the time is written into each district's log (answer deadlines and offer dates are checked then)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,6 +38,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("--consumer is empty and the host has no name: pass --consumer NAME")
 	}
 	log := newLogger(stderr)
+	if *pprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof %s: %w", *pprofAddr, err)
+		}
+		go func() { _ = http.Serve(ln, mux) }()
+		log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	}
 
 	var client *redis.Client
 	embeddedStore := false
