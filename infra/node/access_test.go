@@ -173,6 +173,15 @@ func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 	if err := r.node.Tokens().Revoke(context.Background(), tok.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A node trusts a token check for two seconds: the revoked token stops working within them.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if code, _, _ := call(t, r, "GET", "/v1/needs/x", "", "Authorization", "Bearer "+secret); code == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a revoked token still works after three seconds")
+		}
+	}
 	before := head(t, r)
 	for name, auth := range map[string]string{
 		"no header":     "",

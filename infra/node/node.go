@@ -126,7 +126,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.tokens = toks
 	n.api, err = httpapi.New(httpapi.Config{
-		App: application, Auth: authenticator{toks}, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
+		App: application, Auth: authenticator{store: toks, mu: &sync.Mutex{}, known: map[string]cachedToken{}}, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
 		Logger: cfg.Logger, NewID: newID,
 	})
 	if err != nil {
@@ -613,11 +613,43 @@ func (v readViews) Count(ctx context.Context, district, index string, min, max f
 	return s.Count(ctx, index, min, max)
 }
 
-// authenticator adapts the tokens store to httpapi.Authenticator.
-type authenticator struct{ store *tokens.Store }
+// tokenCacheTTL is how long a node trusts a token check: a revoked token stops
+// working within it. maxCachedTokens bounds the cache (it starts afresh when full).
+const (
+	tokenCacheTTL   = 2 * time.Second
+	maxCachedTokens = 10_000
+)
+
+// authenticator adapts the tokens store to httpapi.Authenticator, remembering each
+// token's check for tokenCacheTTL (a Redis read per request otherwise).
+type authenticator struct {
+	store *tokens.Store
+	mu    *sync.Mutex
+	known map[string]cachedToken
+}
+
+type cachedToken struct {
+	token tokens.Token
+	at    time.Time
+}
 
 func (a authenticator) Authenticate(ctx context.Context, secret string) (domain.Principal, string, error) {
+	now := time.Now()
+	a.mu.Lock()
+	c, ok := a.known[secret]
+	a.mu.Unlock()
+	if ok && now.Sub(c.at) < tokenCacheTTL {
+		return c.token.Principal, c.token.ID, nil
+	}
 	t, err := a.store.Authenticate(ctx, secret)
+	if err == nil {
+		a.mu.Lock()
+		if len(a.known) >= maxCachedTokens {
+			clear(a.known)
+		}
+		a.known[secret] = cachedToken{token: t, at: now}
+		a.mu.Unlock()
+	}
 	if errors.Is(err, tokens.ErrUnknownToken) {
 		return domain.Principal{}, "", fmt.Errorf("%w: %w", httpapi.ErrUnknownToken, err)
 	}
