@@ -450,18 +450,23 @@ func TestRebuildWhileServing(t *testing.T) {
 	}
 	before := views()
 	ctx := context.Background()
-	done := make(chan struct{})
-	go func() { // commands and reads while the rebuild runs
-		defer close(done)
-		for i := 0; i < 10; i++ {
-			ids = append(ids, register(t, r, "xinhua-01", "legal_aid")...)
-		}
+	type rebuilt struct {
+		stats node.RebuildStats
+		err   error
+	}
+	done := make(chan rebuilt, 1)
+	go func() {
+		stats, err := node.RebuildProjections(ctx, r.client, r.node.Store(), []string{"changning"}, nil)
+		done <- rebuilt{stats, err}
 	}()
-	stats, err := node.RebuildProjections(ctx, r.client, r.node.Store(), []string{"changning"}, nil)
+	for i := 0; i < 10; i++ { // commands while the rebuild runs
+		ids = append(ids, register(t, r, "xinhua-01", "legal_aid")...)
+	}
+	res := <-done
+	stats, err := res.stats, res.err
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-done
 	if stats.Events == 0 || stats.Partitions != 1 {
 		t.Fatalf("rebuild stats %+v", stats)
 	}
