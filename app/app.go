@@ -71,7 +71,7 @@ type Meta struct {
 // community returns the reference data of a community, or an empty one (which no
 // centre covers) when it is unknown.
 func community(cfg Config, code string) domain.Community {
-	c, _ := cfg.Reference.Geography.Community(code)
+	c, _ := cfg.References.Current().Geography.Community(code)
 	return c
 }
 
@@ -81,13 +81,19 @@ type Config struct {
 	NeedViews NeedViews
 	Referrals ReferralIndex
 	// Views reads the read models for the queries.
-	Views     Views
-	Registry  *domain.Registry
-	Reference *domain.Reference
+	Views    Views
+	Registry *domain.Registry
+	// References gives the reference data in force: the latest published to the log.
+	References ReferenceSource
 	// NewID returns a new unique id (UUIDv7 in production).
 	NewID func() string
 	// Now returns the current time.
 	Now func() time.Time
+}
+
+// ReferenceSource gives the reference data in force.
+type ReferenceSource interface {
+	Current() *domain.Reference
 }
 
 // Application holds every use case.
@@ -118,7 +124,7 @@ type Queries struct {
 
 // New validates the configuration and returns the application.
 func New(cfg Config) (*Application, error) {
-	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Referrals == nil || cfg.Views == nil || cfg.Registry == nil || cfg.Reference == nil ||
+	if cfg.Log == nil || cfg.NeedViews == nil || cfg.Referrals == nil || cfg.Views == nil || cfg.Registry == nil || cfg.References == nil ||
 		cfg.NewID == nil || cfg.Now == nil {
 		return nil, errors.New("app: every part of the configuration is required")
 	}
@@ -134,7 +140,7 @@ func New(cfg Config) (*Application, error) {
 			WithdrawNeed:      WithdrawNeedHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
 		},
-		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, ref: cfg.Reference}, Reads: Reads{cfg: cfg, views: cfg.Views}},
+		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, refs: cfg.References}, Reads: Reads{cfg: cfg, views: cfg.Views}},
 	}, nil
 }
 

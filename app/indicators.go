@@ -249,7 +249,7 @@ type areaNode struct {
 // nodesIn lists the nodes of an area: itself and those below it.
 func (r Reads) nodesIn(tier int, area string) []areaNode {
 	var out []areaNode
-	for _, d := range r.cfg.Reference.Geography.Districts() {
+	for _, d := range r.cfg.References.Current().Geography.Districts() {
 		if tier == domain.TierDistrict && d.Code == area {
 			out = append(out, areaNode{domain.TierDistrict, d.Code})
 		}

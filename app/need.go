@@ -11,7 +11,7 @@ import (
 // NeedHandler reads a need's current state.
 type NeedHandler struct {
 	views NeedViews
-	ref   *domain.Reference
+	refs  ReferenceSource
 }
 
 // Handle returns the need's view, or domain.ErrNotFound, to those who may read its household.
@@ -26,7 +26,7 @@ func (h NeedHandler) Handle(ctx context.Context, id string, who domain.Principal
 	if !ok {
 		return projections.NeedView{}, fmt.Errorf("need %s: %w", id, domain.ErrNotFound)
 	}
-	c, _ := h.ref.Geography.Community(v.Community)
+	c, _ := h.refs.Current().Geography.Community(v.Community)
 	if err := who.MayReadHousehold(c); err != nil {
 		return projections.NeedView{}, err
 	}

@@ -57,11 +57,11 @@ func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Me
 	if in.ValidUntil != nil {
 		cmd.ValidUntil = *in.ValidUntil
 	}
-	changes, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.Reference)
+	changes, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.References.Current())
 	if err != nil {
 		return PostOfferResult{}, err
 	}
-	district, _ := h.cfg.Reference.Geography.DistrictOf(tier, in.ScopeArea)
+	district, _ := h.cfg.References.Current().Geography.DistrictOf(tier, in.ScopeArea)
 	evs, res, err := execute(ctx, h.cfg, district, changes, meta, fp)
 	if err != nil {
 		return PostOfferResult{}, err

@@ -193,7 +193,7 @@ func (r Reads) node(tierName, area string) (int, string, error) {
 	if !ok {
 		return 0, "", &domain.FieldError{Field: "tier", Reason: fmt.Errorf("%q is not community, street or district", tierName)}
 	}
-	district, err := r.cfg.Reference.Geography.DistrictOf(tier, area)
+	district, err := r.cfg.References.Current().Geography.DistrictOf(tier, area)
 	if err != nil {
 		return 0, "", fmt.Errorf("%s %s: %w", tierName, area, domain.ErrNotFound)
 	}
@@ -250,7 +250,7 @@ func (r Reads) Inbox(ctx context.Context, tierName, area string, page PageReques
 	if err != nil {
 		return Page[InboxItem]{}, err
 	}
-	if err := who.MayReadArea(r.cfg.Reference.Geography, tier, area); err != nil {
+	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
 		return Page[InboxItem]{}, err
 	}
 	limit, err := page.limit()
@@ -287,7 +287,7 @@ func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageReq
 	if err != nil {
 		return Page[projections.NeedView]{}, err
 	}
-	if err := who.MayReadArea(r.cfg.Reference.Geography, tier, area); err != nil {
+	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
 		return Page[projections.NeedView]{}, err
 	}
 	limit, err := page.limit()
@@ -321,7 +321,7 @@ func (r Reads) ProviderReferrals(ctx context.Context, provider, district string,
 	if err := who.MayReadProvider(provider); err != nil {
 		return Page[ProviderReferral]{}, err
 	}
-	if _, err := r.cfg.Reference.Geography.DistrictOf(domain.TierDistrict, district); err != nil {
+	if _, err := r.cfg.References.Current().Geography.DistrictOf(domain.TierDistrict, district); err != nil {
 		return Page[ProviderReferral]{}, &domain.FieldError{Field: "district", Reason: err}
 	}
 	limit, err := page.limit()
@@ -382,7 +382,7 @@ func (r Reads) ProviderReferrals(ctx context.Context, provider, district string,
 // Districts lists the districts' codes.
 func (r Reads) Districts() []string {
 	var out []string
-	for _, d := range r.cfg.Reference.Geography.Districts() {
+	for _, d := range r.cfg.References.Current().Geography.Districts() {
 		out = append(out, d.Code)
 	}
 	return out
@@ -453,7 +453,7 @@ func (r Reads) History(ctx context.Context, householdID string, who domain.Princ
 // names and the communities' capability lists, the service taxonomy and the policy
 // (answer deadlines, hardship weights). Anyone signed in may read it.
 func (r Reads) Reference(_ context.Context, district string, _ domain.Principal) (domain.ReferencePublished, error) {
-	pub, err := r.cfg.Reference.Publication(district)
+	pub, err := r.cfg.References.Current().Publication(district)
 	if err != nil {
 		return domain.ReferencePublished{}, fmt.Errorf("district %q: %w", district, domain.ErrNotFound)
 	}

@@ -44,18 +44,18 @@ type RegisterHouseholdHandler struct{ cfg Config }
 func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseholdInput, meta Meta) (RegisterHouseholdResult, error) {
 	cmd := domain.RegisterHousehold{HouseholdID: h.cfg.NewID(), Community: in.Community, TargetGroups: in.TargetGroups, Assessment: in.Assessment}
 	cmd.Needs = needSpecs(h.cfg, in.Needs)
-	if c, err := h.cfg.Reference.Geography.Community(in.Community); err == nil {
+	if c, err := h.cfg.References.Current().Geography.Community(in.Community); err == nil {
 		if err := meta.Principal.MayRegisterIn(c); err != nil {
 			return RegisterHouseholdResult{}, err
 		}
 	} else if meta.Principal.Role != domain.RoleCentre {
 		return RegisterHouseholdResult{}, meta.Principal.MayRegisterIn(domain.Community{Code: in.Community})
 	}
-	changes, err := domain.DecideRegisterHousehold(domain.Household{}, cmd, h.cfg.Reference)
+	changes, err := domain.DecideRegisterHousehold(domain.Household{}, cmd, h.cfg.References.Current())
 	if err != nil {
 		return RegisterHouseholdResult{}, err
 	}
-	com, _ := h.cfg.Reference.Geography.Community(in.Community)
+	com, _ := h.cfg.References.Current().Geography.Community(in.Community)
 	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("register_household", in))
 	if err != nil {
 		return RegisterHouseholdResult{}, err

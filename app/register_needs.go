@@ -39,7 +39,7 @@ func (h RegisterNeedsHandler) Handle(ctx context.Context, in RegisterNeedsInput,
 				return nil, err
 			}
 		}
-		return domain.DecideRegisterNeeds(hh, domain.RegisterNeeds{HouseholdID: in.HouseholdID, Needs: specs}, h.cfg.Reference)
+		return domain.DecideRegisterNeeds(hh, domain.RegisterNeeds{HouseholdID: in.HouseholdID, Needs: specs}, h.cfg.References.Current())
 	})
 	if err != nil {
 		return RegisterNeedsResult{}, err

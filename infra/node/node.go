@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,6 +58,9 @@ type Config struct {
 	LeaseTTL time.Duration
 }
 
+// referenceInterval is how often a node checks for new reference data.
+const referenceInterval = 2 * time.Second
+
 // matcherLease names the lease of a district's matcher.
 const matcherLease = "matcher"
 
@@ -69,6 +74,103 @@ type Node struct {
 	log        *slog.Logger
 	tokens     *tokens.Store
 	views      *viewstore.Set
+	refs       *references
+}
+
+// FileActor is the actor of reference data published from the files shipped with
+// tierlink; an operator's publication names the operator.
+const FileActor = "system:reference"
+
+// references holds the reference data in force: the latest published to the logs.
+type references struct {
+	p atomic.Pointer[domain.Reference]
+}
+
+// Current returns the reference data in force.
+func (r *references) Current() *domain.Reference { return r.p.Load() }
+
+// Reference returns the reference data the node has in force.
+func (n *Node) Reference() *domain.Reference { return n.refs.Current() }
+
+// latestPublications returns each district's latest reference publication (a
+// district with none has its entry left out) and the versions of the reference
+// aggregates.
+func (n *Node) latestPublications(ctx context.Context) (map[string]domain.Event, map[string]int64, error) {
+	pubs, versions := map[string]domain.Event{}, map[string]int64{}
+	for _, p := range n.partitions {
+		ref := domain.AggregateRef{Type: domain.AggregateReference, ID: p}
+		v, err := n.store.Version(ctx, p, ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		versions[p] = v
+		if v == 0 {
+			continue
+		}
+		evs, err := n.store.ReadAggregate(ctx, p, ref, v)
+		if err != nil || len(evs) == 0 {
+			return nil, nil, fmt.Errorf("read the reference data of %s: %w", p, err)
+		}
+		pubs[p] = evs[len(evs)-1]
+	}
+	return pubs, versions, nil
+}
+
+// LoadReference puts in force the reference data last published to the logs: each
+// district's tree from its own log, the taxonomy and the policy from the first
+// district's (operators publish them to all). It returns the aggregates' versions.
+func (n *Node) LoadReference(ctx context.Context) (map[string]int64, error) {
+	pubs, versions, err := n.latestPublications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var districts []domain.DistrictNode
+	var first *domain.ReferencePublished
+	for _, p := range n.partitions {
+		e, ok := pubs[p]
+		if !ok {
+			return versions, nil // not all published yet: keep what is in force
+		}
+		pub, ok := e.Payload.(domain.ReferencePublished)
+		if !ok {
+			return nil, fmt.Errorf("reference of %s: unexpected %s", p, e.Type)
+		}
+		if first == nil {
+			first = &pub
+		}
+		districts = append(districts, pub.District)
+	}
+	ref, err := domain.NewReference(districts, first.Categories, first.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("the published reference data: %w", err)
+	}
+	n.refs.p.Store(ref)
+	return versions, nil
+}
+
+// followReference reloads the reference data whenever a district's publication
+// changes (an operator published new reference data), checking every interval.
+func (n *Node) followReference(ctx context.Context, interval time.Duration) {
+	var seen map[string]int64
+	for {
+		_, versions, err := n.latestPublications(ctx)
+		if err == nil && !maps.Equal(versions, seen) {
+			if _, err = n.LoadReference(ctx); err == nil {
+				if seen != nil {
+					n.log.Info("new reference data in force", "versions", versions)
+				}
+				seen = versions
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			n.log.Warn("reference data not reloaded", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
 
 // Views is the node's read models of every district.
@@ -91,7 +193,8 @@ func New(cfg Config) (*Node, error) {
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 15 * time.Second
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, refs: &references{}}
+	n.refs.p.Store(cfg.Reference)
 	for _, d := range cfg.Reference.Geography.Districts() {
 		n.partitions = append(n.partitions, d.Code)
 	}
@@ -114,7 +217,7 @@ func New(cfg Config) (*Node, error) {
 		NeedViews: needViews{views: views},
 		Referrals: needViews{views: views},
 		Views:     readViews{views: views},
-		Registry:  registry, Reference: cfg.Reference,
+		Registry:  registry, References: n.refs,
 		NewID: newID, Now: time.Now,
 	})
 	if err != nil {
@@ -162,6 +265,11 @@ func (n *Node) Run(ctx context.Context) error {
 		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.followReference(ctx, referenceInterval)
+	}()
 	if n.cfg.TickInterval > 0 {
 		wg.Add(1)
 		go func() {
@@ -262,13 +370,17 @@ func (n *Node) PublishReference(ctx context.Context) error {
 			return err
 		}
 		if len(past) > 0 {
-			if last, err := json.Marshal(past[len(past)-1].Payload); err == nil && bytes.Equal(last, body) {
+			last := past[len(past)-1]
+			if last.Actor != FileActor {
+				continue // an operator's publication stands until an operator changes it
+			}
+			if b, err := json.Marshal(last.Payload); err == nil && bytes.Equal(b, body) {
 				continue
 			}
 		}
 		sum := sha256.Sum256(body)
 		evs, err := n.store.Registry().Envelop([]domain.Change{{Aggregate: ref, ExpectedVersion: int64(len(past)), Payloads: []domain.Payload{pub}}},
-			domain.Meta{Partition: p, Time: time.Now(), Actor: "system:reference", CommandID: "reference:" + hex.EncodeToString(sum[:16]) + ":" + strconv.Itoa(len(past))},
+			domain.Meta{Partition: p, Time: time.Now(), Actor: FileActor, CommandID: "reference:" + hex.EncodeToString(sum[:16]) + ":" + strconv.Itoa(len(past))},
 			func() string { return uuid.Must(uuid.NewV7()).String() })
 		if err != nil {
 			return err
@@ -278,7 +390,8 @@ func (n *Node) PublishReference(ctx context.Context) error {
 		}
 		n.log.Info("reference data published", "partition", p, "version", len(past)+1)
 	}
-	return nil
+	_, err := n.LoadReference(ctx)
+	return err
 }
 
 // RecordedDecisions reads a partition's log and returns the digest of each command
