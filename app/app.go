@@ -113,6 +113,7 @@ type Commands struct {
 	StartService      StartServiceHandler
 	CompleteService   CompleteServiceHandler
 	WithdrawNeed      WithdrawNeedHandler
+	PublishReference  PublishReferenceHandler
 }
 
 // Queries are the use cases that read the read models.
@@ -139,6 +140,7 @@ func New(cfg Config) (*Application, error) {
 			CompleteService:   CompleteServiceHandler{cfg: cfg},
 			WithdrawNeed:      WithdrawNeedHandler{cfg: cfg},
 			PostOffer:         PostOfferHandler{cfg: cfg},
+			PublishReference:  PublishReferenceHandler{cfg: cfg},
 		},
 		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, refs: cfg.References}, Reads: Reads{cfg: cfg, views: cfg.Views}},
 	}, nil

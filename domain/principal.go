@@ -143,3 +143,11 @@ func (p Principal) MayReadProvider(provider string) error {
 	}
 	return forbid(p, "read the referrals of provider "+provider, "only that provider and operators may")
 }
+
+// MayManageReference allows operators to publish reference data.
+func (p Principal) MayManageReference() error {
+	if p.Role == RoleOperator {
+		return nil
+	}
+	return forbid(p, "publish reference data", "only operators may")
+}

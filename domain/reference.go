@@ -309,3 +309,27 @@ func (g *Geography) AreaAbove(tier int, area string, outer int) (string, error) 
 	}
 	return g.DistrictOf(tier, area)
 }
+
+// CheckSuccessor checks that reference data may follow r: every district, street,
+// community and category code of r is still there (the log holds events that name
+// them), under the same district and street.
+func (r *Reference) CheckSuccessor(next *Reference) error {
+	for _, d := range r.Geography.Districts() {
+		for _, s := range d.Streets {
+			if got, err := next.Geography.DistrictOf(TierStreet, s.Code); err != nil || got != d.Code {
+				return fmt.Errorf("%w: street %s of %s is gone or moved; codes in use stay where they are", ErrInvalidReference, s.Code, d.Code)
+			}
+			for _, c := range s.Communities {
+				if got, err := next.Geography.Community(c.Code); err != nil || got.Street != s.Code {
+					return fmt.Errorf("%w: community %s of %s is gone or moved; codes in use stay where they are", ErrInvalidReference, c.Code, s.Code)
+				}
+			}
+		}
+	}
+	for _, code := range r.Taxonomy.Codes() {
+		if _, err := next.Taxonomy.Category(code); err != nil {
+			return fmt.Errorf("%w: category %s is gone; codes in use stay", ErrInvalidReference, code)
+		}
+	}
+	return nil
+}

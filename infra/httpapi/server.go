@@ -122,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /v1/providers/{id}/referrals", s.getProviderReferrals)
 	s.handle("GET /v1/indicators/{tier}/{area}", s.getIndicators)
 	s.handle("GET /v1/reference/{district}", s.getReference)
+	s.handle("PUT /v1/reference/{district}", s.putReference)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -532,6 +533,13 @@ func (s *Server) getProviderReferrals(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getReference(w http.ResponseWriter, r *http.Request) {
 	query(s, w, r, func(ctx context.Context, who domain.Principal) (domain.ReferencePublished, error) {
 		return s.cfg.App.Queries.Reads.Reference(ctx, r.PathValue("district"), who)
+	})
+}
+
+func (s *Server) putReference(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req app.ReferenceInput, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.PublishReference.Handle(ctx, r.PathValue("district"), req, meta)
+		return res, !res.Changed, err
 	})
 }
 

@@ -90,6 +90,9 @@ func TestAccessMatrix(t *testing.T) {
 		ok       int
 	}
 	centresOfHousehold := allowed(ownCommunity, ownStreet, ownDistrict)
+	// The reference data as it is: publishing it again changes nothing (200).
+	_, _, cur := call(t, r, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.token(t, operator))
+	sameReference, _ := json.Marshal(cur)
 	for _, ep := range []endpoint{
 		{"register a household", false, "POST", func(fixture) string { return "/v1/households" },
 			`{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`, centresOfHousehold, 201},
@@ -113,6 +116,8 @@ func TestAccessMatrix(t *testing.T) {
 			allowed(matrixPrincipal...), 200},
 		{"read reference data", false, "GET", func(fixture) string { return "/v1/reference/changning" }, "",
 			allowed(matrixPrincipal...), 200},
+		{"publish reference data", false, "PUT", func(fixture) string { return "/v1/reference/changning" }, string(sameReference),
+			allowed(operator), 200},
 		{"withdraw a need", false, "POST", func(f fixture) string { return "/v1/needs/" + f.need + "/withdraw" }, "", centresOfHousehold, 201},
 		{"post an offer", false, "POST", func(fixture) string { return "/v1/offers" },
 			`{"provider":"prov-a","category":"material_aid","capacity":2,"scope":{"tier":"street","area":"huayang"}}`, allowed(ownProvider), 201},
@@ -519,5 +524,67 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	if keys, _ := r.client.Keys(ctx, "tl:{loadraw*").Result(); len(keys) != 0 {
 		t.Fatalf("the raw append left %d keys", len(keys))
+	}
+}
+
+// TestOperatorPublishesReferenceData adds a community with an operator's token:
+// nodes put it in force within seconds, households register there, the shipped
+// files do not overwrite it on a restart, and a change that drops a code in use is
+// refused with nothing published.
+func TestOperatorPublishesReferenceData(t *testing.T) {
+	srv := redistest.Real(t)
+	r := start(t, srv, "node-ref")
+	op := []string{"Authorization", "Bearer " + r.token(t, operator)}
+	code, _, cur := call(t, r, "GET", "/v1/reference/changning", "", op...)
+	if code != 200 {
+		t.Fatalf("reference: %d %v", code, cur)
+	}
+	district := cur["district"].(map[string]any)
+	streets := district["streets"].([]any)
+	huayang := streets[0].(map[string]any)
+	huayang["communities"] = append(huayang["communities"].([]any), map[string]any{
+		"code": "huayang-99", "name": map[string]string{"zh": "华阳路新社区", "en": "Huayang Road New Community"},
+		"capabilities": []string{"counselling"},
+	})
+	body, _ := json.Marshal(map[string]any{"district": district, "categories": cur["categories"], "policy": cur["policy"]})
+	before := head(t, r)
+	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), "Authorization", "Bearer "+r.token(t, ownDistrict)); code != 403 {
+		t.Fatalf("a centre publishing reference data: %d %v", code, out)
+	}
+	// Dropping a community in use is refused, and nothing is published.
+	trimmed := map[string]any{}
+	for k, v := range district {
+		trimmed[k] = v
+	}
+	trimmed["streets"] = streets[1:]
+	bad, _ := json.Marshal(map[string]any{"district": trimmed, "categories": cur["categories"], "policy": cur["policy"]})
+	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(bad), op...); code != 422 {
+		t.Fatalf("dropping a street: %d %v", code, out)
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("refused publications appended %d events", after-before)
+	}
+	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), op...); code != 201 || out["changed"] != true {
+		t.Fatalf("publish: %d %v", code, out)
+	}
+	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), op...); code != 200 || out["changed"] != false {
+		t.Fatalf("the same again: %d %v", code, out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _, out := call(t, r, "POST", "/v1/households", `{"community":"huayang-99","needs":[{"category":"counselling"}]}`)
+		if code == 201 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new community is not in force after 5 s: %d %v", code, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// A node started afterwards from the shipped files keeps the operator's data.
+	r.stop()
+	r2 := start(t, srv, "node-ref-2")
+	if code, _, out := call(t, r2, "POST", "/v1/households", `{"community":"huayang-99","needs":[{"category":"counselling"}]}`); code != 201 {
+		t.Fatalf("after a restart: %d %v", code, out)
 	}
 }

@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// ReferenceInput is new reference data for a district: its tree (names, streets,
+// communities, capability lists), and the taxonomy and policy of every district.
+type ReferenceInput struct {
+	District   domain.DistrictNode `json:"district"`
+	Categories []domain.Category   `json:"categories"`
+	Policy     domain.Policy       `json:"policy"`
+}
+
+// ReferenceResult says where new reference data was published.
+type ReferenceResult struct {
+	Changed  bool             `json:"changed"`
+	Versions map[string]int64 `json:"versions"`
+	Replayed bool             `json:"replayed"`
+}
+
+// PublishReferenceHandler publishes an operator's reference data.
+type PublishReferenceHandler struct{ cfg Config }
+
+// Handle checks the new reference data against the rules and against what is in
+// force (no code in use may go or move), then publishes it: the district's tree to
+// its log, and the taxonomy and policy to every district's log. Nodes put it in
+// force within seconds; the matcher reads it from the log.
+func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in ReferenceInput, meta Meta) (ReferenceResult, error) {
+	if err := meta.Principal.MayManageReference(); err != nil {
+		return ReferenceResult{}, err
+	}
+	cur := h.cfg.References.Current()
+	if in.District.Code != district {
+		return ReferenceResult{}, &domain.FieldError{Field: "district/code", Reason: fmt.Errorf("%q is not the district of the path (%s)", in.District.Code, district)}
+	}
+	var districts []domain.DistrictNode
+	found := false
+	for _, d := range cur.Geography.Districts() {
+		if d.Code == district {
+			d, found = in.District, true
+		}
+		districts = append(districts, d)
+	}
+	if !found {
+		return ReferenceResult{}, fmt.Errorf("district %s: %w", district, domain.ErrNotFound)
+	}
+	next, err := domain.NewReference(districts, in.Categories, in.Policy)
+	if err == nil {
+		err = cur.CheckSuccessor(next)
+	}
+	if err != nil {
+		return ReferenceResult{}, &domain.FieldError{Field: "district", Reason: err}
+	}
+	out := ReferenceResult{Versions: map[string]int64{}}
+	fp := fingerprint("publish_reference", in)
+	for _, d := range districts {
+		pub, err := next.Publication(d.Code)
+		if err != nil {
+			return ReferenceResult{}, err
+		}
+		ref := domain.AggregateRef{Type: domain.AggregateReference, ID: d.Code}
+		partition, evs, err := h.cfg.Log.Find(ctx, ref)
+		if err != nil {
+			return ReferenceResult{}, err
+		}
+		if partition == "" {
+			partition = d.Code
+		}
+		version := int64(len(evs))
+		if len(evs) > 0 && samePublication(evs[len(evs)-1].Payload, pub) {
+			out.Versions[d.Code] = version
+			continue
+		}
+		m := meta
+		m.CommandID = meta.CommandID + ":" + d.Code // one command per district, each retried alone
+		_, res, err := execute(ctx, h.cfg, partition, []domain.Change{{Aggregate: ref, ExpectedVersion: version, Payloads: []domain.Payload{pub}}}, m, fp)
+		if err != nil {
+			return ReferenceResult{}, fmt.Errorf("publish to %s: %w", d.Code, err)
+		}
+		out.Changed = true
+		out.Replayed = out.Replayed || res.Duplicate
+		out.Versions[d.Code] = version + 1
+		if res.Duplicate {
+			out.Versions[d.Code] = version
+		}
+	}
+	return out, nil
+}
+
+func samePublication(a domain.Payload, b domain.ReferencePublished) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return errors.Join(err1, err2) == nil && string(x) == string(y)
+}
