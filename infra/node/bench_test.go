@@ -328,8 +328,7 @@ func BenchmarkRebuild(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				// The rebuild waits 2 s for readers before it drops the old generation.
-				rebuilt = float64(stats.Events) / (stats.Elapsed - 2*time.Second).Seconds()
+				rebuilt = stats.Rate()
 				start := time.Now()
 				n := 0
 				for from := int64(1); ; {

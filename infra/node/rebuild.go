@@ -12,7 +12,8 @@ import (
 	"github.com/tierlink/tierlink/projections"
 )
 
-// RebuildStats says what a rebuild of the read models did.
+// RebuildStats says what a rebuild of the read models did. Elapsed runs until the
+// last partition's new models were in force (the old ones are dropped after).
 type RebuildStats struct {
 	Partitions int
 	Events     int64
@@ -64,8 +65,12 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 		if err != nil {
 			return stats, err
 		}
-		if err := next.Drop(ctx, gen); err != nil { // what a rebuild that stopped half-way left
+		if left, err := next.Exists(ctx, gen); err != nil {
 			return stats, err
+		} else if left {
+			if err := next.Drop(ctx, gen); err != nil { // what a rebuild that stopped half-way left
+				return stats, err
+			}
 		}
 		cases, err := projections.NewCases(next, p)
 		if err != nil {
@@ -120,6 +125,7 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 				ahead = readFrom(from) // the log moved on: read what came
 			}
 		}
+		stats.Elapsed = time.Since(start) // the rebuilt models are in force from here
 		// Readers trust the generation they read for a second: give them two.
 		select {
 		case <-ctx.Done():
@@ -135,6 +141,5 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 		}
 		stats.Partitions++
 	}
-	stats.Elapsed = time.Since(start)
 	return stats, nil
 }

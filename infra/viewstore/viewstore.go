@@ -306,20 +306,19 @@ func (s *Store) GetMany(ctx context.Context, model string, ids []string) ([][]by
 	if err != nil {
 		return nil, err
 	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.StringCmd, len(ids))
+	keys := make([]string, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.Get(ctx, s.keys.View(g, model, id))
+		keys[i] = s.keys.View(g, model, id)
 	}
-	_, _ = pipe.Exec(ctx)
+	// One MGET: the keys share the partition's hash slot.
+	vals, err := s.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("get %d documents of %s: %w", len(ids), model, err)
+	}
 	out := make([][]byte, len(ids))
-	for i, c := range cmds {
-		b, err := c.Bytes()
-		switch {
-		case err == nil:
-			out[i] = b
-		case !errors.Is(err, redis.Nil):
-			return nil, fmt.Errorf("get %s/%s: %w", model, ids[i], err)
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[i] = []byte(str)
 		}
 	}
 	return out, nil
@@ -342,6 +341,16 @@ func (s *Store) Switch(ctx context.Context, gen int64, name string) (bool, error
 		return false, fmt.Errorf("switch to generation %d: %w", gen, err)
 	}
 	return n == 1, nil
+}
+
+// Exists reports whether a generation holds anything: its first commit writes its
+// checkpoint with its first documents.
+func (s *Store) Exists(ctx context.Context, gen int64) (bool, error) {
+	n, err := s.client.Exists(ctx, s.keys.View(gen, "checkpoint", projections.CasesName)).Result()
+	if err != nil {
+		return false, fmt.Errorf("generation %d: %w", gen, err)
+	}
+	return n > 0, nil
 }
 
 // Drop deletes every key of a generation.
