@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,7 +73,9 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 				return stats, err
 			}
 		}
-		cases, err := projections.NewCases(next, p)
+		pipe := newPipelinedStore(ctx, next)
+		defer pipe.Close() // on an early return; closed below otherwise
+		cases, err := projections.NewCases(pipe, p)
 		if err != nil {
 			return stats, err
 		}
@@ -115,11 +118,17 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 				}
 			}
 			if len(entries) < rebuildRun {
+				if err := pipe.Flush(); err != nil {
+					return stats, fmt.Errorf("rebuild %s: %w", p, err)
+				}
 				switched, err := next.Switch(ctx, gen, projections.CasesName)
 				if err != nil {
 					return stats, err
 				}
 				if switched {
+					if err := pipe.Close(); err != nil {
+						return stats, err
+					}
 					break
 				}
 				ahead = readFrom(from) // the log moved on: read what came
@@ -142,4 +151,119 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 		stats.Partitions++
 	}
 	return stats, nil
+}
+
+// pipelinedStore commits a rebuild's runs in the background, one after another,
+// while the rebuild applies the next run: reads see the documents of the runs not
+// yet committed first. It serves a rebuild's generation only (its one writer).
+type pipelinedStore struct {
+	store   *viewstore.Store
+	mu      sync.Mutex
+	overlay map[string][]byte // "<model>\x00<id>" → the latest document not yet committed
+	pending int               // commits queued or running
+	cp      int64             // the last position queued
+	err     error             // the first failed commit
+	queue   chan pipelinedCommit
+	idle    *sync.Cond
+	closing sync.Once
+}
+
+type pipelinedCommit struct {
+	name     string
+	position int64
+	ch       projections.Changes
+}
+
+func newPipelinedStore(ctx context.Context, store *viewstore.Store) *pipelinedStore {
+	p := &pipelinedStore{store: store, overlay: map[string][]byte{}, queue: make(chan pipelinedCommit, 2)}
+	p.idle = sync.NewCond(&p.mu)
+	go func() {
+		for c := range p.queue {
+			err := store.Commit(ctx, c.name, c.position, c.ch)
+			p.mu.Lock()
+			if err != nil && p.err == nil {
+				p.err = err
+			}
+			if err == nil {
+				for _, d := range c.ch.Docs { // committed: drop what no later run changed
+					k := d.Model + "\x00" + d.ID
+					if b, ok := p.overlay[k]; ok && string(b) == string(d.Body) {
+						delete(p.overlay, k)
+					}
+				}
+			}
+			p.pending--
+			p.idle.Broadcast()
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+func (p *pipelinedStore) Checkpoint(ctx context.Context, name string) (int64, error) {
+	p.mu.Lock()
+	cp, err := p.cp, p.err
+	p.mu.Unlock()
+	if err != nil || cp > 0 {
+		return cp, err
+	}
+	return p.store.Checkpoint(ctx, name)
+}
+
+func (p *pipelinedStore) Get(ctx context.Context, model, id string) ([]byte, bool, error) {
+	p.mu.Lock()
+	b, ok := p.overlay[model+"\x00"+id]
+	p.mu.Unlock()
+	if ok {
+		return b, true, nil
+	}
+	return p.store.Get(ctx, model, id)
+}
+
+func (p *pipelinedStore) GetMany(ctx context.Context, model string, ids []string) ([][]byte, error) {
+	out, err := p.store.GetMany(ctx, model, ids)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, id := range ids {
+		if b, ok := p.overlay[model+"\x00"+id]; ok {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+func (p *pipelinedStore) Commit(_ context.Context, name string, position int64, ch projections.Changes) error {
+	p.mu.Lock()
+	if p.err != nil {
+		defer p.mu.Unlock()
+		return p.err
+	}
+	for _, d := range ch.Docs {
+		p.overlay[d.Model+"\x00"+d.ID] = d.Body
+	}
+	p.cp = position
+	p.pending++
+	p.mu.Unlock()
+	p.queue <- pipelinedCommit{name: name, position: position, ch: ch}
+	return nil
+}
+
+// Flush waits for every queued commit and returns the first error.
+func (p *pipelinedStore) Flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.pending > 0 {
+		p.idle.Wait()
+	}
+	return p.err
+}
+
+// Close flushes and stops the committer; it may be called more than once.
+func (p *pipelinedStore) Close() error {
+	err := p.Flush()
+	p.closing.Do(func() { close(p.queue) })
+	return err
 }
