@@ -19,7 +19,7 @@ import (
 // SubscriptionConfig says which partition log to follow, as which consumer of which group.
 type SubscriptionConfig struct {
 	Partition string
-	// Group is the consumer group, one per kind of consumer ("matcher", "projection.needs").
+	// Group is the consumer group, one per kind of consumer ("matcher", "projection.cases").
 	Group string
 	// Consumer is this process's stable name in the group: a restarted process keeps
 	// its name, so that what it left pending is its own again.
