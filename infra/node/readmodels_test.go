@@ -49,7 +49,7 @@ func TestReadModelsAgreeWithTheLog(t *testing.T) {
 						body = `{"reason":"not_suitable"}`
 					}
 					call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/"+action, body) // refused ones are fine
-					if action == "accept" && rng.IntN(2) == 0 { // the provider serves it at once
+					if action == "accept" && rng.IntN(2) == 0 {                         // the provider serves it at once
 						call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/start", "")
 						call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/complete", "")
 					}
