@@ -43,10 +43,22 @@ func newProblem(status int, kind, title, detail string) *Problem {
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	p.Instance = r.URL.Path
+	// A detail may quote what the client sent: it stays readable, however long that was.
+	if len(p.Detail) > maxDetail {
+		p.Detail = strings.ToValidUTF8(p.Detail[:maxDetail], "") + "…"
+	}
+	for i := range p.Errors {
+		if len(p.Errors[i].Detail) > maxDetail {
+			p.Errors[i].Detail = strings.ToValidUTF8(p.Errors[i].Detail[:maxDetail], "") + "…"
+		}
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }
+
+// maxDetail bounds the length of a problem's detail, in bytes.
+const maxDetail = 1000
 
 // maxBodyBytes bounds a request body.
 const maxBodyBytes = 64 << 10

@@ -588,3 +588,19 @@ func TestOperatorPublishesReferenceData(t *testing.T) {
 		t.Fatalf("after a restart: %d %v", code, out)
 	}
 }
+
+// TestLongInputGetsAShortProblem sends a community name of 60 KB: it is refused
+// with a problem whose detail stays short, and nothing is appended.
+func TestLongInputGetsAShortProblem(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-long")
+	before := head(t, r)
+	long := strings.Repeat("x", 60<<10)
+	code, _, out := call(t, r, "POST", "/v1/households", `{"community":"`+long+`","needs":[{"category":"counselling"}]}`)
+	detail, _ := out["detail"].(string)
+	if code != 422 && code != 403 || len(detail) > 1100 || detail == "" {
+		t.Fatalf("a 60 KB community: %d, detail of %d bytes", code, len(detail))
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("appended %d events", after-before)
+	}
+}
