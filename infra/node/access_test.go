@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tierlink/tierlink/domain"
-	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/loadgen"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
@@ -418,7 +417,7 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 		}
 	}
 	served := map[string]bool{"GET /healthz": true, "GET /metrics": true}
-	for _, route := range r.node.Handler().(*httpapi.Server).Routes() {
+	for _, route := range r.node.API().Routes() {
 		served[route] = true
 	}
 	for route := range served {

@@ -29,6 +29,7 @@ import (
 	"github.com/tierlink/tierlink/infra/metrics"
 	"github.com/tierlink/tierlink/infra/tokens"
 	"github.com/tierlink/tierlink/infra/viewstore"
+	"github.com/tierlink/tierlink/infra/web"
 	"github.com/tierlink/tierlink/matching"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -70,6 +71,7 @@ type Node struct {
 	store      *eventlog.Store
 	metrics    *metrics.Metrics
 	api        *httpapi.Server
+	handler    http.Handler
 	partitions []string
 	log        *slog.Logger
 	tokens     *tokens.Store
@@ -228,18 +230,30 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tokens = toks
+	auth := authenticator{store: toks, mu: &sync.Mutex{}, known: map[string]cachedToken{}}
 	n.api, err = httpapi.New(httpapi.Config{
-		App: application, Auth: authenticator{store: toks, mu: &sync.Mutex{}, known: map[string]cachedToken{}}, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
+		App: application, Auth: auth, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
 		Logger: cfg.Logger, NewID: newID,
 	})
 	if err != nil {
 		return nil, err
 	}
+	pages, err := web.New(web.Config{App: application, Auth: auth, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", pages)
+	mux.Handle("/", n.api)
+	n.handler = mux
 	return n, nil
 }
 
 // Handler is the node's HTTP API.
-func (n *Node) Handler() http.Handler { return n.api }
+func (n *Node) Handler() http.Handler { return n.handler }
+
+// API is the node's HTTP API alone.
+func (n *Node) API() *httpapi.Server { return n.api }
 
 // Store is the node's event store.
 func (n *Node) Store() *eventlog.Store { return n.store }

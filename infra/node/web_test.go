@@ -1,0 +1,106 @@
+package node_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tierlink/tierlink/infra/redistest"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// browser is a cookie-keeping client that does not follow redirects.
+func browser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func page(t *testing.T, c *http.Client, method, u string, form url.Values, lang string) (int, http.Header, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, u, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// TestCentreAnswersInTheWebInbox signs a community centre in with its token, shows
+// its inbox in both languages, refuses a form without its CSRF token, and takes an
+// accept through the form; a provider is turned away from the inbox.
+func TestCentreAnswersInTheWebInbox(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-web")
+	f := newFixture(t, r, false)
+	b := browser(t)
+	base := r.srv.URL
+	if code, hdr, _ := page(t, b, "GET", base+"/ui/", nil, ""); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/signin" {
+		t.Fatalf("a visitor: %d → %s", code, hdr.Get("Location"))
+	}
+	if _, _, html := page(t, b, "GET", base+"/ui/signin", nil, "en-GB"); !strings.Contains(html, "Sign in") || !strings.Contains(html, `<label for="token">`) {
+		t.Fatalf("sign-in page in English: %s", html)
+	}
+	if _, _, html := page(t, b, "GET", base+"/ui/signin", nil, ""); !strings.Contains(html, "登录") || !strings.Contains(html, `lang="zh-CN"`) {
+		t.Fatalf("sign-in page by default: %s", html)
+	}
+	if code, _, html := page(t, b, "POST", base+"/ui/signin", url.Values{"token": {"tl_nope"}}, "en"); code != 401 || !strings.Contains(html, "unknown or revoked") {
+		t.Fatalf("a bad token: %d", code)
+	}
+	code, hdr, _ := page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownCommunity)}}, "en")
+	cookie := hdr.Get("Set-Cookie")
+	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
+		t.Fatalf("sign in: %d, cookie %q", code, cookie)
+	}
+	code, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "en")
+	if code != 200 || !strings.Contains(html, f.referral) || !strings.Contains(html, "Accept") || !strings.Contains(html, "Answer by") {
+		t.Fatalf("inbox: %d %s", code, html)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(html)
+	if csrf == nil {
+		t.Fatal("no form token in the inbox")
+	}
+	before := head(t, r)
+	if code, _, _ := page(t, b, "POST", base+"/ui/referrals/"+f.referral+"/accept", url.Values{"csrf": {"forged"}}, "en"); code != http.StatusForbidden {
+		t.Fatalf("a forged form: %d", code)
+	}
+	if after := head(t, r); after != before {
+		t.Fatalf("a forged form appended %d events", after-before)
+	}
+	code, hdr, _ = page(t, b, "POST", base+"/ui/referrals/"+f.referral+"/accept", url.Values{"csrf": {csrf[1]}}, "en")
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/ui/inbox?done=accept" {
+		t.Fatalf("accept: %d → %s", code, hdr.Get("Location"))
+	}
+	need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "accepted" })
+	if _, _, html := page(t, b, "GET", base+"/ui/inbox?done=accept", nil, ""); !strings.Contains(html, "已接受转介") {
+		t.Fatalf("the inbox after accepting, in Chinese: %s", html)
+	}
+	// The language switch keeps the person's choice and goes back only within the UI.
+	if code, hdr, _ := page(t, b, "GET", base+"/ui/lang?to=en&back=//evil.example/", nil, ""); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/" {
+		t.Fatalf("language switch: %d → %s", code, hdr.Get("Location"))
+	}
+	if _, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "zh-CN"); !strings.Contains(html, "Referrals awaiting your answer") {
+		t.Fatalf("the chosen language did not stick: %s", html)
+	}
+	// A provider signed in has no inbox.
+	p := browser(t)
+	page(t, p, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	if code, _, html := page(t, p, "GET", base+"/ui/inbox", nil, "en"); code != http.StatusForbidden || !strings.Contains(html, "centres") {
+		t.Fatalf("a provider's inbox: %d %s", code, html)
+	}
+}

@@ -1,0 +1,285 @@
+// Package web serves tierlink's web pages (zh-CN and en), rendered on the server
+// from templates embedded in the binary. It goes through the same application
+// layer as the HTTP API, so the same role and area rules hold.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tierlink/tierlink/app"
+	"github.com/tierlink/tierlink/domain"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Authenticator finds who holds a token, and the token's id.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (domain.Principal, string, error)
+}
+
+// Config wires the web pages.
+type Config struct {
+	App    *app.Application
+	Auth   Authenticator
+	Logger *slog.Logger
+	// Secure marks the session cookie Secure (set it behind HTTPS).
+	Secure bool
+}
+
+// Server serves the pages under /ui/.
+type Server struct {
+	cfg   Config
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+}
+
+// sessionCookie holds the signed-in person's token (HttpOnly, SameSite=Strict).
+const sessionCookie = "tl_session"
+
+// New parses the templates and returns the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.App == nil || cfg.Auth == nil {
+		return nil, errors.New("web: the application and an authenticator are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	for _, page := range []string{"signin", "inbox", "error"} {
+		t, err := template.New(page).Funcs(template.FuncMap{
+			"t":    func(string) string { return "" },
+			"tf":   func(string, ...any) string { return "" },
+			"tier": func(int) string { return "" },
+		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", page, err)
+		}
+		s.pages[page] = t
+	}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /ui/{$}", s.home)
+	s.mux.HandleFunc("GET /ui/lang", s.setLanguage)
+	s.mux.HandleFunc("GET /ui/signin", s.signinPage)
+	s.mux.HandleFunc("POST /ui/signin", s.signin)
+	s.mux.HandleFunc("POST /ui/signout", s.signedIn(s.signout))
+	s.mux.HandleFunc("GET /ui/inbox", s.signedIn(s.inbox))
+	s.mux.HandleFunc("POST /ui/referrals/{id}/{action}", s.signedIn(s.answer))
+	return s, nil
+}
+
+// ServeHTTP serves a page.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// visitor is who asks for a page: signed in or not, and in which language.
+type visitor struct {
+	lang    string
+	who     domain.Principal
+	tokenID string
+	token   string
+}
+
+// csrf is the form token of a session: a digest of the session's token, which a
+// page of another site cannot read (the cookie is HttpOnly and SameSite=Strict).
+func (v visitor) csrf() string {
+	if v.token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("tierlink/csrf/" + v.token))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (s *Server) visitor(r *http.Request) visitor {
+	v := visitor{lang: language(r)}
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if p, id, err := s.cfg.Auth.Authenticate(r.Context(), c.Value); err == nil {
+			v.who, v.tokenID, v.token = p, id, c.Value
+		}
+	}
+	return v
+}
+
+// signedIn runs a handler for a signed-in visitor, and checks the form token of
+// every POST; others go to the sign-in page.
+func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, visitor)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := s.visitor(r)
+		if v.token == "" {
+			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(v.csrf())) != 1 {
+				s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.csrf")})
+				return
+			}
+		}
+		h(w, r, v)
+	}
+}
+
+// render writes a page with the layout's data.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, status int, page string, data map[string]any) {
+	t, err := s.pages[page].Clone()
+	if err == nil {
+		t = t.Funcs(template.FuncMap{
+			"t":    func(key string) string { return translate(v.lang, key) },
+			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
+			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
+		})
+	}
+	if err != nil {
+		http.Error(w, "page unavailable", http.StatusInternalServerError)
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	other := LangEN
+	if v.lang == LangEN {
+		other = LangZH
+	}
+	data["Lang"], data["OtherLang"], data["Path"] = v.lang, other, r.URL.Path
+	data["CSRF"], data["Who"] = v.csrf(), v.token != ""
+	if _, ok := data["Title"]; !ok {
+		data["Title"] = translate(v.lang, page+".title")
+	}
+	if f := r.URL.Query().Get("done"); f != "" && data["Flash"] == nil {
+		if msg, ok := messages[v.lang]["done."+f]; ok {
+			data["Flash"] = msg
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", v.lang)
+	w.WriteHeader(status)
+	if err := t.ExecuteTemplate(w, page+".html", data); err != nil {
+		s.cfg.Logger.Error("page not rendered", "page", page, "err", err)
+	}
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	if v := s.visitor(r); v.token == "" {
+		http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/ui/inbox", http.StatusSeeOther)
+}
+
+func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
+	lang := r.URL.Query().Get("to")
+	if messages[lang] == nil {
+		lang = LangZH
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/ui/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true, Secure: s.cfg.Secure})
+	back := r.URL.Query().Get("back")
+	if !strings.HasPrefix(back, "/ui/") || strings.HasPrefix(back, "//") {
+		back = "/ui/"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, s.visitor(r), http.StatusOK, "signin", nil)
+}
+
+func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
+	v := s.visitor(r)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if _, _, err := s.cfg.Auth.Authenticate(r.Context(), token); token == "" || err != nil {
+		s.render(w, r, v, http.StatusUnauthorized, "signin", map[string]any{"Error": translate(v.lang, "signin.bad")})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: s.cfg.Secure, MaxAge: int((12 * time.Hour).Seconds())})
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request, _ visitor) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.Secure, MaxAge: -1})
+	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+}
+
+// declineReasons lists the reasons a centre may give, in the form's order.
+var declineReasons = []domain.DeclineReason{domain.DeclineNoLongerNeeded, domain.DeclineNotSuitable, domain.DeclineHouseholdRefused,
+	domain.DeclineProviderUnreachable, domain.DeclineOther}
+
+// inbox lists the referrals awaiting the centre's answer, overdue first.
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
+	if v.who.Role != domain.RoleCentre {
+		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.role")})
+		return
+	}
+	after, err := app.ParseCursor(r.URL.Query().Get("cursor"))
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	page, err := s.cfg.App.Queries.Reads.Inbox(r.Context(), domain.TierName(v.who.Tier), v.who.Area, app.PageRequest{After: after}, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Items": page.Items, "Next": page.NextCursor,
+		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons})
+}
+
+// answer takes a centre's answer to a referral, then goes back to the inbox.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, v visitor) {
+	kind := r.PathValue("action")
+	if kind != domain.AnswerAccept && kind != domain.AnswerDecline && kind != domain.AnswerEscalate {
+		http.NotFound(w, r)
+		return
+	}
+	meta := app.Meta{CommandID: "", Actor: v.who.String() + "/token:" + v.tokenID, Principal: v.who}
+	a := domain.Answer{ReferralID: r.PathValue("id"), Kind: kind, Reason: domain.DeclineReason(r.PostFormValue("reason")), Note: r.PostFormValue("note")}
+	if _, err := s.cfg.App.Commands.AnswerReferral.Handle(r.Context(), a, meta); err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/inbox?done="+url.QueryEscape(kind), http.StatusSeeOther)
+}
+
+// fail shows what went wrong, in the visitor's language where the error is a
+// person's (the details of the domain's errors are in English).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, v visitor, err error) {
+	status := http.StatusInternalServerError
+	var fe *domain.FieldError
+	switch {
+	case errors.Is(err, domain.ErrForbidden):
+		status = http.StatusForbidden
+	case errors.Is(err, domain.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.As(err, &fe), errors.Is(err, app.ErrBadCursor):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrRefused), errors.Is(err, domain.ErrAlreadyExists):
+		status = http.StatusConflict
+	default:
+		s.cfg.Logger.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+		err = errors.New(http.StatusText(status))
+	}
+	s.render(w, r, v, status, "error", map[string]any{"Error": err.Error()})
+}
