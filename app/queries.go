@@ -459,3 +459,39 @@ func (r Reads) Reference(_ context.Context, district string, _ domain.Principal)
 	}
 	return pub, nil
 }
+
+// ProviderOffers returns a provider's offers in a district, oldest first, to the
+// provider and operators.
+func (r Reads) ProviderOffers(ctx context.Context, provider, district string, page PageRequest, who domain.Principal) (Page[projections.OfferView], error) {
+	if err := who.MayReadProvider(provider); err != nil {
+		return Page[projections.OfferView]{}, err
+	}
+	limit, err := page.limit()
+	if err != nil {
+		return Page[projections.OfferView]{}, err
+	}
+	members, err := r.views.Page(ctx, district, projections.ProviderOffersIndex(provider), page.After, limit)
+	if err != nil {
+		return Page[projections.OfferView]{}, err
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	docs, err := r.views.Docs(ctx, district, projections.OffersModel, ids)
+	if err != nil {
+		return Page[projections.OfferView]{}, err
+	}
+	out := Page[projections.OfferView]{Items: []projections.OfferView{}, NextCursor: nextCursor(members, limit)}
+	for i, d := range docs {
+		if d == nil {
+			continue
+		}
+		o, err := decodeDoc[projections.OfferView](d, "offer "+ids[i])
+		if err != nil {
+			return Page[projections.OfferView]{}, err
+		}
+		out.Items = append(out.Items, o)
+	}
+	return out, nil
+}

@@ -106,6 +106,9 @@ func InboxIndex(tier int, area string) string {
 // ProviderIndex names the index of the referrals to a provider's offers, by time proposed.
 func ProviderIndex(provider string) string { return "provider:" + provider }
 
+// ProviderOffersIndex names the index of a provider's offers, by time posted.
+func ProviderOffersIndex(provider string) string { return "offers-of:" + provider }
+
 // WaitlistIndex names the index of the needs waitlisted in an area, highest
 // priority first.
 func WaitlistIndex(tier int, area string) string {
@@ -275,6 +278,7 @@ func (c *Cases) applyOffer(tx *tx, e domain.Event, pos int64) error {
 			Scope:       OfferScope{Tier: domain.TierName(p.Scope.Tier), Area: p.Scope.Area},
 			Eligibility: p.Eligibility, ValidFrom: p.ValidFrom, ValidUntil: p.ValidUntil,
 			Status: domain.OfferActive, Capacity: p.Capacity}
+		tx.index(ProviderOffersIndex(p.Provider), e.AggregateID, float64(e.Time.UnixMilli()), false)
 	case domain.OfferCapacityChanged:
 		o.Capacity = p.Capacity
 	case domain.OfferWithdrawn:

@@ -104,3 +104,37 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 		t.Fatalf("a provider's inbox: %d %s", code, html)
 	}
 }
+
+// TestProviderServesInTheWeb has a provider post an offer through its page, see the
+// referral a centre accepted (under a pseudonym), and start and complete it.
+func TestProviderServesInTheWeb(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-web-provider")
+	b := browser(t)
+	base := r.srv.URL
+	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	code, _, html := page(t, b, "GET", base+"/ui/offers", nil, "en")
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(html)
+	if code != 200 || csrf == nil || !strings.Contains(html, "Counselling") {
+		t.Fatalf("offers page: %d %s", code, html)
+	}
+	form := url.Values{"csrf": {csrf[1]}, "category": {"counselling"}, "capacity": {"2"}, "tier": {"community"}, "area": {"huayang-01"}}
+	if code, hdr, _ := page(t, b, "POST", base+"/ui/offers", form, "en"); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/offers?done=posted" {
+		t.Fatalf("post: %d → %s", code, hdr.Get("Location"))
+	}
+	settle(t, r)
+	if _, _, html := page(t, b, "GET", base+"/ui/offers?done=posted", nil, "en"); !strings.Contains(html, "Offer posted.") || !strings.Contains(html, "2 in all") {
+		t.Fatalf("offers after posting: %s", html)
+	}
+	f := newFixture(t, r, true) // a household proposed the offer, accepted by its centre
+	_, _, html = page(t, b, "GET", base+"/ui/referrals", nil, "en")
+	if !strings.Contains(html, f.referral) || strings.Contains(html, f.household) || !strings.Contains(html, "Start the service") {
+		t.Fatalf("referrals page: %s", html)
+	}
+	for _, step := range []string{"start", "complete"} {
+		code, hdr, _ := page(t, b, "POST", base+"/ui/referrals/"+f.referral+"/"+step, url.Values{"csrf": {csrf[1]}}, "en")
+		if code != http.StatusSeeOther || hdr.Get("Location") != "/ui/referrals?done="+step {
+			t.Fatalf("%s: %d → %s", step, code, hdr.Get("Location"))
+		}
+	}
+	need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "completed" })
+}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,11 +63,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, page := range []string{"signin", "inbox", "error"} {
+	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
-			"t":    func(string) string { return "" },
-			"tf":   func(string, ...any) string { return "" },
-			"tier": func(int) string { return "" },
+			"t":     func(string) string { return "" },
+			"tf":    func(string, ...any) string { return "" },
+			"tier":  func(int) string { return "" },
+			"label": func(domain.Text) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -85,6 +87,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /ui/signout", s.signedIn(s.signout))
 	s.mux.HandleFunc("GET /ui/inbox", s.signedIn(s.inbox))
 	s.mux.HandleFunc("POST /ui/referrals/{id}/{action}", s.signedIn(s.answer))
+	s.mux.HandleFunc("GET /ui/offers", s.signedIn(s.offers))
+	s.mux.HandleFunc("POST /ui/offers", s.signedIn(s.postOffer))
+	s.mux.HandleFunc("POST /ui/offers/{id}/{action}", s.signedIn(s.changeOffer))
+	s.mux.HandleFunc("GET /ui/referrals", s.signedIn(s.providerReferrals))
 	return s, nil
 }
 
@@ -150,6 +156,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 			"t":    func(key string) string { return translate(v.lang, key) },
 			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
 			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
+			"label": func(text domain.Text) string {
+				if v.lang == LangEN {
+					return text.En
+				}
+				return text.Zh
+			},
 		})
 	}
 	if err != nil {
@@ -184,6 +196,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	if v := s.visitor(r); v.token == "" {
 		http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+		return
+	}
+	if v := s.visitor(r); v.who.Role == domain.RoleProvider {
+		http.Redirect(w, r, "/ui/offers", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/ui/inbox", http.StatusSeeOther)
@@ -247,14 +263,35 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons})
 }
 
-// answer takes a centre's answer to a referral, then goes back to the inbox.
+// meta is the command metadata of a visitor's form.
+func (v visitor) meta() app.Meta {
+	return app.Meta{Actor: v.who.String() + "/token:" + v.tokenID, Principal: v.who}
+}
+
+// answer takes a centre's answer to a referral (then back to the inbox), or a
+// provider's service step (then back to its referrals).
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, v visitor) {
-	kind := r.PathValue("action")
-	if kind != domain.AnswerAccept && kind != domain.AnswerDecline && kind != domain.AnswerEscalate {
+	kind, id := r.PathValue("action"), r.PathValue("id")
+	switch kind {
+	case "start", "complete":
+		var err error
+		if kind == "start" {
+			_, err = s.cfg.App.Commands.StartService.Handle(r.Context(), id, v.meta())
+		} else {
+			_, err = s.cfg.App.Commands.CompleteService.Handle(r.Context(), id, v.meta())
+		}
+		if err != nil {
+			s.fail(w, r, v, err)
+			return
+		}
+		http.Redirect(w, r, "/ui/referrals?done="+kind, http.StatusSeeOther)
+		return
+	case domain.AnswerAccept, domain.AnswerDecline, domain.AnswerEscalate:
+	default:
 		http.NotFound(w, r)
 		return
 	}
-	meta := app.Meta{CommandID: "", Actor: v.who.String() + "/token:" + v.tokenID, Principal: v.who}
+	meta := v.meta()
 	a := domain.Answer{ReferralID: r.PathValue("id"), Kind: kind, Reason: domain.DeclineReason(r.PostFormValue("reason")), Note: r.PostFormValue("note")}
 	if _, err := s.cfg.App.Commands.AnswerReferral.Handle(r.Context(), a, meta); err != nil {
 		s.fail(w, r, v, err)
@@ -282,4 +319,99 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v visitor, err err
 		err = errors.New(http.StatusText(status))
 	}
 	s.render(w, r, v, status, "error", map[string]any{"Error": err.Error()})
+}
+
+// district is the district a provider's pages show (the first; the sample data has one).
+func (s *Server) district() string {
+	return s.cfg.App.Queries.Reads.Districts()[0]
+}
+
+// area is one code a provider may scope an offer to, with its name.
+type area struct {
+	Code string
+	Name domain.Text
+}
+
+// offers lists a provider's offers, with the form to post one.
+func (s *Server) offers(w http.ResponseWriter, r *http.Request, v visitor) {
+	if v.who.Role != domain.RoleProvider {
+		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.provider")})
+		return
+	}
+	page, err := s.cfg.App.Queries.Reads.ProviderOffers(r.Context(), v.who.Provider, s.district(), app.PageRequest{Limit: app.MaxPageSize}, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	areas := []area{{ref.District.Code, ref.District.Name}}
+	for _, st := range ref.District.Streets {
+		areas = append(areas, area{st.Code, st.Name})
+		for _, c := range st.Communities {
+			areas = append(areas, area{c.Code, c.Name})
+		}
+	}
+	s.render(w, r, v, http.StatusOK, "offers", map[string]any{"Offers": page.Items, "Categories": ref.Categories, "Areas": areas})
+}
+
+// postOffer posts a provider's offer from the form.
+func (s *Server) postOffer(w http.ResponseWriter, r *http.Request, v visitor) {
+	capacity, err := strconv.Atoi(r.PostFormValue("capacity"))
+	if err != nil {
+		s.fail(w, r, v, &domain.FieldError{Field: "capacity", Reason: fmt.Errorf("%q is not a number", r.PostFormValue("capacity"))})
+		return
+	}
+	_, err = s.cfg.App.Commands.PostOffer.Handle(r.Context(), app.PostOfferInput{Provider: v.who.Provider, Category: r.PostFormValue("category"),
+		Capacity: capacity, ScopeTier: r.PostFormValue("tier"), ScopeArea: strings.TrimSpace(r.PostFormValue("area"))}, v.meta())
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/offers?done=posted", http.StatusSeeOther)
+}
+
+// changeOffer changes an offer's places or withdraws it.
+func (s *Server) changeOffer(w http.ResponseWriter, r *http.Request, v visitor) {
+	id := r.PathValue("id")
+	var err error
+	var done string
+	switch r.PathValue("action") {
+	case "capacity":
+		capacity, perr := strconv.Atoi(r.PostFormValue("capacity"))
+		if perr != nil {
+			s.fail(w, r, v, &domain.FieldError{Field: "capacity", Reason: fmt.Errorf("%q is not a number", r.PostFormValue("capacity"))})
+			return
+		}
+		_, err = s.cfg.App.Commands.ChangeCapacity.Handle(r.Context(), id, capacity, v.meta())
+		done = "capacity"
+	case "withdraw":
+		_, err = s.cfg.App.Commands.WithdrawOffer.Handle(r.Context(), id, v.meta())
+		done = "withdrawn"
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/offers?done="+done, http.StatusSeeOther)
+}
+
+// providerReferrals lists what a provider sees of the referrals to its offers.
+func (s *Server) providerReferrals(w http.ResponseWriter, r *http.Request, v visitor) {
+	if v.who.Role != domain.RoleProvider {
+		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.provider")})
+		return
+	}
+	page, err := s.cfg.App.Queries.Reads.ProviderReferrals(r.Context(), v.who.Provider, s.district(), app.PageRequest{Limit: app.MaxPageSize}, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "referrals", map[string]any{"Items": page.Items})
 }
