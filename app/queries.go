@@ -495,3 +495,16 @@ func (r Reads) ProviderOffers(ctx context.Context, provider, district string, pa
 	}
 	return out, nil
 }
+
+// Hardship computes the hardship score of an assessment and target groups by the
+// policy in force, as registering the household would (for a form that shows it
+// as it is filled in).
+func (r Reads) Hardship(a domain.Assessment, groups []domain.TargetGroup) (int, error) {
+	if err := domain.CheckAssessment("assessment", a); err != nil {
+		return 0, err
+	}
+	if err := domain.CheckTargetGroups("target_groups", groups); err != nil {
+		return 0, err
+	}
+	return domain.HardshipScore(a, groups, r.cfg.References.Current().Policy.Hardship), nil
+}

@@ -138,3 +138,36 @@ func TestProviderServesInTheWeb(t *testing.T) {
 	}
 	need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "completed" })
 }
+
+// TestCentreRegistersAHouseholdInTheWeb fills in the assessment form: the score is
+// computed as the form is filled in (the page's script asks /ui/hardship), the
+// household is registered with its needs, and its case page shows them and who
+// registered it.
+func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-web-register")
+	b := browser(t)
+	base := r.srv.URL
+	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownStreet)}}, "en")
+	code, _, html := page(t, b, "GET", base+"/ui/households/new", nil, "en")
+	if code != 200 || !strings.Contains(html, `value="huayang-01"`) || strings.Contains(html, `value="xinhua-01"`) || !strings.Contains(html, "Unavoidable spending") {
+		t.Fatalf("the form lists the street's communities only: %d %s", code, html)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(html)[1]
+	code, _, js := page(t, b, "GET", base+"/ui/hardship?dim.income=3&dim.health=1&dim.household_structure=3&group=child_in_difficulty", nil, "en")
+	if code != 200 || !strings.Contains(js, `"score":35`) {
+		t.Fatalf("the score as the form is filled in: %d %s", code, js)
+	}
+	form := url.Values{"csrf": {csrf}, "community": {"huayang-01"}, "group": {"child_in_difficulty"},
+		"dim.income": {"3"}, "dim.health": {"1"}, "dim.household_structure": {"3"},
+		"need": {"counselling", "", "homework_tutoring", ""}, "urgency": {"high", "normal", "normal", "normal"}}
+	code, hdr, _ := page(t, b, "POST", base+"/ui/households", form, "en")
+	if code != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/ui/households/") {
+		t.Fatalf("register: %d → %s", code, hdr.Get("Location"))
+	}
+	settle(t, r)
+	code, _, html = page(t, b, "GET", base+hdr.Get("Location"), nil, "zh-CN")
+	if code != 200 || !strings.Contains(html, "35") || !strings.Contains(html, "counselling") || !strings.Contains(html, "homework_tutoring") ||
+		!strings.Contains(html, "household.registered") || !strings.Contains(html, "centre:street:huayang") || !strings.Contains(html, "困境儿童") {
+		t.Fatalf("case page: %d %s", code, html)
+	}
+}

@@ -63,12 +63,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals"} {
+	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
 			"t":     func(string) string { return "" },
 			"tf":    func(string, ...any) string { return "" },
 			"tier":  func(int) string { return "" },
 			"label": func(domain.Text) string { return "" },
+			"add":   func(a, b int) int { return a + b },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -91,6 +92,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /ui/offers", s.signedIn(s.postOffer))
 	s.mux.HandleFunc("POST /ui/offers/{id}/{action}", s.signedIn(s.changeOffer))
 	s.mux.HandleFunc("GET /ui/referrals", s.signedIn(s.providerReferrals))
+	s.mux.HandleFunc("GET /ui/households/new", s.signedIn(s.householdForm))
+	s.mux.HandleFunc("POST /ui/households", s.signedIn(s.registerHousehold))
+	s.mux.HandleFunc("GET /ui/households/{id}", s.signedIn(s.caseView))
+	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
 	return s, nil
 }
 
@@ -156,6 +161,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 			"t":    func(key string) string { return translate(v.lang, key) },
 			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
 			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
+			"add":  func(a, b int) int { return a + b },
 			"label": func(text domain.Text) string {
 				if v.lang == LangEN {
 					return text.En
@@ -414,4 +420,118 @@ func (s *Server) providerReferrals(w http.ResponseWriter, r *http.Request, v vis
 		return
 	}
 	s.render(w, r, v, http.StatusOK, "referrals", map[string]any{"Items": page.Items})
+}
+
+// needSlots is how many needs the registration form offers at once.
+const needSlots = 4
+
+// communitiesOf lists the communities a centre's node holds, with their names.
+func (s *Server) communitiesOf(ctx context.Context, v visitor) ([]area, error) {
+	ref, err := s.cfg.App.Queries.Reads.Reference(ctx, s.district(), v.who)
+	if err != nil {
+		return nil, err
+	}
+	var out []area
+	for _, st := range ref.District.Streets {
+		for _, c := range st.Communities {
+			com := domain.Community{Code: c.Code, Street: st.Code, District: ref.District.Code}
+			if v.who.Covers(com) {
+				out = append(out, area{c.Code, c.Name})
+			}
+		}
+	}
+	return out, nil
+}
+
+// householdForm shows the assessment form of a new household.
+func (s *Server) householdForm(w http.ResponseWriter, r *http.Request, v visitor) {
+	if v.who.Role != domain.RoleCentre {
+		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.role")})
+		return
+	}
+	coms, err := s.communitiesOf(r.Context(), v)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "household", map[string]any{"Communities": coms, "Groups": domain.AllTargetGroups(),
+		"Dimensions": domain.AllDimensions(), "Levels": []int{0, 1, 2, 3, 4}, "Categories": ref.Categories,
+		"Urgencies": []domain.Urgency{domain.UrgencyLow, domain.UrgencyNormal, domain.UrgencyHigh, domain.UrgencyCritical},
+		"Slots":     make([]struct{}, needSlots), "Score": 0})
+}
+
+// assessmentOf reads the assessment and target groups of the form.
+func assessmentOf(form url.Values) (domain.Assessment, []domain.TargetGroup) {
+	a := domain.Assessment{}
+	for _, d := range domain.AllDimensions() {
+		if n, err := strconv.Atoi(form.Get("dim." + string(d))); err == nil && n > 0 {
+			a[d] = n
+		}
+	}
+	var groups []domain.TargetGroup
+	for _, g := range form["group"] {
+		groups = append(groups, domain.TargetGroup(g))
+	}
+	return a, groups
+}
+
+// hardship computes the score of a form being filled in.
+func (s *Server) hardship(w http.ResponseWriter, r *http.Request, v visitor) {
+	a, groups := assessmentOf(r.URL.Query())
+	score, err := s.cfg.App.Queries.Reads.Hardship(a, groups)
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprintf(w, "{\"error\":%q}\n", err.Error())
+		return
+	}
+	fmt.Fprintf(w, "{\"score\":%d}\n", score)
+}
+
+// registerHousehold registers the household of the form, then shows its case.
+func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request, v visitor) {
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, v, &domain.FieldError{Field: "form", Reason: err})
+		return
+	}
+	a, groups := assessmentOf(r.PostForm)
+	in := app.RegisterHouseholdInput{Community: r.PostFormValue("community"), TargetGroups: groups, Assessment: a}
+	urgencies := r.PostForm["urgency"]
+	for i, cat := range r.PostForm["need"] {
+		if cat == "" {
+			continue
+		}
+		u := domain.UrgencyNormal
+		if i < len(urgencies) && urgencies[i] != "" {
+			u = domain.Urgency(urgencies[i])
+		}
+		in.Needs = append(in.Needs, app.NeedInput{Category: cat, Urgency: u})
+	}
+	res, err := s.cfg.App.Commands.RegisterHousehold.Handle(r.Context(), in, v.meta())
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/households/"+url.PathEscape(res.HouseholdID), http.StatusSeeOther)
+}
+
+// caseView shows a household's case and history to those who may read it.
+func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
+	id := r.PathValue("id")
+	c, err := s.cfg.App.Queries.Reads.Case(r.Context(), id, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	history, err := s.cfg.App.Queries.Reads.History(r.Context(), id, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	s.render(w, r, v, http.StatusOK, "case", map[string]any{"Case": c, "History": history})
 }
