@@ -171,3 +171,39 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 		t.Fatalf("case page: %d %s", code, html)
 	}
 }
+
+// TestOperatorDashboard shows the district's indicators, its chart and the supply
+// gap as a heat table; a centre sees its own node; a provider is turned away.
+func TestOperatorDashboard(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-web-dashboard")
+	for i := 0; i < 3; i++ {
+		register(t, r, "huayang-01", "respite_care") // nobody offers it: the gap
+	}
+	offer(t, r, "huayang-01", "counselling", 1)
+	register(t, r, "huayang-01", "counselling")
+	settle(t, r)
+	b := browser(t)
+	base := r.srv.URL
+	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, operator)}}, "en")
+	if code, hdr, _ := page(t, b, "GET", base+"/ui/", nil, "en"); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/dashboard" {
+		t.Fatalf("an operator's home: %d → %s", code, hdr.Get("Location"))
+	}
+	code, _, html := page(t, b, "GET", base+"/ui/dashboard", nil, "en")
+	if code != 200 || !strings.Contains(html, "<svg") || !strings.Contains(html, `class="bar-demand"`) || !strings.Contains(html, "Supply gap") || !strings.Contains(html, `class="heat-4">3</td>`) ||
+		!strings.Contains(html, "Accessibility") {
+		t.Fatalf("dashboard: %d %s", code, html)
+	}
+	if code, _, html := page(t, b, "GET", base+"/ui/dashboard?period=week", nil, "zh-CN"); code != 200 || !strings.Contains(html, "可及率") {
+		t.Fatalf("weekly dashboard: %d", code)
+	}
+	c := browser(t)
+	page(t, c, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownStreet)}}, "en")
+	if code, _, html := page(t, c, "GET", base+"/ui/dashboard", nil, "en"); code != 200 || !strings.Contains(html, "street huayang") {
+		t.Fatalf("a street centre's dashboard: %d %s", code, html)
+	}
+	p := browser(t)
+	page(t, p, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	if code, _, _ := page(t, p, "GET", base+"/ui/dashboard", nil, "en"); code != http.StatusForbidden {
+		t.Fatalf("a provider's dashboard: %d", code)
+	}
+}

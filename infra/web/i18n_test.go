@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"testing"
+
+	"github.com/tierlink/tierlink/domain"
 )
 
 // TestEveryTextInBothLanguages checks that the two languages have the same keys,
@@ -38,6 +40,37 @@ func TestEveryTextInBothLanguages(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEveryValueHasItsText checks the texts of the values pages name by key:
+// statuses, dimensions, target groups, decline reasons, urgencies, tiers.
+func TestEveryValueHasItsText(t *testing.T) {
+	var keys []string
+	for _, st := range []domain.NeedStatus{domain.StatusOpen, domain.StatusWaitlisted, domain.StatusProposed, domain.StatusAccepted,
+		domain.StatusInService, domain.StatusCompleted, domain.StatusWithdrawn} {
+		keys = append(keys, "need."+string(st), "status."+string(st))
+	}
+	keys = append(keys, "status.ended")
+	for _, d := range domain.AllDimensions() {
+		keys = append(keys, "dim."+string(d))
+	}
+	for _, g := range domain.AllTargetGroups() {
+		keys = append(keys, "group."+string(g))
+	}
+	for _, r := range declineReasons {
+		keys = append(keys, "reason."+string(r))
+	}
+	for _, u := range []domain.Urgency{domain.UrgencyLow, domain.UrgencyNormal, domain.UrgencyHigh, domain.UrgencyCritical} {
+		keys = append(keys, "urgency."+string(u))
+	}
+	keys = append(keys, "tier.1", "tier.2", "tier.3")
+	for _, k := range keys {
+		for _, lang := range []string{LangZH, LangEN} {
+			if messages[lang][k] == "" {
+				t.Errorf("%s has no %s text", k, lang)
+			}
+		}
 	}
 }
 

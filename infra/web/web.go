@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -63,13 +64,16 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case"} {
+	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
-			"t":     func(string) string { return "" },
-			"tf":    func(string, ...any) string { return "" },
-			"tier":  func(int) string { return "" },
-			"label": func(domain.Text) string { return "" },
-			"add":   func(a, b int) int { return a + b },
+			"t":      func(string) string { return "" },
+			"tf":     func(string, ...any) string { return "" },
+			"tier":   func(int) string { return "" },
+			"label":  func(domain.Text) string { return "" },
+			"add":    func(a, b int) int { return a + b },
+			"pct":    percent,
+			"heat":   heat,
+			"tierOf": tierOf,
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -96,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /ui/households", s.signedIn(s.registerHousehold))
 	s.mux.HandleFunc("GET /ui/households/{id}", s.signedIn(s.caseView))
 	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
+	s.mux.HandleFunc("GET /ui/dashboard", s.signedIn(s.dashboard))
 	return s, nil
 }
 
@@ -204,8 +209,12 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 		return
 	}
-	if v := s.visitor(r); v.who.Role == domain.RoleProvider {
+	switch s.visitor(r).who.Role {
+	case domain.RoleProvider:
 		http.Redirect(w, r, "/ui/offers", http.StatusSeeOther)
+		return
+	case domain.RoleOperator:
+		http.Redirect(w, r, "/ui/dashboard", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/ui/inbox", http.StatusSeeOther)
@@ -534,4 +543,111 @@ func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
 		return
 	}
 	s.render(w, r, v, http.StatusOK, "case", map[string]any{"Case": c, "History": history})
+}
+
+// percent shows a rate as a percentage.
+func percent(x float64) string { return strconv.FormatFloat(100*x, 'f', 0, 64) + "%" }
+
+// heat grades a count from 0 to 4 against the largest.
+func heat(n, most int64) int {
+	if n <= 0 || most <= 0 {
+		return 0
+	}
+	return 1 + int(3*float64(n-1)/float64(max(1, most-1)))
+}
+
+// tierOf is the tier of its name.
+func tierOf(name string) int {
+	t, _ := domain.ParseTier(name)
+	return t
+}
+
+// bar is one period of the dashboard's chart.
+type bar struct {
+	X, W, TX                           int
+	YDemand, HDemand, YServed, HServed int
+	Demand, Served                     int64
+	Label, Short                       string
+}
+
+// chart is the dashboard's SVG bar chart of demand and needs served by period.
+type chart struct {
+	Width, Height, LabelY int
+	Bars                  []bar
+}
+
+func newChart(periods []app.PeriodIndicators) chart {
+	c := chart{Width: 600, Height: 200, LabelY: 195}
+	var most int64 = 1
+	for _, p := range periods {
+		most = max(most, p.All.Demand)
+	}
+	plot := 180
+	step := c.Width / max(1, len(periods))
+	for i, p := range periods {
+		served := int64(p.All.Obtainment*float64(p.All.Demand) + 0.5)
+		hd := int(int64(plot) * p.All.Demand / most)
+		hs := int(int64(plot) * served / most)
+		short := p.Period
+		if len(short) > 5 {
+			short = short[len(short)-5:]
+		}
+		c.Bars = append(c.Bars, bar{X: i*step + step/6, W: step * 2 / 3, TX: i*step + step/6, YDemand: plot - hd, HDemand: hd,
+			YServed: plot - hs, HServed: hs, Demand: p.All.Demand, Served: served, Label: p.Period, Short: short})
+	}
+	return c
+}
+
+// gapTable is the supply gap as a street × category table.
+type gapTable struct {
+	Streets, Categories []string
+	Cells               map[string]int64
+	Max                 int64
+}
+
+func newGapTable(rows []app.GapRow) gapTable {
+	g := gapTable{Cells: map[string]int64{}}
+	seenS, seenC := map[string]bool{}, map[string]bool{}
+	for _, r := range rows {
+		if !seenS[r.Street] {
+			seenS[r.Street] = true
+			g.Streets = append(g.Streets, r.Street)
+		}
+		if !seenC[r.Category] {
+			seenC[r.Category] = true
+			g.Categories = append(g.Categories, r.Category)
+		}
+		g.Cells[r.Street+"|"+r.Category] = r.Waiting
+		g.Max = max(g.Max, r.Waiting)
+	}
+	sort.Strings(g.Streets)
+	sort.Strings(g.Categories)
+	return g
+}
+
+// dashboard shows an area's indicators: an operator's district, a centre's node.
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
+	tier, area := domain.TierDistrict, s.district()
+	switch v.who.Role {
+	case domain.RoleCentre:
+		tier, area = v.who.Tier, v.who.Area
+	case domain.RoleOperator:
+	default:
+		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.dashboard")})
+		return
+	}
+	period := r.URL.Query().Get("period")
+	if period == "" {
+		period = "day"
+	}
+	ind, err := s.cfg.App.Queries.Reads.Indicators(r.Context(), app.IndicatorRequest{Tier: domain.TierName(tier), Area: area, Period: period}, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	data := map[string]any{"Ind": ind, "Tier": tier, "Area": area, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
+	if n := len(ind.Periods); n > 0 {
+		data["Now"] = ind.Periods[n-1]
+	}
+	s.render(w, r, v, http.StatusOK, "dashboard", data)
 }
