@@ -21,6 +21,8 @@ type Views interface {
 	Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error)
 	// Page returns up to limit members of a district's index after a cursor.
 	Page(ctx context.Context, district, index string, after Cursor, limit int) ([]Cursor, error)
+	// Checkpoint returns the last log position the district's read models hold.
+	Checkpoint(ctx context.Context, district string) (int64, error)
 }
 
 // Cursor is a position in an ordered list: the last member read and its score.
@@ -507,4 +509,10 @@ func (r Reads) Hardship(a domain.Assessment, groups []domain.TargetGroup) (int, 
 		return 0, err
 	}
 	return domain.HardshipScore(a, groups, r.cfg.References.Current().Policy.Hardship), nil
+}
+
+// Checkpoint returns the last log position a district's read models hold: it moves
+// when they change, for pages that update themselves.
+func (r Reads) Checkpoint(ctx context.Context, district string) (int64, error) {
+	return r.views.Checkpoint(ctx, district)
 }

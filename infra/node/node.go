@@ -724,6 +724,14 @@ func (v readViews) Page(ctx context.Context, district, index string, after app.C
 	return out, nil
 }
 
+func (v readViews) Checkpoint(ctx context.Context, district string) (int64, error) {
+	s, err := v.views.Store(district)
+	if err != nil {
+		return 0, err
+	}
+	return s.Checkpoint(ctx, projections.CasesName)
+}
+
 func (v readViews) Counters(ctx context.Context, district string, names []string) ([]map[string]int64, error) {
 	s, err := v.views.Store(district)
 	if err != nil {

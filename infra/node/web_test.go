@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -8,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
@@ -206,4 +209,40 @@ func TestOperatorDashboard(t *testing.T) {
 	if code, _, _ := page(t, p, "GET", base+"/ui/dashboard", nil, "en"); code != http.StatusForbidden {
 		t.Fatalf("a provider's dashboard: %d", code)
 	}
+}
+
+// TestPagesUpdateLive opens the event stream of a signed-in centre: when a household
+// is registered, the stream says the read models changed.
+func TestPagesUpdateLive(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-web-live")
+	b := browser(t)
+	base := r.srv.URL
+	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownCommunity)}}, "en")
+	if _, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "en"); !strings.Contains(html, "data-live") || !strings.Contains(html, "/ui/static/live.js") {
+		t.Fatalf("the inbox does not update itself: %s", html)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/ui/events", nil)
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %s", resp.Header.Get("Content-Type"))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	next := func(want string) {
+		t.Helper()
+		for lines.Scan() {
+			if lines.Text() == want {
+				return
+			}
+		}
+		t.Fatalf("the stream ended before %q: %v", want, lines.Err())
+	}
+	next("event: ready")
+	register(t, r, "huayang-01", "counselling")
+	next("event: changed")
 }

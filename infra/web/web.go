@@ -101,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ui/households/{id}", s.signedIn(s.caseView))
 	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
 	s.mux.HandleFunc("GET /ui/dashboard", s.signedIn(s.dashboard))
+	s.mux.HandleFunc("GET /ui/events", s.signedIn(s.events))
 	return s, nil
 }
 
@@ -274,7 +275,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Items": page.Items, "Next": page.NextCursor,
+	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": true, "Items": page.Items, "Next": page.NextCursor,
 		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons})
 }
 
@@ -645,9 +646,61 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	data := map[string]any{"Ind": ind, "Tier": tier, "Area": area, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
+	data := map[string]any{"Live": true, "Ind": ind, "Tier": tier, "Area": area, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
 	if n := len(ind.Periods); n > 0 {
 		data["Now"] = ind.Periods[n-1]
 	}
 	s.render(w, r, v, http.StatusOK, "dashboard", data)
+}
+
+// events streams a "changed" event whenever the read models move (server-sent
+// events), so that an open inbox or dashboard reloads itself; a comment every 15 s
+// keeps the connection open through proxies.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, v visitor) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	district := s.district()
+	last, err := s.cfg.App.Queries.Reads.Checkpoint(r.Context(), district)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	send := func(line string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := fmt.Fprint(w, line); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send("retry: 3000\nevent: ready\ndata: " + strconv.FormatInt(last, 10) + "\n\n") {
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	quiet := 0
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+		cp, err := s.cfg.App.Queries.Reads.Checkpoint(r.Context(), district)
+		switch {
+		case err != nil:
+			continue
+		case cp != last:
+			last, quiet = cp, 0
+			if !send("event: changed\ndata: " + strconv.FormatInt(cp, 10) + "\n\n") {
+				return
+			}
+		default:
+			if quiet++; quiet >= 15 {
+				quiet = 0
+				if !send(": still here\n\n") {
+					return
+				}
+			}
+		}
+	}
 }
