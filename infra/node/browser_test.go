@@ -1,0 +1,191 @@
+package node_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tierlink/tierlink/infra/redistest"
+)
+
+// artifacts is where the browser test keeps its screenshots (TIERLINK_ARTIFACTS,
+// default artifacts/ at the repository's root).
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("TIERLINK_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "artifacts")
+	}
+	dir = filepath.Join(dir, "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// newBrowser starts a headless Chromium of its own (its own cookies), phone-sized.
+func newBrowser(t *testing.T, exe string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(390, 844), chromedp.Flag("lang", "en-US"))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
+// settled waits until a page the browser navigated to has loaded and a condition
+// holds on it (a poll started during the navigation is cut off: it is tried again).
+func settled(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+cond+`)`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not settle on %s: %v", cond, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// shoot keeps a screenshot of the page in both languages.
+func shoot(t *testing.T, ctx context.Context, base, path, name string) {
+	t.Helper()
+	dir := artifacts(t)
+	for _, lang := range []string{"zh-CN", "en"} {
+		err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/lang?to="+lang+"&back="+path), chromedp.WaitVisible(chromedp.CSS("main")))
+		var png []byte
+		if err == nil {
+			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		}
+		if err != nil {
+			t.Fatalf("screenshot %s (%s): %v", name, lang, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+"."+lang+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBrowserJourney runs each user's main journey in a real browser against a real
+// tierlink on a real Redis: a centre registers a household and its needs, a
+// provider posts an offer, the referral appears live in the centre's inbox, the
+// centre accepts, the provider serves and completes, and the operator's dashboard
+// shows the obtainment rate move. Screenshots of each page, zh and en, are kept.
+func TestBrowserJourney(t *testing.T) {
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {
+			t.Fatalf("no chromium on this machine (apt-get install chromium): %v", err)
+		}
+		t.Skip("no chromium on this machine: .ci/run installs it")
+	}
+	r := start(t, redistest.Real(t), "node-browser")
+	base := r.srv.URL
+	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(ctx context.Context, sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	signIn := func(ctx context.Context, token string) {
+		t.Helper()
+		do(ctx, "sign in",
+			chromedp.Navigate(base+"/ui/lang?to=en&back=/ui/signin"),
+			chromedp.WaitVisible(chromedp.CSS("#token")),
+			chromedp.SendKeys(chromedp.CSS("#token"), token),
+			chromedp.Submit(chromedp.CSS("#token")))
+		settled(t, ctx, `location.pathname !== "/ui/signin"`)
+	}
+	centre, provider, op := newBrowser(t, exe), newBrowser(t, exe), newBrowser(t, exe)
+	signIn(centre, r.token(t, ownDistrict)) // the waiting need is proposed at the district tier
+	signIn(provider, r.token(t, ownProvider))
+	signIn(op, r.token(t, operator))
+
+	// The operator's dashboard before: nothing served.
+	do(op, "dashboard", chromedp.Navigate(base+"/ui/dashboard"), chromedp.WaitVisible(chromedp.CSS(".kpis")))
+	before := text(op, ".kpis li:nth-child(2) strong")
+	// The centre fills in the assessment: the score shows as it is filled in.
+	do(centre, "the assessment form",
+		chromedp.Navigate(base+"/ui/households/new"),
+		chromedp.WaitVisible(chromedp.CSS("#community")),
+		chromedp.Click(chromedp.CSS(`input[value="child_in_difficulty"]`)),
+		chromedp.SetValue(chromedp.CSS("#dim-income"), "3"),
+		chromedp.SetValue(chromedp.CSS("#dim-household_structure"), "3"),
+		chromedp.SetValue(chromedp.CSS("#need-0"), "counselling"))
+	if _, err := chromedp.Run(centre, chromedp.Evaluate[bool](`document.getElementById("household").dispatchEvent(new Event("change"))`)); err != nil {
+		t.Fatal(err)
+	}
+	score, err := chromedp.Run(centre, chromedp.Poll[string](`document.getElementById("score").value !== "0" && document.getElementById("score").value`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil || score == "" {
+		t.Fatalf("the score did not show as the form was filled in: %q %v", score, err)
+	}
+	shoot(t, centre, base, "/ui/households/new", "centre-register")
+	do(centre, "register",
+		chromedp.Navigate(base+"/ui/households/new"),
+		chromedp.WaitVisible(chromedp.CSS("#need-0")),
+		chromedp.SetValue(chromedp.CSS("#need-0"), "counselling"),
+		chromedp.Submit(chromedp.CSS("#need-0")))
+	settled(t, centre, `location.pathname.startsWith("/ui/households/") && location.pathname !== "/ui/households/new"`)
+	casePath, err := chromedp.Run(centre, chromedp.Evaluate[string](`location.pathname`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shoot(t, centre, base, casePath, "centre-case")
+	// The centre keeps its inbox open: the referral will appear there by itself.
+	do(centre, "inbox", chromedp.Navigate(base+"/ui/inbox"), chromedp.WaitVisible(chromedp.CSS("main[data-live]")))
+	// The provider posts an offer.
+	do(provider, "post an offer",
+		chromedp.Navigate(base+"/ui/offers"),
+		chromedp.WaitVisible(chromedp.CSS("#category")),
+		chromedp.SetValue(chromedp.CSS("#category"), "counselling"),
+		chromedp.SetValue(chromedp.CSS("#tier"), "community"),
+		chromedp.SendKeys(chromedp.CSS("#area"), "huayang-01"),
+		chromedp.Submit(chromedp.CSS("#area")))
+	settled(t, provider, `location.search.includes("done=posted")`)
+	// The referral appears live in the centre's inbox, without a reload.
+	do(centre, "the referral appearing live in the inbox", chromedp.WaitVisible(chromedp.CSS(".referral")))
+	shoot(t, centre, base, "/ui/inbox", "centre-inbox")
+	do(centre, "accept",
+		chromedp.Navigate(base+"/ui/inbox"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action$="/accept"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action$="/accept"] button`)))
+	settled(t, centre, `location.search.includes("done=accept")`)
+	shoot(t, provider, base, "/ui/offers", "provider-offers")
+	// The provider serves and completes.
+	for _, step := range []string{"start", "complete"} {
+		do(provider, step,
+			chromedp.Navigate(base+"/ui/referrals"),
+			chromedp.WaitVisible(chromedp.CSS(`form[action$="/`+step+`"] button`)),
+			chromedp.Click(chromedp.CSS(`form[action$="/`+step+`"] button`)))
+		settled(t, provider, `location.search.includes("done=`+step+`")`)
+	}
+	shoot(t, provider, base, "/ui/referrals", "provider-referrals")
+	// The operator's dashboard shows the obtainment rate moved.
+	settle(t, r)
+	do(op, "dashboard", chromedp.Navigate(base+"/ui/dashboard"), chromedp.WaitVisible(chromedp.CSS(".kpis")))
+	after := text(op, ".kpis li:nth-child(2) strong")
+	if before != "0%" || after == "0%" || !strings.HasSuffix(after, "%") {
+		t.Fatalf("obtainment rate on the dashboard: %q before, %q after", before, after)
+	}
+	shoot(t, op, base, "/ui/dashboard", "operator-dashboard")
+	shoot(t, op, base, "/ui/signin", "signin")
+}
