@@ -169,7 +169,7 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 	}
 	settle(t, r)
 	code, _, html = page(t, b, "GET", base+hdr.Get("Location"), nil, "zh-CN")
-	if code != 200 || !strings.Contains(html, "35") || !strings.Contains(html, "counselling") || !strings.Contains(html, "homework_tutoring") ||
+	if code != 200 || !strings.Contains(html, "35") || !strings.Contains(html, "心理疏导") || !strings.Contains(html, "课业辅导") ||
 		!strings.Contains(html, "household.registered") || !strings.Contains(html, "centre:street:huayang") || !strings.Contains(html, "困境儿童") {
 		t.Fatalf("case page: %d %s", code, html)
 	}

@@ -74,6 +74,7 @@ func New(cfg Config) (*Server, error) {
 			"pct":    percent,
 			"heat":   heat,
 			"tierOf": tierOf,
+			"cat":    func(string) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -168,6 +169,20 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
 			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
 			"add":  func(a, b int) int { return a + b },
+			"cat": func(code string) string {
+				ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
+				if err == nil {
+					for _, c := range ref.Categories {
+						if c.Code == code {
+							if v.lang == LangEN {
+								return c.Label.En
+							}
+							return c.Label.Zh
+						}
+					}
+				}
+				return code
+			},
 			"label": func(text domain.Text) string {
 				if v.lang == LangEN {
 					return text.En
