@@ -130,7 +130,17 @@ type Cases struct {
 	store     Store
 	partition string
 	policy    *domain.Policy
+	observer  LinkObserver
 }
+
+// LinkObserver is told of each need linked for the first time, with its time to
+// link (for a histogram; a rebuild has none, so that nothing is counted twice).
+type LinkObserver interface {
+	Linked(partition string, tier int, d time.Duration)
+}
+
+// Observe makes the projection tell o of each need linked from now on.
+func (c *Cases) Observe(o LinkObserver) { c.observer = o }
 
 // NewCases returns the cases projection of a partition over a store.
 func NewCases(store Store, partition string) (*Cases, error) {
@@ -222,7 +232,19 @@ func (c *Cases) apply1(ctx context.Context, run []Entry) error {
 	if err != nil {
 		return err
 	}
-	return c.store.Commit(ctx, CasesName, last, ch)
+	if err := c.store.Commit(ctx, CasesName, last, ch); err != nil {
+		return err
+	}
+	for _, l := range tx.linked {
+		c.observer.Linked(c.partition, l.tier, l.d)
+	}
+	return nil
+}
+
+// linked is a need linked for the first time in a run.
+type linked struct {
+	tier int
+	d    time.Duration
 }
 
 func (c *Cases) apply(tx *tx, e domain.Event, pos int64) error {
@@ -400,6 +422,9 @@ func (c *Cases) indicate(tx *tx, before, after NeedView, e domain.Event) {
 	if before.LinkedAt == nil && after.LinkedAt != nil {
 		count(FieldLinked)
 		count(LinkBucket(after.LinkedAt.Sub(after.RegisteredAt)))
+		if c.observer != nil && after.Referral != nil {
+			tx.linked = append(tx.linked, linked{tier: after.Referral.Tier, d: after.LinkedAt.Sub(after.RegisteredAt)})
+		}
 	}
 	if !before.Near && after.Near {
 		count(FieldNear)
@@ -463,6 +488,7 @@ type tx struct {
 	ctx      context.Context
 	store    Store
 	docs     map[string]*cached
+	linked   []linked // told to the observer once the run is committed
 	order    []string
 	indexes  []IndexChange
 	counters map[[2]string]int64

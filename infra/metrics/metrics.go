@@ -28,6 +28,9 @@ type Metrics struct {
 	decisions     *prometheus.CounterVec
 	checkpoint    *prometheus.GaugeVec
 	httpDurations *prometheus.HistogramVec
+	timeToLink    *prometheus.HistogramVec
+	areaGauges    AreaGaugesFunc
+	areaDescs     map[string]*prometheus.Desc
 
 	mu          sync.Mutex
 	checkpoints map[[2]string]int64 // (partition, group) → position
@@ -62,11 +65,15 @@ func New() *Metrics {
 			Name: "tierlink_http_request_duration_seconds", Help: "HTTP request latency by route and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "code"}),
+		timeToLink: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tierlink_time_to_link_seconds", Help: "Time from a need's registration to its first proposal, by district and tier of the proposal.",
+			Buckets: []float64{1, 10, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600},
+		}, []string{"partition", "tier"}),
 		checkpoints: map[[2]string]int64{},
 		lagDesc: prometheus.NewDesc("tierlink_consumer_lag",
 			"Log entries not yet applied by a consumer group (log head minus its checkpoint).", []string{"partition", "group"}, nil),
 	}
-	m.registry.MustRegister(m.appends, m.events, m.conflicts, m.deadLetters, m.decisions, m.checkpoint, m.httpDurations,
+	m.registry.MustRegister(m.appends, m.events, m.conflicts, m.deadLetters, m.decisions, m.checkpoint, m.httpDurations, m.timeToLink,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,6 +82,56 @@ func New() *Metrics {
 func (m *Metrics) WatchLag(head HeadFunc) {
 	m.head = head
 	m.registry.MustRegister(lagCollector{m})
+}
+
+// AreaGaugesFunc returns, for each district, the present value of each indicator
+// gauge ("waitlisted_needs", "overdue_referrals").
+type AreaGaugesFunc func(ctx context.Context) (map[string]map[string]float64, error)
+
+// Indicator gauges, read at each scrape.
+var indicatorGauges = map[string]string{
+	"waitlisted_needs":  "Needs waiting for supply, by district.",
+	"overdue_referrals": "Referrals past their answer deadline, by district.",
+}
+
+// WatchIndicators registers the indicator gauges, which read the read models at
+// each scrape.
+func (m *Metrics) WatchIndicators(f AreaGaugesFunc) {
+	m.areaGauges = f
+	m.areaDescs = map[string]*prometheus.Desc{}
+	for name, help := range indicatorGauges {
+		m.areaDescs[name] = prometheus.NewDesc("tierlink_"+name, help, []string{"partition"}, nil)
+	}
+	m.registry.MustRegister(indicatorCollector{m})
+}
+
+// Linked observes a need's time to link.
+func (m *Metrics) Linked(partition string, tier int, d time.Duration) {
+	m.timeToLink.WithLabelValues(partition, tierLabel(tier)).Observe(d.Seconds())
+}
+
+type indicatorCollector struct{ m *Metrics }
+
+func (c indicatorCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.m.areaDescs {
+		ch <- d
+	}
+}
+
+func (c indicatorCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	values, err := c.m.areaGauges(ctx)
+	if err != nil {
+		return
+	}
+	for partition, gauges := range values {
+		for name, v := range gauges {
+			if d, ok := c.m.areaDescs[name]; ok {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, partition)
+			}
+		}
+	}
 }
 
 // Handler serves the metrics in the Prometheus text format.

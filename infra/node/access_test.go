@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -347,6 +348,19 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 	}
 	if code, _, out := call(t, r, "GET", "/v1/indicators/district/changning?period=year", "", as(ownProvider)...); code != 422 {
 		t.Fatalf("an unknown period: %d %v", code, out)
+	}
+	// Prometheus sees the time to link and the district's gauges.
+	resp, err := http.Get(r.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tierlink_time_to_link_seconds_count{partition="changning",tier="community"} 5`,
+		`tierlink_waitlisted_needs{partition="changning"} 5`, `tierlink_overdue_referrals{partition="changning"} 0`} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, metricsText)
+		}
 	}
 	// Respite care is offered nowhere: five needs wait on the street's waitlist.
 	code, _, wl := call(t, r, "GET", "/v1/waitlists/street/huayang", "", as(ownStreet)...)

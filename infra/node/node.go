@@ -175,6 +175,57 @@ func (n *Node) followReference(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// indicatorGauges reads the present indicator gauges of every district for a scrape.
+func (n *Node) indicatorGauges(ctx context.Context) (map[string]map[string]float64, error) {
+	out := map[string]map[string]float64{}
+	now := float64(time.Now().UnixMilli())
+	for _, p := range n.partitions {
+		st, err := n.views.Store(p)
+		if err != nil {
+			return nil, err
+		}
+		waiting, err := st.Count(ctx, projections.WaitlistIndex(domain.TierDistrict, p), -1e18, 1e18)
+		if err != nil {
+			return nil, err
+		}
+		var overdue int64
+		for _, tier := range []int{domain.TierCommunity, domain.TierStreet, domain.TierDistrict} {
+			for _, area := range n.nodesAt(p, tier) {
+				c, err := st.Count(ctx, projections.InboxIndex(tier, area), 0, now)
+				if err != nil {
+					return nil, err
+				}
+				overdue += c
+			}
+		}
+		out[p] = map[string]float64{"waitlisted_needs": float64(waiting), "overdue_referrals": float64(overdue)}
+	}
+	return out, nil
+}
+
+// nodesAt lists a district's areas at a tier.
+func (n *Node) nodesAt(district string, tier int) []string {
+	var out []string
+	for _, d := range n.refs.Current().Geography.Districts() {
+		if d.Code != district {
+			continue
+		}
+		if tier == domain.TierDistrict {
+			return []string{d.Code}
+		}
+		for _, s := range d.Streets {
+			if tier == domain.TierStreet {
+				out = append(out, s.Code)
+				continue
+			}
+			for _, c := range s.Communities {
+				out = append(out, c.Code)
+			}
+		}
+	}
+	return out
+}
+
 // Views is the node's read models of every district.
 func (n *Node) Views() *viewstore.Set { return n.views }
 
@@ -208,6 +259,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.store = store
 	n.metrics.WatchLag(store.Head)
+	n.metrics.WatchIndicators(n.indicatorGauges)
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
 	views, err := viewstore.NewSet(cfg.Client, n.partitions)
 	if err != nil {
@@ -276,6 +328,7 @@ func (n *Node) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		cases.Observe(n.metrics)
 		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
 	}
 	var wg sync.WaitGroup
