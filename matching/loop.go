@@ -239,7 +239,7 @@ func (l *Loop) refuseStale(e domain.Event) error {
 			ds[i] = r.d
 		}
 		l.log.Info("decision stale: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
-			"command", p.events[0].CommandID, "changed_by", e.ID)
+			"command", p.events[0].CommandID, "correlation_id", p.d.Cause.CorrelationID, "changed_by", e.ID)
 		affected, redo := l.core.Refused(p.d, ds, e)
 
 		gone := map[*pending]bool{p: true}
@@ -357,7 +357,8 @@ func (l *Loop) settle() error {
 			in[p] = true
 		case errors.Is(err, ErrStale):
 			p.refused = true
-			l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID, "err", err)
+			l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
+				"correlation_id", p.d.Cause.CorrelationID, "err", err)
 		default:
 			return err
 		}

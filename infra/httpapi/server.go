@@ -319,7 +319,15 @@ func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 		return
 	}
 	res, replayed, err := run(r.Context(), req, meta)
+	// One line per command, with the ids its events carry: a log search by
+	// correlation id finds the request and, in the log, its events and the
+	// matcher's decisions on them.
+	log := s.cfg.Logger.With("method", r.Method, "path", r.URL.Path, "actor", meta.Actor,
+		"command_id", meta.CommandID, "correlation_id", meta.CorrelationID)
 	if err != nil {
+		if p, ok := problemFor(err); ok {
+			log.InfoContext(r.Context(), "command refused", "status", p.Status, "problem", p.Type)
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -327,6 +335,7 @@ func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 	if replayed {
 		status = http.StatusOK
 	}
+	log.InfoContext(r.Context(), "command", "status", status)
 	writeJSON(w, status, res)
 }
 
