@@ -23,6 +23,8 @@ type Views interface {
 	Page(ctx context.Context, district, index string, after Cursor, limit int) ([]Cursor, error)
 	// Checkpoint returns the last log position the district's read models hold.
 	Checkpoint(ctx context.Context, district string) (int64, error)
+	// Latest returns the ids of the n members of a district's index with the highest scores.
+	Latest(ctx context.Context, district, index string, n int) ([]string, error)
 }
 
 // Cursor is a position in an ordered list: the last member read and its score.
@@ -515,4 +517,37 @@ func (r Reads) Hardship(a domain.Assessment, groups []domain.TargetGroup) (int, 
 // when they change, for pages that update themselves.
 func (r Reads) Checkpoint(ctx context.Context, district string) (int64, error) {
 	return r.views.Checkpoint(ctx, district)
+}
+
+// RecentDecisions returns the needs the matcher decided on last in an area, newest
+// first, with their steps (what it decided and why), to operators and the centres
+// whose node holds the area.
+func (r Reads) RecentDecisions(ctx context.Context, tierName, area string, n int, who domain.Principal) ([]projections.NeedView, error) {
+	tier, district, err := r.node(tierName, area)
+	if err != nil {
+		return nil, err
+	}
+	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
+		return nil, err
+	}
+	// Read more than n: the index is the district's, the area may be smaller.
+	ids, err := r.views.Latest(ctx, district, projections.DecisionsIndex, 10*n)
+	if err != nil {
+		return nil, err
+	}
+	needs, err := r.needsOf(ctx, district, ids, false)
+	if err != nil {
+		return nil, err
+	}
+	geo := r.cfg.References.Current().Geography
+	out := []projections.NeedView{}
+	for _, v := range needs {
+		if v == nil || len(out) == n {
+			continue
+		}
+		if c, err := geo.Community(v.Community); err == nil && c.AreaOf(tier) == area {
+			out = append(out, *v)
+		}
+	}
+	return out, nil
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/tierlink/tierlink/domain"
 )
 
+// matchingActor is the actor of the matcher's events (matching.Actor; projections
+// does not import the matcher).
+const matchingActor = "system:matcher"
+
 // Read models of the cases projection, besides NeedsModel.
 const (
 	// CasesName names the cases projection (its checkpoint and consumer group).
@@ -105,6 +109,10 @@ func InboxIndex(tier int, area string) string {
 
 // ProviderIndex names the index of the referrals to a provider's offers, by time proposed.
 func ProviderIndex(provider string) string { return "provider:" + provider }
+
+// DecisionsIndex names the index of the needs by the log position of the matcher's
+// latest decision on each (for a dashboard's recent decisions).
+const DecisionsIndex = "decisions"
 
 // ProviderOffersIndex names the index of a provider's offers, by time posted.
 func ProviderOffersIndex(provider string) string { return "offers-of:" + provider }
@@ -380,6 +388,9 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 		}
 	}
 	c.indicate(tx, before, after, e)
+	if e.Actor == matchingActor {
+		tx.index(DecisionsIndex, e.AggregateID, float64(pos), false)
+	}
 	// The offer's units follow the referral's stage.
 	switch p := e.Payload.(type) {
 	case domain.ReferralAccepted:

@@ -785,6 +785,14 @@ func (v readViews) Checkpoint(ctx context.Context, district string) (int64, erro
 	return s.Checkpoint(ctx, projections.CasesName)
 }
 
+func (v readViews) Latest(ctx context.Context, district, index string, n int) ([]string, error) {
+	s, err := v.views.Store(district)
+	if err != nil {
+		return nil, err
+	}
+	return s.Latest(ctx, index, n)
+}
+
 func (v readViews) Counters(ctx context.Context, district string, names []string) ([]map[string]int64, error) {
 	s, err := v.views.Store(district)
 	if err != nil {

@@ -256,6 +256,19 @@ func (s *Store) Range(ctx context.Context, index string, after Member, limit int
 	return out, nil
 }
 
+// Latest returns the ids of the n members of an index with the highest scores, highest first.
+func (s *Store) Latest(ctx context.Context, index string, n int) ([]string, error) {
+	k, err := s.key(ctx, "index", index)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.client.ZRevRange(ctx, k, 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("latest of %s: %w", index, err)
+	}
+	return ids, nil
+}
+
 // Counters returns sets of counters by name, in order (empty for one never counted).
 func (s *Store) Counters(ctx context.Context, names []string) ([]map[string]int64, error) {
 	g, err := s.Generation(ctx)

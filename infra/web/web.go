@@ -661,7 +661,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	data := map[string]any{"Live": true, "Ind": ind, "Tier": tier, "Area": area, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
+	recent, err := s.cfg.App.Queries.Reads.RecentDecisions(r.Context(), domain.TierName(tier), area, 10, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	data := map[string]any{"Live": true, "Ind": ind, "Tier": tier, "Area": area, "Recent": recent, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
 	if n := len(ind.Periods); n > 0 {
 		data["Now"] = ind.Periods[n-1]
 	}
