@@ -12,7 +12,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	wmetrics "github.com/ThreeDotsLabs/watermill/components/metrics"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,6 +39,9 @@ type SubscriptionConfig struct {
 	NackDelay time.Duration
 	// Logger receives the subscriber's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Metrics, if set, receives Watermill's subscriber metrics (messages received,
+	// acked or nacked, by consumer group).
+	Metrics prometheus.Registerer
 }
 
 func (c *SubscriptionConfig) setDefaults() {
@@ -157,7 +162,15 @@ func (s *Store) Subscribe(ctx context.Context, cfg SubscriptionConfig) (*Subscri
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s/%s: %w", cfg.Partition, cfg.Group, err)
 	}
-	in, err := sub.Subscribe(ctx, keys.Log())
+	var subscriber message.Subscriber = sub
+	if cfg.Metrics != nil {
+		subscriber, err = wmetrics.NewPrometheusMetricsBuilder(cfg.Metrics, "tierlink", "watermill").DecorateSubscriber(sub)
+		if err != nil {
+			_ = sub.Close()
+			return nil, fmt.Errorf("subscriber metrics: %w", err)
+		}
+	}
+	in, err := subscriber.Subscribe(ctx, keys.Log())
 	if err != nil {
 		_ = sub.Close()
 		return nil, fmt.Errorf("subscribe %s/%s: %w", cfg.Partition, cfg.Group, err)

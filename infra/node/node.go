@@ -549,6 +549,7 @@ func (n *Node) Tick(ctx context.Context, at time.Time) error {
 func (n *Node) follow(ctx context.Context, partition, group string, a eventlog.Applier) {
 	cfg := n.cfg.Subscription
 	cfg.Partition, cfg.Group, cfg.Consumer, cfg.Logger = partition, group, n.cfg.Consumer, n.log
+	cfg.Metrics = n.metrics.Registry()
 	n.metrics.Watch(partition, group)
 	for ctx.Err() == nil {
 		err := n.store.Follow(ctx, cfg, a, n.metrics)
