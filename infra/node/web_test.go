@@ -194,7 +194,7 @@ func TestOperatorDashboard(t *testing.T) {
 	code, _, html := page(t, b, "GET", base+"/ui/dashboard", nil, "en")
 	if code != 200 || !strings.Contains(html, "<svg") || !strings.Contains(html, `class="bar-demand"`) || !strings.Contains(html, "Supply gap") || !strings.Contains(html, `class="heat-4">3</td>`) ||
 		!strings.Contains(html, "Accessibility") || !strings.Contains(html, "Recent decisions") || !strings.Contains(html, "referral_proposed") ||
-		!strings.Contains(html, "no_supply_at_any_tier") {
+		!strings.Contains(html, "no_supply_at_any_tier") || !strings.Contains(html, "This period, by service") || !strings.Contains(html, "Respite care for family carers") {
 		t.Fatalf("dashboard: %d %s", code, html)
 	}
 	if code, _, html := page(t, b, "GET", base+"/ui/dashboard?period=week", nil, "zh-CN"); code != 200 || !strings.Contains(html, "可及率") {
