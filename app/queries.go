@@ -240,6 +240,24 @@ func (r Reads) needsOf(ctx context.Context, district string, ids []string, byRef
 	return out, nil
 }
 
+// pageOf reads a page of a district's index: the members' ids, and the cursor of
+// the next page ("" at the end).
+func (r Reads) pageOf(ctx context.Context, district, index string, page PageRequest) ([]string, string, error) {
+	limit, err := page.limit()
+	if err != nil {
+		return nil, "", err
+	}
+	members, err := r.views.Page(ctx, district, index, page.After, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	return ids, nextCursor(members, limit), nil
+}
+
 func nextCursor(members []Cursor, limit int) string {
 	if len(members) < limit {
 		return ""
@@ -257,24 +275,16 @@ func (r Reads) Inbox(ctx context.Context, tierName, area string, page PageReques
 	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
 		return Page[InboxItem]{}, err
 	}
-	limit, err := page.limit()
+	ids, next, err := r.pageOf(ctx, district, projections.InboxIndex(tier, area), page)
 	if err != nil {
 		return Page[InboxItem]{}, err
-	}
-	members, err := r.views.Page(ctx, district, projections.InboxIndex(tier, area), page.After, limit)
-	if err != nil {
-		return Page[InboxItem]{}, err
-	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m.ID
 	}
 	needs, err := r.needsOf(ctx, district, ids, true)
 	if err != nil {
 		return Page[InboxItem]{}, err
 	}
 	now := r.cfg.Now()
-	out := Page[InboxItem]{Items: []InboxItem{}, NextCursor: nextCursor(members, limit)}
+	out := Page[InboxItem]{Items: []InboxItem{}, NextCursor: next}
 	for i, n := range needs {
 		if n == nil || n.Referral == nil || n.Referral.ID != ids[i] {
 			continue // answered since the index was read
@@ -294,23 +304,15 @@ func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageReq
 	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
 		return Page[projections.NeedView]{}, err
 	}
-	limit, err := page.limit()
+	ids, next, err := r.pageOf(ctx, district, projections.WaitlistIndex(tier, area), page)
 	if err != nil {
 		return Page[projections.NeedView]{}, err
-	}
-	members, err := r.views.Page(ctx, district, projections.WaitlistIndex(tier, area), page.After, limit)
-	if err != nil {
-		return Page[projections.NeedView]{}, err
-	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m.ID
 	}
 	needs, err := r.needsOf(ctx, district, ids, false)
 	if err != nil {
 		return Page[projections.NeedView]{}, err
 	}
-	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: nextCursor(members, limit)}
+	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: next}
 	for _, n := range needs {
 		if n != nil && n.Status == domain.StatusWaitlisted {
 			out.Items = append(out.Items, *n)
@@ -328,24 +330,16 @@ func (r Reads) ProviderReferrals(ctx context.Context, provider, district string,
 	if _, err := r.cfg.References.Current().Geography.DistrictOf(domain.TierDistrict, district); err != nil {
 		return Page[ProviderReferral]{}, &domain.FieldError{Field: "district", Reason: err}
 	}
-	limit, err := page.limit()
+	ids, next, err := r.pageOf(ctx, district, projections.ProviderIndex(provider), page)
 	if err != nil {
 		return Page[ProviderReferral]{}, err
-	}
-	members, err := r.views.Page(ctx, district, projections.ProviderIndex(provider), page.After, limit)
-	if err != nil {
-		return Page[ProviderReferral]{}, err
-	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m.ID
 	}
 	needs, err := r.needsOf(ctx, district, ids, true)
 	if err != nil {
 		return Page[ProviderReferral]{}, err
 	}
 	offers := map[string]*projections.OfferView{}
-	out := Page[ProviderReferral]{Items: []ProviderReferral{}, NextCursor: nextCursor(members, limit)}
+	out := Page[ProviderReferral]{Items: []ProviderReferral{}, NextCursor: next}
 	for i, n := range needs {
 		if n == nil {
 			continue
@@ -470,23 +464,15 @@ func (r Reads) ProviderOffers(ctx context.Context, provider, district string, pa
 	if err := who.MayReadProvider(provider); err != nil {
 		return Page[projections.OfferView]{}, err
 	}
-	limit, err := page.limit()
+	ids, next, err := r.pageOf(ctx, district, projections.ProviderOffersIndex(provider), page)
 	if err != nil {
 		return Page[projections.OfferView]{}, err
-	}
-	members, err := r.views.Page(ctx, district, projections.ProviderOffersIndex(provider), page.After, limit)
-	if err != nil {
-		return Page[projections.OfferView]{}, err
-	}
-	ids := make([]string, len(members))
-	for i, m := range members {
-		ids[i] = m.ID
 	}
 	docs, err := r.views.Docs(ctx, district, projections.OffersModel, ids)
 	if err != nil {
 		return Page[projections.OfferView]{}, err
 	}
-	out := Page[projections.OfferView]{Items: []projections.OfferView{}, NextCursor: nextCursor(members, limit)}
+	out := Page[projections.OfferView]{Items: []projections.OfferView{}, NextCursor: next}
 	for i, d := range docs {
 		if d == nil {
 			continue

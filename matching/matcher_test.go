@@ -87,17 +87,7 @@ func (l *memLog) Append(_ context.Context, cmds []Command) ([]error, error) {
 		}
 		lost = true
 	}
-	out := make([]error, len(cmds))
-	for i, c := range cmds {
-		for _, j := range c.After {
-			if out[j] != nil {
-				out[i] = fmt.Errorf("%w: command %d was refused", ErrStale, j)
-			}
-		}
-		if out[i] == nil {
-			out[i] = l.appendOne(c.Events)
-		}
-	}
+	out := inOrder(cmds, l.appendOne)
 	if lost {
 		return nil, errors.New("injected network error after the append")
 	}
@@ -541,6 +531,12 @@ type replayCheck struct {
 }
 
 func (r *replayCheck) Append(ctx context.Context, cmds []Command) ([]error, error) {
+	return inOrder(cmds, func(evs []domain.Event) error { return r.appendOne(ctx, evs) }), nil
+}
+
+// inOrder appends commands one by one as the event store does: a command whose
+// prerequisite was refused is refused untried.
+func inOrder(cmds []Command, appendOne func([]domain.Event) error) []error {
 	out := make([]error, len(cmds))
 	for i, c := range cmds {
 		for _, j := range c.After {
@@ -549,10 +545,10 @@ func (r *replayCheck) Append(ctx context.Context, cmds []Command) ([]error, erro
 			}
 		}
 		if out[i] == nil {
-			out[i] = r.appendOne(ctx, c.Events)
+			out[i] = appendOne(c.Events)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (r *replayCheck) appendOne(_ context.Context, evs []domain.Event) error {

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/tierlink/tierlink/domain"
@@ -41,15 +39,10 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *clients < 1 || *clients > 1024 || *duration < time.Second {
 		return fmt.Errorf("load: --clients from 1 to 1024 and --duration of 1s or more, got %d and %v", *clients, *duration)
 	}
-	redisURL := os.Getenv("REDIS_URL")
-	if redisURL == "" {
-		return errors.New("load: set REDIS_URL to the Redis the server uses (for its tokens, and to measure the raw append beside it)")
-	}
-	opts, err := redis.ParseURL(redisURL)
+	client, err := redisFromEnv("load", "for its tokens, and to measure the raw append beside it")
 	if err != nil {
-		return fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", redisURL, err)
+		return err
 	}
-	client := redis.NewClient(opts)
 	defer client.Close()
 	ref, err := reference.Default()
 	if err != nil {

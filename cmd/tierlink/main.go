@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 const usage = `tierlink links households in hardship to the services providers offer.
@@ -73,4 +75,18 @@ func newLogger(w io.Writer) *slog.Logger {
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// redisFromEnv connects to the Redis of REDIS_URL, which a command that works on a
+// serving tierlink's data needs (why says what for, when it is unset).
+func redisFromEnv(command, why string) (*redis.Client, error) {
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		return nil, fmt.Errorf("%s: set REDIS_URL to the Redis tierlink serve uses (%s)", command, why)
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", url, err)
+	}
+	return redis.NewClient(opts), nil
 }

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/tierlink/tierlink/domain"
@@ -23,15 +21,10 @@ func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "Usage: tierlink projections rebuild   (on the Redis of REDIS_URL)")
 		return errors.New("projections: the one action is rebuild")
 	}
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		return errors.New("projections rebuild: set REDIS_URL to the Redis tierlink serve uses")
-	}
-	opts, err := redis.ParseURL(url)
+	client, err := redisFromEnv("projections rebuild", "whose read models to rebuild")
 	if err != nil {
-		return fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", url, err)
+		return err
 	}
-	client := redis.NewClient(opts)
 	defer client.Close()
 	ref, err := reference.Default()
 	if err != nil {

@@ -53,12 +53,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	var client *redis.Client
 	embeddedStore := false
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			return fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", url, err)
+	if os.Getenv("REDIS_URL") != "" {
+		var err error
+		if client, err = redisFromEnv("serve", ""); err != nil {
+			return err
 		}
-		client = redis.NewClient(opts)
+		opts := client.Options()
 		log.Info("event log on Redis", "addr", opts.Addr, "db", opts.DB)
 	} else {
 		srv, err := embedded.Start("127.0.0.1:0")

@@ -6,11 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/reference"
@@ -34,15 +31,10 @@ func tokensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprint(stderr, tokensUsage)
 		return errors.New("tokens: name create, list or revoke")
 	}
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		return errors.New("tokens: set REDIS_URL to the Redis tierlink serve uses (a serve without REDIS_URL keeps its data in its own process, out of reach)")
-	}
-	opts, err := redis.ParseURL(url)
+	client, err := redisFromEnv("tokens", "a serve without REDIS_URL keeps its data in its own process, out of reach")
 	if err != nil {
-		return fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", url, err)
+		return err
 	}
-	client := redis.NewClient(opts)
 	defer client.Close()
 	store, err := tokens.NewStore(client)
 	if err != nil {

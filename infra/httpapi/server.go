@@ -464,6 +464,17 @@ func query[T any](s *Server, w http.ResponseWriter, r *http.Request, run func(ct
 	writeJSON(w, http.StatusOK, v)
 }
 
+// paged runs a list endpoint: the page request from ?cursor= and ?limit=, then the use case.
+func paged[T any](s *Server, w http.ResponseWriter, r *http.Request, run func(ctx context.Context, who domain.Principal, pr app.PageRequest) (app.Page[T], error)) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[T], error) {
+		pr, err := pageRequest(r)
+		if err != nil {
+			return app.Page[T]{}, err
+		}
+		return run(ctx, who, pr)
+	})
+}
+
 // pageRequest reads ?cursor= and ?limit=.
 func pageRequest(r *http.Request) (app.PageRequest, error) {
 	var pr app.PageRequest
@@ -502,31 +513,19 @@ func (s *Server) getOffer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getInbox(w http.ResponseWriter, r *http.Request) {
-	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[app.InboxItem], error) {
-		pr, err := pageRequest(r)
-		if err != nil {
-			return app.Page[app.InboxItem]{}, err
-		}
+	paged(s, w, r, func(ctx context.Context, who domain.Principal, pr app.PageRequest) (app.Page[app.InboxItem], error) {
 		return s.cfg.App.Queries.Reads.Inbox(ctx, r.PathValue("tier"), r.PathValue("area"), pr, who)
 	})
 }
 
 func (s *Server) getWaitlist(w http.ResponseWriter, r *http.Request) {
-	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[projections.NeedView], error) {
-		pr, err := pageRequest(r)
-		if err != nil {
-			return app.Page[projections.NeedView]{}, err
-		}
+	paged(s, w, r, func(ctx context.Context, who domain.Principal, pr app.PageRequest) (app.Page[projections.NeedView], error) {
 		return s.cfg.App.Queries.Reads.Waitlist(ctx, r.PathValue("tier"), r.PathValue("area"), pr, who)
 	})
 }
 
 func (s *Server) getProviderReferrals(w http.ResponseWriter, r *http.Request) {
-	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Page[app.ProviderReferral], error) {
-		pr, err := pageRequest(r)
-		if err != nil {
-			return app.Page[app.ProviderReferral]{}, err
-		}
+	paged(s, w, r, func(ctx context.Context, who domain.Principal, pr app.PageRequest) (app.Page[app.ProviderReferral], error) {
 		district := r.URL.Query().Get("district")
 		if district == "" {
 			ds := s.cfg.App.Queries.Reads.Districts()

@@ -69,15 +69,7 @@ func (a storeAppender) Append(ctx context.Context, cmds []matching.Command) ([]e
 // entry, its own decisions included. Beside it, in the same run, a plain XREADGROUP
 // (1000 entries a call, acknowledged) of the same entries.
 func BenchmarkMatcherCatchUp(b *testing.B) {
-	srv := redistest.Real(b)
-	ref, err := reference.Default()
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := domain.NewRegistry()
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
-	defer client.Close()
-	store, _ := eventlog.NewStore(client, reg, nil)
+	ref, reg, client, store := backlogRedis(b)
 	ctx := context.Background()
 	for _, backlog := range []int{10_000, 50_000} {
 		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
@@ -159,6 +151,25 @@ func restartRate(b testing.TB, store *eventlog.Store, reg *domain.Registry, p st
 	return float64(head) / elapsed.Seconds()
 }
 
+// backlogRedis starts a redis-server of the test's own and returns the shipped
+// reference data, a registry, a client (closed at the end) and a store on it.
+func backlogRedis(tb testing.TB) (*domain.Reference, *domain.Registry, *redis.Client, *eventlog.Store) {
+	tb.Helper()
+	srv := redistest.Real(tb)
+	ref, err := reference.Default()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := domain.NewRegistry()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
+	tb.Cleanup(func() { _ = client.Close() })
+	store, err := eventlog.NewStore(client, reg, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ref, reg, client, store
+}
+
 // fill appends the reference data and a backlog of needs and offers to a partition,
 // 100 commands a pipeline.
 func fill(b testing.TB, store *eventlog.Store, reg *domain.Registry, p string, pub domain.ReferencePublished, n int) {
@@ -234,15 +245,7 @@ func xreadgroupRate(b *testing.B, c *redis.Client, p string) float64 {
 // (proposed or waitlisted), no offer gives more units than it has, and a restarted
 // loop recognises every decision and appends nothing.
 func TestCatchUpOverBacklogThenRestart(t *testing.T) {
-	srv := redistest.Real(t)
-	ref, err := reference.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := domain.NewRegistry()
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer client.Close()
-	store, _ := eventlog.NewStore(client, reg, nil)
+	ref, reg, _, store := backlogRedis(t)
 	ctx := context.Background()
 	p := "catchup"
 	pub, _ := ref.Publication("changning")
@@ -305,15 +308,7 @@ func TestCatchUpOverBacklogThenRestart(t *testing.T) {
 // needs and offers, beside the raw rate of reading and decoding the same log
 // (XRANGE of 2000 entries at a time and JSON decoding) in the same run.
 func BenchmarkRebuild(b *testing.B) {
-	srv := redistest.Real(b)
-	ref, err := reference.Default()
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := domain.NewRegistry()
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
-	defer client.Close()
-	store, _ := eventlog.NewStore(client, reg, nil)
+	ref, reg, client, store := backlogRedis(b)
 	ctx := context.Background()
 	for _, backlog := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("events=%d", backlog), func(b *testing.B) {

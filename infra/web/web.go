@@ -91,13 +91,13 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ui/signin", s.signinPage)
 	s.mux.HandleFunc("POST /ui/signin", s.signin)
 	s.mux.HandleFunc("POST /ui/signout", s.signedIn(s.signout))
-	s.mux.HandleFunc("GET /ui/inbox", s.signedIn(s.inbox))
+	s.mux.HandleFunc("GET /ui/inbox", s.signedIn(s.only(domain.RoleCentre, "error.role", s.inbox)))
 	s.mux.HandleFunc("POST /ui/referrals/{id}/{action}", s.signedIn(s.answer))
-	s.mux.HandleFunc("GET /ui/offers", s.signedIn(s.offers))
+	s.mux.HandleFunc("GET /ui/offers", s.signedIn(s.only(domain.RoleProvider, "error.provider", s.offers)))
 	s.mux.HandleFunc("POST /ui/offers", s.signedIn(s.postOffer))
 	s.mux.HandleFunc("POST /ui/offers/{id}/{action}", s.signedIn(s.changeOffer))
-	s.mux.HandleFunc("GET /ui/referrals", s.signedIn(s.providerReferrals))
-	s.mux.HandleFunc("GET /ui/households/new", s.signedIn(s.householdForm))
+	s.mux.HandleFunc("GET /ui/referrals", s.signedIn(s.only(domain.RoleProvider, "error.provider", s.providerReferrals)))
+	s.mux.HandleFunc("GET /ui/households/new", s.signedIn(s.only(domain.RoleCentre, "error.role", s.householdForm)))
 	s.mux.HandleFunc("POST /ui/households", s.signedIn(s.registerHousehold))
 	s.mux.HandleFunc("GET /ui/households/{id}", s.signedIn(s.caseView))
 	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
@@ -155,6 +155,18 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, visitor)) h
 				s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.csrf")})
 				return
 			}
+		}
+		h(w, r, v)
+	}
+}
+
+// only runs a page for one role; others get a page saying whom it is for (the
+// application layer refuses them too: this is for the person, not the rules).
+func (s *Server) only(role domain.Role, message string, h func(http.ResponseWriter, *http.Request, visitor)) func(http.ResponseWriter, *http.Request, visitor) {
+	return func(w http.ResponseWriter, r *http.Request, v visitor) {
+		if v.who.Role != role {
+			s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, message)})
+			return
 		}
 		h(w, r, v)
 	}
@@ -276,10 +288,6 @@ var declineReasons = []domain.DeclineReason{domain.DeclineNoLongerNeeded, domain
 
 // inbox lists the referrals awaiting the centre's answer, overdue first.
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
-	if v.who.Role != domain.RoleCentre {
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.role")})
-		return
-	}
 	after, err := app.ParseCursor(r.URL.Query().Get("cursor"))
 	if err != nil {
 		s.fail(w, r, v, err)
@@ -365,10 +373,6 @@ type area struct {
 
 // offers lists a provider's offers, with the form to post one.
 func (s *Server) offers(w http.ResponseWriter, r *http.Request, v visitor) {
-	if v.who.Role != domain.RoleProvider {
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.provider")})
-		return
-	}
 	page, err := s.cfg.App.Queries.Reads.ProviderOffers(r.Context(), v.who.Provider, s.district(), app.PageRequest{Limit: app.MaxPageSize}, v.who)
 	if err != nil {
 		s.fail(w, r, v, err)
@@ -435,10 +439,6 @@ func (s *Server) changeOffer(w http.ResponseWriter, r *http.Request, v visitor) 
 
 // providerReferrals lists what a provider sees of the referrals to its offers.
 func (s *Server) providerReferrals(w http.ResponseWriter, r *http.Request, v visitor) {
-	if v.who.Role != domain.RoleProvider {
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.provider")})
-		return
-	}
 	page, err := s.cfg.App.Queries.Reads.ProviderReferrals(r.Context(), v.who.Provider, s.district(), app.PageRequest{Limit: app.MaxPageSize}, v.who)
 	if err != nil {
 		s.fail(w, r, v, err)
@@ -470,10 +470,6 @@ func (s *Server) communitiesOf(ctx context.Context, v visitor) ([]area, error) {
 
 // householdForm shows the assessment form of a new household.
 func (s *Server) householdForm(w http.ResponseWriter, r *http.Request, v visitor) {
-	if v.who.Role != domain.RoleCentre {
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.role")})
-		return
-	}
 	coms, err := s.communitiesOf(r.Context(), v)
 	if err != nil {
 		s.fail(w, r, v, err)
