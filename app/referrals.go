@@ -45,11 +45,22 @@ type StartServiceHandler struct{ cfg Config }
 // Handle marks the accepted referral in service.
 func (h StartServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
 	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("start_service", referralID), func(c needContext) ([]domain.Change, error) {
-		if err := meta.Principal.MayManageOffer(c.offer.Provider); err != nil {
+		if err := mayServe(meta.Principal, c, referralID); err != nil {
 			return nil, err
 		}
 		return domain.DecideStartService(c.need, referralID)
 	})
+}
+
+// mayServe allows the provider of the referral's offer. A referral that is no
+// longer the need's live one (cancelled, declined, expired) has no offer to check
+// against: it is refused as ended, not forbidden, whoever asks (the caller named it
+// by its unguessable id).
+func mayServe(who domain.Principal, c needContext, referralID string) error {
+	if c.need.ReferralID != referralID {
+		return fmt.Errorf("referral %s is no longer live (the need is %s): %w", referralID, c.need.Status, domain.ErrRefused)
+	}
+	return who.MayManageOffer(c.offer.Provider)
 }
 
 // CompleteServiceHandler records that a provider completed the service, closing the loop.
@@ -58,7 +69,7 @@ type CompleteServiceHandler struct{ cfg Config }
 // Handle marks the referral completed and closes the household's need.
 func (h CompleteServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
 	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("complete_service", referralID), func(c needContext) ([]domain.Change, error) {
-		if err := meta.Principal.MayManageOffer(c.offer.Provider); err != nil {
+		if err := mayServe(meta.Principal, c, referralID); err != nil {
 			return nil, err
 		}
 		return domain.DecideCompleteService(c.need, c.household, referralID)

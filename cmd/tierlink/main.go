@@ -19,7 +19,9 @@ import (
 const usage = `tierlink links households in hardship to the services providers offer.
 
 Usage:
-  tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m]
+  tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m] [--demo]
+                                           (--demo: seed the demo district and play its last days)
+  tierlink demo [--seed 1] [--days 14]     (play the demo against a running tierlink)
   tierlink tokens create|list|revoke ...   (API tokens; tierlink tokens for help)
   tierlink projections rebuild             (rebuild the read models from the log)
   tierlink load [--url URL] [--clients 8] [--duration 10s] [--json FILE]
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "demo":
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadCmd(ctx, args[1:], stdout, stderr)
 	case "projections":

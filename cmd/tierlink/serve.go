@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tierlink/tierlink/demo"
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/embedded"
 	"github.com/tierlink/tierlink/infra/node"
@@ -28,6 +29,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	consumer := fs.String("consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
 	tick := fs.Duration("tick", time.Minute, "how often the time is written into each district's log (answer deadlines and offer dates are checked then)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
+	demoOn := fs.Bool("demo", false, "seed the demo district (about 180 communities) and play its last days, so that inboxes and the dashboard are alive")
+	demoSeed := fs.Uint64("demo-seed", 1, "the demo's seed: a seed gives the same district and the same days")
+	demoDays := fs.Int("demo-days", demo.DefaultDays, "how many days the demo plays")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,7 +89,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *tick < time.Second {
 		return fmt.Errorf("--tick %v is too short: use 1s or more", *tick)
 	}
-	n, err := node.New(node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick})
+	cfg := node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick}
+	var play *demoPlay
+	if *demoOn {
+		if play, err = newDemoPlay(ref, *demoSeed, *demoDays, time.Now()); err != nil {
+			return err
+		}
+		// The demo ticks through its days itself; the node ticks once it is done.
+		cfg.Reference, cfg.Clock, cfg.NewID, cfg.TickInterval = play.world.Reference, play.clock.Now, demo.IDs(*demoSeed, play.clock.Now), -1
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -93,7 +106,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if embeddedStore {
-		if err := issueLocalTokens(ctx, n, ref, stderr); err != nil {
+		if err := issueLocalTokens(ctx, n, cfg.Reference, play != nil, stderr); err != nil {
 			return err
 		}
 	}
@@ -107,6 +120,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	log.Info("tierlink serving", "addr", "http://"+ln.Addr().String(), "consumer", *consumer)
+	if play != nil {
+		go func() {
+			if err := play.run(ctx, n, log, "http://"+ln.Addr().String()); err != nil && ctx.Err() == nil {
+				log.Error("the demo stopped", "err", err)
+			}
+			play.clock.Real()
+			n.Ticks(ctx, *tick)
+		}()
+	}
 
 	select {
 	case <-ctx.Done():
@@ -131,12 +153,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // issueLocalTokens issues tokens for a store nobody else can reach (the embedded
 // one: tierlink tokens needs REDIS_URL) and prints them: an operator, each
 // district's centre, and a sample provider. They last as long as the process.
-func issueLocalTokens(ctx context.Context, n *node.Node, ref *domain.Reference, w io.Writer) error {
+func issueLocalTokens(ctx context.Context, n *node.Node, ref *domain.Reference, demoOn bool, w io.Writer) error {
 	ps := []domain.Principal{{Role: domain.RoleOperator}}
 	for _, d := range ref.Geography.Districts() {
 		ps = append(ps, domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: d.Code})
 	}
-	ps = append(ps, domain.Principal{Role: domain.RoleProvider, Provider: "sample-provider"})
+	if demoOn {
+		ps = append(ps, demoPrincipals...)
+	} else {
+		ps = append(ps, domain.Principal{Role: domain.RoleProvider, Provider: "sample-provider"})
+	}
 	fmt.Fprintln(w, "Embedded store: API tokens for this process (with REDIS_URL set, issue them with tierlink tokens create):")
 	for _, p := range ps {
 		secret, _, err := n.Tokens().Create(ctx, p, "embedded store: "+p.String(), time.Now())

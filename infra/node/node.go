@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,11 @@ type Config struct {
 	// (default 15s): one matcher decides for a district at a time, and another node
 	// takes over within about this time when it stops.
 	LeaseTTL time.Duration
+	// Clock gives the time commands are stamped with (default time.Now); the demo
+	// plays past days on a simulated one.
+	Clock func() time.Time
+	// NewID gives new ids (default random UUIDv7s); the demo draws them from its seed.
+	NewID func() string
 }
 
 // referenceInterval is how often a node checks for new reference data.
@@ -77,6 +83,13 @@ type Node struct {
 	tokens     *tokens.Store
 	views      *viewstore.Set
 	refs       *references
+	app        *app.Application
+	// running is set while Run runs; loops and cases hold each district's matcher
+	// (while this node holds its lease) and projection, for Settle.
+	running atomic.Bool
+	mu      sync.Mutex
+	loops   map[string]*matching.Loop
+	cases   map[string]*projections.Cases
 }
 
 // FileActor is the actor of reference data published from the files shipped with
@@ -178,7 +191,7 @@ func (n *Node) followReference(ctx context.Context, interval time.Duration) {
 // indicatorGauges reads the present indicator gauges of every district for a scrape.
 func (n *Node) indicatorGauges(ctx context.Context) (map[string]map[string]float64, error) {
 	out := map[string]map[string]float64{}
-	now := float64(time.Now().UnixMilli())
+	now := float64(n.cfg.Clock().UnixMilli())
 	for _, p := range n.partitions {
 		st, err := n.views.Store(p)
 		if err != nil {
@@ -246,6 +259,12 @@ func New(cfg Config) (*Node, error) {
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 15 * time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger, refs: &references{}}
 	n.refs.p.Store(cfg.Reference)
 	for _, d := range cfg.Reference.Geography.Districts() {
@@ -260,7 +279,7 @@ func New(cfg Config) (*Node, error) {
 	n.store = store
 	n.metrics.WatchLag(store.Head)
 	n.metrics.WatchIndicators(n.indicatorGauges)
-	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
+	newID := cfg.NewID
 	views, err := viewstore.NewSet(cfg.Client, n.partitions)
 	if err != nil {
 		return nil, err
@@ -272,11 +291,12 @@ func New(cfg Config) (*Node, error) {
 		Referrals: needViews{views: views},
 		Views:     readViews{views: views},
 		Registry:  registry, References: n.refs,
-		NewID: newID, Now: time.Now,
+		NewID: newID, Now: cfg.Clock,
 	})
 	if err != nil {
 		return nil, err
 	}
+	n.app = application
 	toks, err := tokens.NewStore(cfg.Client)
 	if err != nil {
 		return nil, err
@@ -304,6 +324,60 @@ func New(cfg Config) (*Node, error) {
 // Handler is the node's HTTP API.
 func (n *Node) Handler() http.Handler { return n.handler }
 
+// Application is the node's use cases, for callers in the same process (the demo).
+func (n *Node) Application() *app.Application { return n.app }
+
+// Partitions lists the districts the node serves.
+func (n *Node) Partitions() []string { return slices.Clone(n.partitions) }
+
+// Settle waits until the matcher and the projections of every district have applied
+// the whole log and no decision is left to append: the log's head, read before and
+// after, equals both consumers' checkpoints. It waits for Run to start (until ctx
+// ends, if Run is never called).
+func (n *Node) Settle(ctx context.Context) error {
+	for {
+		settled := n.running.Load()
+		for _, p := range n.partitions {
+			if !settled {
+				break
+			}
+			h, err := n.store.Head(ctx, p)
+			if err != nil {
+				return err
+			}
+			n.mu.Lock()
+			loop, cases := n.loops[p], n.cases[p]
+			n.mu.Unlock()
+			if loop == nil || cases == nil {
+				settled = false
+				break
+			}
+			// The loop's checkpoint counts a position once its decisions are in the log.
+			lcp, _ := loop.Checkpoint(ctx)
+			ccp, err := cases.Checkpoint(ctx)
+			if err != nil {
+				return err
+			}
+			if lcp != h || ccp != h {
+				settled = false
+				break
+			}
+			if h2, err := n.store.Head(ctx, p); err != nil || h2 != h {
+				settled = false
+				break
+			}
+		}
+		if settled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 // API is the node's HTTP API alone.
 func (n *Node) API() *httpapi.Server { return n.api }
 
@@ -329,8 +403,16 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 		cases.Observe(n.metrics)
+		n.mu.Lock()
+		if n.cases == nil {
+			n.cases, n.loops = map[string]*projections.Cases{}, map[string]*matching.Loop{}
+		}
+		n.cases[p] = cases
+		n.mu.Unlock()
 		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
 	}
+	n.running.Store(true)
+	defer n.running.Store(false)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -341,7 +423,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n.ticker(ctx)
+			n.Ticks(ctx, n.cfg.TickInterval)
 		}()
 	}
 	for _, c := range needViews {
@@ -395,6 +477,9 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 			n.log.Error("matcher not built", "partition", p, "err", err)
 			return
 		}
+		n.mu.Lock()
+		n.loops[p] = loop
+		n.mu.Unlock()
 		mctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
@@ -415,6 +500,9 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		}
 		stop()
 		<-done
+		n.mu.Lock()
+		delete(n.loops, p)
+		n.mu.Unlock()
 	}
 }
 
@@ -447,8 +535,8 @@ func (n *Node) PublishReference(ctx context.Context) error {
 		}
 		sum := sha256.Sum256(body)
 		evs, err := n.store.Registry().Envelop([]domain.Change{{Aggregate: ref, ExpectedVersion: int64(len(past)), Payloads: []domain.Payload{pub}}},
-			domain.Meta{Partition: p, Time: time.Now(), Actor: FileActor, CommandID: "reference:" + hex.EncodeToString(sum[:16]) + ":" + strconv.Itoa(len(past))},
-			func() string { return uuid.Must(uuid.NewV7()).String() })
+			domain.Meta{Partition: p, Time: n.cfg.Clock(), Actor: FileActor, CommandID: "reference:" + hex.EncodeToString(sum[:16]) + ":" + strconv.Itoa(len(past))},
+			n.cfg.NewID)
 		if err != nil {
 			return err
 		}
@@ -505,16 +593,17 @@ func RecordedDecisions(ctx context.Context, store *eventlog.Store, partition str
 	return out, nil
 }
 
-// ticker writes the time into every district's log at each interval.
-func (n *Node) ticker(ctx context.Context) {
-	t := time.NewTicker(n.cfg.TickInterval)
+// Ticks writes the node's time into every district's log at each interval, until
+// ctx ends (Run does it when the configuration's TickInterval is positive).
+func (n *Node) Ticks(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if err := n.Tick(ctx, now); err != nil && ctx.Err() == nil {
+		case <-t.C:
+			if err := n.Tick(ctx, n.cfg.Clock()); err != nil && ctx.Err() == nil {
 				n.log.Warn("clock tick not written", "err", err)
 			}
 		}
@@ -534,7 +623,7 @@ func (n *Node) Tick(ctx context.Context, at time.Time) error {
 		}
 		evs, err := n.store.Registry().Envelop([]domain.Change{{Aggregate: ref, ExpectedVersion: v, Payloads: []domain.Payload{domain.ClockTicked{}}}},
 			domain.Meta{Partition: p, Time: at, Actor: "system:clock", CommandID: "tick:" + strconv.FormatInt(slot, 10)},
-			func() string { return uuid.Must(uuid.NewV7()).String() })
+			n.cfg.NewID)
 		if err != nil {
 			return err
 		}
