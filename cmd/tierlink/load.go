@@ -19,27 +19,37 @@ import (
 
 // loadResult is what tierlink load prints as JSON.
 type loadResult struct {
-	API          loadgen.Report `json:"api"`
-	RawAppendSec float64        `json:"raw_lua_appends_per_s"`
-	Ratio        float64        `json:"api_to_raw"`
-	At           time.Time      `json:"at"`
+	API    loadgen.Report  `json:"api"`
+	Limits *loadgen.Limits `json:"raw_redis,omitempty"`
+	// Ratio is the API's commands per second over the raw Lua append's.
+	Ratio float64   `json:"api_to_lua_append,omitempty"`
+	At    time.Time `json:"at"`
 }
 
-// loadCmd drives a running tierlink's API and measures it beside the raw append rate.
+// loadCmd drives a running tierlink's API and measures it beside the raw Redis limits.
 func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the running tierlink's API")
 	clients := fs.Int("clients", 8, "concurrent clients")
-	duration := fs.Duration("duration", 10*time.Second, "how long to send commands (and to measure the raw append after)")
-	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	duration := fs.Duration("duration", 10*time.Second, "how long to send commands")
+	rate := fs.Float64("rate", 0, "target commands per second over all clients (0: flat out)")
+	perHousehold := fs.Int("needs-per-household", 1, "needs each household registers (distinct categories)")
+	offerOneIn := fs.Int("offer-one-in", 20, "one command in this many posts an offer")
+	drain := fs.Duration("drain", 10*time.Second, "how long to wait after the last command for the matcher's decisions")
+	raw := fs.Bool("raw", true, "measure the raw Redis limits (XADD, Lua append, XREADGROUP, XRANGE + decode) after the load, for --duration each")
+	jsonOut := fs.String("json", "", "also write the results as JSON to this file, to compare runs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *clients < 1 || *clients > 1024 || *duration < time.Second {
-		return fmt.Errorf("load: --clients from 1 to 1024 and --duration of 1s or more, got %d and %v", *clients, *duration)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("load takes no arguments, got %q", fs.Args())
 	}
-	client, err := redisFromEnv("load", "for its tokens, and to measure the raw append beside it")
+	if *clients < 1 || *clients > 1024 || *duration < time.Second || *rate < 0 || *offerOneIn < 1 || *drain < 0 {
+		return fmt.Errorf("load: --clients from 1 to 1024, --duration of 1s or more, --rate of 0 or more, --offer-one-in of 1 or more; got %d, %v, %v, %d",
+			*clients, *duration, *rate, *offerOneIn)
+	}
+	client, err := redisFromEnv("load", "for its tokens, to time the matcher's decisions in the log, and to measure the raw limits beside it")
 	if err != nil {
 		return err
 	}
@@ -48,59 +58,75 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	district := ref.Geography.Districts()[0]
-	var communities []string
-	for _, s := range district.Streets {
-		for _, c := range s.Communities {
-			communities = append(communities, c.Code)
-		}
-	}
 	toks, err := tokens.NewStore(client)
 	if err != nil {
 		return err
 	}
-	centre, ctok, err := toks.Create(ctx, domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: district.Code}, "tierlink load", time.Now())
+	var revoke []string // the tokens issued for the run, revoked at its end
+	issue := func(p domain.Principal) (string, error) {
+		secret, tok, err := toks.Create(ctx, p, "tierlink load", time.Now())
+		if err != nil {
+			return "", err
+		}
+		revoke = append(revoke, tok.ID)
+		return secret, nil
+	}
+	defer func() {
+		for _, id := range revoke {
+			_ = toks.Revoke(context.WithoutCancel(ctx), id)
+		}
+	}()
+	var areas []loadgen.Area
+	for _, d := range ref.Geography.Districts() {
+		a := loadgen.Area{District: d.Code}
+		for _, s := range d.Streets {
+			for _, c := range s.Communities {
+				a.Communities = append(a.Communities, c.Code)
+			}
+		}
+		if a.CentreToken, err = issue(domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: d.Code}); err != nil {
+			return err
+		}
+		areas = append(areas, a)
+	}
+	provider, err := issue(domain.Principal{Role: domain.RoleProvider, Provider: "load-provider"})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = toks.Revoke(context.WithoutCancel(ctx), ctok.ID) }()
-	provider, ptok, err := toks.Create(ctx, domain.Principal{Role: domain.RoleProvider, Provider: "load-provider"}, "tierlink load", time.Now())
-	if err != nil {
-		return err
-	}
-	defer func() { _ = toks.Revoke(context.WithoutCancel(ctx), ptok.ID) }()
 
 	bar := progressbar.NewOptions64(duration.Milliseconds(), progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("load"), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	report, err := loadgen.Run(ctx, loadgen.Config{
-		URL: *url, CentreToken: centre, ProviderToken: provider, Communities: communities, Categories: ref.Taxonomy.Codes(),
-		Clients: *clients, Duration: *duration, Seed: uint64(time.Now().UnixNano()),
-		Progress: func(done int64, elapsed time.Duration) {
-			bar.Describe(fmt.Sprintf("load: %d commands", done))
-			_ = bar.Set64(min(elapsed.Milliseconds(), duration.Milliseconds()))
+		URL: *url, Areas: areas, ProviderToken: provider, Categories: ref.Taxonomy.Codes(),
+		Clients: *clients, Duration: *duration, Rate: *rate, OfferOneIn: *offerOneIn, NeedsPerHousehold: *perHousehold,
+		Seed: uint64(time.Now().UnixNano()), Log: client, Drain: *drain,
+		Progress: func(p loadgen.Progress) {
+			phase := "load"
+			if p.Elapsed > *duration {
+				phase = "drain"
+			}
+			bar.Describe(fmt.Sprintf("%s: %d commands (%.0f/s), %d errors, %d needs undecided, lag matcher %d projection %d",
+				phase, p.Commands, float64(p.Commands)/min(p.Elapsed, *duration).Seconds(), p.Errors, p.Undecided, p.Lag.Matcher, p.Lag.Projection))
+			_ = bar.Set64(min(p.Elapsed.Milliseconds(), duration.Milliseconds()))
 		},
 	})
 	_ = bar.Finish()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "measuring the raw Lua append for %v…\n", *duration)
-	raw, err := loadgen.RawAppend(ctx, client, *clients, *duration)
-	if err != nil {
-		return err
+	res := loadResult{API: report, At: time.Now().UTC()}
+	if *raw {
+		fmt.Fprintf(stderr, "measuring the raw Redis limits (%v each)…\n", *duration)
+		l, err := loadgen.RawLimits(ctx, client, *clients, *duration, true)
+		if err != nil {
+			return err
+		}
+		res.Limits = &l
+		if l.LuaAppend > 0 {
+			res.Ratio = report.CommandsSec / l.LuaAppend
+		}
 	}
-	res := loadResult{API: report, RawAppendSec: raw, At: time.Now().UTC()}
-	if raw > 0 {
-		res.Ratio = report.CommandsSec / raw
-	}
-	fmt.Fprintf(stdout, "%d clients, %.1f s: %d commands, %d errors\n", report.Clients, report.Seconds, report.Commands, report.Errors)
-	fmt.Fprintf(stdout, "API commands/s        %10.0f   latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
-		report.CommandsSec, report.Latency.P50, report.Latency.P99, report.Latency.P999, report.Latency.Max)
-	fmt.Fprintf(stdout, "raw Lua appends/s     %10.0f   (the same Redis, %d writers)\n", raw, *clients)
-	fmt.Fprintf(stdout, "API / raw             %10.2f\n", res.Ratio)
-	if report.Errors > 0 {
-		fmt.Fprintf(stdout, "first error: %s\n", report.FirstError)
-	}
+	printLoad(stdout, res)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -108,4 +134,30 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	return nil
+}
+
+// printLoad prints a load run's figures for a person.
+func printLoad(w io.Writer, res loadResult) {
+	r := res.API
+	target := "flat out"
+	if r.TargetRate > 0 {
+		target = fmt.Sprintf("target %.0f/s", r.TargetRate)
+	}
+	fmt.Fprintf(w, "%d clients, %s, %.1f s: %d commands (%d needs, %d offers), %d errors\n", r.Clients, target, r.Seconds, r.Commands, r.Needs, r.Offers, r.Errors)
+	fmt.Fprintf(w, "throughput            %10.0f commands/s, %.0f needs/s\n", r.CommandsSec, r.NeedsSec)
+	fmt.Fprintf(w, "command latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+		r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max)
+	if d := r.Decisions; d != nil {
+		fmt.Fprintf(w, "need → decision       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d referred, %d waitlisted, %d undecided)\n",
+			d.Latency.P50, d.Latency.P90, d.Latency.P99, d.Latency.P999, d.Latency.Max, d.Referred, d.Waitlisted, d.Undecided)
+	}
+	fmt.Fprintf(w, "consumer lag (max)    matcher %d, projection %d entries\n", r.MaxLag.Matcher, r.MaxLag.Projection)
+	if l := res.Limits; l != nil {
+		fmt.Fprintf(w, "raw Redis (same run)  XADD %.0f/s, Lua append %.0f/s, XREADGROUP %.0f entries/s, XRANGE + decode %.0f entries/s\n",
+			l.XADD, l.LuaAppend, l.XReadGroup, l.XRangeDecode)
+		fmt.Fprintf(w, "API / Lua append      %10.2f\n", res.Ratio)
+	}
+	if r.Errors > 0 {
+		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
+	}
 }

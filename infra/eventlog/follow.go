@@ -113,15 +113,22 @@ func (s *Store) Follow(ctx context.Context, cfg SubscriptionConfig, a Applier, r
 			m.Ack()
 			continue
 		}
-		if err := f.catchUp(ctx, m.Position-1); err != nil {
-			f.log.Warn("gap fill failed; the entry will be delivered again", "position", m.Position, "err", err)
+		// The delivery says the log has grown: read it from the checkpoint to its end
+		// in runs, as a catch-up does. Under load that applies hundreds of entries a
+		// call instead of one (and the matcher appends their decisions together).
+		if err := f.catchUp(ctx, -1); err != nil {
+			f.log.Warn("reading the log failed; the entry will be delivered again", "position", m.Position, "err", err)
 			m.Nack()
 			continue
 		}
-		if err := f.apply(ctx, m.Entry); err != nil {
-			f.log.Warn("apply failed; the entry will be delivered again", "position", m.Position, "err", err)
+		if m.Position > f.cp { // an entry tierlink did not write blocks the log before it
 			m.Nack()
 			continue
+		}
+		if f.cp > m.Position {
+			// Entries up to the checkpoint are applied: the group need not deliver
+			// them one by one (a read and an acknowledgement each).
+			f.skipDelivered(ctx)
 		}
 		m.Ack()
 	}
@@ -263,6 +270,20 @@ func (f *follower) apply(ctx context.Context, e Entry) error {
 		f.rec.Checkpointed(f.cfg.Partition, f.cfg.Group, f.cp)
 	}
 	return nil
+}
+
+// skipDelivered moves the group's last delivered entry to the checkpoint, so that
+// the entries applied by reading the log are not delivered too. If the subscriber
+// has already read past it, the entries between are delivered again and
+// acknowledged as applied: at least once, as always.
+func (f *follower) skipDelivered(ctx context.Context) {
+	keys, err := KeysFor(f.cfg.Partition)
+	if err != nil {
+		return
+	}
+	if err := f.store.client.XGroupSetID(ctx, keys.Log(), f.cfg.Group, strconv.FormatInt(f.cp, 10)+"-0").Err(); err != nil && ctx.Err() == nil {
+		f.log.Debug("group position not moved; the applied entries will be delivered and acknowledged", "err", err)
+	}
 }
 
 // deadLetter copies an entry to the dead-letter stream, once per group and entry.

@@ -1,5 +1,7 @@
 // Package loadgen drives a running tierlink's HTTP API with concurrent clients and
-// measures it, beside the raw rate of the event store's append on the same Redis.
+// measures it: commands per second and their latency, the time from a need's
+// registration to the matcher's decision on it (read from the log), the consumers'
+// lag (read from /metrics), beside the raw limits of the same Redis.
 package loadgen
 
 import (
@@ -17,87 +19,215 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/tierlink/tierlink/domain"
-	"github.com/tierlink/tierlink/infra/eventlog"
+	"golang.org/x/time/rate"
 )
+
+// Area is a district the load registers households in, with a token of a centre
+// that may register there.
+type Area struct {
+	District    string
+	CentreToken string
+	Communities []string
+}
 
 // Config says what load to send.
 type Config struct {
 	// URL is the API's base URL, e.g. http://127.0.0.1:8080.
 	URL string
-	// CentreToken registers households (a district centre's token); ProviderToken posts offers.
-	CentreToken, ProviderToken string
-	// Communities and Categories are drawn from for households, needs and offers.
-	Communities, Categories []string
-	Clients                 int
-	Duration                time.Duration
-	// OfferOneIn makes one command in this many an offer (the others register a household with one need).
+	// Areas are the districts households are registered in (drawn in turn).
+	Areas []Area
+	// ProviderToken posts the offers.
+	ProviderToken string
+	// Categories are drawn from for needs and offers.
+	Categories []string
+	Clients    int
+	Duration   time.Duration
+	// Rate is the target of commands per second over all clients; 0 sends flat out.
+	Rate float64
+	// OfferOneIn makes one command in this many an offer (the others register a household).
 	OfferOneIn int
-	Seed       uint64
-	// Progress, if set, is told the commands sent so far, about ten times a second.
-	Progress func(done int64, elapsed time.Duration)
+	// NeedsPerHousehold is how many needs (of distinct categories) each household
+	// registers (default 1).
+	NeedsPerHousehold int
+	Seed              uint64
+	// Log, if set, is the Redis of the server's event log: the load reads each
+	// district's log to time the matcher's first decision on every need it registered.
+	Log redis.UniversalClient
+	// Drain is how long to wait, after the last command, for the decisions still to
+	// come (default 10s).
+	Drain time.Duration
+	// Progress, if set, is told how the run goes, about ten times a second.
+	Progress func(Progress)
 	Client   *http.Client
 }
 
-// Latency percentiles of the commands, in milliseconds.
+// Progress is a run's state while it runs.
+type Progress struct {
+	Elapsed  time.Duration
+	Commands int64
+	Errors   int64
+	// Undecided counts the needs registered that the matcher has not yet decided on.
+	Undecided int
+	// Lag is the latest consumer lag read from the server (matcher, projection).
+	Lag LagSample
+}
+
+// Latency percentiles, in milliseconds.
 type Latency struct {
-	P50  float64 `json:"p50_ms"`
-	P99  float64 `json:"p99_ms"`
-	P999 float64 `json:"p999_ms"`
-	Max  float64 `json:"max_ms"`
+	Count int     `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// Decisions is what the matcher decided on the needs the load registered.
+type Decisions struct {
+	// Latency is from sending the registration to reading the matcher's first
+	// decision on the need in the log: a referral proposed, or waitlisted when
+	// nothing in scope at any tier has room.
+	Latency    Latency `json:"need_to_decision"`
+	Referred   int64   `json:"referred"`
+	Waitlisted int64   `json:"waitlisted"`
+	// Undecided needs had no decision by the end of the drain.
+	Undecided int64 `json:"undecided"`
+}
+
+// LagSample is the server's consumer lag at a moment of the run, summed over districts.
+type LagSample struct {
+	Seconds    float64 `json:"t_s"`
+	Matcher    int64   `json:"matcher"`
+	Projection int64   `json:"projection"`
 }
 
 // Report is what a load run measured.
 type Report struct {
-	Clients     int     `json:"clients"`
-	Seconds     float64 `json:"seconds"`
-	Commands    int64   `json:"commands"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
-	CommandsSec float64 `json:"commands_per_s"`
-	Latency     Latency `json:"latency"`
+	Clients     int         `json:"clients"`
+	TargetRate  float64     `json:"target_rate,omitempty"`
+	Seconds     float64     `json:"seconds"`
+	Commands    int64       `json:"commands"`
+	Needs       int64       `json:"needs"`
+	Offers      int64       `json:"offers"`
+	Errors      int64       `json:"errors"`
+	FirstError  string      `json:"first_error,omitempty"`
+	CommandsSec float64     `json:"commands_per_s"`
+	NeedsSec    float64     `json:"needs_per_s"`
+	Latency     Latency     `json:"command_latency"`
+	Decisions   *Decisions  `json:"decisions,omitempty"`
+	Lag         []LagSample `json:"lag,omitempty"`
+	MaxLag      LagSample   `json:"max_lag"`
 }
 
-// Run sends commands from cfg.Clients clients for cfg.Duration.
+// Run sends commands from cfg.Clients clients for cfg.Duration, at cfg.Rate or flat
+// out, then waits up to cfg.Drain for the matcher's decisions on its needs.
 func Run(ctx context.Context, cfg Config) (Report, error) {
-	if cfg.URL == "" || cfg.CentreToken == "" || cfg.ProviderToken == "" || len(cfg.Communities) == 0 || len(cfg.Categories) == 0 {
-		return Report{}, errors.New("loadgen: a URL, both tokens, communities and categories are required")
+	if cfg.URL == "" || cfg.ProviderToken == "" || len(cfg.Areas) == 0 || len(cfg.Categories) == 0 {
+		return Report{}, errors.New("loadgen: a URL, a provider token, areas and categories are required")
 	}
-	if cfg.Clients < 1 || cfg.Duration <= 0 {
-		return Report{}, fmt.Errorf("loadgen: %d clients for %v: give at least one client and a duration", cfg.Clients, cfg.Duration)
+	for _, a := range cfg.Areas {
+		if a.District == "" || a.CentreToken == "" || len(a.Communities) == 0 {
+			return Report{}, fmt.Errorf("loadgen: area %q needs a district, a centre token and communities", a.District)
+		}
+	}
+	if cfg.Clients < 1 || cfg.Duration <= 0 || cfg.Rate < 0 {
+		return Report{}, fmt.Errorf("loadgen: %d clients for %v at %v/s: give at least one client, a duration and a rate of 0 (flat out) or more", cfg.Clients, cfg.Duration, cfg.Rate)
 	}
 	if cfg.OfferOneIn < 1 {
 		cfg.OfferOneIn = 20
 	}
+	if cfg.NeedsPerHousehold == 0 {
+		cfg.NeedsPerHousehold = 1
+	}
+	if cfg.NeedsPerHousehold < 1 || cfg.NeedsPerHousehold > len(cfg.Categories) {
+		return Report{}, fmt.Errorf("loadgen: %d needs per household of %d categories", cfg.NeedsPerHousehold, len(cfg.Categories))
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 10 * time.Second
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var (
-		sent, failed atomic.Int64
-		mu           sync.Mutex
-		latencies    []time.Duration
-		firstErr     string
-		wg           sync.WaitGroup
-	)
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	tr := newTracker()
+	var watchers sync.WaitGroup
+	if cfg.Log != nil {
+		for _, a := range cfg.Areas {
+			head, err := lastID(runCtx, cfg.Log, a.District)
+			if err != nil {
+				return Report{}, err
+			}
+			watchers.Add(1)
+			go func() {
+				defer watchers.Done()
+				watch(runCtx, cfg.Log, a.District, head, tr)
+			}()
+		}
+	}
 	start := time.Now()
+	var lagMu sync.Mutex
+	var lags []LagSample
+	var lastLag LagSample
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				s, err := scrapeLag(runCtx, cfg.Client, cfg.URL)
+				if err != nil {
+					continue
+				}
+				s.Seconds = time.Since(start).Seconds()
+				lagMu.Lock()
+				lags, lastLag = append(lags, s), s
+				lagMu.Unlock()
+			}
+		}
+	}()
+
+	sendCtx, stopSending := context.WithTimeout(runCtx, cfg.Duration)
+	defer stopSending()
+	var limiter *rate.Limiter
+	if cfg.Rate > 0 {
+		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/100)))
+	}
+	var (
+		sent, failed, needs, offers atomic.Int64
+		mu                          sync.Mutex
+		latencies                   []time.Duration
+		firstErr                    string
+		wg                          sync.WaitGroup
+	)
 	for c := 0; c < cfg.Clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
 			var mine []time.Duration
-			for ctx.Err() == nil {
+			for n := 0; sendCtx.Err() == nil; n++ {
+				if limiter != nil && limiter.Wait(sendCtx) != nil {
+					break
+				}
 				t0 := time.Now()
-				err := send(ctx, cfg, rng)
-				if ctx.Err() != nil {
+				ids, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
+				if sendCtx.Err() != nil {
 					break // cut off by the end of the run
 				}
 				mine = append(mine, time.Since(t0))
 				sent.Add(1)
+				if isOffer {
+					offers.Add(1)
+				}
+				needs.Add(int64(len(ids)))
+				for _, id := range ids {
+					tr.registered(id, t0)
+				}
 				if err != nil {
 					failed.Add(1)
 					mu.Lock()
@@ -112,58 +242,112 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			mu.Unlock()
 		}()
 	}
-	if cfg.Progress != nil {
-		go func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					cfg.Progress(sent.Load(), time.Since(start))
-				}
-			}
-		}()
+	progress := func() {
+		if cfg.Progress != nil {
+			lagMu.Lock()
+			l := lastLag
+			lagMu.Unlock()
+			cfg.Progress(Progress{Elapsed: time.Since(start), Commands: sent.Load(), Errors: failed.Load(), Undecided: tr.waiting(), Lag: l})
+		}
 	}
-	wg.Wait()
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	sendingDone := make(chan struct{})
+	go func() { wg.Wait(); close(sendingDone) }()
+	for waiting := true; waiting; {
+		select {
+		case <-sendingDone:
+			waiting = false
+		case <-ticker.C:
+			progress()
+		}
+	}
 	elapsed := time.Since(start)
-	r := Report{Clients: cfg.Clients, Seconds: elapsed.Seconds(), Commands: sent.Load(), Errors: failed.Load(), FirstError: firstErr}
+	if cfg.Log != nil {
+		drainEnd := time.Now().Add(cfg.Drain)
+		for tr.waiting() > 0 && time.Now().Before(drainEnd) && ctx.Err() == nil {
+			<-ticker.C
+			progress()
+		}
+	}
+	// One last lag reading after the drain, then stop the watchers and the sampler.
+	if s, err := scrapeLag(ctx, cfg.Client, cfg.URL); err == nil {
+		s.Seconds = time.Since(start).Seconds()
+		lagMu.Lock()
+		lags = append(lags, s)
+		lagMu.Unlock()
+	}
+	stopAll()
+	watchers.Wait()
+
+	r := Report{Clients: cfg.Clients, TargetRate: cfg.Rate, Seconds: elapsed.Seconds(), Commands: sent.Load(), Needs: needs.Load(),
+		Offers: offers.Load(), Errors: failed.Load(), FirstError: firstErr}
 	r.CommandsSec = float64(r.Commands) / elapsed.Seconds()
+	r.NeedsSec = float64(r.Needs) / elapsed.Seconds()
 	r.Latency = percentiles(latencies)
+	if cfg.Log != nil {
+		r.Decisions = tr.report()
+	}
+	lagMu.Lock()
+	r.Lag = lags
+	lagMu.Unlock()
+	for _, s := range r.Lag {
+		r.MaxLag.Matcher = max(r.MaxLag.Matcher, s.Matcher)
+		r.MaxLag.Projection = max(r.MaxLag.Projection, s.Projection)
+	}
 	return r, nil
 }
 
-// send sends one command: mostly a household with one need, now and then an offer.
-func send(ctx context.Context, cfg Config, rng *rand.Rand) error {
-	community := cfg.Communities[rng.IntN(len(cfg.Communities))]
-	category := cfg.Categories[rng.IntN(len(cfg.Categories))]
-	path, token := "/v1/households", cfg.CentreToken
-	body := map[string]any{"community": community, "needs": []map[string]string{{"category": category}},
+// send sends one command: mostly a household with its needs, now and then an offer.
+// It returns the ids of the needs registered.
+func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string, bool, error) {
+	community := area.Communities[rng.IntN(len(area.Communities))]
+	path, token := "/v1/households", area.CentreToken
+	var needs []map[string]string
+	for _, i := range rng.Perm(len(cfg.Categories))[:cfg.NeedsPerHousehold] {
+		needs = append(needs, map[string]string{"category": cfg.Categories[i]})
+	}
+	body := map[string]any{"community": community, "needs": needs,
 		"assessment": map[string]int{"income": rng.IntN(5), "health": rng.IntN(5)}}
-	if rng.IntN(cfg.OfferOneIn) == 0 {
+	offer := rng.IntN(cfg.OfferOneIn) == 0
+	if offer {
 		path, token = "/v1/offers", cfg.ProviderToken
-		body = map[string]any{"category": category, "capacity": 1 + rng.IntN(5),
+		body = map[string]any{"category": cfg.Categories[rng.IntN(len(cfg.Categories))], "capacity": 1 + rng.IntN(5),
 			"scope": map[string]string{"tier": "community", "area": community}}
 	}
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+path, bytes.NewReader(b))
 	if err != nil {
-		return err
+		return nil, offer, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Idempotency-Key", "load-"+uuid.NewString())
 	resp, err := cfg.Client.Do(req)
 	if err != nil {
-		return err
+		return nil, offer, err
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(out))
+		return nil, offer, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(out))
 	}
-	return nil
+	if offer {
+		return nil, true, nil
+	}
+	var res struct {
+		Needs []struct {
+			NeedID string `json:"need_id"`
+		} `json:"needs"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, false, fmt.Errorf("POST %s: the answer is not a registration: %w", path, err)
+	}
+	ids := make([]string, len(res.Needs))
+	for i, n := range res.Needs {
+		ids[i] = n.NeedID
+	}
+	return ids, false, nil
 }
 
 func percentiles(ds []time.Duration) Latency {
@@ -175,55 +359,50 @@ func percentiles(ds []time.Duration) Latency {
 		i := min(len(ds)-1, int(q*float64(len(ds))))
 		return float64(ds[i].Microseconds()) / 1000
 	}
-	return Latency{P50: at(0.5), P99: at(0.99), P999: at(0.999), Max: float64(ds[len(ds)-1].Microseconds()) / 1000}
+	return Latency{Count: len(ds), P50: at(0.5), P90: at(0.9), P99: at(0.99), P999: at(0.999), Max: float64(ds[len(ds)-1].Microseconds()) / 1000}
 }
 
-// RawAppend measures the event store's append on its own: clients writers append
-// one registered need each to new aggregates of a scratch partition for the
-// duration, which is deleted afterwards. It returns appends per second.
-func RawAppend(ctx context.Context, client redis.UniversalClient, clients int, d time.Duration) (float64, error) {
-	reg := domain.NewRegistry()
-	store, err := eventlog.NewStore(client, reg, nil)
+// scrapeLag reads tierlink_consumer_lag from the server's /metrics, summed by group.
+func scrapeLag(ctx context.Context, c *http.Client, url string) (LagSample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return LagSample{}, err
 	}
-	p := "loadraw" + uuid.NewString()[:8]
-	keys, err := eventlog.KeysFor(p)
+	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return LagSample{}, err
 	}
-	defer func() { _ = eventlog.UnlinkMatching(context.WithoutCancel(ctx), client, keys.Pattern()) }()
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var n atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < clients; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				id := uuid.NewString()
-				evs, err := reg.Envelop([]domain.Change{{Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: id},
-					Payloads: []domain.Payload{domain.NeedRegistered{HouseholdID: id, Community: "c", Street: "s", Category: "counselling", Urgency: domain.UrgencyNormal, Hardship: 40}}}},
-					domain.Meta{Partition: p, Time: time.Now(), Actor: "load", CommandID: id}, func() string { return uuid.NewString() })
-				if err == nil {
-					_, err = store.Append(ctx, evs)
-				}
-				if err != nil {
-					if ctx.Err() == nil {
-						firstErr.CompareAndSwap(nil, err)
-					}
-					continue
-				}
-				n.Add(1)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return LagSample{}, fmt.Errorf("GET /metrics: %d", resp.StatusCode)
+	}
+	return parseLag(resp.Body)
+}
+
+// parseLag sums the tierlink_consumer_lag gauges of a Prometheus text exposition by group.
+func parseLag(r io.Reader) (LagSample, error) {
+	var p expfmt.TextParser
+	families, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return LagSample{}, fmt.Errorf("read /metrics: %w", err)
+	}
+	var s LagSample
+	f, ok := families["tierlink_consumer_lag"]
+	if !ok {
+		return s, errors.New("/metrics has no tierlink_consumer_lag: is this a tierlink?")
+	}
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() != "group" {
+				continue
 			}
-		}()
+			switch l.GetValue() {
+			case "matcher":
+				s.Matcher += int64(m.GetGauge().GetValue())
+			case "projection.cases":
+				s.Projection += int64(m.GetGauge().GetValue())
+			}
+		}
 	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return 0, fmt.Errorf("raw append: %w", err)
-	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return s, nil
 }

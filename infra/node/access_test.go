@@ -511,16 +511,19 @@ func TestRebuildWhileServing(t *testing.T) {
 	need(t, r, n, func(v projections.NeedView) bool { return v.Status != "" })
 }
 
-// TestLoadGenerator drives the API with two clients for a second and measures the
-// raw append on the same Redis: commands are sent and land, with no errors, and the
-// raw append's scratch partition is deleted afterwards.
+// TestLoadGenerator drives the API with two clients for a second at a target rate,
+// with offers in every command's community now and then: commands are sent and land
+// with no errors; every need registered gets the matcher's decision, timed from the
+// log; the lag is read from /metrics; the raw limits are measured and their scratch
+// keys deleted afterwards.
 func TestLoadGenerator(t *testing.T) {
 	r := start(t, redistest.Real(t), "node-load")
 	ctx := context.Background()
 	report, err := loadgen.Run(ctx, loadgen.Config{
-		URL: r.srv.URL, CentreToken: r.token(t, ownDistrict), ProviderToken: r.token(t, ownProvider),
-		Communities: []string{"huayang-01", "xinhua-02"}, Categories: []string{"counselling", "material_aid"},
-		Clients: 2, Duration: time.Second, Seed: 1,
+		URL: r.srv.URL, ProviderToken: r.token(t, ownProvider),
+		Areas:      []loadgen.Area{{District: "changning", CentreToken: r.token(t, ownDistrict), Communities: []string{"huayang-01", "xinhua-02"}}},
+		Categories: []string{"counselling", "material_aid"}, NeedsPerHousehold: 2, OfferOneIn: 3,
+		Clients: 2, Duration: time.Second, Rate: 200, Seed: 1, Log: r.client,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -528,15 +531,28 @@ func TestLoadGenerator(t *testing.T) {
 	if report.Commands == 0 || report.Errors != 0 || report.Latency.P50 > report.Latency.P99 || report.Latency.P99 > report.Latency.Max {
 		t.Fatalf("report %+v", report)
 	}
+	if report.CommandsSec > 200*1.2 {
+		t.Fatalf("%.0f commands/s at a target of 200/s", report.CommandsSec)
+	}
 	if h := head(t, r); h < report.Commands {
 		t.Fatalf("%d commands sent, the log holds %d events", report.Commands, h)
 	}
-	raw, err := loadgen.RawAppend(ctx, r.client, 2, 500*time.Millisecond)
-	if err != nil || raw <= 0 {
-		t.Fatalf("raw append %v %v", raw, err)
+	d := report.Decisions
+	if d == nil || d.Undecided != 0 || d.Referred+d.Waitlisted != report.Needs || d.Referred == 0 || d.Waitlisted == 0 {
+		t.Fatalf("decisions %+v for %d needs", d, report.Needs)
+	}
+	if l := d.Latency; l.Count != int(report.Needs) || l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.P999 || l.P999 > l.Max {
+		t.Fatalf("need → decision latency %+v", l)
+	}
+	if len(report.Lag) == 0 {
+		t.Fatal("no lag read from /metrics")
+	}
+	limits, err := loadgen.RawLimits(ctx, r.client, 2, 300*time.Millisecond, true)
+	if err != nil || limits.LuaAppend <= 0 || limits.XADD <= 0 || limits.XReadGroup <= 0 || limits.XRangeDecode <= 0 || limits.Entries == 0 {
+		t.Fatalf("raw limits %+v %v", limits, err)
 	}
 	if keys, _ := r.client.Keys(ctx, "tl:{loadraw*").Result(); len(keys) != 0 {
-		t.Fatalf("the raw append left %d keys", len(keys))
+		t.Fatalf("the raw measures left %d keys", len(keys))
 	}
 }
 

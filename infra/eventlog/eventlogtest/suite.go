@@ -47,6 +47,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		{"UndecodableEntryDeadLetteredOnce", testDeadLetter},
 		{"ForeignEntryRefusedAndSkipped", testForeignEntry},
 		{"TwoFollowersOneDiesMidApply", testTwoFollowers},
+		{"LiveFollowerTakesABurstInRuns", testLiveBurst},
 		{"LeaseFencesAStaleWriter", testLease},
 	}
 	for _, tc := range tests {
@@ -493,6 +494,77 @@ func (a *memApplier) waitFor(t *testing.T, pos int64, within time.Duration) {
 	}
 	cp, _ := a.Checkpoint(context.Background())
 	t.Fatalf("applier at %d, want %d within %v", cp, pos, within)
+}
+
+// batchApplier is a memApplier that also takes runs, and records their lengths.
+type batchApplier struct {
+	*memApplier
+	runs []int
+}
+
+func (b *batchApplier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) error {
+	for _, e := range entries {
+		if err := b.Apply(ctx, e); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	b.runs = append(b.runs, len(entries))
+	b.mu.Unlock()
+	return nil
+}
+
+// testLiveBurst: a follower that has caught up and follows the group live takes a
+// burst of appends in runs read from the log, not one delivered entry at a time;
+// nothing is lost, skipped or applied twice, and nothing is left pending in the group.
+func testLiveBurst(t *testing.T, s Subject, p string) {
+	a := &batchApplier{memApplier: &memApplier{ids: map[string]bool{}}}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	version := int64(0)
+	appendN := sequence(t, s, p, &version)
+	appendN(1)
+	go func() { _ = s.Store.Follow(ctx, fastSub(p, "live", "f1"), a, nil) }()
+	a.waitFor(t, 1, 10*time.Second) // caught up: what follows comes live
+	const burst, perCall = 1200, 200
+	for i := 0; i < burst/perCall; i++ {
+		cmds := make([]eventlog.Command, perCall)
+		for j := range cmds {
+			cmds[j] = eventlog.Command{Events: one(t, p, uuid.NewString(), "a", version)}
+			version++
+		}
+		if _, err := s.Store.AppendBatch(ctx, cmds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.waitFor(t, version, 20*time.Second)
+	a.mu.Lock()
+	applied, longest := len(a.applied), 0
+	for _, n := range a.runs {
+		longest = max(longest, n)
+	}
+	a.mu.Unlock()
+	if int64(applied) != version {
+		t.Fatalf("applied %d entries, the log holds %d", applied, version)
+	}
+	if longest < 2 {
+		t.Fatalf("a burst of %d was applied one entry at a time (runs %v)", burst, a.runs)
+	}
+	keys, _ := eventlog.KeysFor(p)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pending, err := s.Client.XPending(ctx, keys.Log(), "live").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending.Count == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries left pending in the group", pending.Count)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 type countingRecorder struct{ dead atomic.Int64 }

@@ -1,0 +1,45 @@
+package loadgen
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A decision read before the registration's answer is back still counts, once, from
+// the time the registration was sent; a later decision on the same need does not.
+func TestTrackerPairsEitherOrder(t *testing.T) {
+	tr := newTracker()
+	t0 := time.Unix(100, 0)
+	tr.registered("a", t0)
+	tr.decided("a", decided{at: t0.Add(2 * time.Millisecond), referred: true})
+	tr.decided("b", decided{at: t0.Add(3 * time.Millisecond)}) // before b's answer
+	tr.registered("b", t0)
+	tr.decided("b", decided{at: t0.Add(9 * time.Millisecond), referred: true}) // b again: not its first
+	tr.registered("c", t0)
+	r := tr.report()
+	if r.Referred != 1 || r.Waitlisted != 1 || r.Undecided != 1 || tr.waiting() != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	if r.Latency.Count != 2 || r.Latency.P50 != 3 || r.Latency.Max != 3 {
+		t.Fatalf("latency %+v, want 2 ms and 3 ms", r.Latency)
+	}
+}
+
+// The lag is summed over districts by consumer group; a page without tierlink's
+// gauge is an error, not a zero.
+func TestParseLag(t *testing.T) {
+	page := `# HELP tierlink_consumer_lag Log entries not yet applied.
+# TYPE tierlink_consumer_lag gauge
+tierlink_consumer_lag{group="matcher",partition="a"} 3
+tierlink_consumer_lag{group="matcher",partition="b"} 4
+tierlink_consumer_lag{group="projection.cases",partition="a"} 10
+`
+	s, err := parseLag(strings.NewReader(page))
+	if err != nil || s.Matcher != 7 || s.Projection != 10 {
+		t.Fatalf("%+v %v", s, err)
+	}
+	if _, err := parseLag(strings.NewReader("# TYPE other gauge\nother 1\n")); err == nil {
+		t.Fatal("a page with no tierlink lag was read as zero lag")
+	}
+}
