@@ -24,8 +24,10 @@ Usage:
   tierlink demo [--seed 1] [--days 14]     (play the demo against a running tierlink)
   tierlink tokens create|list|revoke ...   (API tokens; tierlink tokens for help)
   tierlink projections rebuild             (rebuild the read models from the log)
-  tierlink load [--url URL] [--clients 8] [--duration 10s] [--json FILE]
+  tierlink load [--url URL] [--clients 8] [--duration 10s] [--rate 0] [--json FILE]
                                            (drive a running tierlink's API; measure it)
+  tierlink surge [--needs 1000000] [--offers 100000] [--json FILE] [--svg FILE]
+                                           (a city-wide lockdown day on an empty Redis)
 
 Environment:
   REDIS_URL   the Redis that holds the event log (redis://host:6379/0).
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "demo":
 		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "surge":
+		return surgeCmd(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadCmd(ctx, args[1:], stdout, stderr)
 	case "projections":
@@ -92,5 +96,13 @@ func redisFromEnv(command, why string) (*redis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL %q: %w (expected redis://host:port/db)", url, err)
 	}
+	if opts.PoolSize == 0 {
+		opts.PoolSize = poolSize
+	}
 	return redis.NewClient(opts), nil
 }
+
+// poolSize is the Redis connection pool's size unless REDIS_URL sets pool_size: every
+// consumer group's subscriber holds a connection in its blocking read, so go-redis's
+// default (10 per CPU) starves the other calls of a node with several districts.
+const poolSize = 256

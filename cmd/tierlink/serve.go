@@ -70,7 +70,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer srv.Close()
-		client = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		client = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: poolSize})
 		embeddedStore = true
 		log.Warn("no REDIS_URL: using an embedded in-process Redis; its data lasts only as long as this process", "addr", srv.Addr())
 	}

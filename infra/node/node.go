@@ -378,6 +378,33 @@ func (n *Node) Settle(ctx context.Context) error {
 	}
 }
 
+// Lag returns how many log entries the matchers and the projections of every
+// district have still to apply here (a district whose matcher does not run in this
+// node counts its whole log).
+func (n *Node) Lag(ctx context.Context) (matcher, projection int64, err error) {
+	for _, p := range n.partitions {
+		h, err := n.store.Head(ctx, p)
+		if err != nil {
+			return 0, 0, err
+		}
+		n.mu.Lock()
+		loop, cases := n.loops[p], n.cases[p]
+		n.mu.Unlock()
+		var lcp, ccp int64
+		if loop != nil {
+			lcp, _ = loop.Checkpoint(ctx)
+		}
+		if cases != nil {
+			if ccp, err = cases.Checkpoint(ctx); err != nil {
+				return 0, 0, err
+			}
+		}
+		matcher += max(h-lcp, 0)
+		projection += max(h-ccp, 0)
+	}
+	return matcher, projection, nil
+}
+
 // API is the node's HTTP API alone.
 func (n *Node) API() *httpapi.Server { return n.api }
 

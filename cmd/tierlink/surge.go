@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/tierlink/tierlink/infra/loadgen"
+	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/reference"
+)
+
+// surgeCmd plays a city-wide lockdown day: a node of sixteen districts runs in this
+// process on the Redis of REDIS_URL while offers and then needs for food and
+// medicine arrive in bulk; it reports when every need was decided, the memory, and
+// the consumers' lag over time.
+func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("surge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	needs := fs.Int("needs", 1_000_000, "needs that arrive (one household each, food or medicine)")
+	offers := fs.Int("offers", 100_000, "offers posted before the needs arrive")
+	streets := fs.Int("streets", 8, "streets per district")
+	communities := fs.Int("communities", 8, "communities per street")
+	jsonOut := fs.String("json", "", "write the report, with every sample, as JSON to this file")
+	svgOut := fs.String("svg", "", "draw the consumer lag over time as an SVG chart in this file")
+	cpuOut := fs.String("cpuprofile", "", "write a CPU profile of the surge (go tool pprof) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("surge takes no arguments, got %q", fs.Args())
+	}
+	if *needs < 1 || *needs > 10_000_000 || *offers < 0 || *offers > 1_000_000 || *streets < 1 || *streets > 50 || *communities < 1 || *communities > 50 {
+		return fmt.Errorf("surge: --needs from 1 to 10000000, --offers from 0 to 1000000, --streets and --communities from 1 to 50")
+	}
+	client, err := redisFromEnv("surge", "an empty Redis database the surge may fill: it writes sixteen districts' logs, several GB for a million needs")
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	base, err := reference.Default()
+	if err != nil {
+		return err
+	}
+	city, err := loadgen.City(base, *streets, *communities)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(node.Config{Client: client, Consumer: "surge", Reference: city, TickInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	for _, p := range n.Partitions() {
+		if h, err := n.Store().Head(ctx, p); err != nil {
+			return err
+		} else if h > 0 {
+			return fmt.Errorf("surge: the log of district %s already holds %d entries: point REDIS_URL at an empty database (e.g. redis://127.0.0.1:6379/15 after FLUSHDB there)", p, h)
+		}
+	}
+	if err := n.PublishReference(ctx); err != nil {
+		return err
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- n.Run(rctx) }()
+	if err := n.Settle(ctx); err != nil { // every district's matcher holds its lease
+		return err
+	}
+	if *cpuOut != "" {
+		f, err := os.Create(*cpuOut)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(stderr, "surge: %d offers, then %d needs across %d districts (%d communities each)…\n", *offers, *needs, len(n.Partitions()), *streets**communities)
+	bar := progressbar.NewOptions64(int64(*needs), progressbar.OptionSetWriter(stderr), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSetDescription("surge"), progressbar.OptionClearOnFinish())
+	rep, err := loadgen.Surge(ctx, loadgen.SurgeConfig{Store: n.Store(), Reference: city, Needs: *needs, Offers: *offers, Seed: 1,
+		Lag: n.Lag, Redis: client,
+		Progress: func(s loadgen.SurgeSample) {
+			bar.Describe(fmt.Sprintf("surge %.0f s: lag matcher %d, read models %d; heap %.0f MiB", s.Seconds, s.MatcherLag, s.ProjectionLag, s.HeapMiB))
+			_ = bar.Set64(s.Arrived)
+		}})
+	_ = bar.Finish()
+	stop()
+	<-done
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d needs and %d offers across %d districts\n", rep.Needs, rep.Offers, rep.Districts)
+	fmt.Fprintf(stdout, "arrival              %8.1f s  (%.0f needs/s appended)\n", rep.ArrivalSeconds, float64(rep.Needs)/rep.ArrivalSeconds)
+	fmt.Fprintf(stdout, "every need decided   %8.1f s  after the first arrived (referred or waitlisted)\n", rep.AbsorbedSeconds)
+	fmt.Fprintf(stdout, "read models caught up%8.1f s\n", rep.ViewsSeconds)
+	fmt.Fprintf(stdout, "peak memory          Go heap %.0f MiB, process RSS %.0f MiB, Redis %.0f MiB\n", rep.PeakHeapMiB, rep.PeakRSSMiB, rep.PeakRedisMiB)
+	fmt.Fprintf(stdout, "heap per need        %8.0f B   (after the matchers absorbed the surge, after a GC)\n", rep.HeapPerNeed)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", *jsonOut, err)
+		}
+	}
+	if *svgOut != "" {
+		if err := os.WriteFile(*svgOut, loadgen.SurgeSVG(rep), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", *svgOut, err)
+		}
+	}
+	return nil
+}
