@@ -39,11 +39,23 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	drain := fs.Duration("drain", 10*time.Second, "how long to wait after the last command for the matcher's decisions")
 	raw := fs.Bool("raw", true, "measure the raw Redis limits (XADD, Lua append, XREADGROUP, XRANGE + decode) after the load, for --duration each")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file, to compare runs")
+	baseline := fs.String("baseline", "", "a JSON file an earlier run wrote: print this run's figures beside it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("load takes no arguments, got %q", fs.Args())
+	}
+	var base *loadResult
+	if *baseline != "" {
+		b, err := os.ReadFile(*baseline)
+		if err != nil {
+			return fmt.Errorf("--baseline: %w", err)
+		}
+		base = &loadResult{}
+		if err := json.Unmarshal(b, base); err != nil {
+			return fmt.Errorf("--baseline %s is not the JSON of tierlink load --json: %w", *baseline, err)
+		}
 	}
 	if *clients < 1 || *clients > 1024 || *duration < time.Second || *rate < 0 || *offerOneIn < 1 || *drain < 0 {
 		return fmt.Errorf("load: --clients from 1 to 1024, --duration of 1s or more, --rate of 0 or more, --offer-one-in of 1 or more; got %d, %v, %v, %d",
@@ -127,6 +139,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	printLoad(stdout, res)
+	if base != nil {
+		printComparison(stdout, res, *base)
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
@@ -159,5 +174,28 @@ func printLoad(w io.Writer, res loadResult) {
 	}
 	if r.Errors > 0 {
 		fmt.Fprintf(w, "first error: %s\n", r.FirstError)
+	}
+}
+
+// printComparison prints a run's main figures beside a baseline run's.
+func printComparison(w io.Writer, now, base loadResult) {
+	row := func(name string, a, b float64, unit string) {
+		change := "n/a"
+		if b != 0 {
+			change = fmt.Sprintf("%+.0f%%", 100*(a-b)/b)
+		}
+		fmt.Fprintf(w, "  %-24s %10.2f %-10s baseline %10.2f  (%s)\n", name, a, unit, b, change)
+	}
+	fmt.Fprintf(w, "beside the baseline of %s:\n", base.At.Format(time.RFC3339))
+	row("commands/s", now.API.CommandsSec, base.API.CommandsSec, "")
+	row("needs/s", now.API.NeedsSec, base.API.NeedsSec, "")
+	row("command p99", now.API.Latency.P99, base.API.Latency.P99, "ms")
+	if now.API.Decisions != nil && base.API.Decisions != nil {
+		row("need → decision p50", now.API.Decisions.Latency.P50, base.API.Decisions.Latency.P50, "ms")
+		row("need → decision p99", now.API.Decisions.Latency.P99, base.API.Decisions.Latency.P99, "ms")
+	}
+	row("max matcher lag", float64(now.API.MaxLag.Matcher), float64(base.API.MaxLag.Matcher), "entries")
+	if now.Limits != nil && base.Limits != nil {
+		row("raw Lua append/s", now.Limits.LuaAppend, base.Limits.LuaAppend, "")
 	}
 }

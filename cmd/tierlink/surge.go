@@ -32,6 +32,7 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonOut := fs.String("json", "", "write the report, with every sample, as JSON to this file")
 	svgOut := fs.String("svg", "", "draw the consumer lag over time as an SVG chart in this file")
 	cpuOut := fs.String("cpuprofile", "", "write a CPU profile of the surge (go tool pprof) to this file")
+	memOut := fs.String("memprofile", "", "write a heap profile, taken once everything has caught up, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,7 +92,15 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	bar := progressbar.NewOptions64(int64(*needs), progressbar.OptionSetWriter(stderr), progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionSetDescription("surge"), progressbar.OptionClearOnFinish())
 	rep, err := loadgen.Surge(ctx, loadgen.SurgeConfig{Store: n.Store(), Reference: city, Needs: *needs, Offers: *offers, Seed: 1,
-		Lag: n.Lag, Redis: client,
+		Lag: n.Lag, Redis: client, Absorbed: func() {
+			if *memOut == "" {
+				return
+			}
+			if f, err := os.Create(*memOut); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				_ = f.Close()
+			}
+		},
 		Progress: func(s loadgen.SurgeSample) {
 			bar.Describe(fmt.Sprintf("surge %.0f s: lag matcher %d, read models %d; heap %.0f MiB", s.Seconds, s.MatcherLag, s.ProjectionLag, s.HeapMiB))
 			_ = bar.Set64(s.Arrived)
@@ -107,7 +116,7 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "every need decided   %8.1f s  after the first arrived (referred or waitlisted)\n", rep.AbsorbedSeconds)
 	fmt.Fprintf(stdout, "read models caught up%8.1f s\n", rep.ViewsSeconds)
 	fmt.Fprintf(stdout, "peak memory          Go heap %.0f MiB, process RSS %.0f MiB, Redis %.0f MiB\n", rep.PeakHeapMiB, rep.PeakRSSMiB, rep.PeakRedisMiB)
-	fmt.Fprintf(stdout, "heap per need        %8.0f B   (after the matchers absorbed the surge, after a GC)\n", rep.HeapPerNeed)
+	fmt.Fprintf(stdout, "heap per need        %8.0f B   (once everything caught up, after a GC: the matchers and the node's other parts)\n", rep.HeapPerNeed)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {

@@ -84,6 +84,9 @@ type SurgeConfig struct {
 	ViewsTimeout time.Duration
 	// Progress, if set, is told each sample.
 	Progress func(SurgeSample)
+	// Absorbed, if set, is called once the matchers and read models have caught up,
+	// after a GC (to take a heap profile).
+	Absorbed func()
 }
 
 // SurgeSample is the state of a surge at a moment.
@@ -112,7 +115,8 @@ type SurgeReport struct {
 	PeakHeapMiB  float64 `json:"peak_go_heap_mib"`
 	PeakRSSMiB   float64 `json:"peak_process_rss_mib"`
 	PeakRedisMiB float64 `json:"peak_redis_used_mib,omitempty"`
-	// HeapPerNeed is the Go heap after the matchers absorbed the surge, per need.
+	// HeapPerNeed is the Go heap once everything has caught up (after a GC), per
+	// need: the sixteen matchers' state, with the node's other parts.
 	HeapPerNeed float64       `json:"heap_bytes_per_need"`
 	Samples     []SurgeSample `json:"samples"`
 }
@@ -288,10 +292,6 @@ func Surge(ctx context.Context, cfg SurgeConfig) (SurgeReport, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rep.HeapPerNeed = float64(ms.HeapAlloc) / float64(cfg.Needs)
 	viewsEnd := time.Now().Add(cfg.ViewsTimeout)
 	for ctx.Err() == nil && time.Now().Before(viewsEnd) {
 		_, p, err := cfg.Lag(ctx)
@@ -303,6 +303,13 @@ func Surge(ctx context.Context, cfg SurgeConfig) (SurgeReport, error) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.HeapPerNeed = float64(ms.HeapAlloc) / float64(cfg.Needs)
+	if cfg.Absorbed != nil {
+		cfg.Absorbed()
 	}
 	stopSampling()
 	if _, err := sample(ctx); err != nil {
