@@ -22,6 +22,8 @@ type Engine interface {
 	Tick(ctx context.Context, at time.Time) error
 	// Settle returns once the matcher and the read models have caught up with the log.
 	Settle(ctx context.Context) error
+	// SettleMatcher returns once the matcher has caught up with the log.
+	SettleMatcher(ctx context.Context) error
 }
 
 // Config says what to play.
@@ -247,12 +249,13 @@ func (p *player) now() time.Time {
 
 // settled waits, on a simulated clock, for the matcher to answer the command just
 // appended, so that the log's order (and so the play) is the same for a seed;
-// against a running server, where nothing is replayed, commands go at once.
+// against a running server, where nothing is replayed, commands go at once. (The
+// read models are waited for before the inboxes are read.)
 func (p *player) settled(ctx context.Context) error {
 	if p.cfg.Clock == nil {
 		return nil
 	}
-	return p.e.Settle(ctx)
+	return p.e.SettleMatcher(ctx)
 }
 
 // meta names who acts: the demo acting as the principal.

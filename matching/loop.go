@@ -154,6 +154,12 @@ func (l *Loop) HandleBatch(ctx context.Context, in []Input) error {
 // follower that has caught up), or before stopping.
 func (l *Loop) Flush(ctx context.Context) error { return l.flush(ctx, false) }
 
+// Pending reports whether the loop has decisions to append or an append in flight.
+// It must not be called while the loop works.
+func (l *Loop) Pending() bool {
+	return l.inflight != nil || slices.ContainsFunc(l.open, func(p *pending) bool { return !p.refused })
+}
+
 // asyncRun is the length from which a run's decisions are appended while the loop
 // takes the next run: runs that long come from a follower catching up, which reads
 // again at once. Shorter runs (a live follower's single entries) wait for their

@@ -75,6 +75,9 @@ func (r remoteEngine) Application() *app.Application { return r.n.Application() 
 
 func (r remoteEngine) Tick(ctx context.Context, at time.Time) error { return r.n.Tick(ctx, at) }
 
+// SettleMatcher waits for the read models too: this process cannot see the server's matcher.
+func (r remoteEngine) SettleMatcher(ctx context.Context) error { return r.Settle(ctx) }
+
 // errNoServer is returned when no tierlink follows the log the demo writes.
 var errNoServer = errors.New("the log is not being followed: is tierlink serve running with this REDIS_URL?")
 

@@ -34,10 +34,10 @@ type BatchApplier interface {
 }
 
 // Flusher is an Applier that may still have work in flight after Apply returns; a
-// follower that has caught up with the log calls Flush, then reads again what the
-// work appended.
+// follower that has caught up with the log calls Flush, then, if Flush says it
+// wrote to the log, reads again what it appended.
 type Flusher interface {
-	Flush(ctx context.Context) error
+	Flush(ctx context.Context) (wrote bool, err error)
 }
 
 // FollowRecorder is told what a follower does; metrics implement it.
@@ -192,8 +192,12 @@ func (f *follower) catchUp(ctx context.Context, until int64) error {
 				return fmt.Errorf("log %s ends before position %d", f.cfg.Partition, until)
 			}
 			if fl, ok := f.applier.(Flusher); ok && !flushed {
-				if err := fl.Flush(ctx); err != nil {
+				wrote, err := fl.Flush(ctx)
+				if err != nil {
 					return err
+				}
+				if !wrote {
+					return nil
 				}
 				flushed = true
 				ahead = readFrom(f.cp + 1)

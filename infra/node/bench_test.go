@@ -38,7 +38,10 @@ func (a loopApplier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) e
 	return a.l.HandleBatch(ctx, in)
 }
 
-func (a loopApplier) Flush(ctx context.Context) error { return a.l.Flush(ctx) }
+func (a loopApplier) Flush(ctx context.Context) (bool, error) {
+	pending := a.l.Pending()
+	return pending, a.l.Flush(ctx)
+}
 
 type storeAppender struct{ s *eventlog.Store }
 

@@ -334,7 +334,13 @@ func (n *Node) Partitions() []string { return slices.Clone(n.partitions) }
 // the whole log and no decision is left to append: the log's head, read before and
 // after, equals both consumers' checkpoints. It waits for Run to start (until ctx
 // ends, if Run is never called).
-func (n *Node) Settle(ctx context.Context) error {
+func (n *Node) Settle(ctx context.Context) error { return n.settle(ctx, true) }
+
+// SettleMatcher is Settle for the matchers alone: every decision the log calls for
+// is in it (the read models may still be behind).
+func (n *Node) SettleMatcher(ctx context.Context) error { return n.settle(ctx, false) }
+
+func (n *Node) settle(ctx context.Context, readModels bool) error {
 	for {
 		settled := n.running.Load()
 		for _, p := range n.partitions {
@@ -354,9 +360,12 @@ func (n *Node) Settle(ctx context.Context) error {
 			}
 			// The loop's checkpoint counts a position once its decisions are in the log.
 			lcp, _ := loop.Checkpoint(ctx)
-			ccp, err := cases.Checkpoint(ctx)
-			if err != nil {
-				return err
+			ccp := h
+			if readModels {
+				var err error
+				if ccp, err = cases.Checkpoint(ctx); err != nil {
+					return err
+				}
 			}
 			if lcp != h || ccp != h {
 				settled = false
@@ -511,7 +520,7 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loopRun(loop), flush: loop.Flush})
+			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loopRun(loop), flush: loopFlush(loop)})
 		}()
 		for held := true; held; {
 			select {
@@ -686,12 +695,12 @@ type applier struct {
 	checkpoint func(context.Context) (int64, error)
 	handle     func(context.Context, int64, *domain.Event) error
 	batch      func(context.Context, []eventlog.Entry) error
-	flush      func(context.Context) error
+	flush      func(context.Context) (bool, error)
 }
 
-func (a applier) Flush(ctx context.Context) error {
+func (a applier) Flush(ctx context.Context) (bool, error) {
 	if a.flush == nil {
-		return nil
+		return false, nil
 	}
 	return a.flush(ctx)
 }
@@ -723,6 +732,14 @@ func eventOf(e *eventlog.Entry) *domain.Event {
 }
 
 // loopRun hands a matching loop a run of entries.
+// loopFlush flushes a matcher's loop and says whether it had decisions to append.
+func loopFlush(l *matching.Loop) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		pending := l.Pending()
+		return pending, l.Flush(ctx)
+	}
+}
+
 func loopRun(l *matching.Loop) func(context.Context, []eventlog.Entry) error {
 	return func(ctx context.Context, entries []eventlog.Entry) error {
 		in := make([]matching.Input, len(entries))
