@@ -186,6 +186,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "demo played in %v: %d providers, %d offers, %d households with %d needs; %d accepted, %d declined, %d escalated, %d left unanswered, %d completed\n",
 		time.Since(started).Round(time.Millisecond), t.Providers, t.Offers, t.Households, t.Needs, t.Accepted, t.Declined, t.Escalated, t.Unanswered, t.Completed)
+	if t.Refused > 0 {
+		fmt.Fprintf(stdout, "%d of the demo's commands were refused because someone else acted first (see the log at debug level)\n", t.Refused)
+	}
 	fmt.Fprintln(stdout, "Sign in to the web UI (/ui/) with these tokens (revoke them with tierlink tokens revoke):")
 	for _, p := range demoPrincipals {
 		secret, _, err := n.Tokens().Create(ctx, p, "tierlink demo: "+p.String(), time.Now())
