@@ -31,6 +31,7 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	communities := fs.Int("communities", 8, "communities per street")
 	jsonOut := fs.String("json", "", "write the report, with every sample, as JSON to this file")
 	svgOut := fs.String("svg", "", "draw the consumer lag over time as an SVG chart in this file")
+	raw := fs.Bool("raw", true, "after the surge, measure the raw Redis limits (XADD, Lua append, XREADGROUP, XRANGE + decode) with 16 writers, 5 s each")
 	cpuOut := fs.String("cpuprofile", "", "write a CPU profile of the surge (go tool pprof) to this file")
 	memOut := fs.String("memprofile", "", "write a heap profile, taken once everything has caught up, to this file")
 	if err := fs.Parse(args); err != nil {
@@ -111,14 +112,30 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var limits *loadgen.Limits
+	if *raw {
+		fmt.Fprintln(stderr, "measuring the raw Redis limits (5 s each)…")
+		l, err := loadgen.RawLimits(ctx, client, len(n.Partitions()), 5*time.Second, true)
+		if err != nil {
+			return err
+		}
+		limits = &l
+	}
 	fmt.Fprintf(stdout, "%d needs and %d offers across %d districts\n", rep.Needs, rep.Offers, rep.Districts)
 	fmt.Fprintf(stdout, "arrival              %8.1f s  (%.0f needs/s appended)\n", rep.ArrivalSeconds, float64(rep.Needs)/rep.ArrivalSeconds)
 	fmt.Fprintf(stdout, "every need decided   %8.1f s  after the first arrived (referred or waitlisted)\n", rep.AbsorbedSeconds)
 	fmt.Fprintf(stdout, "read models caught up%8.1f s\n", rep.ViewsSeconds)
 	fmt.Fprintf(stdout, "peak memory          Go heap %.0f MiB, process RSS %.0f MiB, Redis %.0f MiB\n", rep.PeakHeapMiB, rep.PeakRSSMiB, rep.PeakRedisMiB)
 	fmt.Fprintf(stdout, "heap per need        %8.0f B   (once everything caught up, after a GC: the matchers and the node's other parts)\n", rep.HeapPerNeed)
+	if limits != nil {
+		fmt.Fprintf(stdout, "raw Redis (same run)  XADD %.0f/s, Lua append %.0f/s, XREADGROUP %.0f entries/s, XRANGE + decode %.0f entries/s\n",
+			limits.XADD, limits.LuaAppend, limits.XReadGroup, limits.XRangeDecode)
+	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
+		b, _ := json.MarshalIndent(struct {
+			loadgen.SurgeReport
+			Limits *loadgen.Limits `json:"raw_redis,omitempty"`
+		}{rep, limits}, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", *jsonOut, err)
 		}
