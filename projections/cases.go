@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -520,8 +521,12 @@ func (t *tx) add(counters, field string, delta int64) {
 
 type cached struct {
 	model, id string
-	raw       []byte // the document as read or last written; nil if none
-	dirty     bool
+	raw       []byte // the document as read or last written, encoded; nil if none or not yet encoded
+	// val is the document last written in the run, not yet encoded (a pointer): a
+	// need registered, escalated twice and waitlisted in one run is decoded and
+	// encoded once, not four times.
+	val   reflect.Value
+	dirty bool
 }
 
 func (t *tx) doc(model, id string) (*cached, error) {
@@ -541,22 +546,49 @@ func (t *tx) doc(model, id string) (*cached, error) {
 	return c, nil
 }
 
-// get decodes a document into v; it reports whether the document exists.
+// get decodes a document into v (a pointer); it reports whether the document exists.
+// A document written earlier in the run is copied from what was written (a shallow
+// copy: the caller writes back what it changes, as it does after a decode).
 func (t *tx) get(model, id string, v any) (bool, error) {
 	c, err := t.doc(model, id)
-	if err != nil || c.raw == nil {
+	if err != nil {
 		return false, err
+	}
+	if c.val.IsValid() {
+		if dst := reflect.ValueOf(v).Elem(); dst.Type() == c.val.Elem().Type() {
+			dst.Set(c.val.Elem())
+			return true, nil
+		}
+		if err := c.encode(); err != nil {
+			return false, err
+		}
+	}
+	if c.raw == nil {
+		return false, nil
 	}
 	return true, json.Unmarshal(c.raw, v)
 }
 
-// put writes a document.
+// put writes a document (a value, not a pointer); it is encoded once, when the run
+// is committed.
 func (t *tx) put(model, id string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	t.putRaw(model, id, nil)
+	p := reflect.New(reflect.TypeOf(v))
+	p.Elem().Set(reflect.ValueOf(v))
+	t.docs[model+"\x00"+id].val = p
+	return nil
+}
+
+// encode encodes a document written in the run.
+func (c *cached) encode() error {
+	if !c.val.IsValid() {
+		return nil
 	}
-	t.putRaw(model, id, b)
+	b, err := json.Marshal(c.val.Interface())
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", c.model, c.id, err)
+	}
+	c.raw, c.val = b, reflect.Value{}
 	return nil
 }
 
@@ -571,7 +603,7 @@ func (t *tx) putRaw(model, id string, b []byte) {
 	if !c.dirty {
 		t.order = append(t.order, k)
 	}
-	c.raw, c.dirty = b, true
+	c.raw, c.val, c.dirty = b, reflect.Value{}, true
 }
 
 // index adds (or removes) a member of an ordered index.
@@ -584,6 +616,9 @@ func (t *tx) changes() (Changes, error) {
 	var ch Changes
 	for _, k := range t.order {
 		c := t.docs[k]
+		if err := c.encode(); err != nil {
+			return Changes{}, err
+		}
 		ch.Docs = append(ch.Docs, Doc{Model: c.model, ID: c.id, Body: c.raw})
 	}
 	ch.Indexes = t.indexes

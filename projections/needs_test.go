@@ -248,3 +248,46 @@ func TestCasesRunsGiveTheSameModels(t *testing.T) {
 		}
 	}
 }
+
+// A run reads back what it wrote without encoding it; what it commits is the last
+// value written, encoded once; a document read under another type is decoded from
+// that encoding.
+func TestRunDocumentsAreEncodedOnceAtCommit(t *testing.T) {
+	store := newMemStore()
+	store.docs[HouseholdsModel+"/h1"] = []byte(`{"id":"h1","community":"c1","need_ids":["n0"]}`)
+	tx := &tx{ctx: context.Background(), store: store, docs: map[string]*cached{}}
+	var h HouseholdView
+	if ok, err := tx.get(HouseholdsModel, "h1", &h); err != nil || !ok || h.Community != "c1" {
+		t.Fatalf("stored document: %v %v %+v", ok, err, h)
+	}
+	h.NeedIDs = append(h.NeedIDs, "n1")
+	if err := tx.put(HouseholdsModel, "h1", h); err != nil {
+		t.Fatal(err)
+	}
+	var again HouseholdView
+	if ok, err := tx.get(HouseholdsModel, "h1", &again); err != nil || !ok || strings.Join(again.NeedIDs, ",") != "n0,n1" {
+		t.Fatalf("read back %v %v %+v", ok, err, again)
+	}
+	again.Helped = true
+	if err := tx.put(HouseholdsModel, "h1", again); err != nil {
+		t.Fatal(err)
+	}
+	var other struct {
+		ID     string `json:"id"`
+		Helped bool   `json:"helped"`
+	}
+	if ok, err := tx.get(HouseholdsModel, "h1", &other); err != nil || !ok || other.ID != "h1" || !other.Helped {
+		t.Fatalf("read under another type: %v %v %+v", ok, err, other)
+	}
+	if ok, _ := tx.get(HouseholdsModel, "nobody", &other); ok {
+		t.Fatal("a missing document was found")
+	}
+	ch, err := tx.changes()
+	if err != nil || len(ch.Docs) != 1 {
+		t.Fatalf("changes %+v %v", ch, err)
+	}
+	var committed HouseholdView
+	if err := json.Unmarshal(ch.Docs[0].Body, &committed); err != nil || !committed.Helped || len(committed.NeedIDs) != 2 {
+		t.Fatalf("committed %s (%v)", ch.Docs[0].Body, err)
+	}
+}
