@@ -58,7 +58,7 @@ func (h StartServiceHandler) Handle(ctx context.Context, referralID string, meta
 // by its unguessable id).
 func mayServe(who domain.Principal, c needContext, referralID string) error {
 	if c.need.ReferralID != referralID {
-		return fmt.Errorf("referral %s is no longer live (the need is %s): %w", referralID, c.need.Status, domain.ErrRefused)
+		return fmt.Errorf("referral %s is no longer live: %w", referralID, domain.ErrRefused)
 	}
 	return who.MayManageOffer(c.offer.Provider)
 }

@@ -47,19 +47,27 @@ func (c *Clock) Real() {
 	c.real = true
 }
 
-// IDs returns a source of UUIDv7s whose time is now's and whose other bits come
-// from seed, so that a seed gives the same ids at the same simulated times. It is
-// safe for concurrent use.
-func IDs(seed uint64, now func() time.Time) func() string {
+// IDs returns a source of UUIDv7s: while the clock is simulated, their time is the
+// clock's and their other bits come from seed, so that a seed gives the same ids at
+// the same simulated times; once the clock is real, they are random (ids that
+// anyone could compute must not outlive the demo's own days). It is safe for
+// concurrent use.
+func (c *Clock) IDs(seed uint64) func() string {
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 0x6964_73)) // "ids"
 	return func() string {
+		c.mu.Lock()
+		real := c.real
+		c.mu.Unlock()
+		if real {
+			return uuid.Must(uuid.NewV7()).String()
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		var u uuid.UUID
 		binary.BigEndian.PutUint64(u[8:], rng.Uint64())
 		binary.BigEndian.PutUint64(u[0:], rng.Uint64())
-		ms := uint64(now().UnixMilli())
+		ms := uint64(c.Now().UnixMilli())
 		u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 		u[6] = 0x70 | u[6]&0x0f // version 7
 		u[8] = 0x80 | u[8]&0x3f // RFC 4122 variant

@@ -86,7 +86,7 @@ func playOnce(t *testing.T, seed uint64, end time.Time, days int) ([]string, dem
 	srv := redistest.Real(t)
 	clock := demo.NewClock(demo.Start(end, days))
 	n, err := node.New(node.Config{Client: srv.Client(t), Consumer: "demo-test", Reference: w.Reference,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TickInterval: -1, Clock: clock.Now, NewID: demo.IDs(seed, clock.Now)})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TickInterval: -1, Clock: clock.Now, NewID: clock.IDs(seed)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +144,9 @@ func TestPlayIsDeterministicAndAlive(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d: %d entries; %+v", seed, len(first), totals)
+	if totals.Refused != 0 {
+		t.Fatalf("seed %d: %d of the play's commands were refused, with nobody else acting", seed, totals.Refused)
+	}
 	if totals.Households < 60 || totals.Needs < totals.Households {
 		t.Fatalf("seed %d: only %d households and %d needs", seed, totals.Households, totals.Needs)
 	}
@@ -156,5 +159,32 @@ func TestPlayIsDeterministicAndAlive(t *testing.T) {
 	}
 	if kinds["offer.posted"] <= totals.Providers {
 		t.Errorf("seed %d: no offer arrived after the start", seed)
+	}
+}
+
+// The clock never goes back; its ids are the seed's while it is simulated and
+// random once it is real.
+func TestClockAndIDs(t *testing.T) {
+	start := time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC)
+	a, b := demo.NewClock(start), demo.NewClock(start)
+	a.Set(start.Add(time.Hour))
+	a.Set(start) // not back
+	if !a.Now().Equal(start.Add(time.Hour)) {
+		t.Fatalf("the clock went back to %v", a.Now())
+	}
+	b.Set(start.Add(time.Hour))
+	idsA, idsB := a.IDs(5), b.IDs(5)
+	for range 3 {
+		if x, y := idsA(), idsB(); x != y {
+			t.Fatalf("the same seed and time gave %s and %s", x, y)
+		}
+	}
+	a.Real()
+	b.Real()
+	if x, y := idsA(), idsB(); x == y {
+		t.Fatalf("real-time ids repeat the seed's: %s", x)
+	}
+	if time.Since(a.Now()) > time.Minute {
+		t.Fatalf("a real clock reads %v", a.Now())
 	}
 }

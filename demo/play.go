@@ -47,7 +47,8 @@ type Config struct {
 
 // Totals counts what the demo did.
 type Totals struct {
-	Day, Days       int
+	Day             int `json:"day"`
+	Days            int `json:"days"`
 	Providers       int `json:"providers"`
 	Offers          int `json:"offers"`
 	CapacityRaised  int `json:"capacity_raised"`
@@ -202,13 +203,13 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 				return p.t, err
 			}
 			if err := p.e.Settle(ctx); err != nil {
-				return p.t, err
+				return p.t, fmt.Errorf("demo: wait for the engine: %w", err)
 			}
 			if err := p.answer(ctx, weekend); err != nil {
 				return p.t, err
 			}
 			if err := p.e.Settle(ctx); err != nil {
-				return p.t, err
+				return p.t, fmt.Errorf("demo: wait for the engine: %w", err)
 			}
 			p.step++
 		}
@@ -223,7 +224,7 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 			return p.t, fmt.Errorf("demo: tick: %w", err)
 		}
 		if err := p.e.Settle(ctx); err != nil {
-			return p.t, err
+			return p.t, fmt.Errorf("demo: wait for the engine: %w", err)
 		}
 	}
 	p.t.Day = cfg.Days
@@ -255,7 +256,10 @@ func (p *player) settled(ctx context.Context) error {
 	if p.cfg.Clock == nil {
 		return nil
 	}
-	return p.e.SettleMatcher(ctx)
+	if err := p.e.SettleMatcher(ctx); err != nil {
+		return fmt.Errorf("demo: wait for the matcher: %w", err)
+	}
+	return nil
 }
 
 // meta names who acts: the demo acting as the principal.
@@ -301,7 +305,10 @@ func (p *player) postStandingOffers(ctx context.Context) error {
 			}
 		}
 	}
-	return p.e.Settle(ctx)
+	if err := p.e.Settle(ctx); err != nil {
+		return fmt.Errorf("demo: wait for the engine: %w", err)
+	}
+	return nil
 }
 
 func (p *player) register(ctx context.Context, h householdPlan) error {
@@ -416,24 +423,29 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 	for _, o := range p.offers {
 		providerOf[o.id] = o.provider
 	}
-	for _, n := range p.nodes {
+	// Every inbox is read before anyone answers, so that what a centre sees does not
+	// depend on how far the read models got with the answers of others.
+	inboxes := make([][]app.InboxItem, len(p.nodes))
+	for i, n := range p.nodes {
 		who := centre(n.tier, n.area)
-		var items []app.InboxItem
 		page := app.PageRequest{Limit: app.MaxPageSize}
 		for {
 			got, err := p.a.Queries.Reads.Inbox(ctx, domain.TierName(n.tier), n.area, page, who)
 			if err != nil {
 				return fmt.Errorf("demo: inbox of %s: %w", n.area, err)
 			}
-			items = append(items, got.Items...)
+			inboxes[i] = append(inboxes[i], got.Items...)
 			if got.NextCursor == "" {
 				break
 			}
 			if page.After, err = app.ParseCursor(got.NextCursor); err != nil {
-				return err
+				return fmt.Errorf("demo: inbox of %s: %w", n.area, err)
 			}
 		}
-		for _, it := range items {
+	}
+	for i, n := range p.nodes {
+		who := centre(n.tier, n.area)
+		for _, it := range inboxes[i] {
 			plan, ok := p.seen[it.ReferralID]
 			if !ok {
 				plan = &answerPlan{at: p.step + p.rng.IntN(3), kind: domain.AnswerAccept}

@@ -96,7 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		// The demo ticks through its days itself; the node ticks once it is done.
-		cfg.Reference, cfg.Clock, cfg.NewID, cfg.TickInterval = play.world.Reference, play.clock.Now, demo.IDs(*demoSeed, play.clock.Now), -1
+		cfg.Reference, cfg.Clock, cfg.NewID, cfg.TickInterval = play.world.Reference, play.clock.Now, play.clock.IDs(*demoSeed), -1
 	}
 	n, err := node.New(cfg)
 	if err != nil {

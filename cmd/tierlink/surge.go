@@ -75,8 +75,12 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- n.Run(rctx) }()
-	if err := n.Settle(ctx); err != nil { // every district's matcher holds its lease
-		return err
+	// Every district's matcher takes its lease at once on an empty database.
+	sctx, cancel := context.WithTimeout(rctx, 30*time.Second)
+	err = n.Settle(sctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("surge: the node did not start deciding for every district: %w", err)
 	}
 	if *cpuOut != "" {
 		f, err := os.Create(*cpuOut)

@@ -145,6 +145,9 @@ type follower struct {
 	rec     FollowRecorder
 	log     *slog.Logger
 	cp      int64
+	// noSetID is set once the server refused XGROUP SETID (the embedded one does):
+	// the group then delivers every entry, acknowledged as applied.
+	noSetID bool
 }
 
 // catchUp reads and applies the log from the checkpoint up to position until
@@ -280,13 +283,23 @@ func (f *follower) apply(ctx context.Context, e Entry) error {
 // the entries applied by reading the log are not delivered too. If the subscriber
 // has already read past it, the entries between are delivered again and
 // acknowledged as applied: at least once, as always.
+//
+// It also sets the group's count of entries read (ENTRIESREAD, Redis 7), which is
+// the position, so that Redis's own XINFO GROUPS lag stays known.
 func (f *follower) skipDelivered(ctx context.Context) {
 	keys, err := KeysFor(f.cfg.Partition)
-	if err != nil {
+	if err != nil || f.noSetID {
 		return
 	}
-	if err := f.store.client.XGroupSetID(ctx, keys.Log(), f.cfg.Group, strconv.FormatInt(f.cp, 10)+"-0").Err(); err != nil && ctx.Err() == nil {
-		f.log.Debug("group position not moved; the applied entries will be delivered and acknowledged", "err", err)
+	id := strconv.FormatInt(f.cp, 10) + "-0"
+	err = f.store.client.Do(ctx, "XGROUP", "SETID", keys.Log(), f.cfg.Group, id, "ENTRIESREAD", f.cp).Err()
+	if err != nil && ctx.Err() == nil && !errors.Is(err, redis.Nil) {
+		// A server before Redis 7 knows SETID without ENTRIESREAD.
+		err = f.store.client.XGroupSetID(ctx, keys.Log(), f.cfg.Group, id).Err()
+	}
+	if err != nil && ctx.Err() == nil {
+		f.noSetID = true
+		f.log.Info("the server cannot move a consumer group (XGROUP SETID); the entries applied will be delivered and acknowledged one by one", "err", err)
 	}
 }
 

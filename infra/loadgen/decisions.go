@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ type tracker struct {
 	mu         sync.Mutex
 	sent       map[string]time.Time // registered, not yet decided
 	early      map[string]decided   // decided, registration's answer not yet back
+	paired     map[string]struct{}  // registered and decided: later decisions are not first
 	latencies  []time.Duration
 	referred   int64
 	waitlisted int64
@@ -30,7 +32,7 @@ type decided struct {
 }
 
 func newTracker() *tracker {
-	return &tracker{sent: map[string]time.Time{}, early: map[string]decided{}}
+	return &tracker{sent: map[string]time.Time{}, early: map[string]decided{}, paired: map[string]struct{}{}}
 }
 
 // registered records that the registration of need id was sent at.
@@ -39,6 +41,7 @@ func (t *tracker) registered(id string, at time.Time) {
 	defer t.mu.Unlock()
 	if d, ok := t.early[id]; ok {
 		delete(t.early, id)
+		t.paired[id] = struct{}{}
 		t.record(d, at)
 		return
 	}
@@ -51,7 +54,11 @@ func (t *tracker) decided(id string, d decided) {
 	defer t.mu.Unlock()
 	if sentAt, ok := t.sent[id]; ok {
 		delete(t.sent, id)
+		t.paired[id] = struct{}{}
 		t.record(d, sentAt)
+		return
+	}
+	if _, done := t.paired[id]; done {
 		return
 	}
 	if _, seen := t.early[id]; !seen {
@@ -89,7 +96,7 @@ func lastID(ctx context.Context, c redis.UniversalClient, district string) (stri
 	}
 	last, err := c.XRevRangeN(ctx, keys.Log(), "+", "-", 1).Result()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("read the end of %s's log: %w", district, err)
 	}
 	if len(last) == 0 {
 		return "0", nil

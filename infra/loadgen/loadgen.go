@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -21,7 +22,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 )
 
 // Area is a district the load registers households in, with a token of a centre
@@ -193,9 +193,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	sendCtx, stopSending := context.WithTimeout(runCtx, cfg.Duration)
 	defer stopSending()
-	var limiter *rate.Limiter
+	// At a target rate, the k-th command is due at start + k/rate, whichever client
+	// sends it, and its latencies are counted from when it was due: a server that
+	// falls behind is charged for the queue it causes (no coordinated omission).
+	var due atomic.Int64
+	interval := time.Duration(0)
 	if cfg.Rate > 0 {
-		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/100)))
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
 	}
 	var (
 		sent, failed, needs, offers atomic.Int64
@@ -211,10 +215,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
 			var mine []time.Duration
 			for n := 0; sendCtx.Err() == nil; n++ {
-				if limiter != nil && limiter.Wait(sendCtx) != nil {
-					break
-				}
 				t0 := time.Now()
+				if interval > 0 {
+					t0 = start.Add(time.Duration(due.Add(1)-1) * interval)
+					if wait := time.Until(t0); wait > 0 {
+						select {
+						case <-sendCtx.Done():
+						case <-time.After(wait):
+						}
+					}
+					if sendCtx.Err() != nil {
+						break
+					}
+				}
 				ids, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
 				if sendCtx.Err() != nil {
 					break // cut off by the end of the run
@@ -355,8 +368,8 @@ func percentiles(ds []time.Duration) Latency {
 		return Latency{}
 	}
 	slices.Sort(ds)
-	at := func(q float64) float64 {
-		i := min(len(ds)-1, int(q*float64(len(ds))))
+	at := func(q float64) float64 { // nearest rank: the smallest value with at least q of them at or below it
+		i := min(len(ds)-1, max(0, int(math.Ceil(q*float64(len(ds))))-1))
 		return float64(ds[i].Microseconds()) / 1000
 	}
 	return Latency{Count: len(ds), P50: at(0.5), P90: at(0.9), P99: at(0.99), P999: at(0.999), Max: float64(ds[len(ds)-1].Microseconds()) / 1000}

@@ -21,8 +21,26 @@ func TestTrackerPairsEitherOrder(t *testing.T) {
 	if r.Referred != 1 || r.Waitlisted != 1 || r.Undecided != 1 || tr.waiting() != 1 {
 		t.Fatalf("report %+v", r)
 	}
-	if r.Latency.Count != 2 || r.Latency.P50 != 3 || r.Latency.Max != 3 {
+	if r.Latency.Count != 2 || r.Latency.P50 != 2 || r.Latency.Max != 3 {
 		t.Fatalf("latency %+v, want 2 ms and 3 ms", r.Latency)
+	}
+	if len(tr.early) != 0 {
+		t.Fatalf("a later decision on a paired need was kept: %v", tr.early)
+	}
+}
+
+// Percentiles are nearest-rank: of 1 to 1000 ms, p50 is 500 ms and p99.9 999 ms.
+func TestPercentilesNearestRank(t *testing.T) {
+	var ds []time.Duration
+	for i := 1000; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	l := percentiles(ds)
+	if l.P50 != 500 || l.P90 != 900 || l.P99 != 990 || l.P999 != 999 || l.Max != 1000 || l.Count != 1000 {
+		t.Fatalf("%+v", l)
+	}
+	if one := percentiles([]time.Duration{7 * time.Millisecond}); one.P50 != 7 || one.P999 != 7 {
+		t.Fatalf("one sample: %+v", one)
 	}
 }
 

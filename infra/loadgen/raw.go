@@ -139,7 +139,7 @@ func RawLimits(ctx context.Context, client redis.UniversalClient, writers int, d
 			ids[i] = m.ID
 		}
 		if err := client.XAck(ctx, keys.Log(), "raw", ids...).Err(); err != nil {
-			return Limits{}, err
+			return Limits{}, fmt.Errorf("raw XACK: %w", err)
 		}
 		n += int64(len(ids))
 	}

@@ -264,8 +264,11 @@ func Surge(ctx context.Context, cfg SurgeConfig) (SurgeReport, error) {
 		return s, nil
 	}
 	sctx, stopSampling := context.WithCancel(ctx)
-	defer stopSampling()
+	var sampling sync.WaitGroup
+	defer func() { stopSampling(); sampling.Wait() }()
+	sampling.Add(1)
 	go func() {
+		defer sampling.Done()
 		t := time.NewTicker(cfg.Sample)
 		defer t.Stop()
 		for {
@@ -312,6 +315,7 @@ func Surge(ctx context.Context, cfg SurgeConfig) (SurgeReport, error) {
 		cfg.Absorbed()
 	}
 	stopSampling()
+	sampling.Wait()
 	if _, err := sample(ctx); err != nil {
 		return rep, err
 	}

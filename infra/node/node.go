@@ -84,9 +84,11 @@ type Node struct {
 	views      *viewstore.Set
 	refs       *references
 	app        *app.Application
-	// running is set while Run runs; loops and cases hold each district's matcher
-	// (while this node holds its lease) and projection, for Settle.
+	// running is set while Run runs, stopped once it has returned; loops and cases
+	// hold each district's matcher (while this node holds its lease) and projection,
+	// for Settle.
 	running atomic.Bool
+	stopped atomic.Bool
 	mu      sync.Mutex
 	loops   map[string]*matching.Loop
 	cases   map[string]*projections.Cases
@@ -333,8 +335,12 @@ func (n *Node) Partitions() []string { return slices.Clone(n.partitions) }
 // Settle waits until the matcher and the projections of every district have applied
 // the whole log and no decision is left to append: the log's head, read before and
 // after, equals both consumers' checkpoints. It waits for Run to start (until ctx
-// ends, if Run is never called).
+// ends, if Run is never called, or this node never gets a district's matcher lease)
+// and returns ErrStopped once Run has returned.
 func (n *Node) Settle(ctx context.Context) error { return n.settle(ctx, true) }
+
+// ErrStopped is returned by Settle once the node's Run has returned.
+var ErrStopped = errors.New("node: stopped running")
 
 // SettleMatcher is Settle for the matchers alone: every decision the log calls for
 // is in it (the read models may still be behind).
@@ -342,6 +348,9 @@ func (n *Node) SettleMatcher(ctx context.Context) error { return n.settle(ctx, f
 
 func (n *Node) settle(ctx context.Context, readModels bool) error {
 	for {
+		if n.stopped.Load() {
+			return ErrStopped
+		}
 		settled := n.running.Load()
 		for _, p := range n.partitions {
 			if !settled {
@@ -349,7 +358,7 @@ func (n *Node) settle(ctx context.Context, readModels bool) error {
 			}
 			h, err := n.store.Head(ctx, p)
 			if err != nil {
-				return err
+				return fmt.Errorf("settle %s: %w", p, err)
 			}
 			n.mu.Lock()
 			loop, cases := n.loops[p], n.cases[p]
@@ -364,7 +373,7 @@ func (n *Node) settle(ctx context.Context, readModels bool) error {
 			if readModels {
 				var err error
 				if ccp, err = cases.Checkpoint(ctx); err != nil {
-					return err
+					return fmt.Errorf("settle %s: %w", p, err)
 				}
 			}
 			if lcp != h || ccp != h {
@@ -394,7 +403,7 @@ func (n *Node) Lag(ctx context.Context) (matcher, projection int64, err error) {
 	for _, p := range n.partitions {
 		h, err := n.store.Head(ctx, p)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, fmt.Errorf("lag of %s: %w", p, err)
 		}
 		n.mu.Lock()
 		loop, cases := n.loops[p], n.cases[p]
@@ -405,7 +414,7 @@ func (n *Node) Lag(ctx context.Context) (matcher, projection int64, err error) {
 		}
 		if cases != nil {
 			if ccp, err = cases.Checkpoint(ctx); err != nil {
-				return 0, 0, err
+				return 0, 0, fmt.Errorf("lag of %s: %w", p, err)
 			}
 		}
 		matcher += max(h-lcp, 0)
@@ -448,7 +457,7 @@ func (n *Node) Run(ctx context.Context) error {
 		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
 	}
 	n.running.Store(true)
-	defer n.running.Store(false)
+	defer func() { n.running.Store(false); n.stopped.Store(true) }()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -731,7 +740,6 @@ func eventOf(e *eventlog.Entry) *domain.Event {
 	return &e.Event
 }
 
-// loopRun hands a matching loop a run of entries.
 // loopFlush flushes a matcher's loop and says whether it had decisions to append.
 func loopFlush(l *matching.Loop) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
@@ -740,6 +748,7 @@ func loopFlush(l *matching.Loop) func(context.Context) (bool, error) {
 	}
 }
 
+// loopRun hands a matching loop a run of entries.
 func loopRun(l *matching.Loop) func(context.Context, []eventlog.Entry) error {
 	return func(ctx context.Context, entries []eventlog.Entry) error {
 		in := make([]matching.Input, len(entries))

@@ -511,6 +511,16 @@ func TestReferralLifecycleEndToEnd(t *testing.T) {
 	if len(v.Declined) != 1 || v.Declined[0] != a {
 		t.Fatalf("declined offers %v", v.Declined)
 	}
+	// The declined referral has ended: its provider starting it is refused as ended
+	// (409), not forbidden, and nothing is appended.
+	before := head(t, r)
+	youth := "Bearer " + r.token(t, domain.Principal{Role: domain.RoleProvider, Provider: "changning-youth"})
+	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/start", "", "Authorization", youth); code != 409 {
+		t.Fatalf("start of a declined referral: %d %v", code, out)
+	}
+	if h := head(t, r); h != before {
+		t.Fatalf("a refused start appended %d entries", h-before)
+	}
 	rid = v.Referral.ID
 	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/start", ""); code != 409 {
 		t.Fatalf("start before acceptance: %d %v", code, out)
