@@ -49,6 +49,16 @@ type Log interface {
 	Find(ctx context.Context, ref domain.AggregateRef) (partition string, events []domain.Event, err error)
 	// Taken returns where a command id took effect in a partition, if it did.
 	Taken(ctx context.Context, partition, commandID string) (Appended, bool, error)
+	// AppendMany writes several commands' events to one partition in one call, each
+	// command atomically and on its own: it returns each command's result or error
+	// (as Append's), and an error only when the call itself failed.
+	AppendMany(ctx context.Context, commands []Command) ([]Appended, []error, error)
+}
+
+// Command is one command's events and fingerprint, for Log.AppendMany.
+type Command struct {
+	Events      []domain.Event
+	Fingerprint string
 }
 
 // NeedViews finds need views in whichever partition holds them.
@@ -105,15 +115,17 @@ type Application struct {
 // Commands are the use cases that append to the log.
 type Commands struct {
 	RegisterHousehold RegisterHouseholdHandler
-	RegisterNeeds     RegisterNeedsHandler
-	PostOffer         PostOfferHandler
-	ChangeCapacity    ChangeCapacityHandler
-	WithdrawOffer     WithdrawOfferHandler
-	AnswerReferral    AnswerReferralHandler
-	StartService      StartServiceHandler
-	CompleteService   CompleteServiceHandler
-	WithdrawNeed      WithdrawNeedHandler
-	PublishReference  PublishReferenceHandler
+	// RegisterHouseholds registers many households in one call.
+	RegisterHouseholds RegisterHouseholdsHandler
+	RegisterNeeds      RegisterNeedsHandler
+	PostOffer          PostOfferHandler
+	ChangeCapacity     ChangeCapacityHandler
+	WithdrawOffer      WithdrawOfferHandler
+	AnswerReferral     AnswerReferralHandler
+	StartService       StartServiceHandler
+	CompleteService    CompleteServiceHandler
+	WithdrawNeed       WithdrawNeedHandler
+	PublishReference   PublishReferenceHandler
 }
 
 // Queries are the use cases that read the read models.
@@ -131,16 +143,17 @@ func New(cfg Config) (*Application, error) {
 	}
 	return &Application{
 		Commands: Commands{
-			RegisterHousehold: RegisterHouseholdHandler{cfg: cfg},
-			RegisterNeeds:     RegisterNeedsHandler{cfg: cfg},
-			ChangeCapacity:    ChangeCapacityHandler{cfg: cfg},
-			WithdrawOffer:     WithdrawOfferHandler{cfg: cfg},
-			AnswerReferral:    AnswerReferralHandler{cfg: cfg},
-			StartService:      StartServiceHandler{cfg: cfg},
-			CompleteService:   CompleteServiceHandler{cfg: cfg},
-			WithdrawNeed:      WithdrawNeedHandler{cfg: cfg},
-			PostOffer:         PostOfferHandler{cfg: cfg},
-			PublishReference:  PublishReferenceHandler{cfg: cfg},
+			RegisterHousehold:  RegisterHouseholdHandler{cfg: cfg},
+			RegisterHouseholds: RegisterHouseholdsHandler{cfg: cfg},
+			RegisterNeeds:      RegisterNeedsHandler{cfg: cfg},
+			ChangeCapacity:     ChangeCapacityHandler{cfg: cfg},
+			WithdrawOffer:      WithdrawOfferHandler{cfg: cfg},
+			AnswerReferral:     AnswerReferralHandler{cfg: cfg},
+			StartService:       StartServiceHandler{cfg: cfg},
+			CompleteService:    CompleteServiceHandler{cfg: cfg},
+			WithdrawNeed:       WithdrawNeedHandler{cfg: cfg},
+			PostOffer:          PostOfferHandler{cfg: cfg},
+			PublishReference:   PublishReferenceHandler{cfg: cfg},
 		},
 		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, refs: cfg.References}, Reads: Reads{cfg: cfg, views: cfg.Views}},
 	}, nil

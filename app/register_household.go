@@ -60,7 +60,12 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 	if err != nil {
 		return RegisterHouseholdResult{}, err
 	}
-	out := RegisterHouseholdResult{District: com.District, Position: res.LastPosition, Replayed: res.Duplicate, Needs: []RegisteredNeed{}}
+	return householdResult(evs, com.District, res, meta.CommandID)
+}
+
+// householdResult reads what a registration created from its events.
+func householdResult(evs []domain.Event, district string, res Appended, commandID string) (RegisterHouseholdResult, error) {
+	out := RegisterHouseholdResult{District: district, Position: res.LastPosition, Replayed: res.Duplicate, Needs: []RegisteredNeed{}}
 	for _, e := range evs {
 		switch p := e.Payload.(type) {
 		case domain.HouseholdRegistered:
@@ -71,7 +76,7 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 		}
 	}
 	if out.HouseholdID == "" {
-		return out, fmt.Errorf("%w: %s", ErrCommandReused, meta.CommandID)
+		return out, fmt.Errorf("%w: %s", ErrCommandReused, commandID)
 	}
 	return out, nil
 }

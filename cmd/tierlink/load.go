@@ -33,8 +33,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	url := fs.String("url", "http://127.0.0.1:8080", "the running tierlink's API")
 	clients := fs.Int("clients", 8, "concurrent clients")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send commands")
-	rate := fs.Float64("rate", 0, "target commands per second over all clients (0: flat out)")
+	rate := fs.Float64("rate", 0, "target requests per second over all clients (0: flat out)")
 	perHousehold := fs.Int("needs-per-household", 1, "needs each household registers (distinct categories)")
+	batch := fs.Int("batch", 1, "households a request registers (more than 1: POST /v1/households/batch, up to 500)")
 	offerOneIn := fs.Int("offer-one-in", 20, "one command in this many posts an offer")
 	drain := fs.Duration("drain", 10*time.Second, "how long to wait after the last command for the matcher's decisions")
 	raw := fs.Bool("raw", true, "measure the raw Redis limits (XADD, Lua append, XREADGROUP, XRANGE + decode) after the load, for --duration each")
@@ -56,6 +57,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := json.Unmarshal(b, base); err != nil {
 			return fmt.Errorf("--baseline %s is not the JSON of tierlink load --json: %w", *baseline, err)
 		}
+	}
+	if *batch < 1 || *batch > 500 {
+		return fmt.Errorf("load: --batch from 1 to 500, got %d", *batch)
 	}
 	if *clients < 1 || *clients > 1024 || *duration < time.Second || *rate < 0 || *offerOneIn < 1 || *drain < 0 {
 		return fmt.Errorf("load: --clients from 1 to 1024, --duration of 1s or more, --rate of 0 or more, --offer-one-in of 1 or more; got %d, %v, %v, %d",
@@ -110,7 +114,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		progressbar.OptionSetDescription("load"), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	report, err := loadgen.Run(ctx, loadgen.Config{
 		URL: *url, Areas: areas, ProviderToken: provider, Categories: ref.Taxonomy.Codes(),
-		Clients: *clients, Duration: *duration, Rate: *rate, OfferOneIn: *offerOneIn, NeedsPerHousehold: *perHousehold,
+		Clients: *clients, Duration: *duration, Rate: *rate, OfferOneIn: *offerOneIn, NeedsPerHousehold: *perHousehold, Batch: *batch,
 		Seed: uint64(time.Now().UnixNano()), Log: client, Drain: *drain,
 		Progress: func(p loadgen.Progress) {
 			phase := "load"

@@ -24,7 +24,7 @@ Usage:
   tierlink demo [--seed 1] [--days 14]     (play the demo against a running tierlink)
   tierlink tokens create|list|revoke ...   (API tokens; tierlink tokens for help)
   tierlink projections rebuild             (rebuild the read models from the log)
-  tierlink load [--url URL] [--clients 8] [--duration 10s] [--rate 0] [--json FILE]
+  tierlink load [--url URL] [--clients 8] [--duration 10s] [--rate 0] [--batch 1] [--json FILE]
                                            (drive a running tierlink's API; measure it)
   tierlink surge [--needs 1000000] [--offers 100000] [--json FILE] [--svg FILE]
                                            (a city-wide lockdown day on an empty Redis)

@@ -60,12 +60,20 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 // maxDetail bounds the length of a problem's detail, in bytes.
 const maxDetail = 1000
 
-// maxBodyBytes bounds a request body.
-const maxBodyBytes = 64 << 10
+// maxBodyBytes bounds a request body; maxBatchBodyBytes a batch's.
+const (
+	maxBodyBytes      = 64 << 10
+	maxBatchBodyBytes = 1 << 20
+)
 
 // decodeJSON reads a JSON body strictly: the right media type, a size limit, no
 // unknown fields, no trailing data. It returns a problem saying what is wrong.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *Problem {
+	return decodeJSONUpTo(w, r, v, maxBodyBytes)
+}
+
+// decodeJSONUpTo is decodeJSON with another size limit.
+func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBodyBytes int64) *Problem {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			fmt.Sprintf("send the body as application/json, not %s", ct))

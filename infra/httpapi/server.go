@@ -103,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		_, _ = w.Write(s.openapi)
 	})
 	s.handle("POST /v1/households", s.registerHousehold)
+	s.handle("POST /v1/households/batch", s.registerHouseholds)
 	s.handle("POST /v1/households/{id}/needs", s.registerNeeds)
 	s.handle("POST /v1/offers", s.postOffer)
 	s.handle("POST /v1/offers/{id}/capacity", s.changeCapacity)
@@ -345,6 +346,65 @@ func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
 		res, err := s.cfg.App.Commands.RegisterHousehold.Handle(ctx, in, meta)
 		return res, res.Replayed, err
 	})
+}
+
+// registerHouseholdsRequest is a batch of registrations.
+type registerHouseholdsRequest struct {
+	Households []registerHouseholdRequest `json:"households"`
+}
+
+// batchItem is one household's outcome in a batch: its status, and its result or problem.
+type batchItem struct {
+	Status  int                          `json:"status"`
+	Result  *app.RegisterHouseholdResult `json:"result,omitempty"`
+	Problem *Problem                     `json:"problem,omitempty"`
+}
+
+// registerHouseholds registers up to app.MaxHouseholdsPerBatch households in one
+// request; each is its own command with its own outcome (200 for the request, each
+// item 201, 200 when replayed, or its problem's status).
+func (s *Server) registerHouseholds(w http.ResponseWriter, r *http.Request) {
+	var req registerHouseholdsRequest
+	if p := decodeJSONUpTo(w, r, &req, maxBatchBodyBytes); p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	meta, p := s.meta(w, r)
+	if p != nil {
+		writeProblem(w, r, p)
+		return
+	}
+	in := make([]app.RegisterHouseholdInput, len(req.Households))
+	for i, h := range req.Households {
+		in[i] = app.RegisterHouseholdInput{Community: h.Community, TargetGroups: h.TargetGroups, Assessment: h.Assessment, Needs: needInputs(h.Needs)}
+	}
+	outs, err := s.cfg.App.Commands.RegisterHouseholds.Handle(r.Context(), in, meta)
+	log := s.cfg.Logger.With("method", r.Method, "path", r.URL.Path, "actor", meta.Actor,
+		"command_id", meta.CommandID, "correlation_id", meta.CorrelationID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	items := make([]batchItem, len(outs))
+	refused := 0
+	for i, o := range outs {
+		if o.Err != nil {
+			p, _ := problemFor(o.Err)
+			for k := range p.Errors {
+				p.Errors[k].Pointer = "/households/" + strconv.Itoa(i) + p.Errors[k].Pointer
+			}
+			items[i] = batchItem{Status: p.Status, Problem: p}
+			refused++
+			continue
+		}
+		res := o.Result
+		items[i] = batchItem{Status: http.StatusCreated, Result: &res}
+		if res.Replayed {
+			items[i].Status = http.StatusOK
+		}
+	}
+	log.InfoContext(r.Context(), "command batch", "households", len(outs), "refused", refused)
+	writeJSON(w, http.StatusOK, map[string]any{"results": items})
 }
 
 type postOfferRequest struct {

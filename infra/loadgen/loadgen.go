@@ -51,7 +51,10 @@ type Config struct {
 	// NeedsPerHousehold is how many needs (of distinct categories) each household
 	// registers (default 1).
 	NeedsPerHousehold int
-	Seed              uint64
+	// Batch, if more than 1, registers this many households a request
+	// (POST /v1/households/batch); each counts as a command.
+	Batch int
+	Seed  uint64
 	// Log, if set, is the Redis of the server's event log: the load reads each
 	// district's log to time the matcher's first decision on every need it registered.
 	Log redis.UniversalClient
@@ -144,6 +147,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.NeedsPerHousehold < 1 || cfg.NeedsPerHousehold > len(cfg.Categories) {
 		return Report{}, fmt.Errorf("loadgen: %d needs per household of %d categories", cfg.NeedsPerHousehold, len(cfg.Categories))
 	}
+	if cfg.Batch < 0 || cfg.Batch > 500 {
+		return Report{}, fmt.Errorf("loadgen: a batch of %d households: give 0 to 500", cfg.Batch)
+	}
 	if cfg.Drain == 0 {
 		cfg.Drain = 10 * time.Second
 	}
@@ -228,12 +234,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 						break
 					}
 				}
-				ids, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
+				ids, commands, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
 				if sendCtx.Err() != nil {
 					break // cut off by the end of the run
 				}
 				mine = append(mine, time.Since(t0))
-				sent.Add(1)
+				sent.Add(int64(commands))
 				if isOffer {
 					offers.Add(1)
 				}
@@ -311,19 +317,31 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return r, nil
 }
 
-// send sends one command: mostly a household with its needs, now and then an offer.
-// It returns the ids of the needs registered.
-func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string, bool, error) {
-	community := area.Communities[rng.IntN(len(area.Communities))]
-	path, token := "/v1/households", area.CentreToken
-	var needs []map[string]string
-	for _, i := range rng.Perm(len(cfg.Categories))[:cfg.NeedsPerHousehold] {
-		needs = append(needs, map[string]string{"category": cfg.Categories[i]})
+// send sends one request: mostly a household with its needs (or a batch of them),
+// now and then an offer. It returns the ids of the needs registered and how many
+// commands the request carried.
+func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string, int, bool, error) {
+	household := func() map[string]any {
+		var needs []map[string]string
+		for _, i := range rng.Perm(len(cfg.Categories))[:cfg.NeedsPerHousehold] {
+			needs = append(needs, map[string]string{"category": cfg.Categories[i]})
+		}
+		return map[string]any{"community": area.Communities[rng.IntN(len(area.Communities))], "needs": needs,
+			"assessment": map[string]int{"income": rng.IntN(5), "health": rng.IntN(5)}}
 	}
-	body := map[string]any{"community": community, "needs": needs,
-		"assessment": map[string]int{"income": rng.IntN(5), "health": rng.IntN(5)}}
+	community := area.Communities[rng.IntN(len(area.Communities))]
+	path, token, commands := "/v1/households", area.CentreToken, 1
+	var body any = household()
+	if cfg.Batch > 1 {
+		hs := make([]map[string]any, cfg.Batch)
+		for i := range hs {
+			hs[i] = household()
+		}
+		path, body, commands = "/v1/households/batch", map[string]any{"households": hs}, cfg.Batch
+	}
 	offer := rng.IntN(cfg.OfferOneIn) == 0
 	if offer {
+		commands = 1
 		path, token = "/v1/offers", cfg.ProviderToken
 		body = map[string]any{"category": cfg.Categories[rng.IntN(len(cfg.Categories))], "capacity": 1 + rng.IntN(5),
 			"scope": map[string]string{"tier": "community", "area": community}}
@@ -331,36 +349,60 @@ func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string,
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+path, bytes.NewReader(b))
 	if err != nil {
-		return nil, offer, err
+		return nil, commands, offer, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Idempotency-Key", "load-"+uuid.NewString())
 	resp, err := cfg.Client.Do(req)
 	if err != nil {
-		return nil, offer, err
+		return nil, commands, offer, err
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return nil, offer, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(out))
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return nil, commands, offer, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(out))
 	}
 	if offer {
-		return nil, true, nil
+		return nil, commands, true, nil
 	}
-	var res struct {
+	type registered struct {
 		Needs []struct {
 			NeedID string `json:"need_id"`
 		} `json:"needs"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, false, fmt.Errorf("POST %s: the answer is not a registration: %w", path, err)
+	var results []registered
+	if cfg.Batch > 1 {
+		var res struct {
+			Results []struct {
+				Status  int             `json:"status"`
+				Result  registered      `json:"result"`
+				Problem json.RawMessage `json:"problem"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			return nil, commands, false, fmt.Errorf("POST %s: the answer is not a batch's results: %w", path, err)
+		}
+		for _, r := range res.Results {
+			if r.Status >= 300 {
+				return nil, commands, false, fmt.Errorf("POST %s: a household refused: %d %s", path, r.Status, r.Problem)
+			}
+			results = append(results, r.Result)
+		}
+	} else {
+		var res registered
+		if err := json.Unmarshal(out, &res); err != nil {
+			return nil, commands, false, fmt.Errorf("POST %s: the answer is not a registration: %w", path, err)
+		}
+		results = append(results, res)
 	}
-	ids := make([]string, len(res.Needs))
-	for i, n := range res.Needs {
-		ids[i] = n.NeedID
+	var ids []string
+	for _, r := range results {
+		for _, n := range r.Needs {
+			ids = append(ids, n.NeedID)
+		}
 	}
-	return ids, false, nil
+	return ids, commands, false, nil
 }
 
 func percentiles(ds []time.Duration) Latency {

@@ -547,6 +547,20 @@ func TestLoadGenerator(t *testing.T) {
 	if len(report.Lag) == 0 {
 		t.Fatal("no lag read from /metrics")
 	}
+	// Batches of ten households a request: ten commands each, every need decided.
+	batched, err := loadgen.Run(ctx, loadgen.Config{
+		URL: r.srv.URL, ProviderToken: r.token(t, ownProvider),
+		Areas:      []loadgen.Area{{District: "changning", CentreToken: r.token(t, ownDistrict), Communities: []string{"huayang-01", "xinhua-02"}}},
+		Categories: []string{"counselling", "material_aid", "legal_aid"}, Batch: 10, OfferOneIn: 1000,
+		Clients: 2, Duration: 500 * time.Millisecond, Seed: 2, Log: r.client,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batched.Errors != 0 || batched.Needs == 0 || batched.Needs != batched.Commands-batched.Offers || batched.Commands%10 != batched.Offers%10 ||
+		batched.Decisions.Undecided != 0 || batched.Decisions.Latency.Count != int(batched.Needs) {
+		t.Fatalf("batched report %+v, decisions %+v", batched, batched.Decisions)
+	}
 	limits, err := loadgen.RawLimits(ctx, r.client, 2, 300*time.Millisecond, true)
 	if err != nil || limits.LuaAppend <= 0 || limits.XADD <= 0 || limits.XReadGroup <= 0 || limits.XRangeDecode <= 0 || limits.Entries == 0 {
 		t.Fatalf("raw limits %+v %v", limits, err)

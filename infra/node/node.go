@@ -780,6 +780,32 @@ func (l appLog) Find(ctx context.Context, ref domain.AggregateRef) (string, []do
 	return l.store.FindAggregate(ctx, l.partitions, ref)
 }
 
+// AppendMany appends commands to one partition in one script call.
+func (l appLog) AppendMany(ctx context.Context, cmds []app.Command) ([]app.Appended, []error, error) {
+	batch := make([]eventlog.Command, len(cmds))
+	for i, c := range cmds {
+		batch[i] = eventlog.Command{Events: c.Events, Fingerprint: c.Fingerprint}
+	}
+	outs, err := l.store.AppendBatch(ctx, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, errs := make([]app.Appended, len(outs)), make([]error, len(outs))
+	for i, o := range outs {
+		switch {
+		case errors.Is(o.Err, eventlog.ErrVersionConflict):
+			errs[i] = fmt.Errorf("%w: %w", app.ErrConflict, o.Err)
+		case errors.Is(o.Err, eventlog.ErrCommandReused):
+			errs[i] = fmt.Errorf("%w: %w", app.ErrCommandReused, o.Err)
+		case o.Err != nil:
+			errs[i] = o.Err
+		default:
+			res[i] = app.Appended{Partition: cmds[i].Events[0].Partition, FirstPosition: o.Result.FirstPosition, LastPosition: o.Result.LastPosition, Duplicate: o.Result.Duplicate}
+		}
+	}
+	return res, errs, nil
+}
+
 func (l appLog) Append(ctx context.Context, evs []domain.Event, fingerprint string) (app.Appended, error) {
 	res, err := l.store.Append(ctx, evs, eventlog.Fingerprint(fingerprint))
 	switch {

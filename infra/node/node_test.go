@@ -863,3 +863,79 @@ func TestOneMatcherPerDistrict(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchRegistration registers households in one request: each is its own
+// command with its own outcome — registered, forbidden (another community's), or
+// invalid — and only the registered ones are written; the matcher decides on their
+// needs; the same batch sent again with its Idempotency-Key gives each household
+// its first result and writes nothing; an empty or oversized batch is refused whole.
+func TestBatchRegistration(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-batch")
+	as := []string{"Authorization", "Bearer " + r.token(t, ownCommunity), "Idempotency-Key", "batch-" + strings.Repeat("7", 8)}
+	body := `{"households":[
+		{"community":"huayang-01","target_groups":["elderly"],"needs":[{"category":"elderly_care"},{"category":"material_aid","urgency":"high"}]},
+		{"community":"huayang-01","needs":[{"category":"counselling"}]},
+		{"community":"xinhua-01","needs":[{"category":"counselling"}]},
+		{"community":"huayang-01","needs":[{"category":"no_such_service"}]}]}`
+	before := head(t, r)
+	code, _, out := call(t, r, "POST", "/v1/households/batch", body, as...)
+	if code != 200 {
+		t.Fatalf("batch: %d %v", code, out)
+	}
+	results := out["results"].([]any)
+	status := func(i int) float64 { return results[i].(map[string]any)["status"].(float64) }
+	if len(results) != 4 || status(0) != 201 || status(1) != 201 || status(2) != 403 || status(3) != 422 {
+		t.Fatalf("statuses: %v", results)
+	}
+	bad := results[3].(map[string]any)["problem"].(map[string]any)["errors"].([]any)[0].(map[string]any)["pointer"].(string)
+	if !strings.HasPrefix(bad, "/households/3/") {
+		t.Fatalf("the invalid household's field is pointed at as %q", bad)
+	}
+	var needs []string
+	households := map[string]bool{}
+	for _, i := range []int{0, 1} {
+		res := results[i].(map[string]any)["result"].(map[string]any)
+		households[res["household_id"].(string)] = true
+		for _, n := range res["needs"].([]any) {
+			needs = append(needs, n.(map[string]any)["need_id"].(string))
+		}
+	}
+	if len(needs) != 3 || len(households) != 2 {
+		t.Fatalf("registered needs %v of households %v", needs, households)
+	}
+	for _, n := range needs {
+		need(t, r, n, func(v projections.NeedView) bool { return v.Status == "waitlisted" || v.Status == "proposed" })
+	}
+	written := head(t, r)
+	// Sent again: the same households, replayed; nothing written.
+	code, _, again := call(t, r, "POST", "/v1/households/batch", body, as...)
+	if code != 200 {
+		t.Fatalf("batch again: %d %v", code, again)
+	}
+	for i, x := range again["results"].([]any) {
+		item := x.(map[string]any)
+		if i < 2 {
+			res := item["result"].(map[string]any)
+			if item["status"].(float64) != 200 || !households[res["household_id"].(string)] || res["replayed"] != true {
+				t.Fatalf("household %d replayed as %v", i, item)
+			}
+		}
+	}
+	if h := head(t, r); h != written {
+		t.Fatalf("the replayed batch wrote %d entries", h-written)
+	}
+	if written <= before {
+		t.Fatal("the batch wrote nothing")
+	}
+	// Refused whole: no households, or more than 500.
+	if code, _, out := call(t, r, "POST", "/v1/households/batch", `{"households":[]}`, as[:2]...); code != 422 {
+		t.Fatalf("empty batch: %d %v", code, out)
+	}
+	many := strings.Repeat(`{"community":"huayang-01","needs":[{"category":"counselling"}]},`, 501)
+	if code, _, out := call(t, r, "POST", "/v1/households/batch", `{"households":[`+strings.TrimSuffix(many, ",")+`]}`, as[:2]...); code != 422 {
+		t.Fatalf("501 households: %d %v", code, out)
+	}
+	if h := head(t, r); h != written {
+		t.Fatalf("refused batches wrote %d entries", h-written)
+	}
+}

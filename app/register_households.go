@@ -1,0 +1,101 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+// MaxHouseholdsPerBatch bounds a batch registration.
+const MaxHouseholdsPerBatch = 500
+
+// BatchOutcome is one household of a batch: what its registration created, or why
+// it was refused (the others go ahead).
+type BatchOutcome struct {
+	Result RegisterHouseholdResult
+	Err    error
+}
+
+// RegisterHouseholdsHandler registers many households at once: a centre's list
+// after a day of visits, or a lockdown day's registrations.
+type RegisterHouseholdsHandler struct{ cfg Config }
+
+// Handle registers each household as its own command (meta's command id, if any,
+// suffixed with the household's index: a retried batch gives its first results),
+// appending each district's in one call. A household refused by the rules does not
+// stop the others.
+func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHouseholdInput, meta Meta) ([]BatchOutcome, error) {
+	if len(in) == 0 || len(in) > MaxHouseholdsPerBatch {
+		return nil, &domain.FieldError{Field: "households", Reason: fmt.Errorf("give 1 to %d households, not %d", MaxHouseholdsPerBatch, len(in))}
+	}
+	ref := h.cfg.References.Current()
+	out := make([]BatchOutcome, len(in))
+	type pending struct {
+		index int
+		cmd   Command
+		meta  Meta
+	}
+	byDistrict := map[string][]pending{}
+	var order []string
+	for i, hh := range in {
+		m := meta
+		if m.CommandID != "" {
+			m.CommandID += ":" + strconv.Itoa(i)
+		} else {
+			m.CommandID = h.cfg.NewID()
+		}
+		com, err := ref.Geography.Community(hh.Community)
+		if err == nil {
+			err = meta.Principal.MayRegisterIn(com)
+		} else if meta.Principal.Role != domain.RoleCentre {
+			err = meta.Principal.MayRegisterIn(domain.Community{Code: hh.Community})
+		}
+		var changes []domain.Change
+		if err == nil {
+			cmd := domain.RegisterHousehold{HouseholdID: h.cfg.NewID(), Community: hh.Community, TargetGroups: hh.TargetGroups, Assessment: hh.Assessment,
+				Needs: needSpecs(h.cfg, hh.Needs)}
+			changes, err = domain.DecideRegisterHousehold(domain.Household{}, cmd, ref)
+		}
+		var evs []domain.Event
+		if err == nil {
+			evs, err = h.cfg.Registry.Envelop(changes, domain.Meta{Partition: com.District, Time: h.cfg.Now(), Actor: m.Actor,
+				CommandID: m.CommandID, CorrelationID: m.CorrelationID}, h.cfg.NewID)
+		}
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		if _, ok := byDistrict[com.District]; !ok {
+			order = append(order, com.District)
+		}
+		byDistrict[com.District] = append(byDistrict[com.District],
+			pending{index: i, cmd: Command{Events: evs, Fingerprint: fingerprint("register_household", hh)}, meta: m})
+	}
+	for _, district := range order {
+		ps := byDistrict[district]
+		cmds := make([]Command, len(ps))
+		for j, p := range ps {
+			cmds[j] = p.cmd
+		}
+		results, errs, err := h.cfg.Log.AppendMany(ctx, cmds)
+		if err != nil {
+			return nil, fmt.Errorf("register households in %s: %w", district, err)
+		}
+		for j, p := range ps {
+			if errs[j] != nil {
+				out[p.index].Err = errs[j]
+				continue
+			}
+			evs := p.cmd.Events
+			if results[j].Duplicate {
+				if evs, err = h.cfg.Log.Range(ctx, district, results[j].FirstPosition, results[j].LastPosition); err != nil {
+					return nil, fmt.Errorf("read the first result of command %s: %w", p.meta.CommandID, err)
+				}
+			}
+			out[p.index].Result, out[p.index].Err = householdResult(evs, district, results[j], p.meta.CommandID)
+		}
+	}
+	return out, nil
+}
