@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func playOnce(t *testing.T, seed uint64, end time.Time, days int) ([]string, dem
 	done := make(chan struct{})
 	go func() { _ = n.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	totals, err := demo.Play(ctx, n, w, demo.Config{Seed: seed, Days: days, HouseholdsPerDay: 30, Clock: clock, End: end})
+	totals, err := demo.Play(ctx, n, w, demo.Config{Seed: seed, Days: days, HouseholdsPerDay: 30, Clock: clock, End: end, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
@@ -129,9 +130,9 @@ func playOnce(t *testing.T, seed uint64, end time.Time, days int) ([]string, dem
 // happens, including declines, escalations by a centre, expiries and completions.
 func TestPlayIsDeterministicAndAlive(t *testing.T) {
 	if testing.Short() {
-		t.Skip("plays four days twice on real Redis")
+		t.Skip("plays six days twice on real Redis")
 	}
-	const seed, days = 7, 4
+	const seed, days = 7, 6
 	end := time.Date(2026, 11, 30, 17, 0, 0, 0, time.FixedZone("CST", 8*3600)) // a Monday: the days span a weekend
 	first, totals, kinds := playOnce(t, seed, end, days)
 	second, _, _ := playOnce(t, seed, end, days)

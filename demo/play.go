@@ -90,8 +90,11 @@ type player struct {
 	offers   []postedOffer
 	seen     map[string]*answerPlan
 	accepted map[string]*servicePlan
-	// needs registered, for an occasional withdrawal.
-	needs []registeredNeed
+	// needs registered, for an occasional withdrawal; those closed (completed or
+	// withdrawn) are not withdrawn again; the accepted referral of each need.
+	needs   []registeredNeed
+	closed  map[string]bool
+	accepts map[string]string
 }
 
 type node struct {
@@ -100,10 +103,11 @@ type node struct {
 }
 
 type postedOffer struct {
-	id       string
-	provider string
-	capacity int
-	plan     OfferPlan
+	id        string
+	provider  string
+	capacity  int
+	plan      OfferPlan
+	withdrawn bool
 }
 
 type answerPlan struct {
@@ -114,6 +118,7 @@ type answerPlan struct {
 }
 
 type servicePlan struct {
+	need, offer       string
 	provider          string
 	startAt, finishAt int
 	started           bool
@@ -141,7 +146,7 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &player{w: w, e: e, a: e.Application(), cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x706c6179)), // "play"
-		seen: map[string]*answerPlan{}, accepted: map[string]*servicePlan{}}
+		seen: map[string]*answerPlan{}, accepted: map[string]*servicePlan{}, closed: map[string]bool{}, accepts: map[string]string{}}
 	p.t.Days, p.t.Providers = cfg.Days, len(w.Providers)
 	for _, d := range w.Reference.Geography.Districts() {
 		p.nodes = append(p.nodes, node{domain.TierDistrict, d.Code})
@@ -345,6 +350,9 @@ func (p *player) supplyChanges(ctx context.Context, weekend bool) error {
 	}
 	if p.rng.IntN(4) == 0 {
 		o := &p.offers[p.rng.IntN(len(p.offers))]
+		if o.withdrawn {
+			return nil // a withdrawn offer's capacity is not changed
+		}
 		o.capacity += 1 + p.rng.IntN(3)
 		if _, err := p.a.Commands.ChangeCapacity.Handle(ctx, o.id, o.capacity, meta(provider(o.provider))); err != nil {
 			return p.refused(err, "raise the capacity of "+o.id)
@@ -355,21 +363,35 @@ func (p *player) supplyChanges(ctx context.Context, weekend bool) error {
 		}
 	}
 	if p.rng.IntN(40) == 0 {
-		o := p.offers[p.rng.IntN(len(p.offers))]
+		o := &p.offers[p.rng.IntN(len(p.offers))]
+		if o.withdrawn {
+			return nil
+		}
+		o.withdrawn = true
 		if _, err := p.a.Commands.WithdrawOffer.Handle(ctx, o.id, meta(provider(o.provider))); err != nil {
 			return p.refused(err, "withdraw "+o.id)
 		}
 		p.t.OffersWithdrawn++
+		for id, s := range p.accepted {
+			if s.offer == o.id {
+				delete(p.accepted, id) // cancelled with the offer
+			}
+		}
 		if err := p.settled(ctx); err != nil {
 			return err
 		}
 	}
 	if p.rng.IntN(6) == 0 && len(p.needs) > 0 {
 		n := p.needs[p.rng.IntN(len(p.needs))]
+		if p.closed[n.id] {
+			return nil // already closed: the household has nothing to withdraw
+		}
 		if _, err := p.a.Commands.WithdrawNeed.Handle(ctx, n.id, "no longer needed", meta(centre(domain.TierCommunity, n.community))); err != nil {
 			return p.refused(err, "withdraw need "+n.id)
 		}
 		p.t.NeedsWithdrawn++
+		p.closed[n.id] = true
+		delete(p.accepted, p.accepts[n.id]) // its provider will not start what was cancelled
 		return p.settled(ctx)
 	}
 	return nil
@@ -407,6 +429,7 @@ func (p *player) serve(ctx context.Context) error {
 				continue
 			}
 			p.t.Completed++
+			p.closed[s.need] = true
 			if err := p.settled(ctx); err != nil {
 				return err
 			}
@@ -417,7 +440,8 @@ func (p *player) serve(ctx context.Context) error {
 
 // answer reads every centre's inbox: a proposal seen for the first time gets its
 // fate (most are accepted within a few hours; some declined, some escalated, some
-// left until the deadline passes); those due are answered. Centres rest at weekends.
+// left until the deadline passes); those due are answered. At weekends a skeleton
+// shift answers a third of what is due; the rest waits for Monday, or expires.
 func (p *player) answer(ctx context.Context, weekend bool) error {
 	providerOf := map[string]string{}
 	for _, o := range p.offers {
@@ -462,7 +486,7 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 				}
 				p.seen[it.ReferralID] = plan
 			}
-			if weekend || plan.kind == "" || p.step < plan.at {
+			if plan.kind == "" || p.step < plan.at || (weekend && p.rng.IntN(3) != 0) {
 				continue
 			}
 			a := domain.Answer{ReferralID: it.ReferralID, Kind: plan.kind, Reason: plan.reason}
@@ -479,7 +503,8 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 			case domain.AnswerAccept:
 				p.t.Accepted++
 				start := p.step + 1 + p.rng.IntN(5)
-				p.accepted[it.ReferralID] = &servicePlan{provider: providerOf[it.OfferID], startAt: start, finishAt: start + 3 + p.rng.IntN(20)}
+				p.accepted[it.ReferralID] = &servicePlan{need: it.Need.ID, offer: it.OfferID, provider: providerOf[it.OfferID], startAt: start, finishAt: start + 3 + p.rng.IntN(20)}
+				p.accepts[it.Need.ID] = it.ReferralID
 			case domain.AnswerDecline:
 				p.t.Declined++
 			case domain.AnswerEscalate:

@@ -106,12 +106,26 @@ type ReferralView struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 }
 
-// Step is one thing that happened to a need: who did what, when, and why.
+// Step is one thing that happened to a need: who did what, when, and why. Detail
+// says it in English; the other fields are its facts, for a reader to say it in its
+// own language (documents written before they were kept have only Detail).
 type Step struct {
 	Time   time.Time `json:"time"`
 	Actor  string    `json:"actor"`
 	What   string    `json:"what"`
 	Detail string    `json:"detail,omitempty"`
+	// Tier is the tier a referral was proposed at, or a need escalated to; From the
+	// tier it left.
+	Tier       int        `json:"tier,omitempty"`
+	From       int        `json:"from,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+	Offer      string     `json:"offer,omitempty"`
+	Rule       string     `json:"rule,omitempty"`
+	Candidates int        `json:"candidates,omitempty"`
+	Due        *time.Time `json:"due,omitempty"`
+	Urgency    string     `json:"urgency,omitempty"`
+	Hardship   int        `json:"hardship,omitempty"`
+	Note       string     `json:"note,omitempty"`
 }
 
 // MaxSteps bounds a need's story in its view (the log keeps all of it).
@@ -129,6 +143,7 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 			Status: domain.StatusOpen, Tier: domain.TierCommunity, RegisteredAt: at,
 		}
 		step.Detail = fmt.Sprintf("urgency %s, hardship %d", p.Urgency, p.Hardship)
+		step.Urgency, step.Hardship = string(p.Urgency), p.Hardship
 	case domain.ReferralProposed:
 		v.Status = domain.StatusProposed
 		v.Tier = max(v.Tier, p.Tier)
@@ -140,6 +155,8 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		v.Near = v.Near || p.Tier <= domain.TierStreet
 		step.Detail = fmt.Sprintf("offer %s at the %s tier, by rule %s, first of %d candidates; answer due %s",
 			p.OfferID, domain.TierName(p.Tier), p.Rule, p.Candidates, p.Deadline.Format(time.RFC3339))
+		due := p.Deadline
+		step.Tier, step.Offer, step.Rule, step.Candidates, step.Due = p.Tier, p.OfferID, p.Rule, p.Candidates, &due
 	case domain.ReferralAccepted:
 		v.Status = domain.StatusAccepted
 		if v.Referral != nil {
@@ -162,20 +179,24 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		if p.Note != "" {
 			step.Detail += " (" + p.Note + ")"
 		}
+		step.Offer, step.Reason, step.Note = p.OfferID, string(p.Reason), p.Note
 	case domain.ReferralCancelled:
 		v.Status, v.Referral = domain.StatusOpen, nil
 		v.Declined = append(v.Declined, p.OfferID)
 		step.Detail = fmt.Sprintf("offer %s: %s", p.OfferID, p.Reason)
+		step.Offer, step.Reason = p.OfferID, p.Reason
 	case domain.NeedEscalated:
 		v.Status, v.Referral = domain.StatusOpen, nil
 		v.Tier = max(v.Tier, p.To)
 		step.Detail = fmt.Sprintf("from the %s to the %s tier: %s", domain.TierName(p.From), domain.TierName(p.To), p.Reason)
+		step.From, step.Tier, step.Reason = p.From, p.To, string(p.Reason)
 	case domain.NeedWaitlisted:
 		v.Status, v.Tier = domain.StatusWaitlisted, domain.TierDistrict
 		step.Detail = string(p.Reason)
+		step.Reason = string(p.Reason)
 	case domain.NeedWithdrawn:
 		v.Status, v.Referral = domain.StatusWithdrawn, nil
-		step.Detail = p.Note
+		step.Detail, step.Note = p.Note, p.Note
 	default:
 		return v, false
 	}

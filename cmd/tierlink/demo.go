@@ -61,7 +61,7 @@ func (d *demoPlay) run(ctx context.Context, e demo.Engine, log *slog.Logger, url
 	}
 	log.Info("demo: ready", "took", time.Since(started).Round(time.Millisecond).String(), "households", t.Households, "needs", t.Needs,
 		"offers", t.Offers, "accepted", t.Accepted, "declined", t.Declined, "escalated", t.Escalated, "left_unanswered", t.Unanswered,
-		"completed", t.Completed, "open", url+"/ui/")
+		"completed", t.Completed, "refused", t.Refused, "open", url+"/ui/")
 	return nil
 }
 

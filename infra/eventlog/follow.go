@@ -299,7 +299,7 @@ func (f *follower) skipDelivered(ctx context.Context) {
 	}
 	if err != nil && ctx.Err() == nil {
 		f.noSetID = true
-		f.log.Info("the server cannot move a consumer group (XGROUP SETID); the entries applied will be delivered and acknowledged one by one", "err", err)
+		f.log.Debug("the server cannot move a consumer group (XGROUP SETID); the entries applied will be delivered and acknowledged one by one", "err", err)
 	}
 }
 

@@ -193,16 +193,18 @@ func TestOperatorDashboard(t *testing.T) {
 	}
 	code, _, html := page(t, b, "GET", base+"/ui/dashboard", nil, "en")
 	if code != 200 || !strings.Contains(html, "<svg") || !strings.Contains(html, `class="bar-demand"`) || !strings.Contains(html, "Supply gap") || !strings.Contains(html, `class="heat-4">3</td>`) ||
-		!strings.Contains(html, "Accessibility") || !strings.Contains(html, "Recent decisions") || !strings.Contains(html, "referral_proposed") ||
-		!strings.Contains(html, "no_supply_at_any_tier") || !strings.Contains(html, "This period, by service") || !strings.Contains(html, "Respite care for family carers") {
+		!strings.Contains(html, "Accessibility") || !strings.Contains(html, "Recent decisions") || !strings.Contains(html, "proposed an offer at the community tier") ||
+		!strings.Contains(html, "waitlisted: no offer with room at any tier") || !strings.Contains(html, "This period, by service") || !strings.Contains(html, "Respite care for family carers") {
 		t.Fatalf("dashboard: %d %s", code, html)
 	}
-	if code, _, html := page(t, b, "GET", base+"/ui/dashboard?period=week", nil, "zh-CN"); code != 200 || !strings.Contains(html, "可及率") {
+	if code, _, html := page(t, b, "GET", base+"/ui/dashboard?period=week", nil, "zh-CN"); code != 200 || !strings.Contains(html, "可及率") ||
+		!strings.Contains(html, "进入待匹配：各层级均暂无可用资源") || strings.Contains(html, "no_supply_at_any_tier") ||
+		!strings.Contains(html, "华阳路第一社区") || !strings.Contains(html, "华阳路街道") {
 		t.Fatalf("weekly dashboard: %d", code)
 	}
 	c := browser(t)
 	page(t, c, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownStreet)}}, "en")
-	if code, _, html := page(t, c, "GET", base+"/ui/dashboard", nil, "en"); code != 200 || !strings.Contains(html, "street huayang") {
+	if code, _, html := page(t, c, "GET", base+"/ui/dashboard", nil, "en"); code != 200 || !strings.Contains(html, "street Huayang Road Street") {
 		t.Fatalf("a street centre's dashboard: %d %s", code, html)
 	}
 	p := browser(t)

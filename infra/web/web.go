@@ -23,6 +23,7 @@ import (
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/projections"
 )
 
 //go:embed templates/*.html
@@ -75,6 +76,8 @@ func New(cfg Config) (*Server, error) {
 			"heat":   heat,
 			"tierOf": tierOf,
 			"cat":    func(string) string { return "" },
+			"step":   func(projections.Step) string { return "" },
+			"place":  func(string) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -176,10 +179,12 @@ func (s *Server) only(role domain.Role, message string, h func(http.ResponseWrit
 func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, status int, page string, data map[string]any) {
 	t, err := s.pages[page].Clone()
 	if err == nil {
+		var places map[string]domain.Text // the district's area names, read once a page
 		t = t.Funcs(template.FuncMap{
 			"t":    func(key string) string { return translate(v.lang, key) },
 			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
 			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
+			"step": func(s projections.Step) string { return stepText(v.lang, s) },
 			"add":  func(a, b int) int { return a + b },
 			"cat": func(code string) string {
 				ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
@@ -200,6 +205,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 					return text.En
 				}
 				return text.Zh
+			},
+			"place": func(code string) string {
+				if places == nil {
+					places = s.placeNames(r, v)
+				}
+				if name, ok := places[code]; ok {
+					if v.lang == LangEN {
+						return name.En
+					}
+					return name.Zh
+				}
+				return code
 			},
 		})
 	}
@@ -667,6 +684,23 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 		data["Now"] = ind.Periods[n-1]
 	}
 	s.render(w, r, v, http.StatusOK, "dashboard", data)
+}
+
+// placeNames maps the codes of the district, its streets and communities to their names.
+func (s *Server) placeNames(r *http.Request, v visitor) map[string]domain.Text {
+	names := map[string]domain.Text{}
+	ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
+	if err != nil {
+		return names
+	}
+	names[ref.District.Code] = ref.District.Name
+	for _, st := range ref.District.Streets {
+		names[st.Code] = st.Name
+		for _, c := range st.Communities {
+			names[c.Code] = c.Name
+		}
+	}
+	return names
 }
 
 // events streams a "changed" event whenever the read models move (server-sent

@@ -1,0 +1,80 @@
+package web
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// stepWhats are the steps of a need's story, each with its text ("step.<what>").
+var stepWhats = []string{"registered", "referral_proposed", "referral_accepted", "referral_declined", "referral_cancelled",
+	"escalated", "waitlisted", "service_started", "service_completed", "withdrawn"}
+
+// stepReasons are the reasons a step can give, each with its text ("why.<reason>");
+// a decline's reasons have theirs under "reason.".
+var stepReasons = []string{string(domain.EscalatedNoSupply), string(domain.EscalatedNotCapable), string(domain.EscalatedDeclined),
+	string(domain.EscalatedExpired), string(domain.EscalatedByCentre), string(domain.WaitlistedNoSupplyLeft),
+	domain.CancelledOfferWithdrawn, domain.CancelledExpiredAtTop, "need_withdrawn"}
+
+// stepText says a step of a need's story in lang, from its facts; a step written
+// before its facts were kept is shown as it was recorded (in English).
+func stepText(lang string, s projections.Step) string {
+	tr := func(key string) string { return translate(lang, key) }
+	why := func(prefix, code string) string {
+		if t := translate(lang, prefix+code); t != prefix+code {
+			return t
+		}
+		return code // a reason this version does not know: shown as recorded
+	}
+	recorded := s.What
+	if s.Detail != "" {
+		recorded += " — " + s.Detail
+	}
+	key := "step." + s.What
+	if _, ok := messages[lang][key]; !ok {
+		return recorded
+	}
+	switch s.What {
+	case "registered":
+		if s.Urgency == "" {
+			return recorded
+		}
+		return fmt.Sprintf(tr(key), tr("urgency."+s.Urgency), s.Hardship)
+	case "referral_proposed":
+		if s.Tier == 0 {
+			return recorded
+		}
+		due := "—"
+		if s.Due != nil {
+			due = s.Due.Format("01-02 15:04")
+		}
+		return fmt.Sprintf(tr(key), tr("tier."+strconv.Itoa(s.Tier)), s.Rule, s.Candidates, due)
+	case "referral_declined":
+		if s.Reason == "" {
+			return recorded
+		}
+		text := fmt.Sprintf(tr(key), why("reason.", s.Reason))
+		if s.Note != "" {
+			text += " (" + s.Note + ")"
+		}
+		return text
+	case "referral_cancelled", "waitlisted":
+		if s.Reason == "" {
+			return recorded
+		}
+		return fmt.Sprintf(tr(key), why("why.", s.Reason))
+	case "escalated":
+		if s.Tier == 0 {
+			return recorded
+		}
+		return fmt.Sprintf(tr(key), tr("tier."+strconv.Itoa(s.From)), tr("tier."+strconv.Itoa(s.Tier)), why("why.", s.Reason))
+	case "withdrawn":
+		if s.Note == "" {
+			return tr("step.withdrawn.plain")
+		}
+		return fmt.Sprintf(tr(key), s.Note)
+	}
+	return tr(key)
+}
