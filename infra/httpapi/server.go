@@ -284,6 +284,11 @@ type registerHouseholdRequest struct {
 	Needs        []needRequest        `json:"needs"`
 }
 
+// input is the registration for the application.
+func (h registerHouseholdRequest) input() app.RegisterHouseholdInput {
+	return app.RegisterHouseholdInput{Community: h.Community, TargetGroups: h.TargetGroups, Assessment: h.Assessment, Needs: needInputs(h.Needs)}
+}
+
 func needInputs(rs []needRequest) []app.NeedInput {
 	out := make([]app.NeedInput, 0, len(rs))
 	for _, n := range rs {
@@ -342,8 +347,7 @@ func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 
 func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, req registerHouseholdRequest, meta app.Meta) (any, bool, error) {
-		in := app.RegisterHouseholdInput{Community: req.Community, TargetGroups: req.TargetGroups, Assessment: req.Assessment, Needs: needInputs(req.Needs)}
-		res, err := s.cfg.App.Commands.RegisterHousehold.Handle(ctx, in, meta)
+		res, err := s.cfg.App.Commands.RegisterHousehold.Handle(ctx, req.input(), meta)
 		return res, res.Replayed, err
 	})
 }
@@ -376,7 +380,7 @@ func (s *Server) registerHouseholds(w http.ResponseWriter, r *http.Request) {
 	}
 	in := make([]app.RegisterHouseholdInput, len(req.Households))
 	for i, h := range req.Households {
-		in[i] = app.RegisterHouseholdInput{Community: h.Community, TargetGroups: h.TargetGroups, Assessment: h.Assessment, Needs: needInputs(h.Needs)}
+		in[i] = h.input()
 	}
 	outs, err := s.cfg.App.Commands.RegisterHouseholds.Handle(r.Context(), in, meta)
 	log := s.cfg.Logger.With("method", r.Method, "path", r.URL.Path, "actor", meta.Actor,
