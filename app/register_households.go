@@ -22,8 +22,8 @@ type BatchOutcome struct {
 // after a day of visits, or a lockdown day's registrations.
 type RegisterHouseholdsHandler struct{ cfg Config }
 
-// Handle registers each household as its own command (meta's command id, if any,
-// suffixed with the household's index: a retried batch gives its first results),
+// Handle registers each household as its own command (meta's command id suffixed
+// with "#" and the household's index: a retried batch gives its first results),
 // appending each district's in one call. A household refused by the rules does not
 // stop the others.
 func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHouseholdInput, meta Meta) ([]BatchOutcome, error) {
@@ -41,15 +41,18 @@ func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHous
 	var order []string
 	for i, hh := range in {
 		m := meta
-		if m.CommandID != "" {
-			m.CommandID += ":" + strconv.Itoa(i)
-		} else {
+		if m.CommandID == "" {
 			m.CommandID = h.cfg.NewID()
 		}
+		// '#' is not allowed in an Idempotency-Key: a batch's households cannot
+		// take the id of a command sent alone.
+		m.CommandID += "#" + strconv.Itoa(i)
 		com, err := ref.Geography.Community(hh.Community)
 		if err == nil {
 			err = meta.Principal.MayRegisterIn(com)
-		} else if meta.Principal.Role != domain.RoleCentre {
+		} else if meta.Principal.Role == domain.RoleCentre {
+			err = nil // an unknown community: the decision says so, as a field error
+		} else {
 			err = meta.Principal.MayRegisterIn(domain.Community{Code: hh.Community})
 		}
 		var changes []domain.Change

@@ -189,3 +189,18 @@ func TestClockAndIDs(t *testing.T) {
 		t.Fatalf("a real clock reads %v", a.Now())
 	}
 }
+
+// Plays of other seeds refuse none of their own commands either: the demo acts only
+// on what can still be acted on (needs open, offers active, referrals live).
+func TestPlaysRefuseNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays six days of four seeds on real Redis")
+	}
+	end := time.Date(2026, 11, 29, 15, 25, 0, 0, time.UTC) // a Sunday
+	for _, seed := range []uint64{1, 5, 8, 9} {
+		_, totals, _ := playOnce(t, seed, end, 6)
+		if totals.Refused != 0 {
+			t.Errorf("seed %d: %d of the play's commands were refused, with nobody else acting", seed, totals.Refused)
+		}
+	}
+}

@@ -90,8 +90,8 @@ type player struct {
 	offers   []postedOffer
 	seen     map[string]*answerPlan
 	accepted map[string]*servicePlan
-	// needs registered, for an occasional withdrawal; those closed (completed or
-	// withdrawn) are not withdrawn again; the accepted referral of each need.
+	// needs registered, for an occasional withdrawal; those closed (in service,
+	// completed or withdrawn) are not withdrawn; the accepted referral of each need.
 	needs   []registeredNeed
 	closed  map[string]bool
 	accepts map[string]string
@@ -417,6 +417,7 @@ func (p *player) serve(ctx context.Context) error {
 			}
 			s.started = true
 			p.t.Started++
+			p.closed[s.need] = true // in service: the household no longer withdraws it
 			if err := p.settled(ctx); err != nil {
 				return err
 			}

@@ -547,8 +547,10 @@ func (t *tx) doc(model, id string) (*cached, error) {
 }
 
 // get decodes a document into v (a pointer); it reports whether the document exists.
-// A document written earlier in the run is copied from what was written (a shallow
-// copy: the caller writes back what it changes, as it does after a decode).
+// A document written earlier in the run is copied from what was written: a shallow
+// copy, whose maps, slices and pointed-to values are those kept, so a caller that
+// changes any of them must put the document back (every apply does: it gets,
+// changes, and puts, or returns before changing anything).
 func (t *tx) get(model, id string, v any) (bool, error) {
 	c, err := t.doc(model, id)
 	if err != nil {

@@ -393,7 +393,10 @@ func (s *Server) registerHouseholds(w http.ResponseWriter, r *http.Request) {
 	refused := 0
 	for i, o := range outs {
 		if o.Err != nil {
-			p, _ := problemFor(o.Err)
+			p, known := problemFor(o.Err)
+			if !known {
+				log.ErrorContext(r.Context(), "household of a batch not registered", "index", i, "err", o.Err)
+			}
 			for k := range p.Errors {
 				p.Errors[k].Pointer = "/households/" + strconv.Itoa(i) + p.Errors[k].Pointer
 			}

@@ -780,6 +780,9 @@ func (l appLog) Find(ctx context.Context, ref domain.AggregateRef) (string, []do
 	return l.store.FindAggregate(ctx, l.partitions, ref)
 }
 
+// A batch of households is one script call per district.
+var _ [eventlog.MaxCommandsPerBatch - app.MaxHouseholdsPerBatch]struct{}
+
 // AppendMany appends commands to one partition in one script call.
 func (l appLog) AppendMany(ctx context.Context, cmds []app.Command) ([]app.Appended, []error, error) {
 	batch := make([]eventlog.Command, len(cmds))

@@ -876,7 +876,8 @@ func TestBatchRegistration(t *testing.T) {
 		{"community":"huayang-01","target_groups":["elderly"],"needs":[{"category":"elderly_care"},{"category":"material_aid","urgency":"high"}]},
 		{"community":"huayang-01","needs":[{"category":"counselling"}]},
 		{"community":"xinhua-01","needs":[{"category":"counselling"}]},
-		{"community":"huayang-01","needs":[{"category":"no_such_service"}]}]}`
+		{"community":"huayang-01","needs":[{"category":"no_such_service"}]},
+		{"community":"no-such-community","needs":[{"category":"counselling"}]}]}`
 	before := head(t, r)
 	code, _, out := call(t, r, "POST", "/v1/households/batch", body, as...)
 	if code != 200 {
@@ -884,12 +885,14 @@ func TestBatchRegistration(t *testing.T) {
 	}
 	results := out["results"].([]any)
 	status := func(i int) float64 { return results[i].(map[string]any)["status"].(float64) }
-	if len(results) != 4 || status(0) != 201 || status(1) != 201 || status(2) != 403 || status(3) != 422 {
+	if len(results) != 5 || status(0) != 201 || status(1) != 201 || status(2) != 403 || status(3) != 422 || status(4) != 422 {
 		t.Fatalf("statuses: %v", results)
 	}
-	bad := results[3].(map[string]any)["problem"].(map[string]any)["errors"].([]any)[0].(map[string]any)["pointer"].(string)
-	if !strings.HasPrefix(bad, "/households/3/") {
-		t.Fatalf("the invalid household's field is pointed at as %q", bad)
+	for i, want := range map[int]string{3: "/households/3/needs", 4: "/households/4/community"} {
+		bad := results[i].(map[string]any)["problem"].(map[string]any)["errors"].([]any)[0].(map[string]any)["pointer"].(string)
+		if !strings.HasPrefix(bad, want) {
+			t.Fatalf("household %d's field is pointed at as %q, want %s…", i, bad, want)
+		}
 	}
 	var needs []string
 	households := map[string]bool{}
@@ -914,6 +917,9 @@ func TestBatchRegistration(t *testing.T) {
 	}
 	for i, x := range again["results"].([]any) {
 		item := x.(map[string]any)
+		if want := []float64{200, 200, 403, 422, 422}[i]; item["status"].(float64) != want {
+			t.Fatalf("household %d replayed with status %v, want %v", i, item["status"], want)
+		}
 		if i < 2 {
 			res := item["result"].(map[string]any)
 			if item["status"].(float64) != 200 || !households[res["household_id"].(string)] || res["replayed"] != true {
@@ -924,6 +930,16 @@ func TestBatchRegistration(t *testing.T) {
 	if h := head(t, r); h != written {
 		t.Fatalf("the replayed batch wrote %d entries", h-written)
 	}
+	// A household sent alone under the batch's key and an index is a new command,
+	// not household 0 of the batch.
+	alone := []string{"Authorization", as[1], "Idempotency-Key", as[3] + ":0"}
+	code, _, out = call(t, r, "POST", "/v1/households", `{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`, alone...)
+	if code != 201 || households[out["household_id"].(string)] {
+		t.Fatalf("a household alone under the key %s:0: %d %v", as[3], code, out)
+	}
+	need(t, r, out["needs"].([]any)[0].(map[string]any)["need_id"].(string),
+		func(v projections.NeedView) bool { return v.Status == "waitlisted" || v.Status == "proposed" })
+	written = head(t, r)
 	if written <= before {
 		t.Fatal("the batch wrote nothing")
 	}

@@ -170,7 +170,8 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 	settle(t, r)
 	code, _, html = page(t, b, "GET", base+hdr.Get("Location"), nil, "zh-CN")
 	if code != 200 || !strings.Contains(html, "35") || !strings.Contains(html, "心理疏导") || !strings.Contains(html, "课业辅导") ||
-		!strings.Contains(html, "household.registered") || !strings.Contains(html, "centre:street:huayang") || !strings.Contains(html, "困境儿童") {
+		!strings.Contains(html, "家庭登记") || !strings.Contains(html, "街道中心 华阳路街道") || !strings.Contains(html, "困境儿童") ||
+		strings.Contains(html, "household.registered") || strings.Contains(html, "system:matcher") {
 		t.Fatalf("case page: %d %s", code, html)
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/projections"
@@ -77,4 +78,44 @@ func stepText(lang string, s projections.Step) string {
 		return fmt.Sprintf(tr(key), s.Note)
 	}
 	return tr(key)
+}
+
+// historyEvents are the event types a household's history shows, each with its text ("event.<type>").
+var historyEvents = []string{"household.registered", "household.needs_opened", "household.need_closed", "need.registered",
+	"need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.escalated", "need.waitlisted",
+	"need.service_started", "need.service_completed", "need.withdrawn", "need.referral_cancelled"}
+
+// eventText names an event type in lang (the type itself for one it does not know).
+func eventText(lang, eventType string) string {
+	if t, ok := messages[lang]["event."+eventType]; ok {
+		return t
+	}
+	return eventType
+}
+
+// actorText names who acted, from an event's actor ("system:matcher",
+// "centre:street:xinhua/token:…", "provider:x/token:…", "operator/token:…", any of
+// them after "demo/"), in lang; place names an area. An actor it does not know is
+// shown as recorded.
+func actorText(lang, actor string, place func(string) string) string {
+	a := strings.TrimPrefix(actor, "demo/")
+	a, _, _ = strings.Cut(a, "/token:")
+	switch {
+	case a == "system:matcher":
+		return translate(lang, "actor.matcher")
+	case a == "system:clock":
+		return translate(lang, "actor.clock")
+	case a == "system:reference":
+		return translate(lang, "actor.reference")
+	case a == "operator":
+		return translate(lang, "actor.operator")
+	case strings.HasPrefix(a, "provider:"):
+		return fmt.Sprintf(translate(lang, "actor.provider"), strings.TrimPrefix(a, "provider:"))
+	case strings.HasPrefix(a, "centre:"):
+		tierName, area, ok := strings.Cut(strings.TrimPrefix(a, "centre:"), ":")
+		if tier, valid := domain.ParseTier(tierName); ok && valid {
+			return fmt.Sprintf(translate(lang, "actor.centre"), translate(lang, "tier."+strconv.Itoa(tier)), place(area))
+		}
+	}
+	return actor
 }

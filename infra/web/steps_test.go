@@ -69,3 +69,34 @@ func TestStepsInBothLanguages(t *testing.T) {
 		t.Errorf("an unknown reason reads %q", got)
 	}
 }
+
+// A household's history names its events and who acted in the reader's language.
+func TestHistoryInBothLanguages(t *testing.T) {
+	for _, e := range historyEvents {
+		for _, lang := range []string{LangZH, LangEN} {
+			if _, ok := messages[lang]["event."+e]; !ok {
+				t.Errorf("event %s has no %s text", e, lang)
+			}
+		}
+	}
+	if got := eventText(LangZH, "need.escalated"); got != "上转" {
+		t.Errorf("need.escalated reads %q", got)
+	}
+	place := func(code string) string { return map[string]string{"xinhua": "新华路街道"}[code] }
+	cases := map[string]string{
+		"system:matcher":                  "匹配器",
+		"centre:street:xinhua/token:ab12": "街道中心 新华路街道",
+		"demo/provider:cn-civil-affairs":  "服务方 cn-civil-affairs",
+		"operator/token:ff":               "运营方",
+		"something:new":                   "something:new",
+		"centre:nowhere:x/token:1":        "centre:nowhere:x/token:1",
+	}
+	for actor, want := range cases {
+		if got := actorText(LangZH, actor, place); got != want {
+			t.Errorf("actor %q reads %q, want %q", actor, got, want)
+		}
+	}
+	if got := actorText(LangEN, "centre:street:xinhua/token:ab12", place); got != "the street centre 新华路街道" {
+		t.Errorf("in English: %q", got)
+	}
+}

@@ -78,6 +78,8 @@ func New(cfg Config) (*Server, error) {
 			"cat":    func(string) string { return "" },
 			"step":   func(projections.Step) string { return "" },
 			"place":  func(string) string { return "" },
+			"event":  func(string) string { return "" },
+			"actor":  func(string) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -180,6 +182,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 	t, err := s.pages[page].Clone()
 	if err == nil {
 		var places map[string]domain.Text // the district's area names, read once a page
+		place := func(code string) string {
+			if places == nil {
+				places = s.placeNames(r, v)
+			}
+			if name, ok := places[code]; ok {
+				if v.lang == LangEN {
+					return name.En
+				}
+				return name.Zh
+			}
+			return code
+		}
 		t = t.Funcs(template.FuncMap{
 			"t":    func(key string) string { return translate(v.lang, key) },
 			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
@@ -206,18 +220,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 				}
 				return text.Zh
 			},
-			"place": func(code string) string {
-				if places == nil {
-					places = s.placeNames(r, v)
-				}
-				if name, ok := places[code]; ok {
-					if v.lang == LangEN {
-						return name.En
-					}
-					return name.Zh
-				}
-				return code
-			},
+			"place": place,
+			"actor": func(a string) string { return actorText(v.lang, a, place) },
+			"event": func(eventType string) string { return eventText(v.lang, eventType) },
 		})
 	}
 	if err != nil {
