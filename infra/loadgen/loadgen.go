@@ -114,7 +114,7 @@ type Report struct {
 	Commands    int64       `json:"commands"`
 	Needs       int64       `json:"needs"`
 	Offers      int64       `json:"offers"`
-	Errors      int64       `json:"errors"`
+	Errors      int64       `json:"errors"` // commands that failed (a failed request: all it carried)
 	FirstError  string      `json:"first_error,omitempty"`
 	CommandsSec float64     `json:"commands_per_s"`
 	NeedsSec    float64     `json:"needs_per_s"`
@@ -234,7 +234,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 						break
 					}
 				}
-				ids, commands, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
+				ids, commands, refused, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
 				if sendCtx.Err() != nil {
 					break // cut off by the end of the run
 				}
@@ -248,7 +248,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 					tr.registered(id, t0)
 				}
 				if err != nil {
-					failed.Add(1)
+					failed.Add(int64(refused))
 					mu.Lock()
 					if firstErr == "" {
 						firstErr = err.Error()
@@ -318,9 +318,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 }
 
 // send sends one request: mostly a household with its needs (or a batch of them),
-// now and then an offer. It returns the ids of the needs registered and how many
-// commands the request carried.
-func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string, int, bool, error) {
+// now and then an offer. It returns the ids of the needs registered, how many
+// commands the request carried and how many of them failed (all of them when the
+// request did; a batch's refused households one by one), and the first error.
+func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) (ids []string, commands, failed int, offer bool, err error) {
 	household := func() map[string]any {
 		var needs []map[string]string
 		for _, i := range rng.Perm(len(cfg.Categories))[:cfg.NeedsPerHousehold] {
@@ -330,7 +331,8 @@ func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string,
 			"assessment": map[string]int{"income": rng.IntN(5), "health": rng.IntN(5)}}
 	}
 	community := area.Communities[rng.IntN(len(area.Communities))]
-	path, token, commands := "/v1/households", area.CentreToken, 1
+	path, token := "/v1/households", area.CentreToken
+	commands = 1
 	var body any = household()
 	if cfg.Batch > 1 {
 		hs := make([]map[string]any, cfg.Batch)
@@ -339,7 +341,7 @@ func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string,
 		}
 		path, body, commands = "/v1/households/batch", map[string]any{"households": hs}, cfg.Batch
 	}
-	offer := rng.IntN(cfg.OfferOneIn) == 0
+	offer = rng.IntN(cfg.OfferOneIn) == 0
 	if offer {
 		commands = 1
 		path, token = "/v1/offers", cfg.ProviderToken
@@ -349,22 +351,22 @@ func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string,
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+path, bytes.NewReader(b))
 	if err != nil {
-		return nil, commands, offer, err
+		return nil, commands, commands, offer, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Idempotency-Key", "load-"+uuid.NewString())
 	resp, err := cfg.Client.Do(req)
 	if err != nil {
-		return nil, commands, offer, err
+		return nil, commands, commands, offer, err
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return nil, commands, offer, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(out))
+		return nil, commands, commands, offer, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(out))
 	}
 	if offer {
-		return nil, commands, true, nil
+		return nil, commands, 0, true, nil
 	}
 	type registered struct {
 		Needs []struct {
@@ -381,28 +383,31 @@ func send(ctx context.Context, cfg Config, area Area, rng *rand.Rand) ([]string,
 			} `json:"results"`
 		}
 		if err := json.Unmarshal(out, &res); err != nil {
-			return nil, commands, false, fmt.Errorf("POST %s: the answer is not a batch's results: %w", path, err)
+			return nil, commands, commands, false, fmt.Errorf("POST %s: the answer is not a batch's results: %w", path, err)
 		}
 		for _, r := range res.Results {
 			if r.Status >= 300 {
-				return nil, commands, false, fmt.Errorf("POST %s: a household refused: %d %s", path, r.Status, r.Problem)
+				failed++ // the other households of the batch count, and their needs are timed
+				if err == nil {
+					err = fmt.Errorf("POST %s: a household refused: %d %s", path, r.Status, r.Problem)
+				}
+				continue
 			}
 			results = append(results, r.Result)
 		}
 	} else {
 		var res registered
 		if err := json.Unmarshal(out, &res); err != nil {
-			return nil, commands, false, fmt.Errorf("POST %s: the answer is not a registration: %w", path, err)
+			return nil, commands, commands, false, fmt.Errorf("POST %s: the answer is not a registration: %w", path, err)
 		}
 		results = append(results, res)
 	}
-	var ids []string
 	for _, r := range results {
 		for _, n := range r.Needs {
 			ids = append(ids, n.NeedID)
 		}
 	}
-	return ids, commands, false, nil
+	return ids, commands, failed, false, err
 }
 
 func percentiles(ds []time.Duration) Latency {

@@ -1,6 +1,11 @@
 package loadgen
 
 import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +64,28 @@ tierlink_consumer_lag{group="projection.cases",partition="a"} 10
 	}
 	if _, err := parseLag(strings.NewReader("# TYPE other gauge\nother 1\n")); err == nil {
 		t.Fatal("a page with no tierlink lag was read as zero lag")
+	}
+}
+
+// A batch with one refused household counts one failure, and the needs of the
+// others are still timed; a failed request counts every command it carried.
+func TestBatchFailuresCountedByHousehold(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/households/batch" {
+			_, _ = io.WriteString(w, `{"results":[{"status":201,"result":{"needs":[{"need_id":"n1"},{"need_id":"n2"}]}},{"status":422,"problem":{"title":"Invalid field"}}]}`)
+			return
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	cfg := Config{URL: srv.URL, Categories: []string{"a", "b"}, NeedsPerHousehold: 1, OfferOneIn: 1 << 30, Batch: 2, Client: srv.Client()}
+	area := Area{District: "d", CentreToken: "t", Communities: []string{"c"}}
+	ids, commands, failed, offer, err := send(context.Background(), cfg, area, rand.New(rand.NewPCG(1, 2)))
+	if strings.Join(ids, ",") != "n1,n2" || commands != 2 || failed != 1 || offer || err == nil {
+		t.Fatalf("batch: ids %v, %d commands, %d failed, offer %v, err %v", ids, commands, failed, offer, err)
+	}
+	cfg.Batch = 0
+	if _, commands, failed, _, err := send(context.Background(), cfg, area, rand.New(rand.NewPCG(1, 2))); commands != 1 || failed != 1 || err == nil {
+		t.Fatalf("a failed request: %d commands, %d failed, err %v", commands, failed, err)
 	}
 }
