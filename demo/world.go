@@ -105,11 +105,7 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 		}
 		d.Streets = append(d.Streets, st)
 	}
-	var cats []domain.Category
-	for _, code := range base.Taxonomy.Codes() {
-		c, _ := base.Taxonomy.Category(code)
-		cats = append(cats, c)
-	}
+	cats := base.Taxonomy.Categories()
 	ref, err := domain.NewReference([]domain.DistrictNode{d}, cats, base.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("demo geography: %w", err)

@@ -89,6 +89,15 @@ func (t *Taxonomy) Category(code string) (Category, error) {
 // Codes lists every category code in sorted order.
 func (t *Taxonomy) Codes() []string { return append([]string(nil), t.codes...) }
 
+// Categories lists every category in the order of Codes.
+func (t *Taxonomy) Categories() []Category {
+	cats := make([]Category, 0, len(t.codes))
+	for _, code := range t.codes {
+		cats = append(cats, t.byCode[code])
+	}
+	return cats
+}
+
 // Community is a leaf of the geography with the street and district above it.
 type Community struct {
 	Code     string `json:"code"`
@@ -280,11 +289,7 @@ func (p ReferencePublished) Reference() (*Reference, error) {
 func (r *Reference) Publication(district string) (ReferencePublished, error) {
 	for _, d := range r.Geography.Districts() {
 		if d.Code == district {
-			cats := make([]Category, 0, len(r.Taxonomy.codes))
-			for _, code := range r.Taxonomy.codes {
-				cats = append(cats, r.Taxonomy.byCode[code])
-			}
-			return ReferencePublished{District: d, Categories: cats, Policy: r.Policy}, nil
+			return ReferencePublished{District: d, Categories: r.Taxonomy.Categories(), Policy: r.Policy}, nil
 		}
 	}
 	return ReferencePublished{}, fmt.Errorf("%w: no district %q", ErrInvalidReference, district)

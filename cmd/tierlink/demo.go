@@ -154,11 +154,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	dn := w.Reference.Geography.Districts()[0]
-	var cats []domain.Category
-	for _, code := range w.Reference.Taxonomy.Codes() {
-		c, _ := w.Reference.Taxonomy.Category(code)
-		cats = append(cats, c)
-	}
+	cats := w.Reference.Taxonomy.Categories()
 	operator := domain.Principal{Role: domain.RoleOperator}
 	res, err := n.Application().Commands.PublishReference.Handle(ctx, dn.Code, app.ReferenceInput{District: dn, Categories: cats, Policy: w.Reference.Policy},
 		app.Meta{Principal: operator, Actor: "demo/operator"})

@@ -57,11 +57,7 @@ func City(base *domain.Reference, streets, communities int) (*domain.Reference, 
 		}
 		ds = append(ds, dn)
 	}
-	var cats []domain.Category
-	for _, code := range base.Taxonomy.Codes() {
-		c, _ := base.Taxonomy.Category(code)
-		cats = append(cats, c)
-	}
+	cats := base.Taxonomy.Categories()
 	return domain.NewReference(ds, cats, base.Policy)
 }
 

@@ -181,39 +181,29 @@ func (s *Server) only(role domain.Role, message string, h func(http.ResponseWrit
 func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, status int, page string, data map[string]any) {
 	t, err := s.pages[page].Clone()
 	if err == nil {
-		var places map[string]domain.Text // the district's area names, read once a page
-		place := func(code string) string {
-			if places == nil {
-				places = s.placeNames(r, v)
-			}
-			if name, ok := places[code]; ok {
-				if v.lang == LangEN {
-					return name.En
+		var areas, categories map[string]domain.Text // the district's names, read once a page
+		named := func(which *map[string]domain.Text) func(string) string {
+			return func(code string) string {
+				if areas == nil {
+					areas, categories = s.names(r, v)
 				}
-				return name.Zh
+				if n, ok := (*which)[code]; ok {
+					if v.lang == LangEN {
+						return n.En
+					}
+					return n.Zh
+				}
+				return code
 			}
-			return code
 		}
+		place, cat := named(&areas), named(&categories)
 		t = t.Funcs(template.FuncMap{
 			"t":    func(key string) string { return translate(v.lang, key) },
 			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
 			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
 			"step": func(s projections.Step) string { return stepText(v.lang, s) },
 			"add":  func(a, b int) int { return a + b },
-			"cat": func(code string) string {
-				ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
-				if err == nil {
-					for _, c := range ref.Categories {
-						if c.Code == code {
-							if v.lang == LangEN {
-								return c.Label.En
-							}
-							return c.Label.Zh
-						}
-					}
-				}
-				return code
-			},
+			"cat": cat,
 			"label": func(text domain.Text) string {
 				if v.lang == LangEN {
 					return text.En
@@ -691,12 +681,16 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 	s.render(w, r, v, http.StatusOK, "dashboard", data)
 }
 
-// placeNames maps the codes of the district, its streets and communities to their names.
-func (s *Server) placeNames(r *http.Request, v visitor) map[string]domain.Text {
-	names := map[string]domain.Text{}
+// names maps the codes of the district, its streets and communities to their
+// names, and those of the service categories to their labels.
+func (s *Server) names(r *http.Request, v visitor) (areas, categories map[string]domain.Text) {
+	names, categories := map[string]domain.Text{}, map[string]domain.Text{}
 	ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
 	if err != nil {
-		return names
+		return names, categories
+	}
+	for _, c := range ref.Categories {
+		categories[c.Code] = c.Label
 	}
 	names[ref.District.Code] = ref.District.Name
 	for _, st := range ref.District.Streets {
@@ -705,7 +699,7 @@ func (s *Server) placeNames(r *http.Request, v visitor) map[string]domain.Text {
 			names[c.Code] = c.Name
 		}
 	}
-	return names
+	return names, categories
 }
 
 // events streams a "changed" event whenever the read models move (server-sent
