@@ -203,7 +203,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
 			"step": func(s projections.Step) string { return stepText(v.lang, s) },
 			"add":  func(a, b int) int { return a + b },
-			"cat": cat,
+			"cat":  cat,
 			"label": func(text domain.Text) string {
 				if v.lang == LangEN {
 					return text.En
