@@ -47,8 +47,9 @@ type Log interface {
 	// Find returns an aggregate's events and the partition that holds them (no
 	// events if it exists nowhere).
 	Find(ctx context.Context, ref domain.AggregateRef) (partition string, events []domain.Event, err error)
-	// Taken returns where a command id took effect in a partition, if it did.
-	Taken(ctx context.Context, partition, commandID string) (Appended, bool, error)
+	// Taken returns where a command id took effect in a partition, if it did, and
+	// the fingerprint it took effect with.
+	Taken(ctx context.Context, partition, commandID string) (res Appended, fingerprint string, ok bool, err error)
 	// AppendMany writes several commands' events to one partition in one call, each
 	// command atomically and on its own: it returns each command's result or error
 	// (as Append's), and an error only when the call itself failed.
@@ -68,6 +69,11 @@ type NeedViews interface {
 
 // Meta is who sends a command and under which ids.
 type Meta struct {
+	// Key is the client's Idempotency-Key, if it sent one: the command's id is then
+	// the key scoped by the principal (see Resolved).
+	Key string
+	// CommandID is the command's id when the caller names it itself (the demo, the
+	// loader); with neither Key nor CommandID, a new id is made.
 	CommandID string
 	// Actor names who acts in the events written (the principal and its token).
 	Actor         string
@@ -76,6 +82,8 @@ type Meta struct {
 	Principal domain.Principal
 	// IfMatch, if not 0, is the version the aggregate must be at (the client's If-Match).
 	IfMatch int64
+	// retry is set once the command id is one a client may send again.
+	retry bool
 }
 
 // community returns the reference data of a community, or an empty one (which no
@@ -171,12 +179,10 @@ func fingerprint(kind string, input any) string {
 }
 
 // execute envelops a decision's changes, appends them, and returns the events the
-// log holds for the command: those just written or, for a retried command, the
-// first attempt's.
+// log holds for the command: those just written or, for a concurrent duplicate
+// that took effect first, the first attempt's.
 func execute(ctx context.Context, cfg Config, partition string, changes []domain.Change, meta Meta, fp string) ([]domain.Event, Appended, error) {
-	if meta.CommandID == "" {
-		meta.CommandID = cfg.NewID()
-	}
+	meta = meta.Resolved(cfg.NewID)
 	evs, err := cfg.Registry.Envelop(changes, domain.Meta{
 		Partition: partition, Time: cfg.Now(), Actor: meta.Actor, CommandID: meta.CommandID,
 		CorrelationID: meta.CorrelationID,
@@ -197,34 +203,56 @@ func execute(ctx context.Context, cfg Config, partition string, changes []domain
 	return evs, res, nil
 }
 
+// create runs a command that makes a new aggregate in a partition known from its
+// input: access was checked by the caller on the input; a retried command answers
+// with its first events (see the rule in idempotency.go), else the decision is
+// appended.
+func create(ctx context.Context, cfg Config, partition string, meta Meta, fp string,
+	decide func() ([]domain.Change, error)) ([]domain.Event, Appended, error) {
+	meta = meta.Resolved(cfg.NewID)
+	if written, res, ok, err := previous(ctx, cfg, partition, meta, fp); err != nil || ok {
+		return written, res, err
+	}
+	changes, err := decide()
+	if err != nil {
+		return nil, Appended{}, err
+	}
+	return execute(ctx, cfg, partition, changes, meta, fp)
+}
+
 // maxConflictRetries bounds how often a command is decided again on fresh state
 // after another command changed its aggregate first.
 const maxConflictRetries = 3
 
-// update runs a command on an existing aggregate: it finds the aggregate's events
-// in whichever partition holds them, decides on them, and appends; when another
-// command changed the aggregate in between, it decides again on the new state.
+// update runs a command on an existing aggregate, in the order of the rule in
+// idempotency.go: it finds the aggregate's events in whichever partition holds
+// them, checks access, answers a retried command with its first events, checks
+// If-Match, decides and appends; when another command changed the aggregate in
+// between, it goes round again on the new state.
 func update(ctx context.Context, cfg Config, ref domain.AggregateRef, meta Meta, fp string,
+	access func(events []domain.Event) error,
 	decide func(events []domain.Event) ([]domain.Change, error)) ([]domain.Event, Appended, error) {
 	if !domain.ValidID(ref.ID) {
 		return nil, Appended{}, fmt.Errorf("%s %q: %w", ref.Type, ref.ID, domain.ErrNotFound)
 	}
+	meta = meta.Resolved(cfg.NewID)
 	for attempt := 0; ; attempt++ {
 		partition, evs, err := cfg.Log.Find(ctx, ref)
 		if err != nil {
 			return nil, Appended{}, err
 		}
-		if meta.IfMatch != 0 && len(evs) > 0 && evs[len(evs)-1].AggregateVersion != meta.IfMatch {
-			// A retry of a command that took effect moved the version itself: answer
-			// with its first result, as without If-Match.
-			if res, taken, err := cfg.Log.Taken(ctx, partition, meta.CommandID); err != nil {
-				return nil, Appended{}, err
-			} else if taken {
-				written, err := cfg.Log.Range(ctx, partition, res.FirstPosition, res.LastPosition)
-				return written, res, err
-			}
-			return nil, Appended{}, fmt.Errorf("%w: %s is at version %d, not %d (If-Match); read it again",
-				ErrPreconditionFailed, ref, evs[len(evs)-1].AggregateVersion, meta.IfMatch)
+		if len(evs) == 0 {
+			return nil, Appended{}, fmt.Errorf("%s %s: %w", ref.Type, ref.ID, domain.ErrNotFound)
+		}
+		if err := access(evs); err != nil {
+			return nil, Appended{}, err
+		}
+		if written, res, ok, err := previous(ctx, cfg, partition, meta, fp); err != nil || ok {
+			return written, res, err
+		}
+		if v := evs[len(evs)-1].AggregateVersion; meta.IfMatch != 0 && v != meta.IfMatch {
+			return nil, Appended{}, fmt.Errorf("%w: it is at version %d, not %d (If-Match); read it again",
+				ErrPreconditionFailed, v, meta.IfMatch)
 		}
 		changes, err := decide(evs)
 		if err != nil {

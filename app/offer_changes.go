@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tierlink/tierlink/domain"
 )
@@ -34,24 +35,27 @@ func (h WithdrawOfferHandler) Handle(ctx context.Context, offerID string, meta M
 
 func changeOffer(ctx context.Context, cfg Config, offerID string, meta Meta, fp string, decide func(domain.Offer) ([]domain.Change, error)) (OfferChangeResult, error) {
 	ref := domain.AggregateRef{Type: domain.AggregateOffer, ID: offerID}
-	written, res, err := update(ctx, cfg, ref, meta, fp, func(evs []domain.Event) ([]domain.Change, error) {
+	offer := func(evs []domain.Event) domain.Offer {
 		var o domain.Offer
 		for _, e := range evs {
 			o = o.Evolve(e)
 		}
-		if o.Version > 0 {
-			if err := meta.Principal.MayManageOffer(o.Provider); err != nil {
-				return nil, err
-			}
-		}
-		return decide(o)
-	})
+		return o
+	}
+	written, res, err := update(ctx, cfg, ref, meta, fp,
+		func(evs []domain.Event) error { return meta.Principal.MayManageOffer(offer(evs).Provider) },
+		func(evs []domain.Event) ([]domain.Change, error) { return decide(offer(evs)) })
 	if err != nil {
 		return OfferChangeResult{}, err
 	}
 	out := OfferChangeResult{OfferID: offerID, Position: res.LastPosition, Replayed: res.Duplicate}
-	if n := len(written); n > 0 {
-		out.Version = written[n-1].AggregateVersion
+	for _, e := range written {
+		if e.Aggregate() == ref {
+			out.Version = e.AggregateVersion
+		}
+	}
+	if out.Version == 0 {
+		return OfferChangeResult{}, fmt.Errorf("%w: command %s wrote nothing on offer %s", ErrCommandReused, meta.CommandID, offerID)
 	}
 	return out, nil
 }

@@ -57,12 +57,10 @@ func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Me
 	if in.ValidUntil != nil {
 		cmd.ValidUntil = *in.ValidUntil
 	}
-	changes, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.References.Current())
-	if err != nil {
-		return PostOfferResult{}, err
-	}
 	district, _ := h.cfg.References.Current().Geography.DistrictOf(tier, in.ScopeArea)
-	evs, res, err := execute(ctx, h.cfg, district, changes, meta, fp)
+	evs, res, err := create(ctx, h.cfg, district, meta, fp, func() ([]domain.Change, error) {
+		return domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.References.Current())
+	})
 	if err != nil {
 		return PostOfferResult{}, err
 	}

@@ -25,18 +25,16 @@ type ReferralResult struct {
 // AnswerReferralHandler takes a centre's answer: accept, decline (with a reason) or escalate.
 type AnswerReferralHandler struct{ cfg Config }
 
-// Handle applies the answer to the referral, at the time of the command.
+// Handle applies the answer to the referral, at the time of the command. Only the
+// centre the referral was addressed to may answer it, whatever became of it since.
 func (h AnswerReferralHandler) Handle(ctx context.Context, a domain.Answer, meta Meta) (ReferralResult, error) {
-	return onReferral(ctx, h.cfg, a.ReferralID, meta, fingerprint("answer_referral", a), func(c needContext) ([]domain.Change, error) {
-		// A referral that is no longer the need's live one is refused as such
-		// (409), whoever answers: it was addressed to a node the need has left.
-		if c.need.ReferralID == a.ReferralID {
-			if err := meta.Principal.MayAnswer(c.need, community(h.cfg, c.need.Community)); err != nil {
-				return nil, err
-			}
-		}
-		return domain.DecideAnswer(c.need, c.offer, a, h.cfg.Now())
-	})
+	return onReferral(ctx, h.cfg, a.ReferralID, meta, fingerprint("answer_referral", a),
+		func(n domain.Need, to domain.Addressee) error {
+			return meta.Principal.MayAnswer(to.Tier, community(h.cfg, n.Community))
+		},
+		func(c needContext) ([]domain.Change, error) {
+			return domain.DecideAnswer(c.need, c.offer, a, h.cfg.Now())
+		})
 }
 
 // StartServiceHandler records that a provider started the service of a referral.
@@ -44,23 +42,20 @@ type StartServiceHandler struct{ cfg Config }
 
 // Handle marks the accepted referral in service.
 func (h StartServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
-	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("start_service", referralID), func(c needContext) ([]domain.Change, error) {
-		if err := mayServe(meta.Principal, c, referralID); err != nil {
-			return nil, err
-		}
-		return domain.DecideStartService(c.need, referralID)
-	})
+	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("start_service", referralID), mayServe(ctx, h.cfg, meta.Principal),
+		func(c needContext) ([]domain.Change, error) { return domain.DecideStartService(c.need, referralID) })
 }
 
-// mayServe allows the provider of the referral's offer. A referral that is no
-// longer the need's live one (cancelled, declined, expired) has no offer to check
-// against: it is refused as ended, not forbidden, whoever asks (the caller named it
-// by its unguessable id).
-func mayServe(who domain.Principal, c needContext, referralID string) error {
-	if c.need.ReferralID != referralID {
-		return fmt.Errorf("referral %s is no longer live: %w", referralID, domain.ErrRefused)
+// mayServe allows the provider of the offer a referral proposed, whatever became
+// of the referral since.
+func mayServe(ctx context.Context, cfg Config, who domain.Principal) func(domain.Need, domain.Addressee) error {
+	return func(_ domain.Need, to domain.Addressee) error {
+		var o domain.Offer
+		if err := fold(ctx, cfg, domain.AggregateRef{Type: domain.AggregateOffer, ID: to.OfferID}, func(e domain.Event) { o = o.Evolve(e) }); err != nil {
+			return err
+		}
+		return who.MayManageOffer(o.Provider)
 	}
-	return who.MayManageOffer(c.offer.Provider)
 }
 
 // CompleteServiceHandler records that a provider completed the service, closing the loop.
@@ -68,12 +63,10 @@ type CompleteServiceHandler struct{ cfg Config }
 
 // Handle marks the referral completed and closes the household's need.
 func (h CompleteServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
-	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("complete_service", referralID), func(c needContext) ([]domain.Change, error) {
-		if err := mayServe(meta.Principal, c, referralID); err != nil {
-			return nil, err
-		}
-		return domain.DecideCompleteService(c.need, c.household, referralID)
-	})
+	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("complete_service", referralID), mayServe(ctx, h.cfg, meta.Principal),
+		func(c needContext) ([]domain.Change, error) {
+			return domain.DecideCompleteService(c.need, c.household, referralID)
+		})
 }
 
 // WithdrawNeedHandler withdraws needs.
@@ -81,12 +74,13 @@ type WithdrawNeedHandler struct{ cfg Config }
 
 // Handle withdraws the need; a proposed or accepted referral is cancelled.
 func (h WithdrawNeedHandler) Handle(ctx context.Context, needID, note string, meta Meta) (ReferralResult, error) {
-	return onNeed(ctx, h.cfg, needID, meta, fingerprint("withdraw_need", []string{needID, note}), func(c needContext) ([]domain.Change, error) {
-		if err := meta.Principal.MayRegisterIn(community(h.cfg, c.need.Community)); err != nil {
-			return nil, err
-		}
-		return domain.DecideWithdrawNeed(c.need, c.offer, c.household, note)
-	})
+	return onNeed(ctx, h.cfg, needID, meta, fingerprint("withdraw_need", []string{needID, note}),
+		func(n domain.Need, _ []domain.Event) error {
+			return meta.Principal.MayRegisterIn(community(h.cfg, n.Community))
+		},
+		func(c needContext) ([]domain.Change, error) {
+			return domain.DecideWithdrawNeed(c.need, c.offer, c.household, note)
+		})
 }
 
 // needContext is a need with its live referral's offer and its household.
@@ -96,7 +90,10 @@ type needContext struct {
 	household domain.Household
 }
 
-func onReferral(ctx context.Context, cfg Config, referralID string, meta Meta, fp string, decide func(needContext) ([]domain.Change, error)) (ReferralResult, error) {
+// onReferral runs a command on a referral: the referral's need is found by the
+// index, and access is checked against whom the referral was addressed to.
+func onReferral(ctx context.Context, cfg Config, referralID string, meta Meta, fp string,
+	access func(domain.Need, domain.Addressee) error, decide func(needContext) ([]domain.Change, error)) (ReferralResult, error) {
 	if !domain.ValidID(referralID) {
 		return ReferralResult{}, fmt.Errorf("referral %q: %w", referralID, domain.ErrNotFound)
 	}
@@ -107,21 +104,27 @@ func onReferral(ctx context.Context, cfg Config, referralID string, meta Meta, f
 	if !ok {
 		return ReferralResult{}, fmt.Errorf("referral %s: %w", referralID, domain.ErrNotFound)
 	}
-	return onNeed(ctx, cfg, needID, meta, fp, decide)
+	return onNeed(ctx, cfg, needID, meta, fp, func(n domain.Need, evs []domain.Event) error {
+		to, ok := domain.AddresseeOf(evs, referralID)
+		if !ok {
+			return fmt.Errorf("referral %s: %w", referralID, domain.ErrNotFound)
+		}
+		return access(n, to)
+	}, decide)
 }
 
-// onNeed loads a need, its offer and its household, decides, and appends in the
-// need's partition, deciding again if another command changed them first.
-func onNeed(ctx context.Context, cfg Config, needID string, meta Meta, fp string, decide func(needContext) ([]domain.Change, error)) (ReferralResult, error) {
-	var c needContext
-	written, res, err := update(ctx, cfg, domain.AggregateRef{Type: domain.AggregateNeed, ID: needID}, meta, fp, func(evs []domain.Event) ([]domain.Change, error) {
-		c = needContext{}
-		for _, e := range evs {
-			c.need = c.need.Evolve(e)
-		}
-		if c.need.Version == 0 {
-			return nil, fmt.Errorf("need %s: %w", needID, domain.ErrNotFound)
-		}
+// onNeed loads a need, its offer and its household, checks access, decides, and
+// appends in the need's partition (see update). Its answer, also to a retry, is
+// the need as the command left it.
+func onNeed(ctx context.Context, cfg Config, needID string, meta Meta, fp string,
+	access func(domain.Need, []domain.Event) error, decide func(needContext) ([]domain.Change, error)) (ReferralResult, error) {
+	ref := domain.AggregateRef{Type: domain.AggregateNeed, ID: needID}
+	var before []domain.Event
+	written, res, err := update(ctx, cfg, ref, meta, fp, func(evs []domain.Event) error {
+		before = evs
+		return access(evolve(domain.Need{}, evs), evs)
+	}, func(evs []domain.Event) ([]domain.Change, error) {
+		c := needContext{need: evolve(domain.Need{}, evs)}
 		if c.need.OfferID != "" {
 			if err := fold(ctx, cfg, domain.AggregateRef{Type: domain.AggregateOffer, ID: c.need.OfferID}, func(e domain.Event) { c.offer = c.offer.Evolve(e) }); err != nil {
 				return nil, err
@@ -135,22 +138,32 @@ func onNeed(ctx context.Context, cfg Config, needID string, meta Meta, fp string
 	if err != nil {
 		return ReferralResult{}, err
 	}
-	if c.need.Version == 0 { // a replayed command answered before deciding: read the need as it is
-		if err := fold(ctx, cfg, domain.AggregateRef{Type: domain.AggregateNeed, ID: needID}, func(e domain.Event) { c.need = c.need.Evolve(e) }); err != nil {
-			return ReferralResult{}, err
+	// The need as the command left it: its events up to the command's last one.
+	var mine []domain.Event
+	for _, e := range written {
+		if e.Aggregate() == ref {
+			mine = append(mine, e)
 		}
 	}
-	out := ReferralResult{NeedID: needID, ReferralID: c.need.ReferralID, Status: c.need.Status, Tier: c.need.Tier, Position: res.LastPosition, Replayed: res.Duplicate}
-	n := c.need
-	for _, e := range written {
-		if e.AggregateType == domain.AggregateNeed && e.AggregateID == needID {
+	if len(mine) == 0 {
+		return ReferralResult{}, fmt.Errorf("%w: command %s wrote nothing on need %s", ErrCommandReused, meta.CommandID, needID)
+	}
+	var n domain.Need
+	for _, e := range before {
+		if e.AggregateVersion < mine[0].AggregateVersion {
 			n = n.Evolve(e)
 		}
 	}
-	if !res.Duplicate {
-		out.Status, out.Tier = n.Status, n.Tier
+	n = evolve(n, mine)
+	return ReferralResult{NeedID: needID, ReferralID: n.ReferralID, Status: n.Status, Tier: n.Tier, Position: res.LastPosition, Replayed: res.Duplicate}, nil
+}
+
+// evolve folds a need's events.
+func evolve(n domain.Need, evs []domain.Event) domain.Need {
+	for _, e := range evs {
+		n = n.Evolve(e)
 	}
-	return out, nil
+	return n
 }
 
 func fold(ctx context.Context, cfg Config, ref domain.AggregateRef, apply func(domain.Event)) error {

@@ -51,12 +51,10 @@ func (h RegisterHouseholdHandler) Handle(ctx context.Context, in RegisterHouseho
 	} else if meta.Principal.Role != domain.RoleCentre {
 		return RegisterHouseholdResult{}, meta.Principal.MayRegisterIn(domain.Community{Code: in.Community})
 	}
-	changes, err := domain.DecideRegisterHousehold(domain.Household{}, cmd, h.cfg.References.Current())
-	if err != nil {
-		return RegisterHouseholdResult{}, err
-	}
 	com, _ := h.cfg.References.Current().Geography.Community(in.Community)
-	evs, res, err := execute(ctx, h.cfg, com.District, changes, meta, fingerprint("register_household", in))
+	evs, res, err := create(ctx, h.cfg, com.District, meta, fingerprint("register_household", in), func() ([]domain.Change, error) {
+		return domain.DecideRegisterHousehold(domain.Household{}, cmd, h.cfg.References.Current())
+	})
 	if err != nil {
 		return RegisterHouseholdResult{}, err
 	}

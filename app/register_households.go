@@ -40,10 +40,11 @@ func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHous
 	byDistrict := map[string][]pending{}
 	var order []string
 	for i, hh := range in {
-		m := meta
-		if m.CommandID == "" {
-			m.CommandID = h.cfg.NewID()
-		}
+		// The batch's key is scoped by principal as any command's; its households
+		// are found again by the store when the batch is retried (registering a new
+		// household does not depend on the state of the log, so deciding again
+		// gives the same decision).
+		m := meta.Resolved(h.cfg.NewID)
 		// '#' is not allowed in an Idempotency-Key: a batch's households cannot
 		// take the id of a command sent alone.
 		m.CommandID += "#" + strconv.Itoa(i)

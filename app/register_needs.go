@@ -29,18 +29,20 @@ type RegisterNeedsHandler struct{ cfg Config }
 func (h RegisterNeedsHandler) Handle(ctx context.Context, in RegisterNeedsInput, meta Meta) (RegisterNeedsResult, error) {
 	specs := needSpecs(h.cfg, in.Needs)
 	ref := domain.AggregateRef{Type: domain.AggregateHousehold, ID: in.HouseholdID}
-	written, res, err := update(ctx, h.cfg, ref, meta, fingerprint("register_needs", in), func(evs []domain.Event) ([]domain.Change, error) {
+	household := func(evs []domain.Event) domain.Household {
 		var hh domain.Household
 		for _, e := range evs {
 			hh = hh.Evolve(e)
 		}
-		if hh.Version > 0 {
-			if err := meta.Principal.MayRegisterIn(community(h.cfg, hh.Community)); err != nil {
-				return nil, err
-			}
-		}
-		return domain.DecideRegisterNeeds(hh, domain.RegisterNeeds{HouseholdID: in.HouseholdID, Needs: specs}, h.cfg.References.Current())
-	})
+		return hh
+	}
+	written, res, err := update(ctx, h.cfg, ref, meta, fingerprint("register_needs", in),
+		func(evs []domain.Event) error {
+			return meta.Principal.MayRegisterIn(community(h.cfg, household(evs).Community))
+		},
+		func(evs []domain.Event) ([]domain.Change, error) {
+			return domain.DecideRegisterNeeds(household(evs), domain.RegisterNeeds{HouseholdID: in.HouseholdID, Needs: specs}, h.cfg.References.Current())
+		})
 	if err != nil {
 		return RegisterNeedsResult{}, err
 	}

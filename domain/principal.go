@@ -68,9 +68,11 @@ func (p Principal) String() string {
 // ErrForbidden means the principal may not do what it asked.
 var ErrForbidden = errors.New("forbidden")
 
-// forbid wraps ErrForbidden with what was refused and why.
-func forbid(p Principal, what, why string) error {
-	return fmt.Errorf("%w: %s may not %s: %s", ErrForbidden, p, what, why)
+// forbid wraps ErrForbidden with what the caller may not do and who may: it
+// names the caller and the kind of thing, never the resource's ids, areas or
+// providers (a refusal reveals nothing about what it refuses).
+func forbid(p Principal, what, who string) error {
+	return fmt.Errorf("%w: %s may not %s: %s", ErrForbidden, p, what, who)
 }
 
 // Covers reports whether a centre's node holds a community: the community itself,
@@ -84,7 +86,7 @@ func (p Principal) MayReadHousehold(c Community) error {
 	if p.Role == RoleOperator || p.Covers(c) {
 		return nil
 	}
-	return forbid(p, "read a household of community "+c.Code, "only operators and the centres of its community, street and district may")
+	return forbid(p, "read this household", "only operators and the centres of its community, street and district may")
 }
 
 // MayRegisterIn allows a centre whose node holds the community to register
@@ -93,16 +95,17 @@ func (p Principal) MayRegisterIn(c Community) error {
 	if p.Covers(c) {
 		return nil
 	}
-	return forbid(p, "register households or needs in community "+c.Code, "only the centres of its community, street and district may")
+	return forbid(p, "register or withdraw households and needs there", "only the centres of the household's community, street and district may")
 }
 
-// MayAnswer allows the centre a referral is addressed to: the node of the need's
-// community at the need's present tier.
-func (p Principal) MayAnswer(n Need, c Community) error {
-	if p.Role == RoleCentre && p.Tier == n.Tier && c.AreaOf(n.Tier) == p.Area {
+// MayAnswer allows the centre a referral was addressed to: the node of the need's
+// community at the tier the referral was proposed at. It does not depend on what
+// became of the referral, so a retried answer is checked as the first was.
+func (p Principal) MayAnswer(tier int, c Community) error {
+	if p.Role == RoleCentre && p.Tier == tier && c.Code != "" && c.AreaOf(tier) == p.Area {
 		return nil
 	}
-	return forbid(p, "answer referral "+n.ReferralID, "it is addressed to the "+TierName(n.Tier)+" centre of "+c.AreaOf(n.Tier))
+	return forbid(p, "answer this referral", "only the centre it is addressed to may")
 }
 
 // MayManageOffer allows the provider an offer belongs to.
@@ -110,7 +113,7 @@ func (p Principal) MayManageOffer(provider string) error {
 	if p.Role == RoleProvider && p.Provider == provider {
 		return nil
 	}
-	return forbid(p, "act on an offer of provider "+provider, "only that provider may")
+	return forbid(p, "act on this offer or its referrals", "only the provider that posted the offer may")
 }
 
 // MayReadArea allows an operator, and a centre whose node holds an area (a node's
@@ -133,7 +136,7 @@ func (p Principal) MayReadOffer(provider string) error {
 	if p.Role == RoleOperator || p.Role == RoleCentre || (p.Role == RoleProvider && p.Provider == provider) {
 		return nil
 	}
-	return forbid(p, "read an offer of provider "+provider, "providers read their own offers")
+	return forbid(p, "read this offer", "operators, centres and the provider that posted it may")
 }
 
 // MayReadProvider allows operators and the provider itself to read the referrals to its offers.
@@ -141,7 +144,7 @@ func (p Principal) MayReadProvider(provider string) error {
 	if p.Role == RoleOperator || (p.Role == RoleProvider && p.Provider == provider) {
 		return nil
 	}
-	return forbid(p, "read the referrals of provider "+provider, "only that provider and operators may")
+	return forbid(p, "read these referrals", "only operators and the provider itself may")
 }
 
 // MayManageReference allows operators to publish reference data.

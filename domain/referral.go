@@ -161,7 +161,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		return nil, err
 	}
 	if !n.Deadline.IsZero() && !now.Before(n.Deadline) {
-		return nil, fmt.Errorf("%w: referral %s expired at %s", ErrRefused, a.ReferralID, n.Deadline.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: referral %s expired at %s: its need goes to the next tier", ErrRefused, a.ReferralID, n.Deadline.Format(time.RFC3339))
 	}
 	if len(a.Note) > MaxNoteLength {
 		return nil, fieldErrf("note", "is longer than %d bytes", MaxNoteLength)
@@ -251,15 +251,43 @@ func DecideWithdrawNeed(n Need, o Offer, h Household, note string) ([]Change, er
 }
 
 // checkReferral refuses a command on a referral that is not the need's current one
-// in the expected state.
+// in the expected state. The caller was checked to be the referral's addressee; the
+// refusal still names only the referral the caller gave, never the need's other
+// referrals or its present state.
 func (n Need) checkReferral(referralID string, want NeedStatus) error {
 	switch {
 	case n.Version == 0:
 		return fmt.Errorf("need: %w", ErrNotFound)
 	case referralID == "" || referralID != n.ReferralID:
-		return fmt.Errorf("referral %q: %w (the need's referral is %q)", referralID, ErrNotFound, n.ReferralID)
+		return fmt.Errorf("%w: referral %s has ended: %s", ErrRefused, referralID, stepNeeds[want])
 	case n.Status != want:
-		return fmt.Errorf("%w: referral %s is %s, not %s", ErrRefused, referralID, n.Status, want)
+		return fmt.Errorf("%w: referral %s is not %s: %s", ErrRefused, referralID, want, stepNeeds[want])
 	}
 	return nil
+}
+
+// stepNeeds says which referrals a step applies to.
+var stepNeeds = map[NeedStatus]string{
+	StatusProposed:  "only a proposed referral awaiting its answer can be accepted, declined or escalated",
+	StatusAccepted:  "only an accepted referral can be started",
+	StatusInService: "only a referral in service can be completed",
+}
+
+// Addressee is whom a referral was addressed to: the centre of the need's
+// community at the tier it was proposed at, and the provider of its offer.
+type Addressee struct {
+	Tier    int
+	OfferID string
+}
+
+// AddresseeOf finds a referral among a need's events. Whom a referral was
+// addressed to never changes, so access to it is checked the same way before and
+// after it was answered, ended or replaced.
+func AddresseeOf(needEvents []Event, referralID string) (Addressee, bool) {
+	for _, e := range needEvents {
+		if p, ok := e.Payload.(ReferralProposed); ok && p.ReferralID == referralID && referralID != "" {
+			return Addressee{Tier: p.Tier, OfferID: p.OfferID}, true
+		}
+	}
+	return Addressee{}, false
 }

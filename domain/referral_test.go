@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,8 +83,8 @@ func TestReferralLifecycle(t *testing.T) {
 	if _, err := DecideAnswer(w.needs["n1"], w.o, Answer{ReferralID: "r1", Kind: AnswerAccept}, t0.Add(48*time.Hour)); !errors.Is(err, ErrRefused) {
 		t.Fatalf("answer at the deadline: %v", err)
 	}
-	// Another referral's id is refused.
-	if _, err := DecideAnswer(w.needs["n1"], w.o, Answer{ReferralID: "r0", Kind: AnswerAccept}, t0); !errors.Is(err, ErrNotFound) {
+	// An ended referral's id is refused, without naming the live one.
+	if _, err := DecideAnswer(w.needs["n1"], w.o, Answer{ReferralID: "r0", Kind: AnswerAccept}, t0); !errors.Is(err, ErrRefused) || strings.Contains(err.Error(), "r1") {
 		t.Fatalf("stale referral id: %v", err)
 	}
 	ch, err := DecideAnswer(w.needs["n1"], w.o, Answer{ReferralID: "r1", Kind: AnswerAccept}, t0.Add(time.Hour))

@@ -639,26 +639,26 @@ func (s *Store) Version(ctx context.Context, partition string, ref domain.Aggreg
 	return v, nil
 }
 
-// CommandResult returns the first result of a command id in a partition, and
-// whether the command took effect there.
-func (s *Store) CommandResult(ctx context.Context, partition, commandID string) (Result, bool, error) {
+// CommandResult returns the first result of a command id in a partition, the
+// fingerprint it took effect with, and whether the command took effect there.
+func (s *Store) CommandResult(ctx context.Context, partition, commandID string) (Result, string, bool, error) {
 	keys, err := KeysFor(partition)
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, "", false, err
 	}
 	v, err := s.client.HGet(ctx, keys.State(), commandField(commandID)).Result()
 	if errors.Is(err, redis.Nil) {
-		return Result{}, false, nil
+		return Result{}, "", false, nil
 	}
 	if err != nil {
-		return Result{}, false, fmt.Errorf("command %s: %w", commandID, err)
+		return Result{}, "", false, fmt.Errorf("command %s: %w", commandID, err)
 	}
-	res, _, err := parseResult(v)
+	res, fp, err := parseResult(v)
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, "", false, err
 	}
 	res.Duplicate, res.Versions = true, nil
-	return res.Result, true, nil
+	return res.Result, fp, true, nil
 }
 
 // Head returns the position of the last event written to a partition (0 if none).

@@ -217,7 +217,11 @@ func problemFor(err error) (*Problem, bool) {
 		return newProblem(http.StatusForbidden, "forbidden", "Forbidden", err.Error()), true
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(http.StatusNotFound, "not-found", "Not found", err.Error()), true
-	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrAlreadyExists), errors.Is(err, domain.ErrRefused):
+	case errors.Is(err, domain.ErrRefused):
+		// The rules refuse the step in the state the resource is in: a retry would be
+		// refused again.
+		return newProblem(http.StatusConflict, "refused", "Refused", err.Error()), true
+	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrAlreadyExists):
 		return newProblem(http.StatusConflict, "conflict", "Conflict", err.Error()+"; read the current state and retry"), true
 	}
 	return newProblem(http.StatusInternalServerError, "internal", "Internal error",

@@ -233,10 +233,9 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Proble
 			return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid Idempotency-Key",
 				"Idempotency-Key must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
 		}
-		m.CommandID = "idem:" + k
-	} else {
-		m.CommandID = s.cfg.NewID()
+		m.Key = k // the application scopes it by principal (app.Meta.Resolved)
 	}
+	m = m.Resolved(s.cfg.NewID)
 	if im := strings.TrimSpace(r.Header.Get("If-Match")); im != "" && im != "*" {
 		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), 10, 64)
 		if err != nil || v < 1 {
@@ -249,6 +248,9 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Proble
 	if m.CorrelationID != "" && !headerID.MatchString(m.CorrelationID) {
 		return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid X-Correlation-ID",
 			"X-Correlation-ID must be 1 to 128 letters, digits, '-', '_', '.' or ':'")
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = m.Key
 	}
 	if m.CorrelationID == "" {
 		m.CorrelationID = m.CommandID

@@ -823,12 +823,12 @@ func (l appLog) Append(ctx context.Context, evs []domain.Event, fingerprint stri
 	return app.Appended{Partition: evs[0].Partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: res.Duplicate}, nil
 }
 
-func (l appLog) Taken(ctx context.Context, partition, commandID string) (app.Appended, bool, error) {
-	res, ok, err := l.store.CommandResult(ctx, partition, commandID)
+func (l appLog) Taken(ctx context.Context, partition, commandID string) (app.Appended, string, bool, error) {
+	res, fp, ok, err := l.store.CommandResult(ctx, partition, commandID)
 	if err != nil || !ok {
-		return app.Appended{}, false, err
+		return app.Appended{}, "", false, err
 	}
-	return app.Appended{Partition: partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: true}, true, nil
+	return app.Appended{Partition: partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: true}, fp, true, nil
 }
 
 func (l appLog) Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error) {

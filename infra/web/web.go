@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,19 +69,20 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
 	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
-			"t":      func(string) string { return "" },
-			"tf":     func(string, ...any) string { return "" },
-			"tier":   func(int) string { return "" },
-			"label":  func(domain.Text) string { return "" },
-			"add":    func(a, b int) int { return a + b },
-			"pct":    percent,
-			"heat":   heat,
-			"tierOf": tierOf,
-			"cat":    func(string) string { return "" },
-			"step":   func(projections.Step) string { return "" },
-			"place":  func(string) string { return "" },
-			"event":  func(string) string { return "" },
-			"actor":  func(string) string { return "" },
+			"t":       func(string) string { return "" },
+			"tf":      func(string, ...any) string { return "" },
+			"formkey": func() string { return "" },
+			"tier":    func(int) string { return "" },
+			"label":   func(domain.Text) string { return "" },
+			"add":     func(a, b int) int { return a + b },
+			"pct":     percent,
+			"heat":    heat,
+			"tierOf":  tierOf,
+			"cat":     func(string) string { return "" },
+			"step":    func(projections.Step) string { return "" },
+			"place":   func(string) string { return "" },
+			"event":   func(string) string { return "" },
+			"actor":   func(string) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -198,12 +201,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 		}
 		place, cat := named(&areas), named(&categories)
 		t = t.Funcs(template.FuncMap{
-			"t":    func(key string) string { return translate(v.lang, key) },
-			"tf":   func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
-			"tier": func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
-			"step": func(s projections.Step) string { return stepText(v.lang, s) },
-			"add":  func(a, b int) int { return a + b },
-			"cat":  cat,
+			"t":       func(key string) string { return translate(v.lang, key) },
+			"formkey": formKey,
+			"tf":      func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
+			"tier":    func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
+			"step":    func(s projections.Step) string { return stepText(v.lang, s) },
+			"add":     func(a, b int) int { return a + b },
+			"cat":     cat,
 			"label": func(text domain.Text) string {
 				if v.lang == LangEN {
 					return text.En
@@ -314,9 +318,28 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons})
 }
 
-// meta is the command metadata of a visitor's form.
-func (v visitor) meta() app.Meta {
-	return app.Meta{Actor: v.who.String() + "/token:" + v.tokenID, Principal: v.who}
+// meta is the command metadata of a visitor's form: the form's key makes a form
+// sent twice (a double click, a reload, a retry after a lost answer) take effect
+// once and answer as the first time, as an API client's Idempotency-Key does.
+func (v visitor) meta(r *http.Request) app.Meta {
+	m := app.Meta{Actor: v.who.String() + "/token:" + v.tokenID, Principal: v.who}
+	if k := r.PostFormValue(formKeyField); formKeyShape.MatchString(k) {
+		m.Key = "form-" + k
+	}
+	return m
+}
+
+// formKeyField is the hidden field of every command form that holds its key.
+const formKeyField = "idempotency_key"
+
+// formKeyShape is the shape of a form's key: 128 random bits in hex.
+var formKeyShape = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// formKey makes a new key for a command form, drawn when the form is rendered.
+func formKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // answer takes a centre's answer to a referral (then back to the inbox), or a
@@ -327,9 +350,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v visitor) {
 	case "start", "complete":
 		var err error
 		if kind == "start" {
-			_, err = s.cfg.App.Commands.StartService.Handle(r.Context(), id, v.meta())
+			_, err = s.cfg.App.Commands.StartService.Handle(r.Context(), id, v.meta(r))
 		} else {
-			_, err = s.cfg.App.Commands.CompleteService.Handle(r.Context(), id, v.meta())
+			_, err = s.cfg.App.Commands.CompleteService.Handle(r.Context(), id, v.meta(r))
 		}
 		if err != nil {
 			s.fail(w, r, v, err)
@@ -342,7 +365,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v visitor) {
 		http.NotFound(w, r)
 		return
 	}
-	meta := v.meta()
+	meta := v.meta(r)
 	a := domain.Answer{ReferralID: r.PathValue("id"), Kind: kind, Reason: domain.DeclineReason(r.PostFormValue("reason")), Note: r.PostFormValue("note")}
 	if _, err := s.cfg.App.Commands.AnswerReferral.Handle(r.Context(), a, meta); err != nil {
 		s.fail(w, r, v, err)
@@ -413,7 +436,7 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request, v visitor) {
 		return
 	}
 	_, err = s.cfg.App.Commands.PostOffer.Handle(r.Context(), app.PostOfferInput{Provider: v.who.Provider, Category: r.PostFormValue("category"),
-		Capacity: capacity, ScopeTier: r.PostFormValue("tier"), ScopeArea: strings.TrimSpace(r.PostFormValue("area"))}, v.meta())
+		Capacity: capacity, ScopeTier: r.PostFormValue("tier"), ScopeArea: strings.TrimSpace(r.PostFormValue("area"))}, v.meta(r))
 	if err != nil {
 		s.fail(w, r, v, err)
 		return
@@ -433,10 +456,10 @@ func (s *Server) changeOffer(w http.ResponseWriter, r *http.Request, v visitor) 
 			s.fail(w, r, v, &domain.FieldError{Field: "capacity", Reason: fmt.Errorf("%q is not a number", r.PostFormValue("capacity"))})
 			return
 		}
-		_, err = s.cfg.App.Commands.ChangeCapacity.Handle(r.Context(), id, capacity, v.meta())
+		_, err = s.cfg.App.Commands.ChangeCapacity.Handle(r.Context(), id, capacity, v.meta(r))
 		done = "capacity"
 	case "withdraw":
-		_, err = s.cfg.App.Commands.WithdrawOffer.Handle(r.Context(), id, v.meta())
+		_, err = s.cfg.App.Commands.WithdrawOffer.Handle(r.Context(), id, v.meta(r))
 		done = "withdrawn"
 	default:
 		http.NotFound(w, r)
@@ -545,7 +568,7 @@ func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request, v vis
 		}
 		in.Needs = append(in.Needs, app.NeedInput{Category: cat, Urgency: u})
 	}
-	res, err := s.cfg.App.Commands.RegisterHousehold.Handle(r.Context(), in, v.meta())
+	res, err := s.cfg.App.Commands.RegisterHousehold.Handle(r.Context(), in, v.meta(r))
 	if err != nil {
 		s.fail(w, r, v, err)
 		return
