@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,7 @@ func TestAccessMatrix(t *testing.T) {
 	// The reference data as it is: publishing it again changes nothing (200).
 	_, _, cur := call(t, r, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.token(t, operator))
 	sameReference, _ := json.Marshal(cur)
+	run := 0
 	for _, ep := range []endpoint{
 		{"register a household", false, "POST", func(fixture) string { return "/v1/households" },
 			`{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`, centresOfHousehold, 201},
@@ -122,7 +124,7 @@ func TestAccessMatrix(t *testing.T) {
 		{"post an offer", false, "POST", func(fixture) string { return "/v1/offers" },
 			`{"provider":"prov-a","category":"material_aid","capacity":2,"scope":{"tier":"street","area":"huayang"}}`, allowed(ownProvider), 201},
 		{"change an offer's capacity", false, "POST", func(f fixture) string { return "/v1/offers/" + f.offer + "/capacity" },
-			`{"capacity":3}`, allowed(ownProvider), 201},
+			"", allowed(ownProvider), 201},
 		{"withdraw an offer", false, "POST", func(f fixture) string { return "/v1/offers/" + f.offer + "/withdraw" }, "", allowed(ownProvider), 201},
 		{"accept a referral", false, "POST", func(f fixture) string { return "/v1/referrals/" + f.referral + "/accept" }, "", allowed(ownCommunity), 201},
 		{"decline a referral", false, "POST", func(f fixture) string { return "/v1/referrals/" + f.referral + "/decline" },
@@ -132,8 +134,13 @@ func TestAccessMatrix(t *testing.T) {
 		{"complete a service", true, "POST", func(f fixture) string { return "/v1/referrals/" + f.referral + "/complete" }, "", allowed(ownProvider), 201},
 	} {
 		for _, p := range matrixPrincipal {
+			run++
 			t.Run(fmt.Sprintf("%s as %s", ep.name, p), func(t *testing.T) {
 				f := newFixture(t, r, ep.accepted)
+				body := ep.body
+				if strings.HasSuffix(ep.path(f), "/capacity") {
+					body = fmt.Sprintf(`{"capacity":%d}`, 2+run) // fixtures may share an offer
+				}
 				settle(t, r)
 				before := head(t, r)
 				want := http.StatusForbidden
@@ -147,19 +154,100 @@ func TestAccessMatrix(t *testing.T) {
 					}
 					before = head(t, r)
 				}
-				code, hdr, out := call(t, r, ep.method, ep.path(f), ep.body, "Authorization", "Bearer "+r.token(t, p))
+				code, hdr, out := call(t, r, ep.method, ep.path(f), body, "Authorization", "Bearer "+r.token(t, p))
 				if code != want {
 					t.Fatalf("%s %s as %s: %d %v, want %d", ep.method, ep.path(f), p, code, out, want)
 				}
-				if want == http.StatusForbidden {
-					if hdr.Get("Content-Type") != "application/problem+json" || out["detail"] == "" {
-						t.Fatalf("refusal is not a problem: %s %v", hdr.Get("Content-Type"), out)
-					}
+				if code >= 400 {
+					checkRefusal(t, p, f, ep.method+" "+ep.path(f)+" "+body, hdr, out)
 					if after := head(t, r); after != before {
 						t.Fatalf("a refused command appended %d events", after-before)
 					}
 				}
+				if ep.method == "GET" {
+					return
+				}
+				// The same request under a key, with a stale If-Match: allowed, it is
+				// answered with its first answer; refused, it stays refused even when
+				// the key was used by the party allowed, and says nothing more.
+				key := []string{"Idempotency-Key", "matrix-" + f.referral, "If-Match", `"1"`}
+				if want != http.StatusForbidden {
+					settle(t, r)
+					code2, _, again := call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, p)}, key...)...)
+					if ep.name == "publish reference data" {
+						if code2 != http.StatusOK {
+							t.Fatalf("publishing the same reference data again: %d %v", code2, again)
+						}
+						return
+					}
+					code, _, out = call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, p)}, key[:2]...)...)
+					if code2 != http.StatusCreated && code2 != http.StatusPreconditionFailed || code != http.StatusOK && code2 == http.StatusCreated {
+						t.Fatalf("the request under a key: %d %v, then %d %v", code2, again, code, out)
+					}
+					return
+				}
+				owner := ownerOf(ep.allow)
+				settle(t, r)
+				if ep.name == "complete a service" {
+					if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.token(t, owner)); code != 201 {
+						t.Fatalf("start: %d %v", code, out)
+					}
+				}
+				before = head(t, r)
+				code, _, first := call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, owner)}, key[:2]...)...)
+				if code != ep.ok {
+					t.Fatalf("the owner %s under a key: %d %v", owner, code, first)
+				}
+				settle(t, r)
+				mid := head(t, r)
+				code, hdr, out = call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, p)}, key...)...)
+				if code != http.StatusForbidden {
+					t.Fatalf("%s replaying %s's key with a stale If-Match: %d %v", p, owner, code, out)
+				}
+				checkRefusal(t, p, f, ep.method+" "+ep.path(f)+" "+body, hdr, out)
+				for _, v := range first {
+					if s, ok := v.(string); ok && len(s) > 8 && !strings.Contains(ep.path(f)+body+p.String(), s) && strings.Contains(fmt.Sprint(out), s) {
+						t.Fatalf("the refusal carries the first answer's %q: %v", s, out)
+					}
+				}
+				if after := head(t, r); after != mid || mid == before && ep.method != "PUT" {
+					t.Fatalf("the owner's command appended %d events, the refused replay %d", mid-before, after-mid)
+				}
 			})
+		}
+	}
+}
+
+// ownerOf picks the party an endpoint is for among those allowed: the community
+// centre or the provider before an operator.
+func ownerOf(allow map[domain.Principal]bool) domain.Principal {
+	for _, p := range []domain.Principal{ownCommunity, ownProvider, operator} {
+		if allow[p] {
+			return p
+		}
+	}
+	panic("no owner")
+}
+
+// checkRefusal checks a refusal is a problem that names nothing its caller may not
+// see: none of the fixture's ids, areas or providers, except those the caller sent
+// itself or that name the caller.
+func checkRefusal(t *testing.T, p domain.Principal, f fixture, sent string, hdr http.Header, out map[string]any) {
+	t.Helper()
+	if hdr.Get("Content-Type") != "application/problem+json" || out["detail"] == "" {
+		t.Fatalf("refusal is not a problem: %s %v", hdr.Get("Content-Type"), out)
+	}
+	if hdr.Get("Cache-Control") != "" && !strings.Contains(hdr.Get("Cache-Control"), "no-store") {
+		t.Fatalf("a refusal may be cached: %s", hdr.Get("Cache-Control"))
+	}
+	body, _ := json.Marshal(out)
+	for _, secret := range []string{f.household, f.need, f.offer, f.referral, "huayang-01", "huayang", "changning", "xinhua-01", "xinhua", "prov-a", "prov-b"} {
+		word := regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(secret) + `($|[^A-Za-z0-9-])`)
+		if secret == "" || word.MatchString(sent) || word.MatchString(p.String()) {
+			continue
+		}
+		if word.Match(body) {
+			t.Fatalf("a refusal to %s names %q, which it did not send: %s", p, secret, body)
 		}
 	}
 }

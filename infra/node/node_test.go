@@ -377,11 +377,16 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	if code, _, out := call(t, r, "POST", "/v1/offers", other, "Idempotency-Key", "retry-1"); code != 422 || !strings.HasSuffix(out["type"].(string), "#idempotency-key-reused") {
 		t.Fatalf("key reused for another body: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/households", `{"community":"xinhua-03","needs":[{"category":"legal_aid"}]}`, "Idempotency-Key", "retry-1"); code != 422 {
+	if code, _, out := call(t, r, "POST", "/v1/offers/"+first["offer_id"].(string)+"/withdraw", "", "Idempotency-Key", "retry-1"); code != 422 {
 		t.Fatalf("key reused for another endpoint: %d %v", code, out)
 	}
 	if after := head(t, r); after != before {
 		t.Fatalf("refused reuses appended %d events", after-before)
+	}
+	// A key belongs to the principal that used it: another principal's command
+	// with the same key is its own.
+	if code, _, out := call(t, r, "POST", "/v1/households", `{"community":"xinhua-03","needs":[{"category":"legal_aid"}]}`, "Idempotency-Key", "retry-1"); code != 201 {
+		t.Fatalf("another principal's command under the same key: %d %v", code, out)
 	}
 
 	// A household assessed and registered with its target groups gets its hardship
