@@ -82,8 +82,9 @@ type Meta struct {
 	Principal domain.Principal
 	// IfMatch, if not 0, is the version the aggregate must be at (the client's If-Match).
 	IfMatch int64
-	// retry is set once the command id is one a client may send again.
-	retry bool
+	// resolved is set once the command id is settled; retry when it is one a
+	// client may send again.
+	resolved, retry bool
 }
 
 // community returns the reference data of a community, or an empty one (which no

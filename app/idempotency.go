@@ -31,6 +31,10 @@ const keyPrefix = "idem:"
 // Resolved returns the meta with its command id settled: a client's key scoped by
 // the principal that sent it, else the id given, else a new one.
 func (m Meta) Resolved(newID func() string) Meta {
+	if m.resolved {
+		return m // a command of several appends suffixes its id per append
+	}
+	m.resolved = true
 	switch {
 	case m.Key != "":
 		m.CommandID = keyPrefix + m.Principal.String() + "/" + m.Key

@@ -73,12 +73,19 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 			partition = d.Code
 		}
 		version := int64(len(evs))
+		m := meta.Resolved(h.cfg.NewID)
+		m.CommandID += ":" + d.Code // one command per district, each retried alone
+		if written, _, ok, err := previous(ctx, h.cfg, partition, m, fp); err != nil {
+			return ReferenceResult{}, fmt.Errorf("publish to %s: %w", d.Code, err)
+		} else if ok && len(written) > 0 {
+			out.Changed, out.Replayed = true, true
+			out.Versions[d.Code] = written[len(written)-1].AggregateVersion
+			continue
+		}
 		if len(evs) > 0 && samePublication(evs[len(evs)-1].Payload, pub) {
 			out.Versions[d.Code] = version
 			continue
 		}
-		m := meta
-		m.CommandID = meta.CommandID + ":" + d.Code // one command per district, each retried alone
 		_, res, err := execute(ctx, h.cfg, partition, []domain.Change{{Aggregate: ref, ExpectedVersion: version, Payloads: []domain.Payload{pub}}}, m, fp)
 		if err != nil {
 			return ReferenceResult{}, fmt.Errorf("publish to %s: %w", d.Code, err)
