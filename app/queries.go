@@ -45,11 +45,17 @@ func (c Cursor) Encode() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// MaxCursorLength bounds a cursor's length (openapi.yaml declares it).
+const MaxCursorLength = 512
+
 // ParseCursor reads a cursor a list gave ("" is the start).
 func ParseCursor(s string) (Cursor, error) {
 	var c Cursor
 	if s == "" {
 		return c, nil
+	}
+	if len(s) > MaxCursorLength {
+		return Cursor{}, fmt.Errorf("%w: it is longer than %d characters; pass back the next_cursor of the previous page", ErrBadCursor, MaxCursorLength)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
