@@ -17,12 +17,12 @@ type strictBody struct {
 	Scope     struct {
 		Tier string `json:"tier"`
 	} `json:"scope"`
-	Needs      []needRequest          `json:"needs"`
-	Versions   map[string]int         `json:"versions"`
-	ValidFrom  *time.Time             `json:"valid_from"`
-	Deadline   domain.Duration        `json:"deadline"`
-	Any        any                    `json:"any"`
-	Untagged   string                 //
+	Needs      []needRequest   `json:"needs"`
+	Versions   map[string]int  `json:"versions"`
+	ValidFrom  *time.Time      `json:"valid_from"`
+	Deadline   domain.Duration `json:"deadline"`
+	Any        any             `json:"any"`
+	Untagged   string
 	Skipped    string                 `json:"-"`
 	Deadlines  domain.Deadlines       `json:"deadlines"`
 	Labels     map[string]domain.Text `json:"labels"`
