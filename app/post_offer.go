@@ -23,6 +23,30 @@ type PostOfferInput struct {
 	ValidUntil *time.Time
 }
 
+// The dates an offer may be given: from EarliestOfferTime (inclusive) to
+// LatestOfferTime (exclusive). Earlier is a mistake, such as the zero time
+// 0001-01-01T00:00:00Z, which encoding/json reads from a client's default date and
+// which would otherwise mean "no end"; later is absurd for a social service (an offer
+// with no end leaves valid_until out). The bounds are fixed dates, not relative to
+// now, so that a retried command is judged as its first attempt was.
+var (
+	EarliestOfferTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	LatestOfferTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// checkOfferTime refuses a date given for an offer outside the bounds.
+func checkOfferTime(field string, t *time.Time) error {
+	if t == nil || (!t.Before(EarliestOfferTime) && t.Before(LatestOfferTime)) {
+		return nil
+	}
+	reason := fmt.Errorf("%s is not from %s to %s", t.UTC().Format(time.RFC3339),
+		EarliestOfferTime.Format(time.DateOnly), LatestOfferTime.Format(time.DateOnly))
+	if field == "valid_until" {
+		reason = fmt.Errorf("%w; leave valid_until out for an offer with no end", reason)
+	}
+	return &domain.FieldError{Field: field, Reason: reason}
+}
+
 // PostOfferResult names the offer created.
 type PostOfferResult struct {
 	OfferID  string `json:"offer_id"`
@@ -41,6 +65,12 @@ func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Me
 		in.Provider = meta.Principal.Provider // a provider posts its own offers
 	}
 	if err := meta.Principal.MayManageOffer(in.Provider); err != nil {
+		return PostOfferResult{}, err
+	}
+	if err := checkOfferTime("valid_from", in.ValidFrom); err != nil {
+		return PostOfferResult{}, err
+	}
+	if err := checkOfferTime("valid_until", in.ValidUntil); err != nil {
 		return PostOfferResult{}, err
 	}
 	tier, ok := domain.ParseTier(in.ScopeTier)

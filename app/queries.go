@@ -45,11 +45,17 @@ func (c Cursor) Encode() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// MaxCursorLength bounds a cursor's length (openapi.yaml declares it).
+const MaxCursorLength = 512
+
 // ParseCursor reads a cursor a list gave ("" is the start).
 func ParseCursor(s string) (Cursor, error) {
 	var c Cursor
 	if s == "" {
 		return c, nil
+	}
+	if len(s) > MaxCursorLength {
+		return Cursor{}, fmt.Errorf("%w: it is longer than %d characters; pass back the next_cursor of the previous page", ErrBadCursor, MaxCursorLength)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
@@ -103,22 +109,30 @@ type InboxItem struct {
 	HouseholdID string                   `json:"household_id"`
 }
 
-// ProviderReferral is what a provider sees of a referral to one of its offers:
-// never names, contacts, the assessment or the household's other needs.
+// ProviderReferral is what a provider sees of a referral to one of its offers, by
+// the rule of minimum necessary. Until the centre accepts, the provider decides
+// nothing, so it sees only what its own capacity is reserved for: the referral, its
+// offer, the category, tier, status, when it was proposed and the centre's
+// deadline. From acceptance it serves, so it also sees the household's pseudonym,
+// its community (whose centre holds the contact) and the one eligibility ground that
+// admitted it (domain.Eligibility.Ground). A referral the need has left ("ended")
+// shows no household at all. Never names, contacts, the assessment, the hardship
+// score, the household's other groups or its other needs.
 type ProviderReferral struct {
-	ReferralID string               `json:"referral_id"`
-	OfferID    string               `json:"offer_id,omitempty"`
-	Household  string               `json:"household"` // a pseudonym, the same for this provider only
-	Community  string               `json:"community"`
-	Category   string               `json:"category"`
-	Tier       int                  `json:"tier"`
-	Status     domain.NeedStatus    `json:"status"`
-	Matched    []domain.TargetGroup `json:"matched_groups,omitempty"` // the eligibility facts that matched
-	ProposedAt time.Time            `json:"proposed_at,omitzero"`
-	Deadline   time.Time            `json:"deadline,omitzero"`
-	Accepted   *time.Time           `json:"accepted_at,omitempty"`
-	Started    *time.Time           `json:"started_at,omitempty"`
-	Completed  *time.Time           `json:"completed_at,omitempty"`
+	ReferralID string            `json:"referral_id"`
+	OfferID    string            `json:"offer_id,omitempty"`
+	Category   string            `json:"category"`
+	Tier       int               `json:"tier,omitempty"`
+	Status     domain.NeedStatus `json:"status"`
+	ProposedAt time.Time         `json:"proposed_at,omitzero"`
+	Deadline   time.Time         `json:"deadline,omitzero"`
+	// From acceptance on:
+	Household string             `json:"household,omitempty"` // a pseudonym, the same for this provider only
+	Community string             `json:"community,omitempty"`
+	Ground    domain.TargetGroup `json:"eligibility_ground,omitempty"` // none for an offer open to all
+	Accepted  *time.Time         `json:"accepted_at,omitempty"`
+	Started   *time.Time         `json:"started_at,omitempty"`
+	Completed *time.Time         `json:"completed_at,omitempty"`
 }
 
 // Reads holds the read use cases.
@@ -344,37 +358,50 @@ func (r Reads) ProviderReferrals(ctx context.Context, provider, district string,
 		if n == nil {
 			continue
 		}
-		item := ProviderReferral{ReferralID: ids[i], Household: projections.Pseudonym(provider, n.HouseholdID),
-			Community: n.Community, Category: n.Category, Status: "ended"} // the need moved on from this referral
+		// A referral the need has left: the provider no longer serves it and sees
+		// nothing of the household.
+		item := ProviderReferral{ReferralID: ids[i], Category: n.Category, Status: "ended"}
 		if n.Referral != nil && n.Referral.ID == ids[i] {
 			ref := n.Referral
 			item.Tier, item.Status = ref.Tier, n.Status
 			item.OfferID, item.ProposedAt, item.Deadline = ref.OfferID, ref.ProposedAt, ref.Deadline
-			item.Accepted, item.Started, item.Completed = ref.AcceptedAt, ref.StartedAt, ref.CompletedAt
-			o, seen := offers[ref.OfferID]
-			if !seen {
-				if b, ok, err := r.views.Doc(ctx, projections.OffersModel, ref.OfferID); err != nil {
+			served := n.Status == domain.StatusAccepted || n.Status == domain.StatusInService || n.Status == domain.StatusCompleted
+			if ref.AcceptedAt != nil && served {
+				o, err := r.offerOf(ctx, offers, ref.OfferID)
+				if err != nil {
 					return Page[ProviderReferral]{}, err
-				} else if ok {
-					v, err := decodeDoc[projections.OfferView](b, "offer "+ref.OfferID)
-					if err != nil {
-						return Page[ProviderReferral]{}, err
-					}
-					o = &v
 				}
-				offers[ref.OfferID] = o
-			}
-			if o != nil {
-				for _, g := range o.Eligibility.TargetGroups {
-					if slices.Contains(n.TargetGroups, g) {
-						item.Matched = append(item.Matched, g)
-					}
+				item.Household, item.Community = projections.Pseudonym(provider, n.HouseholdID), n.Community
+				if o != nil {
+					item.Ground, _ = o.Eligibility.Ground(n.TargetGroups)
 				}
+				item.Accepted, item.Started, item.Completed = ref.AcceptedAt, ref.StartedAt, ref.CompletedAt
 			}
 		}
 		out.Items = append(out.Items, item)
 	}
 	return out, nil
+}
+
+// offerOf reads an offer's view once per page (nil if it is not in the read model).
+func (r Reads) offerOf(ctx context.Context, seen map[string]*projections.OfferView, id string) (*projections.OfferView, error) {
+	if o, ok := seen[id]; ok {
+		return o, nil
+	}
+	b, ok, err := r.views.Doc(ctx, projections.OffersModel, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		seen[id] = nil
+		return nil, nil
+	}
+	v, err := decodeDoc[projections.OfferView](b, "offer "+id)
+	if err != nil {
+		return nil, err
+	}
+	seen[id] = &v
+	return &v, nil
 }
 
 // Districts lists the districts' codes.

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -42,6 +43,20 @@ func (e Eligibility) Admits(groups []TargetGroup) bool {
 		}
 	}
 	return false
+}
+
+// Ground returns the one target group that admitted a household of these groups:
+// the first of the offer's listed groups, in the offer's order, that the household
+// is in. It is false when the offer lists none (it is open to all) or the
+// household is in none of them. A provider is shown this ground and no other of
+// the household's groups (minimum necessary).
+func (e Eligibility) Ground(groups []TargetGroup) (TargetGroup, bool) {
+	for _, g := range e.TargetGroups {
+		if slices.Contains(groups, g) {
+			return g, true
+		}
+	}
+	return "", false
 }
 
 // OfferPosted records a provider's offer of a service: its category, capacity (the

@@ -88,3 +88,27 @@ func TestEligibility(t *testing.T) {
 		}
 	}
 }
+
+// TestGround checks the one group shown to a provider: the first of the offer's
+// groups, in the offer's order, that the household is in; none for an offer open
+// to all.
+func TestGround(t *testing.T) {
+	all := Eligibility{TargetGroups: []TargetGroup{GroupDisabled, GroupElderly, GroupLowIncome}}
+	cases := []struct {
+		e      Eligibility
+		groups []TargetGroup
+		want   TargetGroup
+	}{
+		{all, []TargetGroup{GroupLowIncome, GroupElderly, GroupDisabled}, GroupDisabled},
+		{all, []TargetGroup{GroupLowIncome, GroupElderly}, GroupElderly},
+		{all, []TargetGroup{GroupLowIncome}, GroupLowIncome},
+		{all, []TargetGroup{GroupNonLocal}, ""},
+		{Eligibility{}, []TargetGroup{GroupElderly}, ""},
+	}
+	for i, c := range cases {
+		got, ok := c.e.Ground(c.groups)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("case %d: ground of %v under %v = %q %v, want %q", i, c.groups, c.e.TargetGroups, got, ok, c.want)
+		}
+	}
+}

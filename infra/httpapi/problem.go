@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
-	"reflect"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/tierlink/tierlink/app"
@@ -66,17 +64,18 @@ const (
 	maxBatchBodyBytes = 1 << 20
 )
 
-// decodeJSON reads a JSON body strictly: the right media type, a size limit, no
-// unknown fields, no trailing data. It returns a problem saying what is wrong.
+// decodeJSON reads a JSON body strictly: the media type application/json, a size
+// limit, one JSON value and nothing after it, and each member named once and exactly
+// as the endpoint names it (no unknown fields, no other case). It returns a problem
+// saying what is wrong.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *Problem {
 	return decodeJSONUpTo(w, r, v, maxBodyBytes)
 }
 
 // decodeJSONUpTo is decodeJSON with another size limit.
 func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBodyBytes int64) *Problem {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			fmt.Sprintf("send the body as application/json, not %s", ct))
+	if p := checkMediaType(r.Header.Get("Content-Type")); p != nil {
+		return p
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	var maxErr *http.MaxBytesError
@@ -86,6 +85,9 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBodyBytes 
 	}
 	if err != nil {
 		return newProblem(http.StatusBadRequest, "unreadable-body", "Unreadable body", err.Error())
+	}
+	if p := checkMembers(body, v); p != nil {
+		return p
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -118,14 +120,8 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBodyBytes 
 		p.Errors = []FieldProblem{{Pointer: pointer(typeErr.Field), Detail: fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type, typeErr.Value)}}
 		return p
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		var raw any
-		ptr := "/" + name
-		if json.Unmarshal(body, &raw) == nil {
-			if found := unknownField(raw, reflect.TypeOf(v), ""); found != "" {
-				ptr = found
-			}
-		}
+		// checkMembers finds unknown fields first, with their place; this is a backstop.
+		ptr := "/" + escapePointer(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
 		p := newProblem(http.StatusBadRequest, "unknown-field", "Unknown field", fmt.Sprintf("the request has a field %s that this endpoint does not take", ptr))
 		p.Errors = []FieldProblem{{Pointer: ptr, Detail: "unknown field"}}
 		return p
@@ -134,59 +130,37 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBodyBytes 
 	}
 }
 
-// unknownField returns the JSON pointer of the first member of raw that type t has
-// no field for, since encoding/json names an unknown field but not where it is.
-func unknownField(raw any, t reflect.Type, at string) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch x := raw.(type) {
-	case map[string]any:
-		if t.Kind() != reflect.Struct {
-			return ""
-		}
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "" {
-				name = f.Name
-			}
-			fields[strings.ToLower(name)] = f.Type
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ft, ok := fields[strings.ToLower(k)]
-			if !ok {
-				return at + "/" + k
-			}
-			if p := unknownField(x[k], ft, at+"/"+k); p != "" {
-				return p
-			}
-		}
-	case []any:
-		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
-			return ""
-		}
-		for i, el := range x {
-			if p := unknownField(el, t.Elem(), at+"/"+strconv.Itoa(i)); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
-}
-
 // pointer turns encoding/json's dotted field path into a JSON pointer.
 func pointer(field string) string {
 	if field == "" {
 		return ""
 	}
 	return "/" + strings.ReplaceAll(field, ".", "/")
+}
+
+// checkMediaType accepts exactly application/json (in any case), with no parameter
+// but charset=utf-8: a JSON body is UTF-8 (RFC 8259). Anything else, or none, is 415.
+func checkMediaType(ct string) *Problem {
+	refuse := func(why string) *Problem {
+		return newProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"send the body with Content-Type: application/json; "+why)
+	}
+	if ct == "" {
+		return refuse("the request has no Content-Type")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return refuse(fmt.Sprintf("%q is not a media type", ct))
+	}
+	if mt != "application/json" {
+		return refuse(fmt.Sprintf("not %s", mt))
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return refuse(fmt.Sprintf("the only parameter it takes is charset=utf-8, not %s=%s", k, v))
+		}
+	}
+	return nil
 }
 
 // problemFor maps a use case's error to a problem; the bool is false for server faults.

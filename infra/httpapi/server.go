@@ -223,6 +223,23 @@ func callerOf(r *http.Request) caller {
 // headerID is the shape accepted for Idempotency-Key and X-Correlation-ID.
 var headerID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 
+// ifMatchPattern is the shape of If-Match that the API takes, as openapi.yaml
+// declares it: * or one version's entity tag, "3" (W/"3" alike).
+var ifMatchPattern = regexp.MustCompile(`^(\*|(W/)?"[1-9][0-9]{0,17}")$`)
+
+// parseIfMatch reads an If-Match header: the version it names (0 for *), and
+// whether it has the declared shape.
+func parseIfMatch(h string) (int64, bool) {
+	if !ifMatchPattern.MatchString(h) {
+		return 0, false
+	}
+	if h == "*" {
+		return 0, true
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	return v, err == nil
+}
+
 // meta reads the command's ids from the headers: Idempotency-Key is the command id,
 // so that a retried request takes effect once.
 func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Problem) {
@@ -236,11 +253,11 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) (app.Meta, *Proble
 		m.Key = k // the application scopes it by principal (app.Meta.Resolved)
 	}
 	m = m.Resolved(s.cfg.NewID)
-	if im := strings.TrimSpace(r.Header.Get("If-Match")); im != "" && im != "*" {
-		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), 10, 64)
-		if err != nil || v < 1 {
+	if im := r.Header.Get("If-Match"); im != "" {
+		v, ok := parseIfMatch(im)
+		if !ok {
 			return m, newProblem(http.StatusBadRequest, "invalid-header", "Invalid If-Match",
-				`If-Match takes the version of the resource, as its ETag gives it: "3"`)
+				`If-Match takes the version of the resource as its ETag gives it, in quotes ("3"), or *`)
 		}
 		m.IfMatch = v
 	}
@@ -544,18 +561,23 @@ func paged[T any](s *Server, w http.ResponseWriter, r *http.Request, run func(ct
 	})
 }
 
-// pageRequest reads ?cursor= and ?limit=.
+// pageRequest reads ?cursor= and ?limit= as openapi.yaml declares them: a cursor
+// a list gave (400 otherwise), and a limit from 1 to app.MaxPageSize (422
+// otherwise; app.DefaultPageSize when it is left out).
 func pageRequest(r *http.Request) (app.PageRequest, error) {
 	var pr app.PageRequest
-	after, err := app.ParseCursor(r.URL.Query().Get("cursor"))
+	q := r.URL.Query()
+	after, err := app.ParseCursor(q.Get("cursor"))
 	if err != nil {
 		return pr, err
 	}
 	pr.After = after
-	if l := r.URL.Query().Get("limit"); l != "" {
+	if q.Has("limit") {
+		l := q.Get("limit")
 		n, err := strconv.Atoi(l)
-		if err != nil {
-			return pr, &domain.FieldError{Field: "limit", Reason: fmt.Errorf("%q is not a number", l)}
+		if err != nil || n < 1 || n > app.MaxPageSize {
+			return pr, &domain.FieldError{Field: "limit", Reason: fmt.Errorf("%q is not a whole number from 1 to %d; leave limit out for %d",
+				l, app.MaxPageSize, app.DefaultPageSize)}
 		}
 		pr.Limit = n
 	}
