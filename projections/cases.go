@@ -292,7 +292,12 @@ func (c *Cases) applyHousehold(tx *tx, e domain.Event, pos int64) error {
 			}
 		}
 	default:
-		return nil
+		// Any other event of the household (household.need_closed, and any added
+		// later) changes nothing the view shows but its version: the view's version
+		// is the household's, or a client that read it gets 412 on its next If-Match.
+		if h.ID == "" {
+			return nil
+		}
 	}
 	h.Version, h.Position = e.AggregateVersion, pos
 	return tx.put(HouseholdsModel, e.AggregateID, h)
@@ -322,7 +327,10 @@ func (c *Cases) applyOffer(tx *tx, e domain.Event, pos int64) error {
 	case domain.OfferUnitReleased:
 		delete(o.Referrals, p.ReferralID)
 	default:
-		return nil
+		// Any other event of the offer moves only its version (see applyHousehold).
+		if o.ID == "" {
+			return nil
+		}
 	}
 	o.count()
 	o.Version, o.Position = e.AggregateVersion, pos
