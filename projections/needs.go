@@ -215,6 +215,3 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	v.Position = position
 	return v, true
 }
-
-// ReferralIndexID is the NeedsModel document id under which a referral's need id is kept.
-func ReferralIndexID(referralID string) string { return "referral-" + referralID }
