@@ -635,4 +635,38 @@ func TestWithdrawnNeedLeavesNoWaitingNeedBesideFreeSupply(t *testing.T) {
 	if w.l.appends != appends {
 		t.Fatalf("a replay appended %d more commands", w.l.appends-appends)
 	}
+	// A log written before the fix ends at n2's second waitlisting, with o free: a
+	// restarted matcher, which knows the decisions recorded there, proposes o to n2.
+	old := newMemLog()
+	recorded := map[string][]domain.Event{}
+	for i := 0; i < len(w.l.events); {
+		cmd := w.l.events[i].CommandID
+		j := i
+		for j < len(w.l.events) && w.l.events[j].CommandID == cmd {
+			j++
+		}
+		if _, ok := w.l.events[i].Payload.(domain.ReferralProposed); ok && w.l.events[i].AggregateID == "n2" {
+			break
+		}
+		if err := old.appendOne(w.l.events[i:j]); err != nil {
+			t.Fatal(err)
+		}
+		if w.l.events[i].Actor == Actor {
+			recorded[cmd] = w.l.events[i:j]
+		}
+		i = j
+	}
+	digests := map[string]string{}
+	for cmd, evs := range recorded {
+		digests[cmd], _ = Digest(reg, evs)
+	}
+	restarted, err := NewLoop(LoopConfig{Partition: "d", Registry: reg, Appender: old, Recorded: digests, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, restarted, old, 0)
+	if n2 := old.needs["n2"]; n2.Status != domain.StatusProposed || n2.OfferID != "o" || len(digests) != 0 {
+		t.Fatalf("after a restart on the log written before the fix, n2 is %s (offer %q); %d recorded decisions not made again",
+			n2.Status, n2.OfferID, len(digests))
+	}
 }
