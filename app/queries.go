@@ -223,11 +223,7 @@ func (r Reads) node(tierName, area string) (int, string, error) {
 func (r Reads) needsOf(ctx context.Context, district string, ids []string, byReferral bool) ([]*projections.NeedView, error) {
 	needIDs := ids
 	if byReferral {
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = projections.ReferralIndexID(id)
-		}
-		raw, err := r.views.Docs(ctx, district, projections.NeedsModel, keys)
+		raw, err := r.views.Docs(ctx, district, projections.ReferralsModel, ids)
 		if err != nil {
 			return nil, err
 		}

@@ -163,6 +163,12 @@ type Matcher struct {
 	// the offer of the decision with the version it expected: the first later event
 	// of either (the one that made it stale) brings the need back to matching.
 	parked map[domain.AggregateRef][]parkedNeed
+	// owed holds the offers a decision taken back (Revert, Refused) gave units back
+	// to: once the event being read is applied, they serve the waiting needs. This
+	// does not hang on the parked needs, which that event may end (a need withdrawn
+	// or served): a unit freed by a decision that never reached the log has no event
+	// of its own to bring it to the waitlist.
+	owed   map[string]bool
 	posted int // offers posted so far, for posting order
 	// deadlines holds the needs with a proposal waiting for an answer, by deadline.
 	deadlines *btree.BTreeG[*need]
@@ -190,7 +196,7 @@ func New() *Matcher {
 		communities: map[string]domain.Community{},
 		offers:      map[string]*offer{}, cands: map[slot]*btree.BTreeG[*offer]{},
 		needs: map[string]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
-		parked:    map[domain.AggregateRef][]parkedNeed{},
+		parked: map[domain.AggregateRef][]parkedNeed{}, owed: map[string]bool{},
 		deadlines: btree.NewG(16, deadlineLess),
 		ending:    btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.validUntil, a.id, b.validUntil, b.id) }),
 		starting:  btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.validFrom, a.id, b.validFrom, b.id) }),
@@ -238,7 +244,8 @@ func priorityLess(a, b *need) bool {
 // triggers. Each decision is applied to the state at once (a proposal reserves its
 // unit); its events coming back through the log are recognised. Needs whose
 // decision was refused (see Refused) are matched again after the event that
-// changed their need or offer.
+// changed their need or offer, and the units those decisions held serve the
+// waiting needs then.
 func (m *Matcher) Apply(e domain.Event) []Decision {
 	if e.Time.After(m.latest) {
 		m.latest = e.Time
@@ -285,6 +292,36 @@ func (m *Matcher) Apply(e domain.Event) []Decision {
 		// An offer with free units serves the waiting needs in its scope after any of
 		// its events.
 		ds = append(ds, m.serveWaiting(o, e)...)
+	}
+	return append(ds, m.serveOwed(e)...)
+}
+
+// owe notes that an offer got a unit back from a decision taken back: it serves the
+// waiting needs after the event about to be applied (serveOwed).
+func (m *Matcher) owe(offerID string) {
+	if offerID != "" && m.offers[offerID] != nil {
+		m.owed[offerID] = true
+	}
+}
+
+// serveOwed lets the offers owed a serving (owe) serve the waiting needs, in
+// posting order, on the event just applied. Once that event is applied the
+// matcher holds the offers' versions the log has, so the proposals are not stale
+// for it; and whatever became of the needs whose decisions were taken back
+// (matched again, withdrawn, served), no waiting need is left beside a free unit.
+func (m *Matcher) serveOwed(cause domain.Event) []Decision {
+	if len(m.owed) == 0 {
+		return nil
+	}
+	offers := make([]*offer, 0, len(m.owed))
+	for id := range m.owed {
+		offers = append(offers, m.offers[id])
+	}
+	clear(m.owed)
+	sort.Slice(offers, func(i, j int) bool { return offers[i].seq < offers[j].seq })
+	var ds []Decision
+	for _, o := range offers {
+		ds = append(ds, m.serveWaiting(o, cause)...)
 	}
 	return ds
 }
@@ -767,8 +804,10 @@ func (m *Matcher) release(o *offer, ref string) {
 // first) and made again, so that every append expects versions the log really has;
 // the others stand. Its own need waits for the event that made it stale (see
 // Revert). It reports which of rest were taken back, and returns the decisions made
-// again in their place, on cause: the event that made d stale, about to be read. A replay sees the same refusals at the same points and so
-// makes the same decisions.
+// again in their place, on cause: the event that made d stale, about to be read.
+// The units the decisions taken back held serve the waiting needs once cause is
+// applied (see Apply), whatever cause does to their needs. A replay sees the same
+// refusals at the same points and so makes the same decisions.
 func (m *Matcher) Refused(d Decision, rest []Decision, cause domain.Event) (affected []bool, redo []Decision) {
 	touched := map[string]bool{}
 	mark := func(x Decision) {
@@ -818,10 +857,16 @@ func (m *Matcher) Refused(d Decision, rest []Decision, cause domain.Event) (affe
 }
 
 // undo takes back a decision that was never appended, as if it had not been made.
+// The offers it touched are owed a serving of the waiting needs (owe): a unit it
+// held is free again, and no event of the log will say so.
 func (m *Matcher) undo(d Decision) *need {
 	n := m.needs[d.NeedID]
 	if n == nil {
 		return nil
+	}
+	m.owe(d.OfferID)
+	if d.Ending != nil {
+		m.owe(d.Ending.OfferID)
 	}
 	m.unwait(n)
 	if d.Proposes() {

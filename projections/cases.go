@@ -26,6 +26,15 @@ const (
 	HouseholdsModel = "households"
 	// OffersModel holds an OfferView per offer.
 	OffersModel = "offers"
+	// ReferralsModel is the referral index: per referral id, the id of its need (the
+	// id's bytes), by which a referral's commands, the inboxes and the providers'
+	// lists find the need. Each read model has a namespace of its own, so that an id
+	// of one is never read as another's (a need id is never a referral's key).
+	// Read models built before it existed kept this index in NeedsModel under
+	// "referral-<id>": their migration is a rebuild from the log (`tierlink
+	// projections rebuild`, which serves from the old generation meanwhile and drops
+	// it after); until then, referrals proposed before the upgrade are not found.
+	ReferralsModel = "referrals"
 	// referenceModel holds the latest policy read from the log.
 	referenceModel = "reference"
 )
@@ -131,9 +140,9 @@ func Pseudonym(provider, householdID string) string {
 	return "hh-" + hex.EncodeToString(sum[:8])
 }
 
-// Cases keeps the read models of one partition's cases: needs (with the referral
-// index), households, offers, the centres' inboxes, the providers' referrals and
-// the waitlists. It applies a run of events in memory and commits what the run
+// Cases keeps the read models of one partition's cases: needs, the referral index,
+// households, offers, the centres' inboxes, the providers' referrals and the
+// waitlists. It applies a run of events in memory and commits what the run
 // changed with the checkpoint, in one atomic write.
 type Cases struct {
 	store     Store
@@ -292,7 +301,12 @@ func (c *Cases) applyHousehold(tx *tx, e domain.Event, pos int64) error {
 			}
 		}
 	default:
-		return nil
+		// Any other event of the household (household.need_closed, and any added
+		// later) changes nothing the view shows but its version: the view's version
+		// is the household's, or a client that read it gets 412 on its next If-Match.
+		if h.ID == "" {
+			return nil
+		}
 	}
 	h.Version, h.Position = e.AggregateVersion, pos
 	return tx.put(HouseholdsModel, e.AggregateID, h)
@@ -322,7 +336,10 @@ func (c *Cases) applyOffer(tx *tx, e domain.Event, pos int64) error {
 	case domain.OfferUnitReleased:
 		delete(o.Referrals, p.ReferralID)
 	default:
-		return nil
+		// Any other event of the offer moves only its version (see applyHousehold).
+		if o.ID == "" {
+			return nil
+		}
 	}
 	o.count()
 	o.Version, o.Position = e.AggregateVersion, pos
@@ -380,7 +397,7 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 	}
 	if a := after.Referral; a != nil && after.Status == domain.StatusProposed && (before.Referral == nil || before.Referral.ID != a.ID) {
 		tx.index(InboxIndex(a.Tier, area(after, a.Tier)), a.ID, float64(a.Deadline.UnixMilli()), false)
-		tx.putRaw(NeedsModel, ReferralIndexID(a.ID), []byte(e.AggregateID))
+		tx.putRaw(ReferralsModel, a.ID, []byte(e.AggregateID))
 		var o OfferView
 		if ok, err := tx.get(OffersModel, a.OfferID, &o); err != nil {
 			return err

@@ -131,7 +131,8 @@ type Step struct {
 // MaxSteps bounds a need's story in its view (the log keeps all of it).
 const MaxSteps = 50
 
-// EvolveNeed returns the view after one of the need's events, and whether it changed.
+// EvolveNeed returns the view after one of the need's events, and whether it changed
+// (an event it does not know moves only the view's version).
 func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	at := e.Time
 	step := Step{Time: at, Actor: e.Actor, What: strings.TrimPrefix(e.Type, "need.")}
@@ -198,7 +199,13 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		v.Status, v.Referral = domain.StatusWithdrawn, nil
 		step.Detail, step.Note = p.Note, p.Note
 	default:
-		return v, false
+		// Any other event of the need moves only the view's version: a view's
+		// version is its need's after every event, so that If-Match agrees.
+		if v.ID == "" || e.AggregateVersion == v.Version {
+			return v, false
+		}
+		v.Version, v.Position = e.AggregateVersion, position
+		return v, true
 	}
 	v.Steps = append(v.Steps, step)
 	if len(v.Steps) > MaxSteps {
@@ -208,6 +215,3 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	v.Position = position
 	return v, true
 }
-
-// ReferralIndexID is the NeedsModel document id under which a referral's need id is kept.
-func ReferralIndexID(referralID string) string { return "referral-" + referralID }

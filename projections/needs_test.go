@@ -291,3 +291,85 @@ func TestRunDocumentsAreEncodedOnceAtCommit(t *testing.T) {
 		t.Fatalf("committed %s (%v)", ch.Docs[0].Body, err)
 	}
 }
+
+// unknownEvent is an event type the projection does not know (one added later).
+type unknownEvent struct{}
+
+func (unknownEvent) EventType() string { return "test.unknown" }
+
+// TestViewVersionsFollowEveryEvent plays every event type each versioned aggregate
+// can have (and one the projection does not know): after each, the view's version
+// is the aggregate's, so that an ETag read from it is what If-Match expects.
+func TestViewVersionsFollowEveryEvent(t *testing.T) {
+	deadline := t0.Add(time.Hour)
+	type step struct {
+		typ, id string
+		p       domain.Payload
+	}
+	steps := []step{
+		{domain.AggregateHousehold, "h", domain.HouseholdRegistered{Community: "c1", Street: "s1", District: "d"}},
+		{domain.AggregateHousehold, "h", domain.NeedsOpened{Needs: []domain.OpenedNeed{{NeedID: "n", Category: "counselling"}}}},
+		{domain.AggregateNeed, "n", domain.NeedRegistered{HouseholdID: "h", Community: "c1", Street: "s1", Category: "counselling", Urgency: domain.UrgencyHigh}},
+		{domain.AggregateOffer, "o", domain.OfferPosted{Provider: "p", Category: "counselling", Capacity: 3, Scope: domain.Scope{Tier: domain.TierStreet, Area: "s1"}, District: "d"}},
+		{domain.AggregateNeed, "n", domain.NeedEscalated{From: 1, To: 2, Reason: domain.EscalatedNoSupply}},
+		{domain.AggregateNeed, "n", domain.ReferralProposed{ReferralID: "r1", OfferID: "o", Tier: 2, Deadline: deadline}},
+		{domain.AggregateOffer, "o", domain.OfferUnitReserved{ReferralID: "r1", NeedID: "n"}},
+		{domain.AggregateNeed, "n", domain.ReferralDeclined{ReferralID: "r1", OfferID: "o", Reason: domain.DeclineNotSuitable}},
+		{domain.AggregateOffer, "o", domain.OfferUnitReleased{ReferralID: "r1", NeedID: "n", Reason: "declined"}},
+		{domain.AggregateOffer, "o", domain.OfferCapacityChanged{Capacity: 4}},
+		{domain.AggregateNeed, "n", domain.NeedEscalated{From: 2, To: 3, Reason: domain.EscalatedNoSupply}},
+		{domain.AggregateNeed, "n", domain.NeedWaitlisted{Reason: domain.WaitlistedNoSupplyLeft}},
+		{domain.AggregateNeed, "n", domain.ReferralProposed{ReferralID: "r2", OfferID: "o", Tier: 3, Deadline: deadline}},
+		{domain.AggregateOffer, "o", domain.OfferUnitReserved{ReferralID: "r2", NeedID: "n"}},
+		{domain.AggregateNeed, "n", domain.ReferralCancelled{ReferralID: "r2", OfferID: "o", Reason: domain.CancelledExpiredAtTop}},
+		{domain.AggregateOffer, "o", domain.OfferUnitReleased{ReferralID: "r2", NeedID: "n", Reason: domain.CancelledExpiredAtTop}},
+		{domain.AggregateNeed, "n", domain.ReferralProposed{ReferralID: "r3", OfferID: "o", Tier: 3, Deadline: deadline}},
+		{domain.AggregateOffer, "o", domain.OfferUnitReserved{ReferralID: "r3", NeedID: "n"}},
+		{domain.AggregateNeed, "n", domain.ReferralAccepted{ReferralID: "r3"}},
+		{domain.AggregateNeed, "n", domain.ServiceStarted{ReferralID: "r3"}},
+		{domain.AggregateNeed, "n", domain.ServiceCompleted{ReferralID: "r3"}},
+		{domain.AggregateHousehold, "h", domain.NeedClosed{NeedID: "n", Category: "counselling"}},
+		{domain.AggregateHousehold, "h", domain.NeedsOpened{Needs: []domain.OpenedNeed{{NeedID: "n2", Category: "counselling"}}}},
+		{domain.AggregateNeed, "n2", domain.NeedRegistered{HouseholdID: "h", Community: "c1", Street: "s1", Category: "counselling"}},
+		{domain.AggregateNeed, "n2", domain.NeedWithdrawn{Note: "moved away"}},
+		{domain.AggregateHousehold, "h", domain.NeedClosed{NeedID: "n2", Category: "counselling"}},
+		{domain.AggregateOffer, "o", domain.OfferWithdrawn{}},
+		{domain.AggregateHousehold, "h", unknownEvent{}},
+		{domain.AggregateOffer, "o", unknownEvent{}},
+		{domain.AggregateNeed, "n", unknownEvent{}},
+	}
+	// Every event type of the registry that belongs to a household, an offer or a
+	// need is played above.
+	played := map[string]bool{}
+	for _, s := range steps {
+		played[s.p.EventType()] = true
+	}
+	for _, typ := range []string{"household.registered", "household.needs_opened", "household.need_closed",
+		"offer.posted", "offer.capacity_changed", "offer.withdrawn", "offer.unit_reserved", "offer.unit_released",
+		"need.registered", "need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.referral_cancelled",
+		"need.escalated", "need.waitlisted", "need.service_started", "need.service_completed", "need.withdrawn"} {
+		if !played[typ] {
+			t.Errorf("event type %s is not played", typ)
+		}
+	}
+	st := newMemStore()
+	c, _ := NewCases(st, "d")
+	versions := map[string]int64{}
+	model := map[string]string{domain.AggregateHousehold: HouseholdsModel, domain.AggregateOffer: OffersModel, domain.AggregateNeed: NeedsModel}
+	for i, s := range steps {
+		versions[s.id]++
+		e := domain.Event{Type: s.p.EventType(), AggregateType: s.typ, AggregateID: s.id, AggregateVersion: versions[s.id],
+			Time: t0.Add(time.Duration(i) * time.Minute), Actor: "test", Payload: s.p}
+		if err := c.Handle(context.Background(), int64(i+1), &e); err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Version  int64 `json:"version"`
+			Position int64 `json:"position"`
+		}
+		if err := json.Unmarshal(st.docs[model[s.typ]+"/"+s.id], &v); err != nil || v.Version != versions[s.id] || v.Position != int64(i+1) {
+			t.Fatalf("after %s of %s: the view is at version %d, position %d (%v); the aggregate at %d, position %d",
+				s.p.EventType(), s.id, v.Version, v.Position, err, versions[s.id], i+1)
+		}
+	}
+}

@@ -914,7 +914,7 @@ func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 }
 
 func (v needViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
-	b, ok, err := v.views.Find(ctx, projections.NeedsModel, projections.ReferralIndexID(referralID))
+	b, ok, err := v.views.Find(ctx, projections.ReferralsModel, referralID)
 	return string(b), ok, err
 }
 

@@ -78,7 +78,7 @@ func principalFor(t *testing.T, r running, method, path, body string) domain.Pri
 	case len(parts) == 4 && parts[1] == "offers":
 		return provider(parts[2])
 	case len(parts) == 4 && parts[1] == "referrals":
-		needID, ok, _ := r.node.Views().Find(ctx, projections.NeedsModel, projections.ReferralIndexID(parts[2]))
+		needID, ok, _ := r.node.Views().Find(ctx, projections.ReferralsModel, parts[2])
 		if !ok {
 			return districtCentre
 		}

@@ -86,9 +86,12 @@ func checkReadModels(t *testing.T, r running, seed uint64) {
 		t.Fatal(err)
 	}
 	needs, offers := map[string]domain.Need{}, map[string]domain.Offer{}
+	households := map[string]domain.Household{}
 	community := map[string]string{}
 	for _, e := range entries {
 		switch e.Event.AggregateType {
+		case domain.AggregateHousehold:
+			households[e.Event.AggregateID] = households[e.Event.AggregateID].Evolve(e.Event)
 		case domain.AggregateNeed:
 			needs[e.Event.AggregateID] = needs[e.Event.AggregateID].Evolve(e.Event)
 			if p, ok := e.Event.Payload.(domain.NeedRegistered); ok {
@@ -143,8 +146,16 @@ func checkReadModels(t *testing.T, r running, seed uint64) {
 		}
 		var v projections.OfferView
 		_ = json.Unmarshal(b, &v)
-		if committed := v.Proposed + v.Accepted + v.InService + v.Completed; committed != o.Committed || v.Capacity != o.Capacity {
-			t.Fatalf("seed %d: offer %s: view commits %d of %d, log %d of %d (%+v)", seed, id, committed, v.Capacity, o.Committed, o.Capacity, v)
+		if committed := v.Proposed + v.Accepted + v.InService + v.Completed; committed != o.Committed || v.Capacity != o.Capacity || v.Version != o.Version {
+			t.Fatalf("seed %d: offer %s: view commits %d of %d at v%d, log %d of %d at v%d (%+v)", seed, id, committed, v.Capacity, v.Version, o.Committed, o.Capacity, o.Version, v)
+		}
+	}
+	// Every view is at its aggregate's version: its ETag is what If-Match expects.
+	for id, h := range households {
+		b, ok, _ := st.Get(ctx, projections.HouseholdsModel, id)
+		var v projections.HouseholdView
+		if !ok || json.Unmarshal(b, &v) != nil || v.Version != h.Version {
+			t.Fatalf("seed %d: household %s: view at v%d (found %v), log at v%d", seed, id, v.Version, ok, h.Version)
 		}
 	}
 	// Every node's inbox and every area's waitlist hold exactly what the log says.
