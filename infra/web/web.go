@@ -266,11 +266,7 @@ func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
 		lang = LangZH
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/ui/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true, Secure: s.cfg.Secure})
-	back := r.URL.Query().Get("back")
-	if !strings.HasPrefix(back, "/ui/") || strings.HasPrefix(back, "//") {
-		back = "/ui/"
-	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	http.Redirect(w, r, safeBack(r.URL.Query().Get("back")), http.StatusSeeOther)
 }
 
 func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
