@@ -1006,10 +1006,10 @@ func (a authenticator) Authenticate(ctx context.Context, secret string) (domain.
 	a.mu.Lock()
 	c, ok := a.known[secret]
 	a.mu.Unlock()
-	if ok && now.Sub(c.at) < tokenCacheTTL {
+	if ok && now.Sub(c.at) < tokenCacheTTL && !c.token.ExpiredAt(now) {
 		return c.token.Principal, c.token.ID, nil
 	}
-	t, err := a.store.Authenticate(ctx, secret)
+	t, err := a.store.Authenticate(ctx, secret, now)
 	if err == nil {
 		a.mu.Lock()
 		if len(a.known) >= maxCachedTokens {
