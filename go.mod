@@ -15,6 +15,7 @@ require (
 	github.com/prometheus/common v0.65.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/schollz/progressbar/v3 v3.19.1
+	golang.org/x/time v0.16.0
 )
 
 require (

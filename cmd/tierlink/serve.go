@@ -19,6 +19,7 @@ import (
 	"github.com/tierlink/tierlink/infra/embedded"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/reference"
+	"github.com/tierlink/tierlink/infra/sessions"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -32,6 +33,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	demoOn := fs.Bool("demo", false, "seed the demo district (about 180 communities) and play its last days, so that inboxes and the dashboard are alive")
 	demoSeed := fs.Uint64("demo-seed", 1, "the demo's seed: a seed gives the same district and the same days")
 	demoDays := fs.Int("demo-days", demo.DefaultDays, "how many days the demo plays")
+	secureCookies := fs.Bool("secure-cookies", false, "mark the web's cookies Secure on plain HTTP too: set it behind a proxy that serves tierlink over HTTPS")
+	sessionIdle := fs.Duration("session-idle", sessions.DefaultIdleTimeout, "a web session unused for this long ends")
+	sessionLifetime := fs.Duration("session-lifetime", sessions.DefaultLifetime, "a web session ends this long after sign-in, however much it is used")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +93,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *tick < time.Second {
 		return fmt.Errorf("--tick %v is too short: use 1s or more", *tick)
 	}
-	cfg := node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick}
+	if *sessionIdle < time.Minute || *sessionLifetime < *sessionIdle {
+		return fmt.Errorf("--session-idle %v, --session-lifetime %v: give an idle timeout of 1m or more, and a lifetime no shorter", *sessionIdle, *sessionLifetime)
+	}
+	cfg := node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick,
+		SecureCookies: *secureCookies, Sessions: sessions.Config{IdleTimeout: *sessionIdle, Lifetime: *sessionLifetime}}
 	var play *demoPlay
 	if *demoOn {
 		if play, err = newDemoPlay(ref, *demoSeed, *demoDays, time.Now()); err != nil {

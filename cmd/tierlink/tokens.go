@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,14 +17,16 @@ import (
 )
 
 const tokensUsage = `Usage:
-  tierlink tokens create --label TEXT --role operator
-  tierlink tokens create --label TEXT --role provider --provider ID
-  tierlink tokens create --label TEXT --role centre --tier community|street|district --area CODE
+  tierlink tokens create --label TEXT --role operator [--expires 90d]
+  tierlink tokens create --label TEXT --role provider --provider ID [--expires 90d]
+  tierlink tokens create --label TEXT --role centre --tier community|street|district --area CODE [--expires 90d]
   tierlink tokens list
   tierlink tokens revoke ID
 
 Tokens live in the Redis of REDIS_URL (the one tierlink serve uses); only their
 hashes are stored, so a token's secret is shown once, when it is created.
+--expires takes days (90d), a Go duration (36h) or an RFC 3339 time; without it a
+token works until it is revoked. An expired token is refused like an unknown one.
 `
 
 // tokensCmd creates, lists and revokes API tokens.
@@ -48,12 +52,7 @@ func tokensCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tPRINCIPAL\tCREATED\tLABEL")
-		for _, t := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, t.Principal, t.Created.Format(time.RFC3339), t.Label)
-		}
-		return w.Flush()
+		return listTokens(stdout, list, time.Now())
 	case "revoke":
 		if len(args) != 2 {
 			return errors.New("tokens revoke: give one token id (tierlink tokens list shows them)")
@@ -77,7 +76,13 @@ func createToken(ctx context.Context, store *tokens.Store, args []string, stdout
 	provider := fs.String("provider", "", "a provider's organisation id")
 	tier := fs.String("tier", "", "a centre's tier: community, street or district")
 	area := fs.String("area", "", "a centre's area code (its community, street or district)")
+	expires := fs.String("expires", "", "when the token stops working: days (90d), a Go duration (36h) or an RFC 3339 time (default: never)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now()
+	until, err := parseExpiry(*expires, now)
+	if err != nil {
 		return err
 	}
 	t := 0
@@ -100,10 +105,63 @@ func createToken(ctx context.Context, store *tokens.Store, args []string, stdout
 			return fmt.Errorf("--area: %w", err)
 		}
 	}
-	secret, tok, err := store.Create(ctx, p, *label, time.Now())
+	secret, tok, err := store.CreateUntil(ctx, p, *label, now, until)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "token %s for %s (%s)\n%s\nKeep it secret: it is shown only now.\n", tok.ID, tok.Principal, tok.Label, secret)
+	fmt.Fprintf(stdout, "token %s for %s (%s)%s\n%s\nKeep it secret: it is shown only now.\n", tok.ID, tok.Principal, tokens.Printable(tok.Label),
+		expiryNote(tok), secret)
 	return nil
+}
+
+// expiryNote says when a token expires, for the line that announces it.
+func expiryNote(t tokens.Token) string {
+	if t.Expires.IsZero() {
+		return ""
+	}
+	return ", expires " + t.Expires.Format(time.RFC3339)
+}
+
+// listTokens writes the tokens as a table; labels are escaped, so that a label
+// cannot send control sequences to the operator's terminal.
+func listTokens(w io.Writer, list []tokens.Token, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPRINCIPAL\tCREATED\tEXPIRES\tLABEL")
+	for _, t := range list {
+		expires := "never"
+		if !t.Expires.IsZero() {
+			expires = t.Expires.Format(time.RFC3339)
+			if t.ExpiredAt(now) {
+				expires += " (expired)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Principal, t.Created.Format(time.RFC3339), expires, tokens.Printable(t.Label))
+	}
+	return tw.Flush()
+}
+
+// parseExpiry reads --expires: empty (never), days ("90d"), a Go duration ("36h")
+// or an RFC 3339 time; the time must be after now.
+func parseExpiry(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	var at time.Time
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 3660 {
+			return time.Time{}, fmt.Errorf("--expires %q: give 1d to 3660d, a duration such as 36h, or an RFC 3339 time", s)
+		}
+		at = now.AddDate(0, 0, n)
+	} else if d, err := time.ParseDuration(s); err == nil {
+		at = now.Add(d)
+	} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+		at = t
+	} else {
+		return time.Time{}, fmt.Errorf("--expires %q: give days (90d), a duration (36h) or an RFC 3339 time (2027-03-01T00:00:00+08:00)", s)
+	}
+	if !at.After(now) {
+		return time.Time{}, fmt.Errorf("--expires %q is not in the future", s)
+	}
+	return at.UTC(), nil
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
@@ -24,6 +26,8 @@ type Problem struct {
 	Errors   []FieldProblem `json:"errors,omitempty"`
 	// ExistingNeedID names the open need a duplicate need was refused for.
 	ExistingNeedID string `json:"existing_need_id,omitempty"`
+	// retryAfter, when set, is sent as the Retry-After header.
+	retryAfter time.Duration
 }
 
 // FieldProblem points at the field of the request that is wrong (RFC 6901 pointer).
@@ -49,6 +53,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 		if len(p.Errors[i].Detail) > maxDetail {
 			p.Errors[i].Detail = strings.ToValidUTF8(p.Errors[i].Detail[:maxDetail], "") + "…"
 		}
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((p.retryAfter+time.Second-1)/time.Second))))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)

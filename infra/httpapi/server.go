@@ -38,11 +38,22 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, secret string) (domain.Principal, string, error)
 }
 
+// Guard limits failed authentications; a throttle.Gate implements it.
+type Guard interface {
+	// Wait returns how long a request presenting a secret must wait before it may
+	// try to authenticate (0: it may now).
+	Wait(r *http.Request, secret string) time.Duration
+	// Failed counts a failed authentication of a request presenting a secret.
+	Failed(r *http.Request, secret string)
+}
+
 // Config wires the HTTP API.
 type Config struct {
 	App *app.Application
 	// Auth checks the bearer token of every /v1 request.
-	Auth     Authenticator
+	Auth Authenticator
+	// Guard turns away clients that failed to authenticate too often (optional).
+	Guard    Guard
 	Health   Pinger
 	Metrics  http.Handler
 	Observer Observer
@@ -138,6 +149,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pattern == "":
 		s.notFound(rec, r)
 	case strings.HasPrefix(r.URL.Path, "/v1/") && pattern != "GET /v1/openapi.json":
+		// Every answer of /v1 but the document may carry personal data: no cache keeps it.
+		rec.Header().Set("Cache-Control", "no-store")
 		who, p := s.authenticate(r)
 		if p != nil {
 			rec.Header().Set("WWW-Authenticate", `Bearer realm="tierlink"`)
@@ -199,9 +212,21 @@ func (s *Server) authenticate(r *http.Request) (caller, *Problem) {
 		return caller{}, newProblem(http.StatusUnauthorized, "unauthenticated", "Authentication required",
 			"send Authorization: Bearer <token>; an operator issues tokens with tierlink tokens create")
 	}
-	p, id, err := s.cfg.Auth.Authenticate(r.Context(), strings.TrimSpace(secret))
+	secret = strings.TrimSpace(secret)
+	if s.cfg.Guard != nil {
+		if wait := s.cfg.Guard.Wait(r, secret); wait > 0 {
+			p := newProblem(http.StatusTooManyRequests, "too-many-requests", "Too many failed authentications",
+				"this address or token failed to authenticate too often; retry after the time Retry-After gives")
+			p.retryAfter = wait
+			return caller{}, p
+		}
+	}
+	p, id, err := s.cfg.Auth.Authenticate(r.Context(), secret)
 	if err != nil {
 		if errors.Is(err, ErrUnknownToken) {
+			if s.cfg.Guard != nil {
+				s.cfg.Guard.Failed(r, secret)
+			}
 			return caller{}, newProblem(http.StatusUnauthorized, "unauthenticated", "Unknown token",
 				"this token is not known or was revoked; ask an operator for a new one")
 		}

@@ -1,5 +1,6 @@
 // Package metrics exposes tierlink's Prometheus metrics: appends, version
-// conflicts, dead letters, matcher decisions, consumer checkpoints and lag, HTTP latency.
+// conflicts, dead letters, matcher decisions, consumer checkpoints and lag, HTTP
+// latency, failed and throttled authentications, open live streams.
 package metrics
 
 import (
@@ -29,6 +30,8 @@ type Metrics struct {
 	checkpoint    *prometheus.GaugeVec
 	httpDurations *prometheus.HistogramVec
 	timeToLink    *prometheus.HistogramVec
+	authFailures  *prometheus.CounterVec
+	liveStreams   prometheus.Gauge
 	areaGauges    AreaGaugesFunc
 	areaDescs     map[string]*prometheus.Desc
 
@@ -69,14 +72,28 @@ func New() *Metrics {
 			Name: "tierlink_time_to_link_seconds", Help: "Time from a need's registration to its first proposal, by district and tier of the proposal.",
 			Buckets: []float64{1, 10, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600},
 		}, []string{"partition", "tier"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tierlink_auth_failures_total", Help: "Authentications that failed (outcome failed: unknown, revoked or expired token) or were turned away by the limiter before any look-up (outcome throttled), by surface (api, web).",
+		}, []string{"surface", "outcome"}),
+		liveStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tierlink_web_live_streams", Help: "Live-update streams (/ui/events) open in this process.",
+		}),
 		checkpoints: map[[2]string]int64{},
 		lagDesc: prometheus.NewDesc("tierlink_consumer_lag",
 			"Log entries not yet applied by a consumer group (log head minus its checkpoint).", []string{"partition", "group"}, nil),
 	}
-	m.registry.MustRegister(m.appends, m.events, m.conflicts, m.deadLetters, m.decisions, m.checkpoint, m.httpDurations, m.timeToLink,
+	m.registry.MustRegister(m.appends, m.events, m.conflicts, m.deadLetters, m.decisions, m.checkpoint, m.httpDurations, m.timeToLink, m.authFailures, m.liveStreams,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// AuthFailure counts a failed or throttled authentication on a surface.
+func (m *Metrics) AuthFailure(surface, outcome string) {
+	m.authFailures.WithLabelValues(surface, outcome).Inc()
+}
+
+// LiveStreams adds delta to the count of open live-update streams.
+func (m *Metrics) LiveStreams(delta int) { m.liveStreams.Add(float64(delta)) }
 
 // WatchLag registers the consumer-lag gauge, which reads the log heads at each scrape.
 func (m *Metrics) WatchLag(head HeadFunc) {

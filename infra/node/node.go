@@ -28,6 +28,8 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/metrics"
+	"github.com/tierlink/tierlink/infra/sessions"
+	"github.com/tierlink/tierlink/infra/throttle"
 	"github.com/tierlink/tierlink/infra/tokens"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/infra/web"
@@ -63,6 +65,18 @@ type Config struct {
 	Clock func() time.Time
 	// NewID gives new ids (default random UUIDv7s); the demo draws them from its seed.
 	NewID func() string
+	// Sessions tunes the web's sessions (idle timeout, lifetime, clock); zero values
+	// take the defaults.
+	Sessions sessions.Config
+	// SecureCookies marks the web's cookies Secure on plain HTTP too, for a node
+	// behind a proxy that terminates TLS (over TLS they are Secure anyway).
+	SecureCookies bool
+	// AuthLimit tunes the limiter of failed authentications (API and sign-in);
+	// zero values take the defaults.
+	AuthLimit throttle.Config
+	// LiveInterval is how often the web's live-update streams look for changes
+	// (default 1s).
+	LiveInterval time.Duration
 }
 
 // referenceInterval is how often a node checks for new reference data.
@@ -305,14 +319,22 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.tokens = toks
 	auth := authenticator{store: toks, mu: &sync.Mutex{}, known: map[string]cachedToken{}}
+	limitCfg := cfg.AuthLimit
+	limitCfg.Observer = n.metrics
+	limiter := throttle.New(limitCfg)
 	n.api, err = httpapi.New(httpapi.Config{
-		App: application, Auth: auth, Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
+		App: application, Auth: auth, Guard: limiter.For("api"), Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
 		Logger: cfg.Logger, NewID: newID,
 	})
 	if err != nil {
 		return nil, err
 	}
-	pages, err := web.New(web.Config{App: application, Auth: auth, Logger: cfg.Logger})
+	sess, err := sessions.New(cfg.Client, toks, cfg.Sessions)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := web.New(web.Config{App: application, Sessions: sess, Guard: limiter.For("web"), Logger: cfg.Logger,
+		Secure: cfg.SecureCookies, StreamCounter: n.metrics, LiveInterval: cfg.LiveInterval})
 	if err != nil {
 		return nil, err
 	}
@@ -1006,10 +1028,10 @@ func (a authenticator) Authenticate(ctx context.Context, secret string) (domain.
 	a.mu.Lock()
 	c, ok := a.known[secret]
 	a.mu.Unlock()
-	if ok && now.Sub(c.at) < tokenCacheTTL {
+	if ok && now.Sub(c.at) < tokenCacheTTL && !c.token.ExpiredAt(now) {
 		return c.token.Principal, c.token.ID, nil
 	}
-	t, err := a.store.Authenticate(ctx, secret)
+	t, err := a.store.Authenticate(ctx, secret, now)
 	if err == nil {
 		a.mu.Lock()
 		if len(a.known) >= maxCachedTokens {

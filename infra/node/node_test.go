@@ -103,15 +103,16 @@ func start(t *testing.T, srv redistest.Server, consumer string) running {
 	return startWith(t, srv, consumer, 0)
 }
 
-// startWith runs a node with a matcher lease of the given time to live (0: the default).
-func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL time.Duration) running {
+// startWith runs a node with a matcher lease of the given time to live (0: the
+// default), its configuration changed by opts.
+func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL time.Duration, opts ...func(*node.Config)) running {
 	t.Helper()
 	ref, err := reference.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := srv.Client(t)
-	n, err := node.New(node.Config{
+	cfg := node.Config{
 		Client: client, Consumer: consumer, Reference: ref,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Subscription: eventlog.SubscriptionConfig{
@@ -119,7 +120,11 @@ func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL tim
 		},
 		TickInterval: -1, // the tests tick by hand
 		LeaseTTL:     leaseTTL,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

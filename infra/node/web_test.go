@@ -16,6 +16,18 @@ import (
 	"github.com/tierlink/tierlink/projections"
 )
 
+// signIn signs a browser in with a token as the sign-in page does: it reads the
+// page (which sets the sign-in cookie), then posts the form with its token.
+func signIn(t *testing.T, c *http.Client, base, token string) (int, http.Header, string) {
+	t.Helper()
+	_, _, html := page(t, c, "GET", base+"/ui/signin", nil, "en")
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(html)
+	if m == nil {
+		t.Fatalf("no form token on the sign-in page: %s", html)
+	}
+	return page(t, c, "POST", base+"/ui/signin", url.Values{"token": {token}, "csrf": {m[1]}}, "en")
+}
+
 // browser is a cookie-keeping client that does not follow redirects.
 func browser(t *testing.T) *http.Client {
 	t.Helper()
@@ -62,10 +74,10 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 	if _, _, html := page(t, b, "GET", base+"/ui/signin", nil, ""); !strings.Contains(html, "登录") || !strings.Contains(html, `lang="zh-CN"`) {
 		t.Fatalf("sign-in page by default: %s", html)
 	}
-	if code, _, html := page(t, b, "POST", base+"/ui/signin", url.Values{"token": {"tl_nope"}}, "en"); code != 401 || !strings.Contains(html, "unknown or revoked") {
+	if code, _, html := signIn(t, b, base, "tl_nope"); code != 401 || !strings.Contains(html, "unknown, revoked or expired") {
 		t.Fatalf("a bad token: %d", code)
 	}
-	code, hdr, _ := page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownCommunity)}}, "en")
+	code, hdr, _ := signIn(t, b, base, r.token(t, ownCommunity))
 	cookie := hdr.Get("Set-Cookie")
 	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
 		t.Fatalf("sign in: %d, cookie %q", code, cookie)
@@ -102,7 +114,7 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 	}
 	// A provider signed in has no inbox.
 	p := browser(t)
-	page(t, p, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	signIn(t, p, base, r.token(t, ownProvider))
 	if code, _, html := page(t, p, "GET", base+"/ui/inbox", nil, "en"); code != http.StatusForbidden || !strings.Contains(html, "centres") {
 		t.Fatalf("a provider's inbox: %d %s", code, html)
 	}
@@ -114,7 +126,7 @@ func TestProviderServesInTheWeb(t *testing.T) {
 	r := start(t, redistest.Real(t), "node-web-provider")
 	b := browser(t)
 	base := r.srv.URL
-	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	signIn(t, b, base, r.token(t, ownProvider))
 	code, _, html := page(t, b, "GET", base+"/ui/offers", nil, "en")
 	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(html)
 	if code != 200 || csrf == nil || !strings.Contains(html, "Counselling") {
@@ -150,7 +162,7 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 	r := start(t, redistest.Real(t), "node-web-register")
 	b := browser(t)
 	base := r.srv.URL
-	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownStreet)}}, "en")
+	signIn(t, b, base, r.token(t, ownStreet))
 	code, _, html := page(t, b, "GET", base+"/ui/households/new", nil, "en")
 	if code != 200 || !strings.Contains(html, `value="huayang-01"`) || strings.Contains(html, `value="xinhua-01"`) || !strings.Contains(html, "Unavoidable spending") {
 		t.Fatalf("the form lists the street's communities only: %d %s", code, html)
@@ -188,7 +200,7 @@ func TestOperatorDashboard(t *testing.T) {
 	settle(t, r)
 	b := browser(t)
 	base := r.srv.URL
-	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, operator)}}, "en")
+	signIn(t, b, base, r.token(t, operator))
 	if code, hdr, _ := page(t, b, "GET", base+"/ui/", nil, "en"); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/dashboard" {
 		t.Fatalf("an operator's home: %d → %s", code, hdr.Get("Location"))
 	}
@@ -204,24 +216,24 @@ func TestOperatorDashboard(t *testing.T) {
 		t.Fatalf("weekly dashboard: %d", code)
 	}
 	c := browser(t)
-	page(t, c, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownStreet)}}, "en")
+	signIn(t, c, base, r.token(t, ownStreet))
 	if code, _, html := page(t, c, "GET", base+"/ui/dashboard", nil, "en"); code != 200 || !strings.Contains(html, "street Huayang Road Street") {
 		t.Fatalf("a street centre's dashboard: %d %s", code, html)
 	}
 	p := browser(t)
-	page(t, p, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	signIn(t, p, base, r.token(t, ownProvider))
 	if code, _, _ := page(t, p, "GET", base+"/ui/dashboard", nil, "en"); code != http.StatusForbidden {
 		t.Fatalf("a provider's dashboard: %d", code)
 	}
 }
 
-// TestPagesUpdateLive opens the event stream of a signed-in centre: when a household
-// is registered, the stream says the read models changed.
+// TestPagesUpdateLive opens the event stream of a signed-in centre's inbox: when a
+// referral comes into it, the stream says it changed.
 func TestPagesUpdateLive(t *testing.T) {
 	r := start(t, redistest.Real(t), "node-web-live")
 	b := browser(t)
 	base := r.srv.URL
-	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownCommunity)}}, "en")
+	signIn(t, b, base, r.token(t, ownCommunity))
 	if _, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "en"); !strings.Contains(html, "data-live") || !strings.Contains(html, "/ui/static/live.js") {
 		t.Fatalf("the inbox does not update itself: %s", html)
 	}
@@ -247,6 +259,7 @@ func TestPagesUpdateLive(t *testing.T) {
 		t.Fatalf("the stream ended before %q: %v", want, lines.Err())
 	}
 	next("event: ready")
+	offer(t, r, "huayang-01", "counselling", 1)
 	register(t, r, "huayang-01", "counselling")
 	next("event: changed")
 }

@@ -6,10 +6,8 @@ package web
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"embed"
 	"encoding/hex"
+	"embed"
 	"errors"
 	"fmt"
 	"html/template"
@@ -34,39 +32,51 @@ var templateFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
-// Authenticator finds who holds a token, and the token's id.
-type Authenticator interface {
-	Authenticate(ctx context.Context, secret string) (domain.Principal, string, error)
-}
-
 // Config wires the web pages.
 type Config struct {
-	App    *app.Application
-	Auth   Authenticator
+	App *app.Application
+	// Sessions opens, resumes and ends the server-side sessions of sign-ins.
+	Sessions Sessions
+	// Guard turns away clients that failed to sign in too often (optional).
+	Guard  Guard
 	Logger *slog.Logger
-	// Secure marks the session cookie Secure (set it behind HTTPS).
+	// Secure marks the cookies Secure even on a request that did not come over TLS
+	// (behind a proxy that terminates it); a request over TLS gets them anyway.
 	Secure bool
+	// StreamsPerPrincipal bounds the live-update streams one principal may have
+	// open in this process (default DefaultStreamsPerPrincipal).
+	StreamsPerPrincipal int
+	// StreamCounter counts the open live-update streams (optional).
+	StreamCounter StreamCounter
+	// LiveInterval is how often a live-update stream looks for changes (default 1s);
+	// it checks its session every second look.
+	LiveInterval time.Duration
 }
 
 // Server serves the pages under /ui/.
 type Server struct {
-	cfg   Config
-	mux   *http.ServeMux
-	pages map[string]*template.Template
+	cfg     Config
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	streams *streams
 }
-
-// sessionCookie holds the signed-in person's token (HttpOnly, SameSite=Strict).
-const sessionCookie = "tl_session"
 
 // New parses the templates and returns the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.App == nil || cfg.Auth == nil {
-		return nil, errors.New("web: the application and an authenticator are required")
+	if cfg.App == nil || cfg.Sessions == nil {
+		return nil, errors.New("web: the application and a sessions store are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	if cfg.StreamsPerPrincipal <= 0 {
+		cfg.StreamsPerPrincipal = DefaultStreamsPerPrincipal
+	}
+	if cfg.LiveInterval <= 0 {
+		cfg.LiveInterval = time.Second
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
+		streams: &streams{open: map[string]int{}, max: cfg.StreamsPerPrincipal}}
 	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
 			"t":       func(string) string { return "" },
@@ -118,54 +128,11 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !strings.HasPrefix(r.URL.Path, "/ui/static/") {
+		// Pages show personal data, or carry a form token: no cache keeps them.
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	s.mux.ServeHTTP(w, r)
-}
-
-// visitor is who asks for a page: signed in or not, and in which language.
-type visitor struct {
-	lang    string
-	who     domain.Principal
-	tokenID string
-	token   string
-}
-
-// csrf is the form token of a session: a digest of the session's token, which a
-// page of another site cannot read (the cookie is HttpOnly and SameSite=Strict).
-func (v visitor) csrf() string {
-	if v.token == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte("tierlink/csrf/" + v.token))
-	return hex.EncodeToString(sum[:16])
-}
-
-func (s *Server) visitor(r *http.Request) visitor {
-	v := visitor{lang: language(r)}
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		if p, id, err := s.cfg.Auth.Authenticate(r.Context(), c.Value); err == nil {
-			v.who, v.tokenID, v.token = p, id, c.Value
-		}
-	}
-	return v
-}
-
-// signedIn runs a handler for a signed-in visitor, and checks the form token of
-// every POST; others go to the sign-in page.
-func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, visitor)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v := s.visitor(r)
-		if v.token == "" {
-			http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
-			return
-		}
-		if r.Method == http.MethodPost {
-			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(v.csrf())) != 1 {
-				s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.csrf")})
-				return
-			}
-		}
-		h(w, r, v)
-	}
 }
 
 // only runs a page for one role; others get a page saying whom it is for (the
@@ -231,7 +198,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 		other = LangZH
 	}
 	data["Lang"], data["OtherLang"], data["Path"] = v.lang, other, r.URL.Path
-	data["CSRF"], data["Who"] = v.csrf(), v.token != ""
+	data["CSRF"], data["Who"] = v.csrf(), v.session != ""
 	if _, ok := data["Title"]; !ok {
 		data["Title"] = translate(v.lang, page+".title")
 	}
@@ -249,11 +216,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	if v := s.visitor(r); v.token == "" {
+	v, err := s.visitor(r)
+	if err != nil {
+		s.unavailable(w, r, v, err)
+		return
+	}
+	if v.session == "" {
 		http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
 		return
 	}
-	switch s.visitor(r).who.Role {
+	switch v.who.Role {
 	case domain.RoleProvider:
 		http.Redirect(w, r, "/ui/offers", http.StatusSeeOther)
 		return
@@ -269,33 +241,8 @@ func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
 	if messages[lang] == nil {
 		lang = LangZH
 	}
-	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/ui/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true, Secure: s.cfg.Secure})
-	back := r.URL.Query().Get("back")
-	if !strings.HasPrefix(back, "/ui/") || strings.HasPrefix(back, "//") {
-		back = "/ui/"
-	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
-}
-
-func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, s.visitor(r), http.StatusOK, "signin", nil)
-}
-
-func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
-	v := s.visitor(r)
-	token := strings.TrimSpace(r.PostFormValue("token"))
-	if _, _, err := s.cfg.Auth.Authenticate(r.Context(), token); token == "" || err != nil {
-		s.render(w, r, v, http.StatusUnauthorized, "signin", map[string]any{"Error": translate(v.lang, "signin.bad")})
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: s.cfg.Secure, MaxAge: int((12 * time.Hour).Seconds())})
-	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
-}
-
-func (s *Server) signout(w http.ResponseWriter, r *http.Request, _ visitor) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.Secure, MaxAge: -1})
-	http.Redirect(w, r, "/ui/signin", http.StatusSeeOther)
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/ui/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, HttpOnly: true, Secure: s.secure(r)})
+	http.Redirect(w, r, safeBack(r.URL.Query().Get("back")), http.StatusSeeOther)
 }
 
 // declineReasons lists the reasons a centre may give, in the form's order.
@@ -314,7 +261,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": true, "Items": page.Items, "Next": page.NextCursor,
+	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": viewInbox, "Items": page.Items, "Next": page.NextCursor,
 		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons})
 }
 
@@ -479,7 +426,7 @@ func (s *Server) providerReferrals(w http.ResponseWriter, r *http.Request, v vis
 		s.fail(w, r, v, err)
 		return
 	}
-	s.render(w, r, v, http.StatusOK, "referrals", map[string]any{"Items": page.Items})
+	s.render(w, r, v, http.StatusOK, "referrals", map[string]any{"Live": viewReferrals, "Items": page.Items})
 }
 
 // needSlots is how many needs the registration form offers at once.
@@ -697,7 +644,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	data := map[string]any{"Live": true, "Ind": ind, "Tier": tier, "Area": area, "Recent": recent, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
+	data := map[string]any{"Live": viewDashboard, "Ind": ind, "Tier": tier, "Area": area, "Recent": recent, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
 	if n := len(ind.Periods); n > 0 {
 		data["Now"] = ind.Periods[n-1]
 	}
@@ -723,56 +670,4 @@ func (s *Server) names(r *http.Request, v visitor) (areas, categories map[string
 		}
 	}
 	return names, categories
-}
-
-// events streams a "changed" event whenever the read models move (server-sent
-// events), so that an open inbox or dashboard reloads itself; a comment every 15 s
-// keeps the connection open through proxies.
-func (s *Server) events(w http.ResponseWriter, r *http.Request, v visitor) {
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	district := s.district()
-	last, err := s.cfg.App.Queries.Reads.Checkpoint(r.Context(), district)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	send := func(line string) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if _, err := fmt.Fprint(w, line); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
-	if !send("retry: 3000\nevent: ready\ndata: " + strconv.FormatInt(last, 10) + "\n\n") {
-		return
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	quiet := 0
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-tick.C:
-		}
-		cp, err := s.cfg.App.Queries.Reads.Checkpoint(r.Context(), district)
-		switch {
-		case err != nil:
-			continue
-		case cp != last:
-			last, quiet = cp, 0
-			if !send("event: changed\ndata: " + strconv.FormatInt(cp, 10) + "\n\n") {
-				return
-			}
-		default:
-			if quiet++; quiet >= 15 {
-				quiet = 0
-				if !send(": still here\n\n") {
-					return
-				}
-			}
-		}
-	}
 }
