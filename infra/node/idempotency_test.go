@@ -332,7 +332,7 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 	f := newFixture(t, r, false)
 	b := browser(t)
 	base := r.srv.URL
-	page(t, b, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, ownCommunity)}}, "en")
+	signIn(t, b, base, r.token(t, ownCommunity))
 	_, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "en")
 	form := regexp.MustCompile(`action="/ui/referrals/` + f.referral + `/accept"><input type="hidden" name="csrf" value="([0-9a-f]+)"><input type="hidden" name="idempotency_key" value="([0-9a-f]+)">`).FindStringSubmatch(html)
 	if form == nil {
@@ -368,7 +368,7 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 	}
 	// Another centre's session cannot use the form's key to reach the household.
 	o := browser(t)
-	page(t, o, "POST", base+"/ui/signin", url.Values{"token": {r.token(t, otherCommunity)}}, "en")
+	signIn(t, o, base, r.token(t, otherCommunity))
 	_, _, other := page(t, o, "GET", base+"/ui/households/new", nil, "en")
 	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(other)[1]
 	values.Set("csrf", csrf)

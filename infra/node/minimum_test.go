@@ -3,7 +3,6 @@ package node_test
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -47,7 +46,7 @@ func TestProviderSeesOneGroundOnlyAfterAcceptance(t *testing.T) {
 
 	// Everything the provider may read: its referrals, its offer, its web page.
 	b := browser(t)
-	page(t, b, "POST", r.srv.URL+"/ui/signin", url.Values{"token": {r.token(t, ownProvider)}}, "en")
+	signIn(t, b, r.srv.URL, r.token(t, ownProvider))
 	read := func() (item map[string]any, all string) {
 		t.Helper()
 		code, _, pr := call(t, r, "GET", "/v1/providers/prov-a/referrals", "", as(ownProvider)...)
