@@ -60,7 +60,9 @@ type logReport struct {
 	lost                  []string
 	duplicated            []string
 	contradicted          []string
-	violations            []string
+	// contradictedBy counts the contradicted answers by command kind and status.
+	contradictedBy map[string]int
+	violations     []string
 }
 
 // cmdRun is the events one command id wrote: positions first to last.
@@ -154,7 +156,12 @@ func checkLog(t *testing.T, client *redis.Client, prefix string, cmds []*command
 			keyed[key][index] = id
 		}
 	}
+	rep.contradictedBy = map[string]int{}
 	for _, c := range cmds {
+		contradict := func(format string, args ...any) {
+			rep.contradicted = append(rep.contradicted, fmt.Sprintf(format, args...))
+			rep.contradictedBy[fmt.Sprintf("%s %d", c.kind, c.status)]++
+		}
 		ids := keyed[c.key]
 		if len(ids) > 0 {
 			rep.matched++
@@ -171,7 +178,7 @@ func checkLog(t *testing.T, client *redis.Client, prefix string, cmds []*command
 		for _, id := range ids {
 			for _, e := range runs[id].events {
 				if !strings.HasPrefix(e.Actor, c.principal.String()) { // "<principal>/token:<id>" today
-					rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: its event %s names actor %q", name, e.Type, e.Actor))
+					contradict("%s: its event %s names actor %q", name, e.Type, e.Actor)
 					break
 				}
 			}
@@ -181,7 +188,7 @@ func checkLog(t *testing.T, client *redis.Client, prefix string, cmds []*command
 			continue // either way is right; a duplicate would show above
 		case c.status >= 300:
 			if len(ids) > 0 {
-				rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: answered %d %s, yet the log holds it: %s", name, c.status, problemType(c.answer), where()))
+				contradict("%s: answered %d %s, yet the log holds it: %s", name, c.status, problemType(c.answer), where())
 			}
 		case c.kind == "register_batch":
 			var res struct {
@@ -191,12 +198,12 @@ func checkLog(t *testing.T, client *redis.Client, prefix string, cmds []*command
 				} `json:"results"`
 			}
 			if err := json.Unmarshal(c.answer, &res); err != nil {
-				rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: answer %s: %v", name, c.answer, err))
+				contradict("%s: answer %s: %v", name, c.answer, err)
 				continue
 			}
 			for index := range ids {
 				if index < 0 || index >= len(res.Results) {
-					rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: the log holds household %d of a batch of %d", name, index, len(res.Results)))
+					contradict("%s: the log holds household %d of a batch of %d", name, index, len(res.Results))
 				}
 			}
 			for i, item := range res.Results {
@@ -205,10 +212,10 @@ func checkLog(t *testing.T, client *redis.Client, prefix string, cmds []*command
 				case item.Status < 300 && !in:
 					rep.lost = append(rep.lost, fmt.Sprintf("%s: household %d answered %d, not in the log", name, i, item.Status))
 				case item.Status >= 300 && in:
-					rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: household %d answered %d, yet the log holds it at %d-%d", name, i, item.Status, runs[id].first, runs[id].last))
+					contradict("%s: household %d answered %d, yet the log holds it at %d-%d", name, i, item.Status, runs[id].first, runs[id].last)
 				case in:
 					if err := checkAnswer("register_household", c, item.Result, runs[id]); err != nil {
-						rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: household %d: %v", name, i, err))
+						contradict("%s: household %d: %v", name, i, err)
 					}
 				}
 			}
@@ -219,10 +226,10 @@ func checkLog(t *testing.T, client *redis.Client, prefix string, cmds []*command
 				continue
 			}
 			if len(ids) > 1 {
-				rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: one command, several in the log: %s", name, where()))
+				contradict("%s: one command, several in the log: %s", name, where())
 			}
 			if err := checkAnswer(c.kind, c, c.answer, runs[id]); err != nil {
-				rep.contradicted = append(rep.contradicted, fmt.Sprintf("%s: %v", name, err))
+				contradict("%s: %v", name, err)
 			}
 		}
 	}

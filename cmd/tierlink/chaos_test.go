@@ -198,6 +198,14 @@ func TestChaos(t *testing.T) {
 		kills, redisKills, exits, rep.entries, rep.commandIDs, rep.proposed[1], rep.proposed[2], rep.proposed[3], rep.escalated, rep.waitlisted,
 		len(rep.lost), len(rep.duplicated), len(rep.contradicted), len(rep.violations))
 	t.Logf("by kind (sent/acknowledged/refused/retried):\n%s", byKind(cmds))
+	if len(rep.contradictedBy) > 0 {
+		var by []string
+		for k, n := range rep.contradictedBy {
+			by = append(by, fmt.Sprintf("%s: %d", k, n))
+		}
+		sort.Strings(by)
+		t.Logf("contradicted answers by kind and status: %s", strings.Join(by, ", "))
+	}
 	if kills < *chaosKills {
 		t.Errorf("%d server kills, want at least %d", kills, *chaosKills)
 	}
