@@ -45,7 +45,8 @@ type FollowRecorder interface {
 	// DeadLettered is told of an entry moved to the dead-letter stream (once per
 	// group and entry, however often it is read).
 	DeadLettered(partition, group string)
-	// Checkpointed is told of a group's progress.
+	// Checkpointed is told of a group's progress: the checkpoint it starts from,
+	// then each one it reaches.
 	Checkpointed(partition, group string, position int64)
 }
 
@@ -78,6 +79,11 @@ func (s *Store) Follow(ctx context.Context, cfg SubscriptionConfig, a Applier, r
 		return fmt.Errorf("follow %s/%s: checkpoint: %w", cfg.Partition, cfg.Group, err)
 	}
 	f.cp = cp
+	if rec != nil {
+		// Reported now, not only once an entry is applied: after a restart on an idle
+		// log, the lag is the log's head minus this checkpoint, not the whole log.
+		rec.Checkpointed(cfg.Partition, cfg.Group, cp)
+	}
 	for {
 		err := f.catchUp(ctx, -1)
 		if err == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog"
 )
 
 // Problem is an RFC 9457 problem detail.
@@ -54,13 +55,20 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 			p.Errors[i].Detail = strings.ToValidUTF8(p.Errors[i].Detail[:maxDetail], "") + "…"
 		}
 	}
-	if p.retryAfter > 0 {
+	switch {
+	case p.retryAfter > 0:
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((p.retryAfter+time.Second-1)/time.Second))))
+	case p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "":
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }
+
+// retryAfterSeconds is the Retry-After of a 503: Redis restarting or out of reach
+// is usually back within a second or two.
+const retryAfterSeconds = "1"
 
 // maxDetail bounds the length of a problem's detail, in bytes.
 const maxDetail = 1000
@@ -170,7 +178,8 @@ func checkMediaType(ct string) *Problem {
 	return nil
 }
 
-// problemFor maps a use case's error to a problem; the bool is false for server faults.
+// problemFor maps a use case's error to a problem; the bool is false for server
+// faults (a 500, or a 503 when the event log cannot answer for now), which are logged.
 func problemFor(err error) (*Problem, bool) {
 	var (
 		fe  *domain.FieldError
@@ -204,6 +213,9 @@ func problemFor(err error) (*Problem, bool) {
 		return newProblem(http.StatusConflict, "refused", "Refused", err.Error()), true
 	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrAlreadyExists):
 		return newProblem(http.StatusConflict, "conflict", "Conflict", err.Error()+"; read the current state and retry"), true
+	case eventlog.Unavailable(err):
+		return newProblem(http.StatusServiceUnavailable, "unavailable", "Event log unavailable",
+			"the event log cannot answer for now (Redis is restarting or out of reach); retry after Retry-After seconds, a command with the same Idempotency-Key: it takes effect once."), false
 	}
 	return newProblem(http.StatusInternalServerError, "internal", "Internal error",
 		"tierlink could not complete the request; it is logged. Retry with the same Idempotency-Key: the command takes effect once."), false

@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,35 +59,125 @@ func Real(tb testing.TB) Server {
 // startServer starts one redis-server of the test's own and returns its address.
 func startServer(tb testing.TB, bin string, extra ...string) string {
 	tb.Helper()
-	dir := tb.TempDir()
+	return start(tb, bin, tb.TempDir(), extra).Addr
+}
+
+// Process is a redis-server of the test's own that the test may kill and start
+// again on the same port and data directory.
+type Process struct {
+	// Addr is the server's address; it stays the same across restarts.
+	Addr string
+	bin  string
+	dir  string
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Durable starts a redis-server of the test's own that writes every change to its
+// append-only file before it answers (appendonly yes, appendfsync always), so that
+// what it acknowledged survives a kill -9 and a restart on the same data. extra are
+// more redis-server arguments. Where the machine has no redis-server it skips the
+// test (the embedded server cannot be killed and restarted), or fails it if
+// RequireEnv is set.
+func Durable(tb testing.TB, extra ...string) *Process {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv(RequireEnv) != "" {
+			tb.Fatalf("redis-server not found and %s is set: install redis-server (Debian: apt-get install redis-server)", RequireEnv)
+		}
+		tb.Skip("redis-server not found: this test kills and restarts a real Redis")
+	}
+	args := append([]string{"--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes"}, extra...)
+	return start(tb, bin, tb.TempDir(), args)
+}
+
+// start starts a redis-server on a free port with the data directory dir.
+func start(tb testing.TB, bin, dir string, extra []string) *Process {
+	tb.Helper()
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--protected-mode", "yes"}
-		cmd := exec.Command(bin, append(args, extra...)...)
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := waitReady(addr, cmd.Process.Pid, exited); err != nil {
-			_ = cmd.Process.Kill()
-			<-exited
+		p := &Process{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, dir: dir, args: extra}
+		if err := p.launch(); err != nil {
 			continue // the port was taken in between: try another
 		}
-		tb.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		return addr
+		tb.Cleanup(func() { _ = p.Kill() })
+		return p
 	}
 	tb.Fatalf("redis-server did not start; see %s/redis.log", dir)
-	return ""
+	return nil
 }
+
+// launch starts the server process and waits until it answers (it may still be
+// loading its data then, and answer LOADING to commands).
+func (p *Process) launch(extra ...string) error {
+	_, port, _ := net.SplitHostPort(p.Addr)
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", p.dir, "--logfile", filepath.Join(p.dir, "redis.log"), "--protected-mode", "yes"}
+	args = append(append(args, p.args...), extra...) // later arguments win
+	cmd := exec.Command(p.bin, args...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	if err := waitReady(p.Addr, cmd.Process.Pid, exited); err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("redis-server on %s: %w (see %s/redis.log)", p.Addr, err, p.dir)
+	}
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	return nil
+}
+
+// Kill stops the server at once (SIGKILL, as kill -9: no shutdown, no last write)
+// and waits until it is gone. Killing a stopped server does nothing.
+func (p *Process) Kill() error {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill redis-server %d: %w", cmd.Process.Pid, err)
+	}
+	<-exited
+	return nil
+}
+
+// Restart starts the killed server again on the same port and data directory,
+// with extra arguments for this run only, and returns once it answers: it may
+// still be loading its data (LOADING). A port taken meanwhile is retried for a
+// few seconds, then it fails.
+func (p *Process) Restart(extra ...string) error {
+	p.mu.Lock()
+	running := p.cmd != nil
+	p.mu.Unlock()
+	if running {
+		return errors.New("redis-server is running: Kill it first")
+	}
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if err = p.launch(extra...); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("restart: %w", err)
+}
+
+// Server is the process as a Server, for Client.
+func (p *Process) Server() Server { return Server{Addr: p.Addr} }
 
 // Cluster starts a three-node Redis Cluster of the test's own (no replicas) and
 // returns its nodes' addresses, or skips the test where the machine has no

@@ -46,6 +46,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		{"RacingWritersOneWinnerPerVersion", testRace},
 		{"UnackedEntryRedelivered", testUnackedRedelivered},
 		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart},
+		{"CheckpointReportedBeforeAnyEntry", testCheckpointReported},
 		{"UndecodableEntryDeadLetteredOnce", testDeadLetter},
 		{"ForeignEntryRefusedAndSkipped", testForeignEntry},
 		{"TwoFollowersOneDiesMidApply", testTwoFollowers},
@@ -617,6 +618,43 @@ type countingRecorder struct{ dead atomic.Int64 }
 
 func (r *countingRecorder) DeadLettered(string, string)        { r.dead.Add(1) }
 func (r *countingRecorder) Checkpointed(string, string, int64) {}
+
+// checkpointRecorder passes on each checkpoint reported.
+type checkpointRecorder struct{ c chan int64 }
+
+func (r checkpointRecorder) DeadLettered(string, string) {}
+func (r checkpointRecorder) Checkpointed(_, _ string, pos int64) {
+	select {
+	case r.c <- pos:
+	default:
+	}
+}
+
+// testCheckpointReported: a follower restarted on an idle log, all of which it
+// applied before, reports its checkpoint at once (its lag is 0), not only after
+// the next entry.
+func testCheckpointReported(t *testing.T, s Subject, p string) {
+	version := int64(0)
+	sequence(t, s, p, &version)(5)
+	a := &memApplier{cp: version, ids: map[string]bool{}}
+	rec := checkpointRecorder{c: make(chan int64, 16)}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { _ = s.Store.Follow(ctx, fastSub(p, "idle", "c1"), a, rec) }()
+	select {
+	case pos := <-rec.c:
+		if pos != version {
+			t.Fatalf("the follower reported checkpoint %d, want %d", pos, version)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a follower of an idle log reported no checkpoint within 20 s: its lag shows the whole log")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.applied) != 0 {
+		t.Fatalf("applied %v again", a.applied)
+	}
+}
 
 func testFollowRestart(t *testing.T, s Subject, p string) {
 	seed := time.Now().UnixNano()
