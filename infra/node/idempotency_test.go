@@ -366,6 +366,17 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 	if where[0] != where[1] || !strings.HasPrefix(where[0], "/ui/households/") {
 		t.Fatalf("the household form sent twice went to %v", where)
 	}
+	// The same form sent again with other values (edited after a lost answer) is
+	// the person's mistake, told in their language: not a server fault.
+	edited := url.Values{}
+	for k, v := range values {
+		edited[k] = v
+	}
+	edited.Set("need", "counselling")
+	if code, _, body := page(t, b, "POST", base+"/ui/households", edited, "en"); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(body, "sent before with other values") {
+		t.Fatalf("the household form sent again with other values: %d %s", code, body)
+	}
 	// Another centre's session cannot use the form's key to reach the household.
 	o := browser(t)
 	signIn(t, o, base, r.token(t, otherCommunity))
