@@ -88,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 			"pct":     percent,
 			"heat":    heat,
 			"tierOf":  tierOf,
+			"local":   local,
 			"cat":     func(string) string { return "" },
 			"step":    func(projections.Step) string { return "" },
 			"place":   func(string) string { return "" },
