@@ -50,6 +50,9 @@ type Log interface {
 	// Taken returns where a command id took effect in a partition, if it did, and
 	// the fingerprint it took effect with.
 	Taken(ctx context.Context, partition, commandID string) (res Appended, fingerprint string, ok bool, err error)
+	// Fingerprints returns, in one read, the fingerprint each command id took
+	// effect with in a partition ("" for an id that did not).
+	Fingerprints(ctx context.Context, partition string, commandIDs []string) ([]string, error)
 	// AppendMany writes several commands' events to one partition in one call, each
 	// command atomically and on its own: it returns each command's result or error
 	// (as Append's), and an error only when the call itself failed.

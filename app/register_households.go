@@ -25,12 +25,17 @@ type RegisterHouseholdsHandler struct{ cfg Config }
 // Handle registers each household as its own command (meta's command id suffixed
 // with "#" and the household's index: a retried batch gives its first results),
 // appending each district's in one call. A household refused by the rules does not
-// stop the others.
+// stop the others; another batch under a key that took effect is refused whole
+// with ErrCommandReused.
 func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHouseholdInput, meta Meta) ([]BatchOutcome, error) {
 	if len(in) == 0 || len(in) > MaxHouseholdsPerBatch {
 		return nil, &domain.FieldError{Field: "households", Reason: fmt.Errorf("give 1 to %d households, not %d", MaxHouseholdsPerBatch, len(in))}
 	}
+	meta = meta.Resolved(h.cfg.NewID)
 	ref := h.cfg.References.Current()
+	// Each household's command carries the digest of the whole batch, so that the
+	// same key with another batch is told apart from a retry of this one.
+	batch := fingerprint("register_households", in)
 	out := make([]BatchOutcome, len(in))
 	type pending struct {
 		index int
@@ -75,7 +80,28 @@ func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHous
 			order = append(order, com.District)
 		}
 		byDistrict[com.District] = append(byDistrict[com.District],
-			pending{index: i, cmd: Command{Events: evs, Fingerprint: fingerprint("register_household", hh)}, meta: m})
+			pending{index: i, cmd: Command{Events: evs, Fingerprint: fingerprint("register_households", []any{batch, i})}, meta: m})
+	}
+	// Another batch under a key that took effect is refused whole, before anything
+	// is appended, as any command under a reused key: a household of the batch
+	// that the first attempt did not register must not be registered now.
+	if meta.retry {
+		for _, district := range order {
+			ps := byDistrict[district]
+			ids := make([]string, len(ps))
+			for j, p := range ps {
+				ids[j] = p.meta.CommandID
+			}
+			taken, err := h.cfg.Log.Fingerprints(ctx, district, ids)
+			if err != nil {
+				return nil, fmt.Errorf("register households in %s: %w", district, err)
+			}
+			for j, fp := range taken {
+				if fp != "" && fp != ps[j].cmd.Fingerprint {
+					return nil, fmt.Errorf("%w: the Idempotency-Key was used for another batch", ErrCommandReused)
+				}
+			}
+		}
 	}
 	for _, district := range order {
 		ps := byDistrict[district]

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,6 +22,7 @@ import (
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/reference"
 	"github.com/tierlink/tierlink/infra/sessions"
+	"github.com/tierlink/tierlink/infra/throttle"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -34,6 +37,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	demoSeed := fs.Uint64("demo-seed", 1, "the demo's seed: a seed gives the same district and the same days")
 	demoDays := fs.Int("demo-days", demo.DefaultDays, "how many days the demo plays")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the web's cookies Secure on plain HTTP too: set it behind a proxy that serves tierlink over HTTPS")
+	trustedProxies := fs.String("trusted-proxy", "", "addresses or CIDRs of the proxies in front of tierlink, comma-separated: the limiter of failed authentications keys a request from one by the client X-Forwarded-For names (without it, every client behind the proxy shares the proxy's limit)")
 	sessionIdle := fs.Duration("session-idle", sessions.DefaultIdleTimeout, "a web session unused for this long ends")
 	sessionLifetime := fs.Duration("session-lifetime", sessions.DefaultLifetime, "a web session ends this long after sign-in, however much it is used")
 	if err := fs.Parse(args); err != nil {
@@ -44,6 +48,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *consumer == "" {
 		return errors.New("--consumer is empty and the host has no name: pass --consumer NAME")
+	}
+	proxies, err := parsePrefixes(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
 	log := newLogger(stderr)
 	if *pprofAddr != "" {
@@ -80,7 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer client.Close()
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := client.Ping(pctx).Err()
+	err = client.Ping(pctx).Err()
 	cancel()
 	if err != nil {
 		return fmt.Errorf("redis does not answer: %w (is REDIS_URL right, and Redis running?)", err)
@@ -97,7 +105,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--session-idle %v, --session-lifetime %v: give an idle timeout of 1m or more, and a lifetime no shorter", *sessionIdle, *sessionLifetime)
 	}
 	cfg := node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick,
-		SecureCookies: *secureCookies, Sessions: sessions.Config{IdleTimeout: *sessionIdle, Lifetime: *sessionLifetime}}
+		SecureCookies: *secureCookies, Sessions: sessions.Config{IdleTimeout: *sessionIdle, Lifetime: *sessionLifetime},
+		AuthLimit: throttle.Config{TrustedProxies: proxies}}
 	var play *demoPlay
 	if *demoOn {
 		if play, err = newDemoPlay(ref, *demoSeed, *demoDays, time.Now()); err != nil {
@@ -180,4 +189,26 @@ func issueLocalTokens(ctx context.Context, n *node.Node, ref *domain.Reference, 
 		fmt.Fprintf(w, "  %-28s %s\n", p, secret)
 	}
 	return nil
+}
+
+// parsePrefixes reads a comma-separated list of addresses and CIDRs (an address
+// is a prefix of its own).
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(item); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR (10.0.0.0/8)", item)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

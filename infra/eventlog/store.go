@@ -661,6 +661,39 @@ func (s *Store) CommandResult(ctx context.Context, partition, commandID string) 
 	return res.Result, fp, true, nil
 }
 
+// CommandFingerprints returns, in one read, the fingerprint each command id took
+// effect with in a partition ("" for an id that did not).
+func (s *Store) CommandFingerprints(ctx context.Context, partition string, commandIDs []string) ([]string, error) {
+	out := make([]string, len(commandIDs))
+	if len(commandIDs) == 0 {
+		return out, nil
+	}
+	keys, err := KeysFor(partition)
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]string, len(commandIDs))
+	for i, id := range commandIDs {
+		fields[i] = commandField(id)
+	}
+	vs, err := s.client.HMGet(ctx, keys.State(), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("commands of %s: %w", partition, err)
+	}
+	for i, v := range vs {
+		str, ok := v.(string)
+		if !ok {
+			continue // not taken
+		}
+		_, fp, err := parseResult(str)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = fp
+	}
+	return out, nil
+}
+
 // Head returns the position of the last event written to a partition (0 if none).
 func (s *Store) Head(ctx context.Context, partition string) (int64, error) {
 	keys, err := KeysFor(partition)

@@ -663,7 +663,8 @@ func (s *Server) getReference(w http.ResponseWriter, r *http.Request) {
 func (s *Server) putReference(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, req app.ReferenceInput, meta app.Meta) (any, bool, error) {
 		res, err := s.cfg.App.Commands.PublishReference.Handle(ctx, r.PathValue("district"), req, meta)
-		return res, !res.Changed, err
+		// 200 for data already in force and for a retry answered from the log.
+		return res, res.Replayed || !res.Changed, err
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -712,8 +713,16 @@ func TestOperatorPublishesReferenceData(t *testing.T) {
 	if after := head(t, r); after != before {
 		t.Fatalf("refused publications appended %d events", after-before)
 	}
-	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), op...); code != 201 || out["changed"] != true {
-		t.Fatalf("publish: %d %v", code, out)
+	keyed := append(slices.Clone(op), "Idempotency-Key", "publish-1")
+	code, _, first := call(t, r, "PUT", "/v1/reference/changning", string(body), keyed...)
+	if code != 201 || first["changed"] != true || first["replayed"] != false {
+		t.Fatalf("publish: %d %v", code, first)
+	}
+	// Its answer lost, the retry under the key is answered as every command's is:
+	// 200, replayed, the same versions (it was 201).
+	if code, _, again := call(t, r, "PUT", "/v1/reference/changning", string(body), keyed...); code != 200 || again["replayed"] != true ||
+		fmt.Sprint(again["versions"]) != fmt.Sprint(first["versions"]) {
+		t.Fatalf("the publication retried: %d %v, first %v", code, again, first)
 	}
 	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), op...); code != 200 || out["changed"] != false {
 		t.Fatalf("the same again: %d %v", code, out)

@@ -853,6 +853,10 @@ func (l appLog) Taken(ctx context.Context, partition, commandID string) (app.App
 	return app.Appended{Partition: partition, FirstPosition: res.FirstPosition, LastPosition: res.LastPosition, Duplicate: true}, fp, true, nil
 }
 
+func (l appLog) Fingerprints(ctx context.Context, partition string, commandIDs []string) ([]string, error) {
+	return l.store.CommandFingerprints(ctx, partition, commandIDs)
+}
+
 func (l appLog) Range(ctx context.Context, partition string, from, to int64) ([]domain.Event, error) {
 	entries, err := l.store.ReadPartition(ctx, partition, from, to-from+1)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,12 @@ type Config struct {
 	Clock func() time.Time
 	// Observer counts the outcomes (optional).
 	Observer Observer
+	// TrustedProxies are the proxies in front of tierlink (a TLS proxy, a load
+	// balancer). A request that comes from one of them is keyed by the address
+	// X-Forwarded-For names last that is not itself a trusted proxy; without them
+	// (the default) the header is not read, since anyone can write it, and behind a
+	// proxy every client would share the proxy's bucket.
+	TrustedProxies []netip.Prefix
 }
 
 // Limiter holds the buckets of failed authentications; it is safe for concurrent use.
@@ -86,7 +93,7 @@ func (g Gate) Wait(r *http.Request, secret string) time.Duration {
 	if g.l == nil {
 		return 0
 	}
-	wait := g.l.wait(keysOf(r, secret))
+	wait := g.l.wait(g.l.keysOf(r, secret))
 	if wait > 0 && g.l.cfg.Observer != nil {
 		g.l.cfg.Observer.AuthFailure(g.surface, "throttled")
 	}
@@ -98,7 +105,7 @@ func (g Gate) Failed(r *http.Request, secret string) {
 	if g.l == nil {
 		return
 	}
-	g.l.failed(keysOf(r, secret))
+	g.l.failed(g.l.keysOf(r, secret))
 	if g.l.cfg.Observer != nil {
 		g.l.cfg.Observer.AuthFailure(g.surface, "failed")
 	}
@@ -111,32 +118,65 @@ func RetryAfter(wait time.Duration) int {
 
 // keysOf returns the keys of an attempt: the client's address (an IPv6 client's
 // /64, which one host usually holds whole) and the secret's prefix.
-func keysOf(r *http.Request, secret string) []string {
-	keys := []string{"addr:" + clientAddress(r)}
+func (l *Limiter) keysOf(r *http.Request, secret string) []string {
+	keys := []string{"addr:" + l.clientAddress(r)}
 	if secret != "" {
 		keys = append(keys, "prefix:"+secret[:min(len(secret), prefixLength)])
 	}
 	return keys
 }
 
-// clientAddress is the address a request came from. Forwarding headers are not
-// read: anyone can write them.
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+// clientAddress is the address a request came from: its peer's, or, when the
+// peer is a trusted proxy, the last address of X-Forwarded-For that is not a
+// trusted proxy (the addresses before it were written by the client, and may be
+// anything).
+func (l *Limiter) clientAddress(r *http.Request) string {
+	peer := parseAddr(r.RemoteAddr)
+	if !peer.IsValid() {
+		return r.RemoteAddr
 	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
+	if l.trusted(peer) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop := parseAddr(strings.TrimSpace(hops[i]))
+			if !hop.IsValid() {
+				break // a hop a trusted proxy would not write: keep the last one known
+			}
+			peer = hop
+			if !l.trusted(hop) {
+				break
+			}
+		}
 	}
-	a = a.Unmap()
-	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
+	if peer.Is6() {
+		if p, err := peer.Prefix(64); err == nil {
 			return p.String()
 		}
 	}
-	return a.String()
+	return peer.String()
+}
+
+// trusted says whether an address is one of the trusted proxies.
+func (l *Limiter) trusted(a netip.Addr) bool {
+	for _, p := range l.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr reads an address with or without its port ("" or junk: not valid).
+func parseAddr(s string) netip.Addr {
+	host, _, err := net.SplitHostPort(s)
+	if err != nil {
+		host = s
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 func (l *Limiter) wait(keys []string) time.Duration {

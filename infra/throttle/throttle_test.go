@@ -1,7 +1,10 @@
 package throttle_test
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -107,5 +110,55 @@ func TestKeysAreBounded(t *testing.T) {
 	r.RemoteAddr = "192.0.2.9:1"
 	if g.Wait(r, "") == 0 {
 		t.Fatal("the latest key was forgotten")
+	}
+}
+
+// TestClientsBehindAProxyHaveBucketsOfTheirOwn keys failures by the client a
+// trusted proxy names, not by the proxy: behind the TLS proxy the README asks for,
+// every client shared the proxy's bucket, so that a few failed sign-ins anywhere
+// turned everyone away (valid tokens too). A client that is not a trusted proxy
+// cannot choose its key by writing X-Forwarded-For, nor can one behind the proxy
+// by writing the addresses before the one the proxy appends.
+func TestClientsBehindAProxyHaveBucketsOfTheirOwn(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	type from struct{ peer, forwarded string }
+	cases := []struct {
+		name         string
+		trusted      []netip.Prefix
+		guilty       from // fails Burst times
+		other        from // then tries once
+		otherBlocked bool
+	}{
+		{"no proxy trusted: two clients", nil, from{"192.0.2.1:1", ""}, from{"192.0.2.2:1", ""}, false},
+		{"no proxy trusted: the header is not read", nil, from{"192.0.2.1:1", "198.51.100.1"}, from{"192.0.2.1:2", "198.51.100.2"}, true},
+		{"behind the proxy: two clients", proxies, from{"10.0.0.5:1", "198.51.100.1"}, from{"10.0.0.5:2", "198.51.100.2"}, false},
+		{"behind the proxy: one client", proxies, from{"10.0.0.5:1", "198.51.100.1"}, from{"10.0.0.6:2", "198.51.100.1"}, true},
+		{"behind two proxies", proxies, from{"10.0.0.5:1", "198.51.100.1, 10.1.1.1"}, from{"10.0.0.5:2", "198.51.100.2, 10.1.1.1"}, false},
+		{"a client's own hops are not its key", proxies, from{"10.0.0.5:1", "203.0.113.7, 198.51.100.1"}, from{"10.0.0.5:2", "203.0.113.8, 198.51.100.1"}, true},
+		{"an untrusted peer cannot pose as behind the proxy", proxies, from{"192.0.2.1:1", "198.51.100.1"}, from{"192.0.2.1:2", "198.51.100.2"}, true},
+		{"IPv6 behind the proxy", proxies, from{"[fd00::1]:1", "2001:db8:1::1"}, from{"[fd00::1]:2", "2001:db8:2::1"}, false},
+		{"an IPv6 client's /64", proxies, from{"[fd00::1]:1", "2001:db8:1::1"}, from{"[fd00::1]:2", "2001:db8:1::2"}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := throttle.New(throttle.Config{Burst: 2, Every: time.Minute, TrustedProxies: c.trusted}).For("api")
+			req := func(f from) *http.Request {
+				r := httptest.NewRequest("GET", "/v1/x", nil)
+				r.RemoteAddr = f.peer
+				if f.forwarded != "" {
+					r.Header.Set("X-Forwarded-For", f.forwarded)
+				}
+				return r
+			}
+			for i := range 2 {
+				l.Failed(req(c.guilty), "tl_guilty"+strconv.Itoa(i)) // a new prefix each time
+			}
+			if w := l.Wait(req(c.guilty), "tl_another"); w == 0 {
+				t.Fatal("the client that failed is not turned away")
+			}
+			if w := l.Wait(req(c.other), "tl_valid00"); (w > 0) != c.otherBlocked {
+				t.Fatalf("the other request waits %v, want turned away: %v", w, c.otherBlocked)
+			}
+		})
 	}
 }

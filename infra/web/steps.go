@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/projections"
@@ -49,7 +50,7 @@ func stepText(lang string, s projections.Step) string {
 		}
 		due := "—"
 		if s.Due != nil {
-			due = s.Due.Format("01-02 15:04")
+			due = local(*s.Due).Format("01-02 15:04")
 		}
 		return fmt.Sprintf(tr(key), tr("tier."+strconv.Itoa(s.Tier)), s.Rule, s.Candidates, due)
 	case "referral_declined":
@@ -119,3 +120,7 @@ func actorText(lang, actor string, place func(string) string) string {
 	}
 	return actor
 }
+
+// local is a time as people read it: in the district's time zone (DESIGN.md,
+// "Time"), however it was stored.
+func local(t time.Time) time.Time { return t.In(projections.Zone) }

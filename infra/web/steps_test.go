@@ -58,7 +58,7 @@ func TestStepsInBothLanguages(t *testing.T) {
 			t.Errorf("%s: zh %q, en %q", s.What, zh, en)
 		}
 	}
-	if got := stepText(LangEN, steps[1]); !strings.Contains(got, "street") || !strings.Contains(got, "12-02 08:00") {
+	if got := stepText(LangEN, steps[1]); !strings.Contains(got, "street") || !strings.Contains(got, "12-02 16:00") { // 08:00 UTC, in the district
 		t.Errorf("a proposal reads %q", got)
 	}
 	old := projections.Step{What: "escalated", Detail: "from the community to the street tier: expired"}

@@ -88,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 			"pct":     percent,
 			"heat":    heat,
 			"tierOf":  tierOf,
+			"local":   local,
 			"cat":     func(string) string { return "" },
 			"step":    func(projections.Step) string { return "" },
 			"place":   func(string) string { return "" },
@@ -333,7 +334,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v visitor, err err
 		status = http.StatusNotFound
 	case errors.As(err, &fe), errors.Is(err, app.ErrBadCursor):
 		status = http.StatusUnprocessableEntity
-	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrRefused), errors.Is(err, domain.ErrAlreadyExists):
+	case errors.Is(err, app.ErrCommandReused):
+		// A form sent again under its key with other values (edited after a lost
+		// answer): the person's mistake, said in their language, not a fault.
+		status = http.StatusUnprocessableEntity
+		err = errors.New(translate(v.lang, "error.reused"))
+	case errors.Is(err, app.ErrConflict), errors.Is(err, app.ErrPreconditionFailed), errors.Is(err, domain.ErrRefused),
+		errors.Is(err, domain.ErrAlreadyExists):
 		status = http.StatusConflict
 	default:
 		s.cfg.Logger.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
