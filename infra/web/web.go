@@ -23,6 +23,7 @@ import (
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/projections"
 )
 
@@ -342,6 +343,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, v visitor, err err
 	case errors.Is(err, app.ErrConflict), errors.Is(err, app.ErrPreconditionFailed), errors.Is(err, domain.ErrRefused),
 		errors.Is(err, domain.ErrAlreadyExists):
 		status = http.StatusConflict
+	case eventlog.Unavailable(err):
+		// Redis restarting or out of reach: the same form, sent again, takes effect once.
+		status = http.StatusServiceUnavailable
+		s.cfg.Logger.WarnContext(r.Context(), "page unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		err = errors.New(translate(v.lang, "error.unavailable"))
 	default:
 		s.cfg.Logger.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
 		err = errors.New(http.StatusText(status))
