@@ -2,9 +2,11 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/tierlink/tierlink/infra/redistest"
@@ -66,5 +68,35 @@ func TestReadModelNamespacesStayApart(t *testing.T) {
 	// The referral's own key finds its need.
 	if code, _, body := call(t, r, "POST", "/v1/referrals/"+proposed.Referral.ID+"/accept", ""); code != http.StatusCreated && code != http.StatusOK {
 		t.Fatalf("accepting referral %s: %d %v", proposed.Referral.ID, code, body)
+	}
+}
+
+// TestReferralsIndexedBeforeTheUpgradeKeepWorking moves a referral's index entry
+// back to where read models built before the referral index had a model of its own
+// kept it (a document "referral-<id>" of the needs model): its inbox still lists it,
+// its centre can still answer it, and the old document is not a need.
+func TestReferralsIndexedBeforeTheUpgradeKeepWorking(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-legacy-index")
+	f := newFixture(t, r, false)
+	settle(t, r)
+	ctx := context.Background()
+	keys, err := r.client.Keys(ctx, "tl:{changning}:view:g*:"+projections.ReferralsModel+":"+f.referral).Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the referral's index key: %v %v", keys, err)
+	}
+	legacy := strings.Replace(keys[0], ":"+projections.ReferralsModel+":", ":"+projections.NeedsModel+":referral-", 1)
+	if err := r.client.Rename(ctx, keys[0], legacy).Err(); err != nil {
+		t.Fatal(err)
+	}
+	centre := []string{"Authorization", "Bearer " + r.token(t, ownCommunity)}
+	code, _, inbox := call(t, r, "GET", "/v1/inboxes/community/huayang-01", "", centre...)
+	if code != http.StatusOK || !strings.Contains(fmt.Sprint(inbox), f.need) {
+		t.Fatalf("the inbox without the referral's new index entry: %d %v", code, inbox)
+	}
+	if code, _, body := call(t, r, "GET", "/v1/needs/referral-"+f.referral, ""); code != http.StatusNotFound {
+		t.Fatalf("the old index document read as a need: %d %v", code, body)
+	}
+	if code, _, body := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", centre...); code != http.StatusCreated {
+		t.Fatalf("accepting a referral indexed the old way: %d %v", code, body)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -928,6 +929,9 @@ func (a matcherAppender) count(evs []domain.Event) {
 type needViews struct{ views *viewstore.Set }
 
 func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedView, bool, error) {
+	if strings.HasPrefix(id, legacyReferralPrefix) {
+		return projections.NeedView{}, false, nil // no need has such an id: the server makes them
+	}
 	b, ok, err := v.views.Find(ctx, projections.NeedsModel, id)
 	if err != nil || !ok {
 		return projections.NeedView{}, false, err
@@ -941,8 +945,17 @@ func (v needViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 
 func (v needViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
 	b, ok, err := v.views.Find(ctx, projections.ReferralsModel, referralID)
+	if err == nil && !ok {
+		b, ok, err = v.views.Find(ctx, projections.NeedsModel, legacyReferralPrefix+referralID)
+	}
 	return string(b), ok, err
 }
+
+// legacyReferralPrefix names the referral index's documents as read models built
+// before the index had a model of its own kept them, in the needs model. A referral
+// proposed before an upgrade is found there until the read models are rebuilt
+// (tierlink projections rebuild), so that its inbox and its answers keep working.
+const legacyReferralPrefix = "referral-"
 
 // readViews reads the read models of every district for the queries.
 type readViews struct{ views *viewstore.Set }
@@ -956,7 +969,28 @@ func (v readViews) Docs(ctx context.Context, district, model string, ids []strin
 	if err != nil {
 		return nil, err
 	}
-	return s.GetMany(ctx, model, ids)
+	docs, err := s.GetMany(ctx, model, ids)
+	if err != nil || model != projections.ReferralsModel {
+		return docs, err
+	}
+	var missing []int
+	var legacy []string
+	for i, d := range docs {
+		if d == nil {
+			missing, legacy = append(missing, i), append(legacy, legacyReferralPrefix+ids[i])
+		}
+	}
+	if len(missing) == 0 {
+		return docs, nil
+	}
+	old, err := s.GetMany(ctx, projections.NeedsModel, legacy)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		docs[i] = old[j]
+	}
+	return docs, nil
 }
 
 func (v readViews) Page(ctx context.Context, district, index string, after app.Cursor, limit int) ([]app.Cursor, error) {
