@@ -382,3 +382,56 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 		t.Fatalf("another centre under the form's key: %d → %s", code, hdr.Get("Location"))
 	}
 }
+
+// TestEveryCommandFormCarriesItsOwnKey renders every page with command forms as
+// the person it is for and checks each form but signing in and out carries a key of
+// its own, and that together they cover every command route of the pages.
+func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
+	r := start(t, redistest.Real(t), "node-web-keys")
+	proposed := newFixture(t, r, false)
+	newFixture(t, r, true) // an accepted referral: its provider's page offers "start"
+	prepared(t, r, idemCase{accepted: true, started: true}) // one in service: "complete"
+	base := r.srv.URL
+	formRE := regexp.MustCompile(`(?s)<form method="post" action="([^"]+)"[^>]*>(.*?)</form>`)
+	keyRE := regexp.MustCompile(`name="idempotency_key" value="([0-9a-f]{32})"`)
+	seen := map[string]bool{}
+	keys := map[string]bool{}
+	for _, v := range []struct {
+		who   domain.Principal
+		pages []string
+	}{
+		{ownCommunity, []string{"/ui/inbox", "/ui/households/new"}},
+		{ownProvider, []string{"/ui/offers", "/ui/referrals"}},
+	} {
+		b := browser(t)
+		signIn(t, b, base, r.token(t, v.who))
+		for _, p := range v.pages {
+			code, _, html := page(t, b, "GET", base+p, nil, "en")
+			if code != http.StatusOK {
+				t.Fatalf("%s as %s: %d", p, v.who, code)
+			}
+			for _, m := range formRE.FindAllStringSubmatch(html, -1) {
+				action := regexp.MustCompile(`/[0-9a-f-]{36}/`).ReplaceAllString(m[1], "/{id}/")
+				if action == "/ui/signout" {
+					continue
+				}
+				seen[action] = true
+				k := keyRE.FindStringSubmatch(m[2])
+				if k == nil {
+					t.Errorf("the form %s on %s has no key of its own", m[1], p)
+					continue
+				}
+				if keys[k[1]] {
+					t.Errorf("the form %s on %s shares its key with another form", m[1], p)
+				}
+				keys[k[1]] = true
+			}
+		}
+	}
+	for _, action := range []string{"/ui/referrals/{id}/accept", "/ui/referrals/{id}/decline", "/ui/referrals/{id}/escalate",
+		"/ui/referrals/{id}/start", "/ui/referrals/{id}/complete", "/ui/households", "/ui/offers", "/ui/offers/{id}/capacity", "/ui/offers/{id}/withdraw"} {
+		if !seen[action] {
+			t.Errorf("no page showed a form for %s (forms seen: %v; referral %s)", action, slices.Sorted(maps.Keys(seen)), proposed.referral)
+		}
+	}
+}
