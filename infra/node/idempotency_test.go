@@ -389,7 +389,7 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
 	r := start(t, redistest.Real(t), "node-web-keys")
 	proposed := newFixture(t, r, false)
-	newFixture(t, r, true) // an accepted referral: its provider's page offers "start"
+	newFixture(t, r, true)                                  // an accepted referral: its provider's page offers "start"
 	prepared(t, r, idemCase{accepted: true, started: true}) // one in service: "complete"
 	base := r.srv.URL
 	formRE := regexp.MustCompile(`(?s)<form method="post" action="([^"]+)"[^>]*>(.*?)</form>`)
