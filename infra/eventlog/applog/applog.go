@@ -1,5 +1,5 @@
-// Package applog adapts an event store, on Redis (eventlog.Store) or in memory
-// (memlog.Log), to the application's port app.Log.
+// Package applog adapts an event store (an eventlog.Log: on Redis or in memory) to
+// the application's port app.Log.
 package applog
 
 import (
@@ -12,27 +12,17 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 )
 
-// Store is what app.Log needs of an event store, with eventlog.Store's contract.
-type Store interface {
-	Append(ctx context.Context, events []domain.Event, opts ...eventlog.AppendOption) (eventlog.Result, error)
-	AppendBatch(ctx context.Context, cmds []eventlog.Command, opts ...eventlog.AppendOption) ([]eventlog.Outcome, error)
-	FindAggregate(ctx context.Context, partitions []string, ref domain.AggregateRef) (string, []domain.Event, error)
-	ReadPartition(ctx context.Context, partition string, from, count int64) ([]eventlog.Entry, error)
-	CommandResult(ctx context.Context, partition, commandID string) (eventlog.Result, string, bool, error)
-	CommandFingerprints(ctx context.Context, partition string, commandIDs []string) ([]string, error)
-}
-
 // A batch of households is one store call per district.
 var _ [eventlog.MaxCommandsPerBatch - app.MaxHouseholdsPerBatch]struct{}
 
 // Log is app.Log over a store, finding aggregates in the partitions it is given.
 type Log struct {
-	store      Store
+	store      eventlog.Log
 	partitions []string
 }
 
 // New returns the app.Log over store; Find looks in partitions.
-func New(store Store, partitions []string) Log {
+func New(store eventlog.Log, partitions []string) Log {
 	return Log{store: store, partitions: partitions}
 }
 

@@ -26,21 +26,6 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 )
 
-// Log is what every event store implements, with eventlog.Store's contract and
-// errors: an atomic, version-checked, idempotent append of one command or a batch;
-// reads of an aggregate, of a partition log and of where commands took effect. It
-// must be safe for concurrent use.
-type Log interface {
-	Append(ctx context.Context, events []domain.Event, opts ...eventlog.AppendOption) (eventlog.Result, error)
-	AppendBatch(ctx context.Context, cmds []eventlog.Command, opts ...eventlog.AppendOption) ([]eventlog.Outcome, error)
-	ReadAggregate(ctx context.Context, partition string, ref domain.AggregateRef, from int64) ([]domain.Event, error)
-	FindAggregate(ctx context.Context, partitions []string, ref domain.AggregateRef) (string, []domain.Event, error)
-	ReadPartition(ctx context.Context, partition string, from, count int64) ([]eventlog.Entry, error)
-	Head(ctx context.Context, partition string) (int64, error)
-	CommandResult(ctx context.Context, partition, commandID string) (eventlog.Result, string, bool, error)
-	CommandFingerprints(ctx context.Context, partition string, commandIDs []string) ([]string, error)
-}
-
 // Leases is a store that hands out leases with fencing tokens (Features.Leases).
 type Leases interface {
 	Lease(ctx context.Context, partition, name, holder string, ttl time.Duration) (int64, error)
@@ -54,7 +39,7 @@ type Groups interface {
 	Follow(ctx context.Context, cfg eventlog.SubscriptionConfig, a eventlog.Applier, rec eventlog.FollowRecorder) error
 }
 
-// Features says what a store implements beyond Log, which every store implements.
+// Features says what a store implements beyond eventlog.Log, which every store implements.
 type Features struct {
 	// Leases: the store implements Leases, and a fenced append (eventlog.Fence) goes
 	// through only while its writer holds the lease under that token. A store
@@ -85,7 +70,7 @@ func (f Features) missing(need Features) string {
 // Subject is one store under test, with the raw client of its Redis server when
 // it has one (Features.Redis).
 type Subject struct {
-	Store  Log
+	Store  eventlog.Log
 	Client redis.UniversalClient
 }
 

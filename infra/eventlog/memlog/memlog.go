@@ -18,6 +18,8 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 )
 
+var _ eventlog.Log = (*Log)(nil)
+
 // Log is an event log in memory. It is safe for concurrent use.
 type Log struct {
 	registry *domain.Registry
