@@ -390,7 +390,7 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 	var payloads []domain.Payload
 	var offers []domain.Change
 	if e := d.Ending; e != nil {
-		if e.Reason == string(domain.EscalatedExpired) {
+		if e.Reason == domain.EndExpired {
 			payloads = append(payloads, domain.NeedEscalated{From: d.FromTier, To: d.FromTier + 1, Reason: domain.EscalatedExpired, ReferralID: e.ReferralID})
 		} else {
 			payloads = append(payloads, domain.ReferralCancelled{ReferralID: e.ReferralID, OfferID: e.OfferID, Reason: e.Reason})

@@ -36,9 +36,9 @@ type Ending struct {
 	ReferralID   string
 	OfferID      string
 	OfferVersion int64
-	// Reason is domain.EscalatedExpired (the need goes up a tier), or a
-	// cancellation reason (the need is matched again at its tier).
-	Reason string
+	// Reason is domain.EndExpired (the need goes up a tier), or a cancellation
+	// reason (the need is matched again at its tier).
+	Reason domain.EndReason
 	// engaged and declined record what to restore if the decision is taken back.
 	engaged  int
 	deadline time.Time
@@ -182,8 +182,8 @@ type Matcher struct {
 type parkedNeed struct {
 	need     *need
 	expected int64
-	offer    string // the offer of the refused decision, if any
-	ending   string // the reason of the referral's end it refused, if any
+	offer    string           // the offer of the refused decision, if any
+	ending   domain.EndReason // the reason of the referral's end it refused, if any
 	gen      int
 }
 
@@ -527,7 +527,7 @@ func (m *Matcher) matchInto(d Decision, n *need, cause domain.Event, exclude str
 // end ends a need's live referral (expired or cancelled), gives its unit back, and
 // matches the need again: a tier up after an expiry, below the district; at the
 // same tier otherwise, without that offer.
-func (m *Matcher) end(n *need, reason string, cause domain.Event) Decision {
+func (m *Matcher) end(n *need, reason domain.EndReason, cause domain.Event) Decision {
 	o := m.offers[n.offer]
 	e := &Ending{ReferralID: n.referral, OfferID: n.offer, Reason: reason, engaged: n.engaged, deadline: n.deadline}
 	d := m.decision(n, cause)
@@ -539,10 +539,10 @@ func (m *Matcher) end(n *need, reason string, cause domain.Event) Decision {
 	}
 	m.clearReferral(n)
 	n.version++
-	if reason == string(domain.EscalatedExpired) && n.tier >= domain.TierDistrict {
+	if reason == domain.EndExpired && n.tier >= domain.TierDistrict {
 		e.Reason = domain.CancelledExpiredAtTop // nowhere to go up: matched again without it
 	}
-	if e.Reason == string(domain.EscalatedExpired) {
+	if e.Reason == domain.EndExpired {
 		n.tier++
 	} else if !n.declined[e.OfferID] {
 		if n.declined == nil {
@@ -555,9 +555,9 @@ func (m *Matcher) end(n *need, reason string, cause domain.Event) Decision {
 
 // stillEnds reports whether a live referral should still end for a reason, once the
 // event that refused its end is read: an answer may have come in between.
-func (m *Matcher) stillEnds(n *need, reason string) bool {
+func (m *Matcher) stillEnds(n *need, reason domain.EndReason) bool {
 	switch reason {
-	case string(domain.EscalatedExpired), domain.CancelledExpiredAtTop:
+	case domain.EndExpired, domain.CancelledExpiredAtTop:
 		return n.engaged == engagedProposed && !n.deadline.After(m.now)
 	case domain.CancelledOfferWithdrawn:
 		o := m.offers[n.offer]
@@ -593,7 +593,7 @@ func (m *Matcher) tick(e domain.Event) []Decision {
 	})
 	for _, n := range due {
 		if !n.parked {
-			ds = append(ds, m.end(n, string(domain.EscalatedExpired), e))
+			ds = append(ds, m.end(n, domain.EndExpired, e))
 		}
 	}
 	var ended []*offer

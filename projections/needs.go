@@ -185,7 +185,7 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		v.Status, v.Referral = domain.StatusOpen, nil
 		v.Declined = append(v.Declined, p.OfferID)
 		step.Detail = fmt.Sprintf("offer %s: %s", p.OfferID, p.Reason)
-		step.Offer, step.Reason = p.OfferID, p.Reason
+		step.Offer, step.Reason = p.OfferID, string(p.Reason)
 	case domain.NeedEscalated:
 		v.Status, v.Referral = domain.StatusOpen, nil
 		v.Tier = max(v.Tier, p.To)
