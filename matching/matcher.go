@@ -95,20 +95,17 @@ type slot struct {
 	area     string
 }
 
+// offer is an offer as the matcher holds it: the proposal rules' view of it
+// (id, posting order, free units, validity, eligibility) and the rest.
 type offer struct {
-	id         string
-	seq        int // posting order
-	category   string
-	scope      domain.Scope
-	capacity   int
-	free       int
-	active     bool // a candidate: not withdrawn, not ended
-	withdrawn  bool
-	validFrom  time.Time
-	validUntil time.Time
-	elig       domain.Eligibility
-	version    int64
-	reserved   map[string]string // referral id holding a unit → its need
+	domain.Candidate
+	category  string
+	scope     domain.Scope
+	capacity  int
+	active    bool // a candidate: not withdrawn, not ended
+	withdrawn bool
+	version   int64
+	reserved  map[string]string // referral id holding a unit → its need
 }
 
 // How far a live referral went.
@@ -198,8 +195,8 @@ func New() *Matcher {
 		needs: map[string]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
 		parked: map[domain.AggregateRef][]parkedNeed{}, owed: map[string]bool{},
 		deadlines: btree.NewG(16, deadlineLess),
-		ending:    btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.validUntil, a.id, b.validUntil, b.id) }),
-		starting:  btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.validFrom, a.id, b.validFrom, b.id) }),
+		ending:    btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidUntil, a.ID, b.ValidUntil, b.ID) }),
+		starting:  btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidFrom, a.ID, b.ValidFrom, b.ID) }),
 	}
 }
 
@@ -212,22 +209,8 @@ func timeIDLess(ta time.Time, a string, tb time.Time, b string) bool {
 
 func deadlineLess(a, b *need) bool { return timeIDLess(a.deadline, a.id, b.deadline, b.id) }
 
-// rankLess orders candidate offers: ending soonest (no end last), most free units,
-// posted first, smaller id.
-func rankLess(a, b *offer) bool {
-	switch {
-	case !a.validUntil.Equal(b.validUntil):
-		if a.validUntil.IsZero() || b.validUntil.IsZero() {
-			return b.validUntil.IsZero()
-		}
-		return a.validUntil.Before(b.validUntil)
-	case a.free != b.free:
-		return a.free > b.free
-	case a.seq != b.seq:
-		return a.seq < b.seq
-	}
-	return a.id < b.id
-}
+// rankLess orders candidate offers by the domain's ranking.
+func rankLess(a, b *offer) bool { return a.RanksBefore(&b.Candidate) }
 
 // priorityLess orders waiting needs: higher priority key, registered first, smaller id.
 func priorityLess(a, b *need) bool {
@@ -318,7 +301,7 @@ func (m *Matcher) serveOwed(cause domain.Event) []Decision {
 		offers = append(offers, m.offers[id])
 	}
 	clear(m.owed)
-	sort.Slice(offers, func(i, j int) bool { return offers[i].seq < offers[j].seq })
+	sort.Slice(offers, func(i, j int) bool { return offers[i].Seq < offers[j].Seq })
 	var ds []Decision
 	for _, o := range offers {
 		ds = append(ds, m.serveWaiting(o, cause)...)
@@ -388,21 +371,21 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 		}
 		m.posted++
 		o := &offer{
-			id: e.AggregateID, seq: m.posted, category: p.Category, scope: p.Scope,
-			capacity: p.Capacity, active: true, validFrom: p.ValidFrom, validUntil: p.ValidUntil,
-			elig: p.Eligibility, version: e.AggregateVersion, reserved: map[string]string{},
+			Candidate: domain.Candidate{ID: e.AggregateID, Seq: m.posted, ValidFrom: p.ValidFrom, ValidUntil: p.ValidUntil, Eligibility: p.Eligibility},
+			category:  p.Category, scope: p.Scope, capacity: p.Capacity, active: true,
+			version: e.AggregateVersion, reserved: map[string]string{},
 		}
-		m.offers[o.id] = o
+		m.offers[o.ID] = o
 		m.setFree(o, p.Capacity)
-		if !o.validUntil.IsZero() {
+		if !o.ValidUntil.IsZero() {
 			m.ending.ReplaceOrInsert(o)
 		}
-		if o.validFrom.After(m.latest) {
+		if o.ValidFrom.After(m.latest) {
 			m.starting.ReplaceOrInsert(o)
 		}
 	case domain.OfferCapacityChanged:
 		if o := m.offers[e.AggregateID]; o != nil && o.active {
-			m.setFree(o, o.free+p.Capacity-o.capacity)
+			m.setFree(o, o.Free+p.Capacity-o.capacity)
 			o.capacity = p.Capacity
 		}
 	case domain.OfferWithdrawn:
@@ -414,7 +397,7 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 			// Its referrals not yet in service are cancelled; their needs are matched again.
 			var ds []Decision
 			for _, needID := range sortedNeeds(o.reserved) {
-				if n := m.needs[needID]; n != nil && n.offer == o.id && n.engaged < engagedInService && !n.parked {
+				if n := m.needs[needID]; n != nil && n.offer == o.ID && n.engaged < engagedInService && !n.parked {
 					ds = append(ds, m.end(n, domain.CancelledOfferWithdrawn, e))
 				}
 			}
@@ -434,7 +417,7 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 	case domain.OfferUnitReserved:
 		if o := m.offers[e.AggregateID]; o != nil && !accounted && o.reserved[p.ReferralID] == "" {
 			o.reserved[p.ReferralID] = p.NeedID // made by another matcher: adopt it
-			m.setFree(o, o.free-1)
+			m.setFree(o, o.Free-1)
 		}
 	case domain.OfferUnitReleased:
 		if o := m.offers[e.AggregateID]; o != nil && !accounted {
@@ -598,7 +581,7 @@ func (m *Matcher) tick(e domain.Event) []Decision {
 	}
 	var ended []*offer
 	m.ending.Ascend(func(o *offer) bool {
-		if o.validUntil.After(now) {
+		if o.ValidUntil.After(now) {
 			return false
 		}
 		ended = append(ended, o)
@@ -611,7 +594,7 @@ func (m *Matcher) tick(e domain.Event) []Decision {
 	}
 	var started []*offer
 	m.starting.Ascend(func(o *offer) bool {
-		if o.validFrom.After(now) {
+		if o.ValidFrom.After(now) {
 			return false
 		}
 		started = append(started, o)
@@ -642,13 +625,10 @@ func sortedNeeds(reserved map[string]string) []string {
 // candidate tree from its best end and stops at the first few that fit, so its cost
 // grows with the logarithm of the offers, not their number.
 func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer, []string, int) {
-	lowest := tier
-	if tier == domain.TierDistrict {
-		lowest = domain.TierCommunity
-	}
+	tiers := domain.CandidateTiers(tier)
 	var fitting []*offer
 	count := 0
-	for t := tier; t >= lowest; t-- {
+	for _, t := range tiers {
 		tree := m.cands[slot{n.category, t, n.areas[t]}]
 		if tree == nil {
 			continue
@@ -656,7 +636,7 @@ func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer
 		count += tree.Len()
 		found := 0
 		tree.Ascend(func(o *offer) bool {
-			if o.id != exclude && !n.declined[o.id] && m.fits(o, n, now) {
+			if o.ID != exclude && !n.declined[o.ID] && o.FitsAt(n.groups, now) {
 				fitting = append(fitting, o)
 				found++
 			}
@@ -666,22 +646,14 @@ func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer
 	if len(fitting) == 0 {
 		return nil, nil, count
 	}
-	if lowest != tier {
+	if len(tiers) > 1 { // several trees: merge their fitting offers by rank
 		sort.Slice(fitting, func(i, j int) bool { return rankLess(fitting[i], fitting[j]) })
 	}
 	considered := make([]string, 0, min(len(fitting), maxConsidered))
 	for _, o := range fitting[:min(len(fitting), maxConsidered)] {
-		considered = append(considered, o.id)
+		considered = append(considered, o.ID)
 	}
 	return fitting[0], considered, count
-}
-
-// fits reports whether an offer with a free unit may serve a need at a time.
-func (m *Matcher) fits(o *offer, n *need, now time.Time) bool {
-	if now.Before(o.validFrom) || (!o.validUntil.IsZero() && !now.Before(o.validUntil)) {
-		return false
-	}
-	return o.elig.Admits(n.groups)
 }
 
 // propose applies a proposal to the state.
@@ -689,21 +661,21 @@ func (m *Matcher) propose(n *need, o *offer, d *Decision) {
 	m.unwait(n)
 	n.attempts++
 	ref := ReferralID(n.id, n.attempts)
-	d.OfferID, d.OfferVersion, d.Attempt = o.id, o.version, n.attempts
+	d.OfferID, d.OfferVersion, d.Attempt = o.ID, o.version, n.attempts
 	d.Deadline = m.latest.Add(m.policy.Deadline(d.Tier))
 	n.tier, n.state, n.referral = d.Tier, needReferred, ref
 	n.version = d.NeedVersion + d.needEvents()
 	o.reserved[ref] = n.id
 	o.version++
-	m.setFree(o, o.free-1)
-	n.offer, n.engaged, n.deadline = o.id, engagedProposed, d.Deadline
+	m.setFree(o, o.Free-1)
+	n.offer, n.engaged, n.deadline = o.ID, engagedProposed, d.Deadline
 	m.deadlines.ReplaceOrInsert(n)
 }
 
 // serveWaiting gives an offer's free units to the waitlisted needs in its scope
 // that it can serve, highest priority first. The proposals stay at the needs' tier.
 func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
-	if !o.active || o.free <= 0 {
+	if !o.active || o.Free <= 0 {
 		return nil
 	}
 	t := m.waits[slot{o.category, o.scope.Tier, o.scope.Area}]
@@ -711,12 +683,12 @@ func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 		return nil
 	}
 	var served []*need
-	free := o.free
+	free := o.Free
 	t.Ascend(func(n *need) bool {
 		if free == 0 {
 			return false
 		}
-		if !n.declined[o.id] && m.fits(o, n, m.latest) {
+		if !n.declined[o.ID] && o.FitsAt(n.groups, m.latest) {
 			served = append(served, n)
 			free--
 		}
@@ -725,7 +697,7 @@ func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 	out := make([]Decision, 0, len(served))
 	for _, n := range served {
 		d := m.decision(n, cause)
-		d.Tier, d.Rule, d.Candidates, d.Considered = n.tier, RuleWaitingByPriority, 1, []string{o.id}
+		d.Tier, d.Rule, d.Candidates, d.Considered = n.tier, RuleWaitingByPriority, 1, []string{o.ID}
 		m.propose(n, o, &d)
 		out = append(out, d)
 	}
@@ -772,7 +744,7 @@ func (m *Matcher) setFree(o *offer, free int) {
 	if t != nil {
 		t.Delete(o)
 	}
-	o.free = free
+	o.Free = free
 	if !o.active || free <= 0 {
 		if t != nil && t.Len() == 0 {
 			delete(m.cands, s)
@@ -793,7 +765,7 @@ func (m *Matcher) release(o *offer, ref string) {
 	}
 	delete(o.reserved, ref)
 	if o.active {
-		m.setFree(o, o.free+1)
+		m.setFree(o, o.Free+1)
 	}
 }
 
@@ -849,7 +821,7 @@ func (m *Matcher) Refused(d Decision, rest []Decision, cause domain.Event) (affe
 		}
 	}
 	for j, r := range rest {
-		if o := m.offers[r.OfferID]; affected[j] && o != nil && o.id != d.OfferID {
+		if o := m.offers[r.OfferID]; affected[j] && o != nil && o.ID != d.OfferID {
 			ds = append(ds, m.serveWaiting(o, cause)...)
 		}
 	}
@@ -887,7 +859,7 @@ func (m *Matcher) undo(d Decision) *need {
 			o.reserved[e.ReferralID] = n.id
 			o.version--
 			if o.active {
-				m.setFree(o, o.free-1)
+				m.setFree(o, o.Free-1)
 			}
 		}
 		if e.declined {
