@@ -67,7 +67,7 @@ type LoopConfig struct {
 // it expected (the entry that made it stale, found by the loop even before the
 // append was tried when it is in the same run); just before that entry, the core
 // takes the decision back with those made after it on the same needs and offers,
-// and makes them again (Matcher.Refused). Where this happens depends on the log
+// and makes them again (Matcher.TakeBack). Where this happens depends on the log
 // alone, not on how it was cut into runs, so a replay of the log, in runs of any
 // size, makes the same decisions.
 //
@@ -246,7 +246,7 @@ func (l *Loop) refuseStale(e domain.Event) error {
 		}
 		l.log.Info("decision stale: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
 			"command", p.events[0].CommandID, "correlation_id", p.d.Cause.CorrelationID, "changed_by", e.ID)
-		affected, redo := l.core.Refused(p.d, ds, e)
+		affected, redo := l.core.TakeBack(p.d, ds, e)
 
 		gone := map[*pending]bool{p: true}
 		for i, r := range rest {

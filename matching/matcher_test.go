@@ -749,7 +749,7 @@ func TestCoreBasics(t *testing.T) {
 	}
 	// A refused decision frees its unit; the need is matched again at the offer's
 	// next event, at the offer's new version.
-	m.Revert(ds[0])
+	m.takeBackAndPark(ds[0])
 	if m.Waiting() != 2 || m.offers["o3"].Free != 5 {
 		t.Fatalf("after revert %d waiting and %d free", m.Waiting(), m.offers["o3"].Free)
 	}
