@@ -36,7 +36,12 @@ const (
 	engagedInService
 )
 
-// needState is where a need is in the matcher's eyes.
+// needState is where a need is in the matcher's eyes. It is not domain.NeedStatus
+// (nor the need a fold of the log by domain.Need.Evolve, as the read model's is):
+// the matcher applies its decisions before their events reach the log, takes back
+// those refused (a need parked with its referral restored, or open beside a
+// referral still counted) and adopts other matchers' decisions, so it holds
+// states the log never shows; engaged says how far a live referral went.
 type needState int
 
 const (
