@@ -277,6 +277,8 @@ type call struct {
 // left in flight: the next flush reads its outcome first. (Meanwhile the loop may
 // read the call's own events from the log, or an entry that makes one of its
 // decisions stale; both are told apart by the log's order, as in a replay.)
+// (It runs past 50 lines: the batching and prerequisite bookkeeping of one call
+// share their maps, and are clearer read in one place.)
 func (l *Loop) flush(ctx context.Context, async bool) error {
 	if err := l.settle(); err != nil {
 		return err

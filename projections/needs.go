@@ -140,6 +140,8 @@ func (v NeedView) lifecycle() domain.Need {
 // EvolveNeed returns the view after one of the need's events, and whether it changed
 // (an event it does not know moves only the view's version). Its status, tier and
 // declined offers are the domain's fold (domain.Need.Evolve); the rest is the story.
+// (It is long as one plain switch with a short case per event kind, the story's
+// wording beside the fact it tells; split, the cases would be read apart.)
 func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	at := e.Time
 	step := Step{Time: at, Actor: e.Actor, What: strings.TrimPrefix(e.Type, "need.")}
