@@ -86,19 +86,18 @@ func recordGoldenLogs(t *testing.T, path string) {
 		}
 		b.WriteByte('\n')
 	}
-	for s := uint64(1); s <= 20; s++ {
-		l := newMemLog()
-		g := &gen{rng: rand.New(rand.NewPCG(s, 42))}
-		l.noise = rand.New(rand.NewPCG(s, 43))
-		runLive(t, g, l, newLoop(t, l), 2000, 4, true)
-		write(l.events)
-	}
-	for s := uint64(1); s <= 3; s++ {
-		l := newMemLog()
-		g := &gen{rng: rand.New(rand.NewPCG(s, 1))}
-		l.noise = rand.New(rand.NewPCG(s, 2))
-		runLive(t, g, l, newLoop(t, l), 3000, 3, false)
-		write(l.events)
+	// The seeds of TestRandomizedInvariants, then of TestReplayMakesByteIdenticalDecisions.
+	for _, r := range []struct {
+		seeds, stream, events, lagOneIn int
+		failures                        bool
+	}{{20, 42, 2000, 4, true}, {3, 1, 3000, 3, false}} {
+		for s := uint64(1); s <= uint64(r.seeds); s++ {
+			l := newMemLog()
+			g := &gen{rng: rand.New(rand.NewPCG(s, uint64(r.stream)))}
+			l.noise = rand.New(rand.NewPCG(s, uint64(r.stream+1)))
+			runLive(t, g, l, newLoop(t, l), r.events, r.lagOneIn, r.failures)
+			write(l.events)
+		}
 	}
 	for s := uint64(1); s <= 12; s++ {
 		w := newWorld(t, s)
