@@ -1,48 +1,62 @@
 package domain
 
-import "fmt"
+import (
+	"slices"
+	"testing"
+	"time"
+)
 
-// ProposeReferral is a proposal of an offer for a need, as the tests make one (the
-// matcher builds its own, with its candidate rules, in matching.DecisionEvents).
-type ProposeReferral struct {
-	ReferralID string
-	Tier       int
-	Rule       string
-	Candidates int
+func TestCandidatesRankEndingSoonestThenFreestThenOldestThenID(t *testing.T) {
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	ranked := []*Candidate{
+		{ID: "ends-first", Seq: 9, Free: 1, ValidUntil: at.Add(time.Hour)},
+		{ID: "ends-later", Seq: 8, Free: 9, ValidUntil: at.Add(2 * time.Hour)},
+		{ID: "freest", Seq: 7, Free: 5},
+		{ID: "oldest", Seq: 1, Free: 2},
+		{ID: "a", Seq: 2, Free: 2},
+		{ID: "b", Seq: 2, Free: 2},
+	}
+	shuffled := []*Candidate{ranked[3], ranked[5], ranked[0], ranked[2], ranked[4], ranked[1]}
+	slices.SortFunc(shuffled, func(a, b *Candidate) int {
+		if a.RanksBefore(b) {
+			return -1
+		}
+		if b.RanksBefore(a) {
+			return 1
+		}
+		return 0
+	})
+	if !slices.Equal(shuffled, ranked) {
+		t.Fatalf("ranked %v", shuffled)
+	}
 }
 
-// DecideProposeReferral checks that the need is open and the offer fits it and has a
-// free unit, and returns the need's and the offer's events: the proposal reserves one unit.
-func DecideProposeReferral(n Need, o Offer, cmd ProposeReferral) ([]Change, error) {
-	if err := checkID("referral_id", cmd.ReferralID); err != nil {
-		return nil, err
+func TestCandidateFitsWhileValidAndEligible(t *testing.T) {
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
+	c := &Candidate{ValidFrom: at, ValidUntil: at.Add(time.Hour), Eligibility: Eligibility{TargetGroups: []TargetGroup{GroupElderly}}}
+	elderly := []TargetGroup{GroupElderly}
+	for _, tc := range []struct {
+		now    time.Time
+		groups []TargetGroup
+		fits   bool
+	}{
+		{at.Add(-time.Second), elderly, false},
+		{at, elderly, true},
+		{at.Add(time.Hour - time.Second), elderly, true},
+		{at.Add(time.Hour), elderly, false},
+		{at, nil, false},
+	} {
+		if got := c.FitsAt(tc.groups, tc.now); got != tc.fits {
+			t.Errorf("at %v for %v: fits %v, want %v", tc.now, tc.groups, got, tc.fits)
+		}
 	}
-	switch {
-	case n.Version == 0:
-		return nil, fmt.Errorf("need: %w", ErrNotFound)
-	case o.Version == 0:
-		return nil, fmt.Errorf("offer: %w", ErrNotFound)
-	case n.Status != StatusOpen && n.Status != StatusWaitlisted:
-		return nil, fmt.Errorf("%w: need %s is %s", ErrRefused, n.ID, n.Status)
-	case o.Category != n.Category:
-		return nil, fmt.Errorf("%w: offer %s is %s, need is %s", ErrRefused, o.ID, o.Category, n.Category)
-	case o.Free() < 1:
-		return nil, fmt.Errorf("%w: offer %s has no free capacity", ErrRefused, o.ID)
-	case cmd.Tier < n.Tier:
-		return nil, fmt.Errorf("%w: tier %d is below the need's tier %d", ErrRefused, cmd.Tier, n.Tier)
+}
+
+func TestCandidatesAtTheDistrictCoverEveryTier(t *testing.T) {
+	if got := CandidateTiers(TierStreet); !slices.Equal(got, []int{TierStreet}) {
+		t.Fatalf("street: %v", got)
 	}
-	return []Change{
-		{
-			Aggregate:       AggregateRef{Type: AggregateNeed, ID: n.ID},
-			ExpectedVersion: n.Version,
-			Payloads: []Payload{ReferralProposed{
-				ReferralID: cmd.ReferralID, OfferID: o.ID, Tier: cmd.Tier, Rule: cmd.Rule, Candidates: cmd.Candidates,
-			}},
-		},
-		{
-			Aggregate:       AggregateRef{Type: AggregateOffer, ID: o.ID},
-			ExpectedVersion: o.Version,
-			Payloads:        []Payload{OfferUnitReserved{ReferralID: cmd.ReferralID, NeedID: n.ID}},
-		},
-	}, nil
+	if got := CandidateTiers(TierDistrict); !slices.Equal(got, []int{TierDistrict, TierStreet, TierCommunity}) {
+		t.Fatalf("district: %v", got)
+	}
 }

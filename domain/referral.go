@@ -49,10 +49,26 @@ type ReferralDeclined struct {
 // EventType names the event.
 func (ReferralDeclined) EventType() string { return "need.referral_declined" }
 
-// Reasons a live referral is cancelled.
+// EndReason says why a live referral ended and gave its unit back: every
+// OfferUnitReleased carries one, and a ReferralCancelled one of the Cancelled ones.
+type EndReason string
+
+// Reasons a live referral ends.
 const (
-	CancelledOfferWithdrawn = "offer_withdrawn"
-	CancelledExpiredAtTop   = "expired_at_district"
+	// EndDeclined: the centre declined it.
+	EndDeclined EndReason = "declined"
+	// EndEscalated: the centre escalated it.
+	EndEscalated EndReason = "escalated"
+	// EndNeedWithdrawn: its need was withdrawn.
+	EndNeedWithdrawn EndReason = "need_withdrawn"
+	// EndExpired: no answer by the deadline below the district; the need goes up a
+	// tier (NeedEscalated with EscalatedExpired).
+	EndExpired EndReason = "expired"
+	// CancelledOfferWithdrawn: its offer was withdrawn; the need is matched again at its tier.
+	CancelledOfferWithdrawn EndReason = "offer_withdrawn"
+	// CancelledExpiredAtTop: no answer by the deadline at the district, the top tier;
+	// the need is matched again there without that offer.
+	CancelledExpiredAtTop EndReason = "expired_at_district"
 )
 
 // EscalationReason says why a need went up a tier.
@@ -117,9 +133,9 @@ func (NeedWithdrawn) EventType() string { return "need.withdrawn" }
 // withdrawn, or its deadline passed at the district tier; the need is matched again
 // at its tier, without that offer.
 type ReferralCancelled struct {
-	ReferralID string `json:"referral_id"`
-	OfferID    string `json:"offer_id"`
-	Reason     string `json:"reason"`
+	ReferralID string    `json:"referral_id"`
+	OfferID    string    `json:"offer_id"`
+	Reason     EndReason `json:"reason"`
 }
 
 // EventType names the event.
@@ -128,9 +144,9 @@ func (ReferralCancelled) EventType() string { return "need.referral_cancelled" }
 // OfferUnitReleased records that a referral gave its unit back: declined,
 // escalated, expired, cancelled or withdrawn.
 type OfferUnitReleased struct {
-	ReferralID string `json:"referral_id"`
-	NeedID     string `json:"need_id"`
-	Reason     string `json:"reason"`
+	ReferralID string    `json:"referral_id"`
+	NeedID     string    `json:"need_id"`
+	Reason     EndReason `json:"reason"`
 }
 
 // EventType names the event.
@@ -167,7 +183,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		return nil, fieldErrf("note", "is longer than %d bytes", MaxNoteLength)
 	}
 	needRef := AggregateRef{Type: AggregateNeed, ID: n.ID}
-	release := func(reason string) Change {
+	release := func(reason EndReason) Change {
 		return Change{Aggregate: AggregateRef{Type: AggregateOffer, ID: n.OfferID}, ExpectedVersion: o.Version,
 			Payloads: []Payload{OfferUnitReleased{ReferralID: a.ReferralID, NeedID: n.ID, Reason: reason}}}
 	}
@@ -183,7 +199,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		}
 		return []Change{
 			{Aggregate: needRef, ExpectedVersion: n.Version, Payloads: []Payload{ReferralDeclined{ReferralID: a.ReferralID, OfferID: n.OfferID, Reason: a.Reason, Note: a.Note}}},
-			release("declined"),
+			release(EndDeclined),
 		}, nil
 	case AnswerEscalate:
 		if n.Tier >= TierDistrict {
@@ -194,7 +210,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		}
 		return []Change{
 			{Aggregate: needRef, ExpectedVersion: n.Version, Payloads: []Payload{NeedEscalated{From: n.Tier, To: n.Tier + 1, Reason: EscalatedByCentre, ReferralID: a.ReferralID}}},
-			release("escalated"),
+			release(EndEscalated),
 		}, nil
 	}
 	return nil, fieldErrf("answer", "%q is not an answer (accept, decline, escalate)", a.Kind)
@@ -242,7 +258,7 @@ func DecideWithdrawNeed(n Need, o Offer, h Household, note string) ([]Change, er
 		}
 		w.ReferralID = n.ReferralID
 		changes = append(changes, Change{Aggregate: AggregateRef{Type: AggregateOffer, ID: o.ID}, ExpectedVersion: o.Version,
-			Payloads: []Payload{OfferUnitReleased{ReferralID: n.ReferralID, NeedID: n.ID, Reason: "need_withdrawn"}}})
+			Payloads: []Payload{OfferUnitReleased{ReferralID: n.ReferralID, NeedID: n.ID, Reason: EndNeedWithdrawn}}})
 	}
 	return append([]Change{
 		{Aggregate: AggregateRef{Type: AggregateNeed, ID: n.ID}, ExpectedVersion: n.Version, Payloads: []Payload{w}},

@@ -67,7 +67,7 @@ type LoopConfig struct {
 // it expected (the entry that made it stale, found by the loop even before the
 // append was tried when it is in the same run); just before that entry, the core
 // takes the decision back with those made after it on the same needs and offers,
-// and makes them again (Matcher.Refused). Where this happens depends on the log
+// and makes them again (Matcher.TakeBack). Where this happens depends on the log
 // alone, not on how it was cut into runs, so a replay of the log, in runs of any
 // size, makes the same decisions.
 //
@@ -246,7 +246,7 @@ func (l *Loop) refuseStale(e domain.Event) error {
 		}
 		l.log.Info("decision stale: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
 			"command", p.events[0].CommandID, "correlation_id", p.d.Cause.CorrelationID, "changed_by", e.ID)
-		affected, redo := l.core.Refused(p.d, ds, e)
+		affected, redo := l.core.TakeBack(p.d, ds, e)
 
 		gone := map[*pending]bool{p: true}
 		for i, r := range rest {
@@ -277,6 +277,8 @@ type call struct {
 // left in flight: the next flush reads its outcome first. (Meanwhile the loop may
 // read the call's own events from the log, or an entry that makes one of its
 // decisions stale; both are told apart by the log's order, as in a replay.)
+// (It runs past 50 lines: the batching and prerequisite bookkeeping of one call
+// share their maps, and are clearer read in one place.)
 func (l *Loop) flush(ctx context.Context, async bool) error {
 	if err := l.settle(); err != nil {
 		return err
@@ -390,7 +392,7 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 	var payloads []domain.Payload
 	var offers []domain.Change
 	if e := d.Ending; e != nil {
-		if e.Reason == string(domain.EscalatedExpired) {
+		if e.Reason == domain.EndExpired {
 			payloads = append(payloads, domain.NeedEscalated{From: d.FromTier, To: d.FromTier + 1, Reason: domain.EscalatedExpired, ReferralID: e.ReferralID})
 		} else {
 			payloads = append(payloads, domain.ReferralCancelled{ReferralID: e.ReferralID, OfferID: e.OfferID, Reason: e.Reason})

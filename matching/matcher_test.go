@@ -749,9 +749,9 @@ func TestCoreBasics(t *testing.T) {
 	}
 	// A refused decision frees its unit; the need is matched again at the offer's
 	// next event, at the offer's new version.
-	m.Revert(ds[0])
-	if m.Waiting() != 2 || m.offers["o3"].free != 5 {
-		t.Fatalf("after revert %d waiting and %d free", m.Waiting(), m.offers["o3"].free)
+	m.takeBackAndPark(ds[0])
+	if m.Waiting() != 2 || m.offers["o3"].Free != 5 {
+		t.Fatalf("after revert %d waiting and %d free", m.Waiting(), m.offers["o3"].Free)
 	}
 	bump := ev("o3", 2, 9, noiseEvent{})
 	bump.AggregateType = domain.AggregateOffer
@@ -770,7 +770,7 @@ func coreState(m *Matcher) string {
 		out = append(out, fmt.Sprintf("need %s v%d state=%d tier=%d ref=%s att=%d parked=%v", id, n.version, n.state, n.tier, n.referral, n.attempts, n.parked))
 	}
 	for id, o := range m.offers {
-		out = append(out, fmt.Sprintf("offer %s v%d free=%d active=%v", id, o.version, o.free, o.active))
+		out = append(out, fmt.Sprintf("offer %s v%d free=%d active=%v", id, o.version, o.Free, o.active))
 	}
 	for s, t := range m.waits {
 		ids := ""

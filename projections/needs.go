@@ -131,23 +131,32 @@ type Step struct {
 // MaxSteps bounds a need's story in its view (the log keeps all of it).
 const MaxSteps = 50
 
+// lifecycle is the part of the view that the domain folds (domain.Need.Evolve):
+// status, tier and declined offers.
+func (v NeedView) lifecycle() domain.Need {
+	return domain.Need{ID: v.ID, Status: v.Status, Tier: v.Tier, Declined: v.Declined, Version: v.Version}
+}
+
 // EvolveNeed returns the view after one of the need's events, and whether it changed
-// (an event it does not know moves only the view's version).
+// (an event it does not know moves only the view's version). Its status, tier and
+// declined offers are the domain's fold (domain.Need.Evolve); the rest is the story.
+// (It is long as one plain switch with a short case per event kind, the story's
+// wording beside the fact it tells; split, the cases would be read apart.)
 func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	at := e.Time
 	step := Step{Time: at, Actor: e.Actor, What: strings.TrimPrefix(e.Type, "need.")}
+	before := v.lifecycle()
 	switch p := e.Payload.(type) {
 	case domain.NeedRegistered:
+		before = domain.Need{}
 		v = NeedView{
 			ID: e.AggregateID, HouseholdID: p.HouseholdID, Community: p.Community, Street: p.Street,
 			Category: p.Category, Urgency: p.Urgency, Hardship: p.Hardship, TargetGroups: p.TargetGroups,
-			Status: domain.StatusOpen, Tier: domain.TierCommunity, RegisteredAt: at,
+			RegisteredAt: at,
 		}
 		step.Detail = fmt.Sprintf("urgency %s, hardship %d", p.Urgency, p.Hardship)
 		step.Urgency, step.Hardship = string(p.Urgency), p.Hardship
 	case domain.ReferralProposed:
-		v.Status = domain.StatusProposed
-		v.Tier = max(v.Tier, p.Tier)
 		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates,
 			Considered: p.Considered, ProposedAt: at, Deadline: p.Deadline}
 		if v.LinkedAt == nil {
@@ -159,44 +168,39 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		due := p.Deadline
 		step.Tier, step.Offer, step.Rule, step.Candidates, step.Due = p.Tier, p.OfferID, p.Rule, p.Candidates, &due
 	case domain.ReferralAccepted:
-		v.Status = domain.StatusAccepted
 		if v.Referral != nil {
 			v.Referral.AcceptedAt = &at
 		}
 	case domain.ServiceStarted:
-		v.Status, v.Served = domain.StatusInService, true
+		v.Served = true
 		if v.Referral != nil {
 			v.Referral.StartedAt = &at
 		}
 	case domain.ServiceCompleted:
-		v.Status, v.Served = domain.StatusCompleted, true
+		v.Served = true
 		if v.Referral != nil {
 			v.Referral.CompletedAt = &at
 		}
 	case domain.ReferralDeclined:
-		v.Status, v.Referral = domain.StatusOpen, nil
-		v.Declined = append(v.Declined, p.OfferID)
+		v.Referral = nil
 		step.Detail = fmt.Sprintf("offer %s declined: %s", p.OfferID, p.Reason)
 		if p.Note != "" {
 			step.Detail += " (" + p.Note + ")"
 		}
 		step.Offer, step.Reason, step.Note = p.OfferID, string(p.Reason), p.Note
 	case domain.ReferralCancelled:
-		v.Status, v.Referral = domain.StatusOpen, nil
-		v.Declined = append(v.Declined, p.OfferID)
+		v.Referral = nil
 		step.Detail = fmt.Sprintf("offer %s: %s", p.OfferID, p.Reason)
-		step.Offer, step.Reason = p.OfferID, p.Reason
+		step.Offer, step.Reason = p.OfferID, string(p.Reason)
 	case domain.NeedEscalated:
-		v.Status, v.Referral = domain.StatusOpen, nil
-		v.Tier = max(v.Tier, p.To)
+		v.Referral = nil
 		step.Detail = fmt.Sprintf("from the %s to the %s tier: %s", domain.TierName(p.From), domain.TierName(p.To), p.Reason)
 		step.From, step.Tier, step.Reason = p.From, p.To, string(p.Reason)
 	case domain.NeedWaitlisted:
-		v.Status, v.Tier = domain.StatusWaitlisted, domain.TierDistrict
 		step.Detail = string(p.Reason)
 		step.Reason = string(p.Reason)
 	case domain.NeedWithdrawn:
-		v.Status, v.Referral = domain.StatusWithdrawn, nil
+		v.Referral = nil
 		step.Detail, step.Note = p.Note, p.Note
 	default:
 		// Any other event of the need moves only the view's version: a view's
@@ -207,6 +211,8 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		v.Version, v.Position = e.AggregateVersion, position
 		return v, true
 	}
+	life := before.Evolve(e)
+	v.Status, v.Tier, v.Declined = life.Status, life.Tier, life.Declined
 	v.Steps = append(v.Steps, step)
 	if len(v.Steps) > MaxSteps {
 		v.Steps = append(v.Steps[:1:1], v.Steps[len(v.Steps)-MaxSteps+1:]...)

@@ -920,7 +920,7 @@ func (a matcherAppender) count(evs []domain.Event) {
 		case domain.NeedEscalated:
 			a.metrics.Decided(e.Partition, p.From, "escalated:"+string(p.Reason))
 		case domain.ReferralCancelled:
-			a.metrics.Decided(e.Partition, 0, "cancelled:"+p.Reason)
+			a.metrics.Decided(e.Partition, 0, "cancelled:"+string(p.Reason))
 		}
 	}
 }

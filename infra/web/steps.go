@@ -18,7 +18,7 @@ var stepWhats = []string{"registered", "referral_proposed", "referral_accepted",
 // a decline's reasons have theirs under "reason.".
 var stepReasons = []string{string(domain.EscalatedNoSupply), string(domain.EscalatedNotCapable), string(domain.EscalatedDeclined),
 	string(domain.EscalatedExpired), string(domain.EscalatedByCentre), string(domain.WaitlistedNoSupplyLeft),
-	domain.CancelledOfferWithdrawn, domain.CancelledExpiredAtTop, "need_withdrawn"}
+	string(domain.CancelledOfferWithdrawn), string(domain.CancelledExpiredAtTop), string(domain.EndNeedWithdrawn)}
 
 // stepText says a step of a need's story in lang, from its facts; a step written
 // before its facts were kept is shown as it was recorded (in English).

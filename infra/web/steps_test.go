@@ -41,7 +41,7 @@ func TestStepsInBothLanguages(t *testing.T) {
 		{What: "referral_proposed", Tier: domain.TierStreet, Rule: "best-candidate-at-tier", Candidates: 2, Due: &due},
 		{What: "referral_accepted"},
 		{What: "referral_declined", Reason: string(domain.DeclineHouseholdRefused)},
-		{What: "referral_cancelled", Reason: domain.CancelledOfferWithdrawn},
+		{What: "referral_cancelled", Reason: string(domain.CancelledOfferWithdrawn)},
 		{What: "escalated", From: domain.TierCommunity, Tier: domain.TierStreet, Reason: string(domain.EscalatedExpired)},
 		{What: "waitlisted", Reason: string(domain.WaitlistedNoSupplyLeft)},
 		{What: "service_started"},

@@ -1,0 +1,190 @@
+package matching
+
+import (
+	"sort"
+	"time"
+
+	"github.com/google/btree"
+
+	"github.com/tierlink/tierlink/domain"
+)
+
+type slot struct {
+	category string
+	tier     int
+	area     string
+}
+
+// offer is an offer as the matcher holds it: the proposal rules' view of it
+// (id, posting order, free units, validity, eligibility) and the rest.
+type offer struct {
+	domain.Candidate
+	category  string
+	scope     domain.Scope
+	capacity  int
+	active    bool // a candidate: not withdrawn, not ended
+	withdrawn bool
+	version   int64
+	reserved  map[string]string // referral id holding a unit → its need
+}
+
+// How far a live referral went.
+const (
+	engagedNone = iota
+	engagedProposed
+	engagedAccepted
+	engagedInService
+)
+
+// needState is where a need is in the matcher's eyes. It is not domain.NeedStatus
+// (nor the need a fold of the log by domain.Need.Evolve, as the read model's is):
+// the matcher applies its decisions before their events reach the log, takes back
+// those refused (a need parked with its referral restored, or open beside a
+// referral still counted) and adopts other matchers' decisions, so it holds
+// states the log never shows; engaged says how far a live referral went.
+type needState int
+
+const (
+	needOpen     needState = iota // being matched (or parked after a refusal)
+	needWaiting                   // waitlisted
+	needReferred                  // a referral is live
+	needDone                      // completed or withdrawn
+)
+
+type need struct {
+	id         string
+	category   string
+	areas      [4]string // by tier: community, street, district
+	groups     []domain.TargetGroup
+	tier       int
+	key        int64 // priority key
+	registered time.Time
+	version    int64
+	state      needState
+	referral   string
+	offer      string    // the live referral's offer
+	engaged    int       // how far the live referral went: proposed, accepted, in service
+	deadline   time.Time // the live proposal's answer deadline
+	attempts   int
+	declined   map[string]bool
+	parked     bool
+	parkGen    int // counts the need's parkings, to tell stale parked entries
+	decided    int // counts the decisions made for the need (Decision.Seq)
+}
+
+func timeIDLess(ta time.Time, a string, tb time.Time, b string) bool {
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a < b
+}
+
+func deadlineLess(a, b *need) bool { return timeIDLess(a.deadline, a.id, b.deadline, b.id) }
+
+// rankLess orders candidate offers by the domain's ranking.
+func rankLess(a, b *offer) bool { return a.RanksBefore(&b.Candidate) }
+
+// priorityLess orders waiting needs: higher priority key, registered first, smaller id.
+func priorityLess(a, b *need) bool {
+	switch {
+	case a.key != b.key:
+		return a.key > b.key
+	case !a.registered.Equal(b.registered):
+		return a.registered.Before(b.registered)
+	}
+	return a.id < b.id
+}
+
+// wait puts a need on the waitlist, under each of its areas.
+func (m *Matcher) wait(n *need) {
+	n.state = needWaiting
+	for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+		s := slot{n.category, tier, n.areas[tier]}
+		t := m.waits[s]
+		if t == nil {
+			t = btree.NewG(16, priorityLess)
+			m.waits[s] = t
+		}
+		t.ReplaceOrInsert(n)
+	}
+}
+
+// unwait takes a need off the waitlist.
+func (m *Matcher) unwait(n *need) {
+	if n.state != needWaiting {
+		return
+	}
+	for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+		s := slot{n.category, tier, n.areas[tier]}
+		if t := m.waits[s]; t != nil {
+			t.Delete(n)
+			if t.Len() == 0 {
+				delete(m.waits, s)
+			}
+		}
+	}
+	n.state = needOpen
+}
+
+// setFree sets an offer's free units, keeping it in its candidate tree only while
+// it is active with a free unit. (The tree is ordered by free units, so the offer
+// leaves it before the change.)
+func (m *Matcher) setFree(o *offer, free int) {
+	s := slot{o.category, o.scope.Tier, o.scope.Area}
+	t := m.cands[s]
+	if t != nil {
+		t.Delete(o)
+	}
+	o.Free = free
+	if !o.active || free <= 0 {
+		if t != nil && t.Len() == 0 {
+			delete(m.cands, s)
+		}
+		return
+	}
+	if t == nil {
+		t = btree.NewG(16, rankLess)
+		m.cands[s] = t
+	}
+	t.ReplaceOrInsert(o)
+}
+
+// release frees the unit a referral held (the offer's version is its callers').
+func (m *Matcher) release(o *offer, ref string) {
+	if o.reserved[ref] == "" {
+		return
+	}
+	delete(o.reserved, ref)
+	if o.active {
+		m.setFree(o, o.Free+1)
+	}
+}
+
+// clearReferral forgets a need's live referral; the need is open.
+func (m *Matcher) clearReferral(n *need) {
+	if n.engaged == engagedProposed {
+		m.deadlines.Delete(n)
+	}
+	n.referral, n.offer, n.engaged, n.deadline, n.state = "", "", engagedNone, time.Time{}, needOpen
+}
+
+// sortedNeeds lists an offer's reserving needs in a fixed order.
+func sortedNeeds(reserved map[string]string) []string {
+	out := make([]string, 0, len(reserved))
+	for _, n := range reserved {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Waiting returns how many needs wait: waitlisted, or parked after a refusal.
+func (m *Matcher) Waiting() int {
+	count := 0
+	for _, n := range m.needs {
+		if n.state == needWaiting || (n.state == needOpen && n.parked) {
+			count++
+		}
+	}
+	return count
+}
