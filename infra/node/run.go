@@ -1,0 +1,95 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/viewstore"
+	"github.com/tierlink/tierlink/matching"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// Consumer groups of the partition logs.
+const (
+	GroupMatcher     = "matcher"
+	GroupCases       = "projection.cases"
+	followRetryPause = time.Second
+)
+
+// Run follows every district's log with the projections, and with the matcher of
+// each district whose lease it holds, until ctx ends. Everything is built before
+// anything starts, so that an error leaves nothing running.
+func (n *Node) Run(ctx context.Context) error {
+	type consumer struct {
+		partition string
+		applier   eventlog.Applier
+	}
+	var needViews []consumer
+	for _, p := range n.partitions {
+		views, err := viewstore.New(n.cfg.Client, p)
+		if err != nil {
+			return err
+		}
+		cases, err := projections.NewCases(views, p)
+		if err != nil {
+			return err
+		}
+		cases.Observe(n.metrics)
+		n.mu.Lock()
+		if n.cases == nil {
+			n.cases, n.loops = map[string]*projections.Cases{}, map[string]*matching.Loop{}
+		}
+		n.cases[p] = cases
+		n.mu.Unlock()
+		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
+	}
+	n.running.Store(true)
+	defer func() { n.running.Store(false); n.stopped.Store(true) }()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.followReference(ctx, referenceInterval)
+	}()
+	if n.cfg.TickInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.Ticks(ctx, n.cfg.TickInterval)
+		}()
+	}
+	for _, c := range needViews {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			n.follow(ctx, c.partition, GroupCases, c.applier)
+		}()
+		go func() {
+			defer wg.Done()
+			n.runMatcher(ctx, c.partition)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// follow keeps one consumer group running, restarting it after a failure.
+func (n *Node) follow(ctx context.Context, partition, group string, a eventlog.Applier) {
+	cfg := n.cfg.Subscription
+	cfg.Partition, cfg.Group, cfg.Consumer, cfg.Logger = partition, group, n.cfg.Consumer, n.log
+	cfg.Metrics = n.metrics.Registry()
+	n.metrics.Watch(partition, group)
+	for ctx.Err() == nil {
+		err := n.store.Follow(ctx, cfg, a, n.metrics)
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Error("consumer stopped; restarting", "partition", partition, "group", group, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(followRetryPause):
+		}
+	}
+}
