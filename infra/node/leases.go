@@ -9,6 +9,7 @@ import (
 	"hash"
 	"time"
 
+	"github.com/tierlink/tierlink/infra/adapters"
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/matching"
 )
@@ -46,7 +47,7 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		}
 		loop, err := matching.NewLoop(matching.LoopConfig{
 			Partition: p, Registry: n.store.Registry(), Logger: n.log, Recorded: recorded,
-			Appender: matcherAppender{store: n.store, metrics: n.metrics, token: token},
+			Appender: adapters.MatcherAppender{Store: n.store, Metrics: n.metrics, Lease: matcherLease, Token: token},
 		})
 		if err != nil {
 			n.log.Error("matcher not built", "partition", p, "err", err)
@@ -59,7 +60,7 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.follow(mctx, p, GroupMatcher, applier{checkpoint: loop.Checkpoint, handle: loop.Handle, batch: loopRun(loop), flush: loopFlush(loop)})
+			n.follow(mctx, p, GroupMatcher, adapters.MatcherApplier(loop))
 		}()
 		for held := true; held; {
 			select {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/adapters"
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/metrics"
@@ -143,10 +144,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.views = views
 	application, err := app.New(app.Config{
-		Log:       appLog{store: store, partitions: n.partitions},
-		NeedViews: needViews{views: views},
-		Referrals: needViews{views: views},
-		Views:     readViews{views: views},
+		Log:       adapters.Log{Store: store, Partitions: n.partitions},
+		NeedViews: adapters.NeedViews{Views: views},
+		Referrals: adapters.NeedViews{Views: views},
+		Views:     adapters.ReadViews{Views: views},
 		Registry:  registry, References: n.refs,
 		NewID: newID, Now: cfg.Clock,
 	})
@@ -159,12 +160,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tokens = toks
-	auth := authenticator{store: toks, mu: &sync.Mutex{}, known: map[string]cachedToken{}}
+	auth := adapters.NewAuthenticator(toks)
 	limitCfg := cfg.AuthLimit
 	limitCfg.Observer = n.metrics
 	limiter := throttle.New(limitCfg)
 	n.api, err = httpapi.New(httpapi.Config{
-		App: application, Auth: auth, Guard: limiter.For("api"), Health: pinger{cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
+		App: application, Auth: auth, Guard: limiter.For("api"), Health: adapters.Pinger{Client: cfg.Client}, Metrics: n.metrics.Handler(), Observer: n.metrics,
 		Logger: cfg.Logger, NewID: newID,
 	})
 	if err != nil {

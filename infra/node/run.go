@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tierlink/tierlink/infra/adapters"
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/matching"
@@ -26,7 +27,7 @@ func (n *Node) Run(ctx context.Context) error {
 		partition string
 		applier   eventlog.Applier
 	}
-	var needViews []consumer
+	var consumers []consumer
 	for _, p := range n.partitions {
 		views, err := viewstore.New(n.cfg.Client, p)
 		if err != nil {
@@ -43,7 +44,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		n.cases[p] = cases
 		n.mu.Unlock()
-		needViews = append(needViews, consumer{p, applier{checkpoint: cases.Checkpoint, handle: cases.Handle, batch: casesRun(cases)}})
+		consumers = append(consumers, consumer{p, adapters.CasesApplier(cases)})
 	}
 	n.running.Store(true)
 	defer func() { n.running.Store(false); n.stopped.Store(true) }()
@@ -60,7 +61,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.Ticks(ctx, n.cfg.TickInterval)
 		}()
 	}
-	for _, c := range needViews {
+	for _, c := range consumers {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
