@@ -40,46 +40,57 @@ func (n *Node) runMatcher(ctx context.Context, p string) {
 			}
 			continue
 		}
-		n.log.Info("matcher lease taken: deciding for the district", "partition", p, "token", token)
-		recorded, err := RecordedDecisions(ctx, n.store, p)
-		if err != nil {
-			n.log.Warn("past decisions not read; the matcher will append them again as retried commands", "partition", p, "err", err)
-		}
-		loop, err := matching.NewLoop(matching.LoopConfig{
-			Partition: p, Registry: n.store.Registry(), Logger: n.log, Recorded: recorded,
-			Appender: adapters.MatcherAppender{Store: n.store, Metrics: n.metrics, Lease: matcherLease, Token: token},
-		})
-		if err != nil {
-			n.log.Error("matcher not built", "partition", p, "err", err)
+		if !n.decide(ctx, p, token) {
 			return
 		}
-		n.mu.Lock()
-		n.loops[p] = loop
-		n.mu.Unlock()
-		mctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n.follow(mctx, p, GroupMatcher, adapters.MatcherApplier(loop))
-		}()
-		for held := true; held; {
-			select {
-			case <-ctx.Done():
+	}
+}
+
+// decide runs a district's matcher, its appends fenced with the lease's token, and
+// renews the lease until a renewal fails or ctx ends. It returns false if the
+// matcher could not be built.
+func (n *Node) decide(ctx context.Context, p string, token int64) bool {
+	holder, ttl := n.cfg.Consumer, n.cfg.LeaseTTL
+	n.log.Info("matcher lease taken: deciding for the district", "partition", p, "token", token)
+	recorded, err := RecordedDecisions(ctx, n.store, p)
+	if err != nil {
+		n.log.Warn("past decisions not read; the matcher will append them again as retried commands", "partition", p, "err", err)
+	}
+	loop, err := matching.NewLoop(matching.LoopConfig{
+		Partition: p, Registry: n.store.Registry(), Logger: n.log, Recorded: recorded,
+		Appender: adapters.MatcherAppender{Store: n.store, Metrics: n.metrics, Lease: matcherLease, Token: token},
+	})
+	if err != nil {
+		n.log.Error("matcher not built", "partition", p, "err", err)
+		return false
+	}
+	n.mu.Lock()
+	n.loops[p] = loop
+	n.mu.Unlock()
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.follow(mctx, p, GroupMatcher, adapters.MatcherApplier(loop))
+	}()
+	for held := true; held; {
+		select {
+		case <-ctx.Done():
+			held = false
+		case <-time.After(ttl / 3):
+			again, err := n.store.Lease(ctx, p, matcherLease, holder, ttl)
+			if err != nil || again != token {
+				n.log.Warn("matcher lease lost: no longer deciding for the district", "partition", p, "err", err)
 				held = false
-			case <-time.After(ttl / 3):
-				again, err := n.store.Lease(ctx, p, matcherLease, holder, ttl)
-				if err != nil || again != token {
-					n.log.Warn("matcher lease lost: no longer deciding for the district", "partition", p, "err", err)
-					held = false
-				}
 			}
 		}
-		stop()
-		<-done
-		n.mu.Lock()
-		delete(n.loops, p)
-		n.mu.Unlock()
 	}
+	stop()
+	<-done
+	n.mu.Lock()
+	delete(n.loops, p)
+	n.mu.Unlock()
+	return true
 }
 
 // RecordedDecisions reads a partition's log and returns the digest of each command

@@ -2,11 +2,13 @@
 // projections of every district, the application and its HTTP API.
 //
 // node.go only wires (Config, New, the accessors); each job of a running node has
-// a file of its own: run.go (Run, following the consumer groups), leases.go (a
-// district's matcher while this node holds its lease), reference.go (the reference
-// data: published, loaded, followed), clock.go (clock ticks), settle.go (Settle and
-// Lag), indicators.go (the gauges of a metrics scrape) and rebuild.go (rebuilding
-// the read models).
+// a file of its own: run.go (Run: what runs, side by side), leases.go (a district's
+// matcher while this node holds its lease), follow.go (one consumer group, kept
+// running), reference.go (the reference data: published, loaded, followed),
+// clock.go (clock ticks), settle.go (Settle and Lag), indicators.go (the gauges of
+// a metrics scrape) and rebuild.go (rebuilding the read models). The adapters
+// between the ports and the stores are in infra/adapters; the tests' harness is
+// nodetest.
 package node
 
 import (
@@ -71,6 +73,25 @@ type Config struct {
 	LiveInterval time.Duration
 }
 
+// setDefaults fills in the settings left at their zero values.
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = time.Minute
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 15 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.NewID == nil {
+		c.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+}
+
 // Node is one running tierlink.
 type Node struct {
 	cfg        Config
@@ -94,6 +115,14 @@ type Node struct {
 	cases   map[string]*projections.Cases
 }
 
+// references holds the reference data in force: the latest published to the logs.
+type references struct {
+	p atomic.Pointer[domain.Reference]
+}
+
+// Current returns the reference data in force.
+func (r *references) Current() *domain.Reference { return r.p.Load() }
+
 // Reference returns the reference data the node has in force.
 func (n *Node) Reference() *domain.Reference { return n.refs.Current() }
 
@@ -108,21 +137,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Client == nil || cfg.Consumer == "" || cfg.Reference == nil {
 		return nil, errors.New("node: a Redis client, a consumer name and reference data are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.TickInterval == 0 {
-		cfg.TickInterval = time.Minute
-	}
-	if cfg.LeaseTTL == 0 {
-		cfg.LeaseTTL = 15 * time.Second
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	if cfg.NewID == nil {
-		cfg.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
-	}
+	cfg.setDefaults()
 	n := &Node{cfg: cfg, log: cfg.Logger, refs: &references{}}
 	n.refs.p.Store(cfg.Reference)
 	for _, d := range cfg.Reference.Geography.Districts() {

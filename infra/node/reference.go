@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/tierlink/tierlink/domain"
@@ -23,14 +22,6 @@ const referenceInterval = 2 * time.Second
 // FileActor is the actor of reference data published from the files shipped with
 // tierlink; an operator's publication names the operator.
 const FileActor = "system:reference"
-
-// references holds the reference data in force: the latest published to the logs.
-type references struct {
-	p atomic.Pointer[domain.Reference]
-}
-
-// Current returns the reference data in force.
-func (r *references) Current() *domain.Reference { return r.p.Load() }
 
 // latestPublications returns each district's latest reference publication (a
 // district with none has its entry left out) and the versions of the reference
