@@ -70,6 +70,11 @@ type NeedViews interface {
 	FindNeed(ctx context.Context, id string) (projections.NeedView, bool, error)
 }
 
+// ReferralIndex finds the need a referral belongs to.
+type ReferralIndex interface {
+	NeedOfReferral(ctx context.Context, referralID string) (needID string, ok bool, err error)
+}
+
 // Meta is who sends a command and under which ids.
 type Meta struct {
 	// Key is the client's Idempotency-Key, if it sent one: the command's id is then
@@ -124,7 +129,8 @@ type Application struct {
 	Queries  Queries
 }
 
-// Commands are the use cases that append to the log.
+// Commands are the use cases that append to the log. Each is in a file named after
+// it (ChangeCapacity in change_capacity.go), with its test beside it.
 type Commands struct {
 	RegisterHousehold RegisterHouseholdHandler
 	// RegisterHouseholds registers many households in one call.

@@ -47,16 +47,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("load takes no arguments, got %q", fs.Args())
 	}
-	var base *loadResult
-	if *baseline != "" {
-		b, err := os.ReadFile(*baseline)
-		if err != nil {
-			return fmt.Errorf("--baseline: %w", err)
-		}
-		base = &loadResult{}
-		if err := json.Unmarshal(b, base); err != nil {
-			return fmt.Errorf("--baseline %s is not the JSON of tierlink load --json: %w", *baseline, err)
-		}
+	base, err := readBaseline(*baseline)
+	if err != nil {
+		return err
 	}
 	if *batch < 1 || *batch > 500 {
 		return fmt.Errorf("load: --batch from 1 to 500, got %d", *batch)
@@ -78,34 +71,8 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	var revoke []string // the tokens issued for the run, revoked at its end
-	issue := func(p domain.Principal) (string, error) {
-		secret, tok, err := toks.Create(ctx, p, "tierlink load", time.Now())
-		if err != nil {
-			return "", err
-		}
-		revoke = append(revoke, tok.ID)
-		return secret, nil
-	}
-	defer func() {
-		for _, id := range revoke {
-			_ = toks.Revoke(context.WithoutCancel(ctx), id)
-		}
-	}()
-	var areas []loadgen.Area
-	for _, d := range ref.Geography.Districts() {
-		a := loadgen.Area{District: d.Code}
-		for _, s := range d.Streets {
-			for _, c := range s.Communities {
-				a.Communities = append(a.Communities, c.Code)
-			}
-		}
-		if a.CentreToken, err = issue(domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: d.Code}); err != nil {
-			return err
-		}
-		areas = append(areas, a)
-	}
-	provider, err := issue(domain.Principal{Role: domain.RoleProvider, Provider: "load-provider"})
+	areas, provider, revoke, err := issueLoadTokens(ctx, toks, ref)
+	defer revoke()
 	if err != nil {
 		return err
 	}
@@ -116,15 +83,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		URL: *url, Areas: areas, ProviderToken: provider, Categories: ref.Taxonomy.Codes(),
 		Clients: *clients, Duration: *duration, Rate: *rate, OfferOneIn: *offerOneIn, NeedsPerHousehold: *perHousehold, Batch: *batch,
 		Seed: uint64(time.Now().UnixNano()), Log: client, Drain: *drain,
-		Progress: func(p loadgen.Progress) {
-			phase := "load"
-			if p.Elapsed > *duration {
-				phase = "drain"
-			}
-			bar.Describe(fmt.Sprintf("%s: %d commands (%.0f/s), %d errors, %d needs undecided, lag matcher %d projection %d",
-				phase, p.Commands, float64(p.Commands)/min(p.Elapsed, *duration).Seconds(), p.Errors, p.Undecided, p.Lag.Matcher, p.Lag.Projection))
-			_ = bar.Set64(min(p.Elapsed.Milliseconds(), duration.Milliseconds()))
-		},
+		Progress: loadProgress(bar, *duration),
 	})
 	_ = bar.Finish()
 	if err != nil {
@@ -153,6 +112,68 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	return nil
+}
+
+// readBaseline reads the JSON an earlier run wrote with --json (none for "").
+func readBaseline(path string) (*loadResult, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--baseline: %w", err)
+	}
+	base := &loadResult{}
+	if err := json.Unmarshal(b, base); err != nil {
+		return nil, fmt.Errorf("--baseline %s is not the JSON of tierlink load --json: %w", path, err)
+	}
+	return base, nil
+}
+
+// issueLoadTokens issues the run's tokens: each district's centre (with the
+// district's communities) and a provider; revoke revokes those issued.
+func issueLoadTokens(ctx context.Context, toks *tokens.Store, ref *domain.Reference) (areas []loadgen.Area, provider string, revoke func(), err error) {
+	var issued []string
+	revoke = func() {
+		for _, id := range issued {
+			_ = toks.Revoke(context.WithoutCancel(ctx), id)
+		}
+	}
+	issue := func(p domain.Principal) (string, error) {
+		secret, tok, err := toks.Create(ctx, p, "tierlink load", time.Now())
+		if err != nil {
+			return "", err
+		}
+		issued = append(issued, tok.ID)
+		return secret, nil
+	}
+	for _, d := range ref.Geography.Districts() {
+		a := loadgen.Area{District: d.Code}
+		for _, s := range d.Streets {
+			for _, c := range s.Communities {
+				a.Communities = append(a.Communities, c.Code)
+			}
+		}
+		if a.CentreToken, err = issue(domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: d.Code}); err != nil {
+			return nil, "", revoke, err
+		}
+		areas = append(areas, a)
+	}
+	provider, err = issue(domain.Principal{Role: domain.RoleProvider, Provider: "load-provider"})
+	return areas, provider, revoke, err
+}
+
+// loadProgress shows a run's progress on the bar: the load, then the drain.
+func loadProgress(bar *progressbar.ProgressBar, duration time.Duration) func(loadgen.Progress) {
+	return func(p loadgen.Progress) {
+		phase := "load"
+		if p.Elapsed > duration {
+			phase = "drain"
+		}
+		bar.Describe(fmt.Sprintf("%s: %d commands (%.0f/s), %d errors, %d needs undecided, lag matcher %d projection %d",
+			phase, p.Commands, float64(p.Commands)/min(p.Elapsed, duration).Seconds(), p.Errors, p.Undecided, p.Lag.Matcher, p.Lag.Projection))
+		_ = bar.Set64(min(p.Elapsed.Milliseconds(), duration.Milliseconds()))
+	}
 }
 
 // printLoad prints a load run's figures for a person.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -25,95 +26,88 @@ import (
 	"github.com/tierlink/tierlink/infra/throttle"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+// serveOptions are serve's flags, read and checked.
+type serveOptions struct {
+	addr, consumer, pprofAddr string
+	tick                      time.Duration
+	demoOn                    bool
+	demoSeed                  uint64
+	demoDays                  int
+	secureCookies             bool
+	proxies                   []netip.Prefix
+	sessionIdle, lifetime     time.Duration
+}
+
+// parseServe reads serve's flags and refuses values it cannot run with.
+func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
+	var o serveOptions
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the HTTP API")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address of the HTTP API")
 	host, _ := os.Hostname()
-	consumer := fs.String("consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
-	tick := fs.Duration("tick", time.Minute, "how often the time is written into each district's log (answer deadlines and offer dates are checked then)")
-	pprofAddr := fs.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
-	demoOn := fs.Bool("demo", false, "seed the demo district (about 180 communities) and play its last days, so that inboxes and the dashboard are alive")
-	demoSeed := fs.Uint64("demo-seed", 1, "the demo's seed: a seed gives the same district and the same days")
-	demoDays := fs.Int("demo-days", demo.DefaultDays, "how many days the demo plays")
-	secureCookies := fs.Bool("secure-cookies", false, "mark the web's cookies Secure on plain HTTP too: set it behind a proxy that serves tierlink over HTTPS")
+	fs.StringVar(&o.consumer, "consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
+	fs.DurationVar(&o.tick, "tick", time.Minute, "how often the time is written into each district's log (answer deadlines and offer dates are checked then)")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
+	fs.BoolVar(&o.demoOn, "demo", false, "seed the demo district (about 180 communities) and play its last days, so that inboxes and the dashboard are alive")
+	fs.Uint64Var(&o.demoSeed, "demo-seed", 1, "the demo's seed: a seed gives the same district and the same days")
+	fs.IntVar(&o.demoDays, "demo-days", demo.DefaultDays, "how many days the demo plays")
+	fs.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the web's cookies Secure on plain HTTP too: set it behind a proxy that serves tierlink over HTTPS")
 	trustedProxies := fs.String("trusted-proxy", "", "addresses or CIDRs of the proxies in front of tierlink, comma-separated: the limiter of failed authentications keys a request from one by the client X-Forwarded-For names (without it, every client behind the proxy shares the proxy's limit)")
-	sessionIdle := fs.Duration("session-idle", sessions.DefaultIdleTimeout, "a web session unused for this long ends")
-	sessionLifetime := fs.Duration("session-lifetime", sessions.DefaultLifetime, "a web session ends this long after sign-in, however much it is used")
+	fs.DurationVar(&o.sessionIdle, "session-idle", sessions.DefaultIdleTimeout, "a web session unused for this long ends")
+	fs.DurationVar(&o.lifetime, "session-lifetime", sessions.DefaultLifetime, "a web session ends this long after sign-in, however much it is used")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+		return o, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
-	if *consumer == "" {
-		return errors.New("--consumer is empty and the host has no name: pass --consumer NAME")
+	if o.consumer == "" {
+		return o, errors.New("--consumer is empty and the host has no name: pass --consumer NAME")
 	}
-	proxies, err := parsePrefixes(*trustedProxies)
+	var err error
+	if o.proxies, err = parsePrefixes(*trustedProxies); err != nil {
+		return o, fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	if o.tick < time.Second {
+		return o, fmt.Errorf("--tick %v is too short: use 1s or more", o.tick)
+	}
+	if o.sessionIdle < time.Minute || o.lifetime < o.sessionIdle {
+		return o, fmt.Errorf("--session-idle %v, --session-lifetime %v: give an idle timeout of 1m or more, and a lifetime no shorter", o.sessionIdle, o.lifetime)
+	}
+	return o, nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	o, err := parseServe(args, stderr)
 	if err != nil {
-		return fmt.Errorf("--trusted-proxy: %w", err)
+		return err
 	}
 	log := newLogger(stderr)
-	if *pprofAddr != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		ln, err := net.Listen("tcp", *pprofAddr)
-		if err != nil {
-			return fmt.Errorf("--pprof %s: %w", *pprofAddr, err)
-		}
-		go func() { _ = http.Serve(ln, mux) }()
-		log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
-	}
-
-	var client *redis.Client
-	embeddedStore := false
-	if os.Getenv("REDIS_URL") != "" {
-		var err error
-		if client, err = redisFromEnv("serve", ""); err != nil {
+	if o.pprofAddr != "" {
+		if err := servePprof(o.pprofAddr, log); err != nil {
 			return err
 		}
-		opts := client.Options()
-		log.Info("event log on Redis", "addr", opts.Addr, "db", opts.DB)
-	} else {
-		srv, err := embedded.Start("127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		client = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: poolSize})
-		embeddedStore = true
-		log.Warn("no REDIS_URL: using an embedded in-process Redis; its data lasts only as long as this process", "addr", srv.Addr())
 	}
-	defer client.Close()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = client.Ping(pctx).Err()
-	cancel()
+	client, embeddedStore, closeStore, err := openStore(ctx, log)
 	if err != nil {
-		return fmt.Errorf("redis does not answer: %w (is REDIS_URL right, and Redis running?)", err)
+		return err
 	}
+	defer closeStore()
 
 	ref, err := reference.Default()
 	if err != nil {
 		return err
 	}
-	if *tick < time.Second {
-		return fmt.Errorf("--tick %v is too short: use 1s or more", *tick)
-	}
-	if *sessionIdle < time.Minute || *sessionLifetime < *sessionIdle {
-		return fmt.Errorf("--session-idle %v, --session-lifetime %v: give an idle timeout of 1m or more, and a lifetime no shorter", *sessionIdle, *sessionLifetime)
-	}
-	cfg := node.Config{Client: client, Consumer: *consumer, Reference: ref, Logger: log, TickInterval: *tick,
-		SecureCookies: *secureCookies, Sessions: sessions.Config{IdleTimeout: *sessionIdle, Lifetime: *sessionLifetime},
-		AuthLimit: throttle.Config{TrustedProxies: proxies}}
+	cfg := node.Config{Client: client, Consumer: o.consumer, Reference: ref, Logger: log, TickInterval: o.tick,
+		SecureCookies: o.secureCookies, Sessions: sessions.Config{IdleTimeout: o.sessionIdle, Lifetime: o.lifetime},
+		AuthLimit: throttle.Config{TrustedProxies: o.proxies}}
 	var play *demoPlay
-	if *demoOn {
-		if play, err = newDemoPlay(ref, *demoSeed, *demoDays, time.Now()); err != nil {
+	if o.demoOn {
+		if play, err = newDemoPlay(ref, o.demoSeed, o.demoDays, time.Now()); err != nil {
 			return err
 		}
 		// The demo ticks through its days itself; the node ticks once it is done.
-		cfg.Reference, cfg.Clock, cfg.NewID, cfg.TickInterval = play.world.Reference, play.clock.Now, play.clock.IDs(*demoSeed), -1
+		cfg.Reference, cfg.Clock, cfg.NewID, cfg.TickInterval = play.world.Reference, play.clock.Now, play.clock.IDs(o.demoSeed), -1
 	}
 	n, err := node.New(cfg)
 	if err != nil {
@@ -127,23 +121,79 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", *addr)
+	return runNode(ctx, n, o, play, log)
+}
+
+// servePprof serves Go's profiles on their own address.
+func servePprof(addr string, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (pass --addr to use another)", *addr, err)
+		return fmt.Errorf("--pprof %s: %w", addr, err)
+	}
+	go func() { _ = http.Serve(ln, mux) }()
+	log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return nil
+}
+
+// openStore connects to the Redis of REDIS_URL, or starts the embedded one, and
+// checks that it answers; close closes what it opened.
+func openStore(ctx context.Context, log *slog.Logger) (client *redis.Client, embeddedStore bool, close func(), err error) {
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if os.Getenv("REDIS_URL") != "" {
+		if client, err = redisFromEnv("serve", ""); err != nil {
+			return nil, false, close, err
+		}
+		opts := client.Options()
+		log.Info("event log on Redis", "addr", opts.Addr, "db", opts.DB)
+	} else {
+		srv, err := embedded.Start("127.0.0.1:0")
+		if err != nil {
+			return nil, false, close, err
+		}
+		closers = append(closers, func() { srv.Close() })
+		client = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: poolSize})
+		embeddedStore = true
+		log.Warn("no REDIS_URL: using an embedded in-process Redis; its data lasts only as long as this process", "addr", srv.Addr())
+	}
+	closers = append(closers, func() { client.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = client.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return nil, false, close, fmt.Errorf("redis does not answer: %w (is REDIS_URL right, and Redis running?)", err)
+	}
+	return client, embeddedStore, close, nil
+}
+
+// runNode serves the node's HTTP handler and runs its consumers (and the demo's
+// play) until ctx ends or one of them stops, then shuts down.
+func runNode(ctx context.Context, n *node.Node, o serveOptions, play *demoPlay, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (pass --addr to use another)", o.addr, err)
 	}
 	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(ctx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
-	log.Info("tierlink serving", "addr", "http://"+ln.Addr().String(), "consumer", *consumer)
+	log.Info("tierlink serving", "addr", "http://"+ln.Addr().String(), "consumer", o.consumer)
 	if play != nil {
 		go func() {
 			if err := play.run(ctx, n, log, "http://"+ln.Addr().String()); err != nil && ctx.Err() == nil {
 				log.Error("the demo stopped", "err", err)
 			}
 			play.clock.Real()
-			n.Ticks(ctx, *tick)
+			n.Ticks(ctx, o.tick)
 		}()
 	}
 

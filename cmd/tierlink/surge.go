@@ -11,7 +11,10 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/tierlink/tierlink/domain"
 
 	"github.com/tierlink/tierlink/infra/loadgen"
 	"github.com/tierlink/tierlink/infra/node"
@@ -56,42 +59,17 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	n, err := node.New(node.Config{Client: client, Consumer: "surge", Reference: city, TickInterval: -1,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	n, stop, done, err := startSurgeNode(ctx, client, city, stderr)
 	if err != nil {
 		return err
 	}
-	for _, p := range n.Partitions() {
-		if h, err := n.Store().Head(ctx, p); err != nil {
-			return err
-		} else if h > 0 {
-			return fmt.Errorf("surge: the log of district %s already holds %d entries: point REDIS_URL at an empty database (e.g. redis://127.0.0.1:6379/15 after FLUSHDB there)", p, h)
-		}
-	}
-	if err := n.PublishReference(ctx); err != nil {
-		return err
-	}
-	rctx, stop := context.WithCancel(ctx)
 	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- n.Run(rctx) }()
-	// Every district's matcher takes its lease at once on an empty database.
-	sctx, cancel := context.WithTimeout(rctx, 30*time.Second)
-	err = n.Settle(sctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("surge: the node did not start deciding for every district: %w", err)
-	}
 	if *cpuOut != "" {
-		f, err := os.Create(*cpuOut)
+		stopProfile, err := startCPUProfile(*cpuOut)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	fmt.Fprintf(stderr, "surge: %d offers, then %d needs across %d districts (%d communities each)…\n", *offers, *needs, len(n.Partitions()), *streets**communities)
 	bar := progressbar.NewOptions64(int64(*needs), progressbar.OptionSetWriter(stderr), progressbar.OptionThrottle(200*time.Millisecond),
@@ -125,6 +103,57 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		limits = &l
 	}
+	printSurge(stdout, rep, limits)
+	return writeSurgeFiles(*jsonOut, *svgOut, rep, limits)
+}
+
+// startSurgeNode starts a node over an empty database, publishes the city and
+// waits until every district's matcher decides; stop stops it, done says when.
+func startSurgeNode(ctx context.Context, client *redis.Client, city *domain.Reference, stderr io.Writer) (*node.Node, context.CancelFunc, <-chan error, error) {
+	n, err := node.New(node.Config{Client: client, Consumer: "surge", Reference: city, TickInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, func() {}, nil, err
+	}
+	for _, p := range n.Partitions() {
+		if h, err := n.Store().Head(ctx, p); err != nil {
+			return nil, func() {}, nil, err
+		} else if h > 0 {
+			return nil, func() {}, nil, fmt.Errorf("surge: the log of district %s already holds %d entries: point REDIS_URL at an empty database (e.g. redis://127.0.0.1:6379/15 after FLUSHDB there)", p, h)
+		}
+	}
+	if err := n.PublishReference(ctx); err != nil {
+		return nil, func() {}, nil, err
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(rctx) }()
+	// Every district's matcher takes its lease at once on an empty database.
+	sctx, cancel := context.WithTimeout(rctx, 30*time.Second)
+	err = n.Settle(sctx)
+	cancel()
+	if err != nil {
+		stop()
+		return nil, func() {}, nil, fmt.Errorf("surge: the node did not start deciding for every district: %w", err)
+	}
+	return n, stop, done, nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// printSurge prints a surge's figures for a person.
+func printSurge(stdout io.Writer, rep loadgen.SurgeReport, limits *loadgen.Limits) {
 	fmt.Fprintf(stdout, "%d needs and %d offers across %d districts\n", rep.Needs, rep.Offers, rep.Districts)
 	fmt.Fprintf(stdout, "arrival              %8.1f s  (%.0f needs/s appended)\n", rep.ArrivalSeconds, float64(rep.Needs)/rep.ArrivalSeconds)
 	fmt.Fprintf(stdout, "every need decided   %8.1f s  after the first arrived (referred or waitlisted)\n", rep.AbsorbedSeconds)
@@ -135,18 +164,22 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "raw Redis (same run)  XADD %.0f/s, Lua append %.0f/s, XREADGROUP %.0f entries/s, XRANGE + decode %.0f entries/s\n",
 			limits.XADD, limits.LuaAppend, limits.XReadGroup, limits.XRangeDecode)
 	}
-	if *jsonOut != "" {
+}
+
+// writeSurgeFiles writes the report as JSON and the lag chart as SVG, where asked.
+func writeSurgeFiles(jsonOut, svgOut string, rep loadgen.SurgeReport, limits *loadgen.Limits) error {
+	if jsonOut != "" {
 		b, _ := json.MarshalIndent(struct {
 			loadgen.SurgeReport
 			Limits *loadgen.Limits `json:"raw_redis,omitempty"`
 		}{rep, limits}, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", *jsonOut, err)
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", jsonOut, err)
 		}
 	}
-	if *svgOut != "" {
-		if err := os.WriteFile(*svgOut, loadgen.SurgeSVG(rep), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", *svgOut, err)
+	if svgOut != "" {
+		if err := os.WriteFile(svgOut, loadgen.SurgeSVG(rep), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", svgOut, err)
 		}
 	}
 	return nil

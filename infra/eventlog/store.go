@@ -87,27 +87,6 @@ type Recorder interface {
 	AppendFailed(partition string)
 }
 
-// AppendOption tunes one append.
-type AppendOption func(*appendOptions)
-
-type appendOptions struct {
-	fingerprint string
-	lease       string
-	token       int64
-}
-
-// Fence makes the append conditional on the writer still holding a lease with
-// the fencing token it was given (see Lease); else it fails with ErrFenced.
-func Fence(lease string, token int64) AppendOption {
-	return func(o *appendOptions) { o.lease, o.token = lease, token }
-}
-
-// Fingerprint attaches a digest of the command (its kind and input) to its id: a
-// later append with the same id and another fingerprint fails with ErrCommandReused.
-func Fingerprint(fp string) AppendOption {
-	return func(o *appendOptions) { o.fingerprint = fp }
-}
-
 type nopRecorder struct{}
 
 func (nopRecorder) Appended(string, []domain.Event) {}
@@ -143,65 +122,12 @@ func (s *Store) Registry() *domain.Registry { return s.registry }
 // Client returns the Redis client the store uses.
 func (s *Store) Client() redis.UniversalClient { return s.client }
 
-type streamSpec struct {
-	ref      domain.AggregateRef
-	expected int64
-	events   []domain.Event
-}
-
-// group checks a batch and splits it into per-aggregate runs: one partition, one command,
-// each aggregate's events contiguous with consecutive versions.
-func group(events []domain.Event) ([]streamSpec, error) {
-	if len(events) == 0 {
-		return nil, fmt.Errorf("%w: no events", ErrBadAppend)
-	}
-	if len(events) > MaxEventsPerAppend {
-		return nil, fmt.Errorf("%w: %d events, at most %d", ErrBadAppend, len(events), MaxEventsPerAppend)
-	}
-	first := events[0]
-	if first.CommandID == "" {
-		return nil, fmt.Errorf("%w: events need a command id", ErrBadAppend)
-	}
-	var specs []streamSpec
-	seen := map[domain.AggregateRef]bool{}
-	for i, e := range events {
-		if e.Partition != first.Partition || e.CommandID != first.CommandID {
-			return nil, fmt.Errorf("%w: event %d is of another partition or command", ErrBadAppend, i)
-		}
-		if e.ID == "" || !domain.ValidID(e.AggregateID) || !domain.ValidCode(e.AggregateType) {
-			return nil, fmt.Errorf("%w: event %d lacks an id or has a bad aggregate", ErrBadAppend, i)
-		}
-		ref := e.Aggregate()
-		if n := len(specs); n > 0 && specs[n-1].ref == ref {
-			last := specs[n-1].events[len(specs[n-1].events)-1]
-			if e.AggregateVersion != last.AggregateVersion+1 {
-				return nil, fmt.Errorf("%w: %s versions not consecutive", ErrBadAppend, ref)
-			}
-			specs[n-1].events = append(specs[n-1].events, e)
-			continue
-		}
-		if seen[ref] {
-			return nil, fmt.Errorf("%w: events of %s are not contiguous", ErrBadAppend, ref)
-		}
-		if e.AggregateVersion < 1 {
-			return nil, fmt.Errorf("%w: %s version %d", ErrBadAppend, ref, e.AggregateVersion)
-		}
-		seen[ref] = true
-		specs = append(specs, streamSpec{ref: ref, expected: e.AggregateVersion - 1, events: []domain.Event{e}})
-	}
-	return specs, nil
-}
-
 // Append writes the events atomically to their aggregates' streams and to their
 // partition's log. Each aggregate must be at the version before its first event
 // (else a *ConflictError); a command id seen before returns its first result and
 // writes nothing.
 func (s *Store) Append(ctx context.Context, events []domain.Event, opts ...AppendOption) (Result, error) {
-	var o appendOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	out, err := s.AppendBatch(ctx, []Command{{Events: events, Fingerprint: o.fingerprint}}, opts...)
+	out, err := s.AppendBatch(ctx, []Command{{Events: events, Fingerprint: Options(opts...).Fingerprint}}, opts...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -240,94 +166,47 @@ const MaxCommandsPerBatch = 512
 // log, Redis unreachable: then nothing is known to be written, and the call may be
 // retried as it is); otherwise there is one outcome per command.
 func (s *Store) AppendBatch(ctx context.Context, cmds []Command, opts ...AppendOption) ([]Outcome, error) {
-	var o appendOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if len(cmds) == 0 || len(cmds) > MaxCommandsPerBatch {
-		return nil, fmt.Errorf("%w: %d commands in a batch, from 1 to %d", ErrBadAppend, len(cmds), MaxCommandsPerBatch)
-	}
-	partition := ""
-	if len(cmds[0].Events) > 0 {
-		partition = cmds[0].Events[0].Partition
-	}
-	keys, err := KeysFor(partition)
+	b, err := Prepare(s.registry, cmds, opts...)
 	if err != nil {
 		return nil, err
 	}
+	keys, _ := KeysFor(b.Partition) // Prepare checked the name
 	fence := ""
-	if o.lease != "" {
-		fence = strconv.FormatInt(o.token, 10)
+	if b.Options.Lease != "" {
+		fence = strconv.FormatInt(b.Options.Token, 10)
 	}
 	redisKeys := []string{keys.State(), keys.Log()}
 	args := []any{fence, len(cmds)}
-	specs := make([][]streamSpec, len(cmds))
-	fps := make([]string, len(cmds))
-	for c, cmd := range cmds {
-		fp := cmd.Fingerprint
-		if fp == "" {
-			fp = "-"
-		}
-		if strings.ContainsAny(fp, " \t\n") {
-			return nil, fmt.Errorf("%w: a fingerprint may not hold spaces", ErrBadAppend)
-		}
-		fps[c] = fp
-		if specs[c], err = group(cmd.Events); err != nil {
-			return nil, err
-		}
-		if cmd.Events[0].Partition != partition {
-			return nil, fmt.Errorf("%w: command %d is of another partition", ErrBadAppend, c)
-		}
-		var bodies [][]byte
-		for _, sp := range specs[c] {
-			for _, e := range sp.events {
-				body, err := s.registry.Encode(e)
-				if err != nil {
-					return nil, fmt.Errorf("%w: %w", ErrBadAppend, err)
-				}
-				if len(body) > MaxEventBytes {
-					return nil, fmt.Errorf("%w: event %s is %d bytes, at most %d", ErrBadAppend, e.Type, len(body), MaxEventBytes)
-				}
-				bodies = append(bodies, body)
-			}
-		}
-		if cmd.DigestFingerprint {
-			fp = domain.Digest(bodies...)
-			fps[c] = fp
-		}
-		args = append(args, commandField(cmd.Events[0].CommandID), fp, len(cmd.After))
+	for _, cmd := range b.Commands {
+		args = append(args, commandField(cmd.ID), cmd.Fingerprint, len(cmd.After))
 		for _, i := range cmd.After {
-			if i < 0 || i >= c {
-				return nil, fmt.Errorf("%w: command %d needs command %d, which is not before it", ErrBadAppend, c, i)
-			}
 			args = append(args, i+1)
 		}
-		args = append(args, len(specs[c]))
-		for _, sp := range specs[c] {
-			redisKeys = append(redisKeys, keys.Aggregate(sp.ref))
-			args = append(args, versionField(sp.ref), sp.expected, len(sp.events))
-			for _, e := range sp.events {
-				args = append(args, e.ID, bodies[0])
-				bodies = bodies[1:]
+		args = append(args, len(cmd.Runs))
+		for _, run := range cmd.Runs {
+			redisKeys = append(redisKeys, keys.Aggregate(run.Aggregate))
+			args = append(args, versionField(run.Aggregate), run.Expected, len(run.Events))
+			for i, e := range run.Events {
+				args = append(args, e.ID, run.Bodies[i])
 			}
 		}
 	}
-	if o.lease != "" {
-		redisKeys = append(redisKeys, keys.Lease(o.lease))
+	if b.Options.Lease != "" {
+		redisKeys = append(redisKeys, keys.Lease(b.Options.Lease))
 	}
 	reply, err := s.script.Run(ctx, s.client, redisKeys, args...).Slice()
 	if err == nil {
 		var out []Outcome
-		if out, err = s.interpretBatch(reply, cmds, specs, fps); err == nil {
+		if out, err = s.interpretBatch(reply, cmds, b); err == nil {
 			return out, nil
 		}
 	}
-	s.recorder.AppendFailed(partition)
-	return nil, fmt.Errorf("append to %s: %w", partition, err)
+	s.recorder.AppendFailed(b.Partition)
+	return nil, fmt.Errorf("append to %s: %w", b.Partition, err)
 }
 
 // interpretBatch reads the script's reply to a batch.
-func (s *Store) interpretBatch(reply []any, cmds []Command, specs [][]streamSpec, fps []string) ([]Outcome, error) {
+func (s *Store) interpretBatch(reply []any, cmds []Command, b Batch) ([]Outcome, error) {
 	strs := func(v any) []string {
 		xs, _ := v.([]any)
 		out := make([]string, 0, len(xs))
@@ -341,7 +220,7 @@ func (s *Store) interpretBatch(reply []any, cmds []Command, specs [][]streamSpec
 		return nil, fmt.Errorf("%w: empty", errUnexpectedReply)
 	}
 	if head, _ := reply[0].(string); head != "done" {
-		_, err := s.interpret(strs(reply), nil, "")
+		_, err := s.interpret(strs(reply), Prepared{})
 		return nil, err
 	}
 	if len(reply) != len(cmds)+1 {
@@ -356,7 +235,7 @@ func (s *Store) interpretBatch(reply []any, cmds []Command, specs [][]streamSpec
 			s.recorder.Conflict(partition)
 			continue
 		}
-		res, err := s.interpret(r, specs[c], fps[c])
+		res, err := s.interpret(r, b.Commands[c])
 		switch {
 		case err == nil && res.Duplicate:
 			s.recorder.Duplicate(partition)
@@ -381,7 +260,7 @@ func (s *Store) interpretBatch(reply []any, cmds []Command, specs [][]streamSpec
 var errUnexpectedReply = errors.New("unexpected reply from the append script")
 
 // interpret reads the script's reply about one command, or about a whole call.
-func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string) (Result, error) {
+func (s *Store) interpret(reply []string, cmd Prepared) (Result, error) {
 	switch {
 	case len(reply) == 2 && (reply[0] == "ok" || reply[0] == "dup"):
 		res, stored, err := parseResult(reply[1])
@@ -389,12 +268,12 @@ func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string
 			return Result{}, err
 		}
 		if reply[0] == "ok" {
-			for i, sp := range specs {
-				res.Versions[sp.ref] = res.versions[i]
+			for i, run := range cmd.Runs {
+				res.Versions[run.Aggregate] = res.versions[i]
 			}
 			return res.Result, nil
 		}
-		if stored != fingerprint {
+		if stored != cmd.Fingerprint {
 			return Result{}, ErrCommandReused
 		}
 		res.Duplicate = true
@@ -403,10 +282,10 @@ func (s *Store) interpret(reply []string, specs []streamSpec, fingerprint string
 	case len(reply) == 3 && reply[0] == "conflict":
 		i, err1 := strconv.Atoi(reply[1])
 		actual, err2 := strconv.ParseInt(reply[2], 10, 64)
-		if err1 != nil || err2 != nil || i < 1 || i > len(specs) {
+		if err1 != nil || err2 != nil || i < 1 || i > len(cmd.Runs) {
 			return Result{}, fmt.Errorf("%w: %q", errUnexpectedReply, reply)
 		}
-		return Result{}, &ConflictError{Aggregate: specs[i-1].ref, Expected: specs[i-1].expected, Actual: actual}
+		return Result{}, &ConflictError{Aggregate: cmd.Runs[i-1].Aggregate, Expected: cmd.Runs[i-1].Expected, Actual: actual}
 	case len(reply) == 2 && reply[0] == "fenced":
 		return Result{}, fmt.Errorf("%w (held by %s)", ErrFenced, reply[1])
 	case len(reply) == 4 && reply[0] == "corrupt":

@@ -127,34 +127,9 @@ type Report struct {
 // Run sends commands from cfg.Clients clients for cfg.Duration, at cfg.Rate or flat
 // out, then waits up to cfg.Drain for the matcher's decisions on its needs.
 func Run(ctx context.Context, cfg Config) (Report, error) {
-	if cfg.URL == "" || cfg.ProviderToken == "" || len(cfg.Areas) == 0 || len(cfg.Categories) == 0 {
-		return Report{}, errors.New("loadgen: a URL, a provider token, areas and categories are required")
-	}
-	for _, a := range cfg.Areas {
-		if a.District == "" || a.CentreToken == "" || len(a.Communities) == 0 {
-			return Report{}, fmt.Errorf("loadgen: area %q needs a district, a centre token and communities", a.District)
-		}
-	}
-	if cfg.Clients < 1 || cfg.Duration <= 0 || cfg.Rate < 0 {
-		return Report{}, fmt.Errorf("loadgen: %d clients for %v at %v/s: give at least one client, a duration and a rate of 0 (flat out) or more", cfg.Clients, cfg.Duration, cfg.Rate)
-	}
-	if cfg.OfferOneIn < 1 {
-		cfg.OfferOneIn = 20
-	}
-	if cfg.NeedsPerHousehold == 0 {
-		cfg.NeedsPerHousehold = 1
-	}
-	if cfg.NeedsPerHousehold < 1 || cfg.NeedsPerHousehold > len(cfg.Categories) {
-		return Report{}, fmt.Errorf("loadgen: %d needs per household of %d categories", cfg.NeedsPerHousehold, len(cfg.Categories))
-	}
-	if cfg.Batch < 0 || cfg.Batch > 500 {
-		return Report{}, fmt.Errorf("loadgen: a batch of %d households: give 0 to 500", cfg.Batch)
-	}
-	if cfg.Drain == 0 {
-		cfg.Drain = 10 * time.Second
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Report{}, err
 	}
 	runCtx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
@@ -166,107 +141,27 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			if err != nil {
 				return Report{}, err
 			}
-			watchers.Add(1)
-			go func() {
-				defer watchers.Done()
-				watch(runCtx, cfg.Log, a.District, head, tr)
-			}()
+			watchers.Go(func() { watch(runCtx, cfg.Log, a.District, head, tr) })
 		}
 	}
 	start := time.Now()
-	var lagMu sync.Mutex
-	var lags []LagSample
-	var lastLag LagSample
-	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				s, err := scrapeLag(runCtx, cfg.Client, cfg.URL)
-				if err != nil {
-					continue
-				}
-				s.Seconds = time.Since(start).Seconds()
-				lagMu.Lock()
-				lags, lastLag = append(lags, s), s
-				lagMu.Unlock()
-			}
-		}
-	}()
+	lags := &lagSampler{cfg: cfg, start: start}
+	go lags.run(runCtx)
 
 	sendCtx, stopSending := context.WithTimeout(runCtx, cfg.Duration)
 	defer stopSending()
-	// At a target rate, the k-th command is due at start + k/rate, whichever client
-	// sends it, and its latencies are counted from when it was due: a server that
-	// falls behind is charged for the queue it causes (no coordinated omission).
-	var due atomic.Int64
-	interval := time.Duration(0)
+	t := &tally{}
+	var wg sync.WaitGroup
+	sched := schedule{start: start}
 	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / cfg.Rate)
+		sched.interval = time.Duration(float64(time.Second) / cfg.Rate)
 	}
-	var (
-		sent, failed, needs, offers atomic.Int64
-		mu                          sync.Mutex
-		latencies                   []time.Duration
-		firstErr                    string
-		wg                          sync.WaitGroup
-	)
 	for c := 0; c < cfg.Clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
-			var mine []time.Duration
-			for n := 0; sendCtx.Err() == nil; n++ {
-				t0 := time.Now()
-				if interval > 0 {
-					t0 = start.Add(time.Duration(due.Add(1)-1) * interval)
-					if wait := time.Until(t0); wait > 0 {
-						select {
-						case <-sendCtx.Done():
-						case <-time.After(wait):
-						}
-					}
-					if sendCtx.Err() != nil {
-						break
-					}
-				}
-				ids, commands, refused, isOffer, err := send(sendCtx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
-				if sendCtx.Err() != nil {
-					break // cut off by the end of the run
-				}
-				mine = append(mine, time.Since(t0))
-				sent.Add(int64(commands))
-				if isOffer {
-					offers.Add(1)
-				}
-				needs.Add(int64(len(ids)))
-				for _, id := range ids {
-					tr.registered(id, t0)
-				}
-				if err != nil {
-					failed.Add(int64(refused))
-					mu.Lock()
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
-					mu.Unlock()
-				}
-			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			mu.Unlock()
-		}()
+		wg.Go(func() { runClient(sendCtx, cfg, c, &sched, tr, t) })
 	}
 	progress := func() {
 		if cfg.Progress != nil {
-			lagMu.Lock()
-			l := lastLag
-			lagMu.Unlock()
-			cfg.Progress(Progress{Elapsed: time.Since(start), Commands: sent.Load(), Errors: failed.Load(), Undecided: tr.waiting(), Lag: l})
+			cfg.Progress(Progress{Elapsed: time.Since(start), Commands: t.sent.Load(), Errors: t.failed.Load(), Undecided: tr.waiting(), Lag: lags.last()})
 		}
 	}
 	ticker := time.NewTicker(100 * time.Millisecond)
@@ -290,31 +185,180 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	// One last lag reading after the drain, then stop the watchers and the sampler.
-	if s, err := scrapeLag(ctx, cfg.Client, cfg.URL); err == nil {
-		s.Seconds = time.Since(start).Seconds()
-		lagMu.Lock()
-		lags = append(lags, s)
-		lagMu.Unlock()
-	}
+	lags.sample(ctx)
 	stopAll()
 	watchers.Wait()
 
-	r := Report{Clients: cfg.Clients, TargetRate: cfg.Rate, Seconds: elapsed.Seconds(), Commands: sent.Load(), Needs: needs.Load(),
-		Offers: offers.Load(), Errors: failed.Load(), FirstError: firstErr}
+	r := Report{Clients: cfg.Clients, TargetRate: cfg.Rate, Seconds: elapsed.Seconds(), Commands: t.sent.Load(), Needs: t.needs.Load(),
+		Offers: t.offers.Load(), Errors: t.failed.Load(), FirstError: t.firstErr}
 	r.CommandsSec = float64(r.Commands) / elapsed.Seconds()
 	r.NeedsSec = float64(r.Needs) / elapsed.Seconds()
-	r.Latency = percentiles(latencies)
+	r.Latency = percentiles(t.latencies)
 	if cfg.Log != nil {
 		r.Decisions = tr.report()
 	}
-	lagMu.Lock()
-	r.Lag = lags
-	lagMu.Unlock()
+	r.Lag = lags.all()
 	for _, s := range r.Lag {
 		r.MaxLag.Matcher = max(r.MaxLag.Matcher, s.Matcher)
 		r.MaxLag.Projection = max(r.MaxLag.Projection, s.Projection)
 	}
 	return r, nil
+}
+
+// withDefaults checks a run's configuration and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.URL == "" || cfg.ProviderToken == "" || len(cfg.Areas) == 0 || len(cfg.Categories) == 0 {
+		return cfg, errors.New("loadgen: a URL, a provider token, areas and categories are required")
+	}
+	for _, a := range cfg.Areas {
+		if a.District == "" || a.CentreToken == "" || len(a.Communities) == 0 {
+			return cfg, fmt.Errorf("loadgen: area %q needs a district, a centre token and communities", a.District)
+		}
+	}
+	if cfg.Clients < 1 || cfg.Duration <= 0 || cfg.Rate < 0 {
+		return cfg, fmt.Errorf("loadgen: %d clients for %v at %v/s: give at least one client, a duration and a rate of 0 (flat out) or more", cfg.Clients, cfg.Duration, cfg.Rate)
+	}
+	if cfg.OfferOneIn < 1 {
+		cfg.OfferOneIn = 20
+	}
+	if cfg.NeedsPerHousehold == 0 {
+		cfg.NeedsPerHousehold = 1
+	}
+	if cfg.NeedsPerHousehold < 1 || cfg.NeedsPerHousehold > len(cfg.Categories) {
+		return cfg, fmt.Errorf("loadgen: %d needs per household of %d categories", cfg.NeedsPerHousehold, len(cfg.Categories))
+	}
+	if cfg.Batch < 0 || cfg.Batch > 500 {
+		return cfg, fmt.Errorf("loadgen: a batch of %d households: give 0 to 500", cfg.Batch)
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 10 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}
+	}
+	return cfg, nil
+}
+
+// schedule says when each command of a run at a target rate is due: the k-th at
+// start + k/rate, whichever client sends it. Its latencies are counted from when it
+// was due, so a server that falls behind is charged for the queue it causes (no
+// coordinated omission). With no interval, commands are sent flat out.
+type schedule struct {
+	start    time.Time
+	interval time.Duration
+	due      atomic.Int64
+}
+
+// next waits until the next command is due and returns when that was; false when
+// ctx ended first.
+func (s *schedule) next(ctx context.Context) (time.Time, bool) {
+	if s.interval == 0 {
+		return time.Now(), ctx.Err() == nil
+	}
+	at := s.start.Add(time.Duration(s.due.Add(1)-1) * s.interval)
+	if wait := time.Until(at); wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	return at, ctx.Err() == nil
+}
+
+// tally counts a run's commands, refusals and latencies over its clients.
+type tally struct {
+	sent, failed, needs, offers atomic.Int64
+	mu                          sync.Mutex
+	latencies                   []time.Duration
+	firstErr                    string
+}
+
+// runClient sends one client's commands until ctx ends, counting them in t and
+// telling tr of the needs registered.
+func runClient(ctx context.Context, cfg Config, c int, sched *schedule, tr *tracker, t *tally) {
+	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
+	var mine []time.Duration
+	for n := 0; ; n++ {
+		t0, ok := sched.next(ctx)
+		if !ok {
+			break
+		}
+		ids, commands, refused, isOffer, err := send(ctx, cfg, cfg.Areas[(c+n)%len(cfg.Areas)], rng)
+		if ctx.Err() != nil {
+			break // cut off by the end of the run
+		}
+		mine = append(mine, time.Since(t0))
+		t.sent.Add(int64(commands))
+		if isOffer {
+			t.offers.Add(1)
+		}
+		t.needs.Add(int64(len(ids)))
+		for _, id := range ids {
+			tr.registered(id, t0)
+		}
+		if err != nil {
+			t.failed.Add(int64(refused))
+			t.mu.Lock()
+			if t.firstErr == "" {
+				t.firstErr = err.Error()
+			}
+			t.mu.Unlock()
+		}
+	}
+	t.mu.Lock()
+	t.latencies = append(t.latencies, mine...)
+	t.mu.Unlock()
+}
+
+// lagSampler reads the consumers' lag from the server's metrics four times a second.
+type lagSampler struct {
+	cfg   Config
+	start time.Time
+	mu    sync.Mutex
+	lags  []LagSample
+}
+
+// run samples until ctx ends.
+func (l *lagSampler) run(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			l.sample(ctx)
+		}
+	}
+}
+
+// sample takes one reading (none when the metrics do not answer).
+func (l *lagSampler) sample(ctx context.Context) {
+	s, err := scrapeLag(ctx, l.cfg.Client, l.cfg.URL)
+	if err != nil {
+		return
+	}
+	s.Seconds = time.Since(l.start).Seconds()
+	l.mu.Lock()
+	l.lags = append(l.lags, s)
+	l.mu.Unlock()
+}
+
+// last is the latest reading.
+func (l *lagSampler) last() LagSample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lags) == 0 {
+		return LagSample{}
+	}
+	return l.lags[len(l.lags)-1]
+}
+
+// all is every reading, in order.
+func (l *lagSampler) all() []LagSample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lags)
 }
 
 // send sends one request: mostly a household with its needs (or a batch of them),

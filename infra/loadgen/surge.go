@@ -136,192 +136,230 @@ func Surge(ctx context.Context, cfg SurgeConfig) (SurgeReport, error) {
 		cfg.ViewsTimeout = 10 * time.Minute
 	}
 	districts := cfg.Reference.Geography.Districts()
-	rep := SurgeReport{Districts: len(districts), Needs: cfg.Needs, Offers: cfg.Offers}
-	reg := cfg.Store.Registry()
-	now := time.Now()
-	var arrived atomic.Int64
-
-	write := func(ctx context.Context, build func(d domain.DistrictNode, rng *rand.Rand, i int) ([]domain.Event, error), total int) error {
-		var wg sync.WaitGroup
-		errs := make([]error, len(districts))
-		for di, d := range districts {
-			share := total / len(districts)
-			if di < total%len(districts) {
-				share++
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(cfg.Seed, uint64(di)))
-				for done := 0; done < share && ctx.Err() == nil; {
-					n := min(cfg.Batch, share-done)
-					cmds := make([]eventlog.Command, n)
-					for i := range cmds {
-						evs, err := build(d, rng, done+i)
-						if err != nil {
-							errs[di] = err
-							return
-						}
-						cmds[i] = eventlog.Command{Events: evs}
-					}
-					outs, err := cfg.Store.AppendBatch(ctx, cmds)
-					if err == nil {
-						for _, o := range outs {
-							if o.Err != nil {
-								err = o.Err
-								break
-							}
-						}
-					}
-					if err != nil {
-						errs[di] = fmt.Errorf("surge in %s: %w", d.Code, err)
-						return
-					}
-					done += n
-				}
-			}()
-		}
-		wg.Wait()
-		return errors.Join(errs...)
-	}
-	meta := func(d string) domain.Meta {
-		return domain.Meta{Partition: d, Time: now, Actor: "surge", CommandID: uuid.NewString()}
-	}
-	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
-	communityOf := func(d domain.DistrictNode, rng *rand.Rand) (domain.StreetNode, domain.CommunityNode) {
-		s := d.Streets[rng.IntN(len(d.Streets))]
-		return s, s.Communities[rng.IntN(len(s.Communities))]
-	}
-	postOffer := func(d domain.DistrictNode, rng *rand.Rand, _ int) ([]domain.Event, error) {
-		s, c := communityOf(d, rng)
-		cat := Food
-		if rng.IntN(100) < 45 {
-			cat = Medicine
-		}
-		scope := domain.Scope{Tier: domain.TierCommunity, Area: c.Code}
-		switch r := rng.IntN(10); {
-		case r == 0:
-			scope = domain.Scope{Tier: domain.TierDistrict, Area: d.Code}
-		case r < 4:
-			scope = domain.Scope{Tier: domain.TierStreet, Area: s.Code}
-		}
-		changes, err := domain.DecidePostOffer(domain.Offer{}, domain.PostOffer{OfferID: newID(), Provider: "surge-" + d.Code, Category: cat,
-			Capacity: 1 + rng.IntN(15), Scope: scope, ValidFrom: now}, cfg.Reference)
-		if err != nil {
-			return nil, err
-		}
-		return reg.Envelop(changes, meta(d.Code), newID)
-	}
-	urgencies := []domain.Urgency{domain.UrgencyNormal, domain.UrgencyNormal, domain.UrgencyNormal, domain.UrgencyHigh, domain.UrgencyCritical}
-	groups := domain.AllTargetGroups()
-	register := func(d domain.DistrictNode, rng *rand.Rand, _ int) ([]domain.Event, error) {
-		_, c := communityOf(d, rng)
-		cat := Food
-		if rng.IntN(100) < 40 {
-			cat = Medicine
-		}
-		changes, err := domain.DecideRegisterHousehold(domain.Household{}, domain.RegisterHousehold{HouseholdID: newID(), Community: c.Code,
-			TargetGroups: []domain.TargetGroup{groups[rng.IntN(len(groups))]},
-			Assessment:   domain.Assessment{domain.DimIncome: rng.IntN(5), domain.DimHealth: rng.IntN(5)},
-			Needs:        []domain.NeedSpec{{NeedID: newID(), Category: cat, Urgency: urgencies[rng.IntN(len(urgencies))]}}}, cfg.Reference)
-		if err != nil {
-			return nil, err
-		}
-		arrived.Add(1)
-		return reg.Envelop(changes, meta(d.Code), newID)
-	}
-	if err := write(ctx, postOffer, cfg.Offers); err != nil {
-		return rep, err
+	sg := &surge{cfg: cfg, districts: districts, reg: cfg.Store.Registry(), now: time.Now(),
+		rep:       SurgeReport{Districts: len(districts), Needs: cfg.Needs, Offers: cfg.Offers},
+		urgencies: []domain.Urgency{domain.UrgencyNormal, domain.UrgencyNormal, domain.UrgencyNormal, domain.UrgencyHigh, domain.UrgencyCritical},
+		groups:    domain.AllTargetGroups()}
+	if err := sg.write(ctx, sg.postOffer, cfg.Offers); err != nil {
+		return sg.rep, err
 	}
 
-	start := time.Now()
-	var mu sync.Mutex
-	sample := func(ctx context.Context) (SurgeSample, error) {
-		m, p, err := cfg.Lag(ctx)
-		if err != nil {
-			return SurgeSample{}, err
-		}
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		s := SurgeSample{Seconds: time.Since(start).Seconds(), Arrived: arrived.Load(), MatcherLag: m, ProjectionLag: p,
-			HeapMiB: float64(ms.HeapAlloc) / (1 << 20), RSSMiB: rssMiB()}
-		if cfg.Redis != nil {
-			s.RedisMiB = redisUsedMiB(ctx, cfg.Redis)
-		}
-		mu.Lock()
-		rep.Samples = append(rep.Samples, s)
-		rep.PeakHeapMiB = max(rep.PeakHeapMiB, s.HeapMiB)
-		rep.PeakRSSMiB = max(rep.PeakRSSMiB, s.RSSMiB)
-		rep.PeakRedisMiB = max(rep.PeakRedisMiB, s.RedisMiB)
-		mu.Unlock()
-		if cfg.Progress != nil {
-			cfg.Progress(s)
-		}
-		return s, nil
-	}
+	sg.start = time.Now()
 	sctx, stopSampling := context.WithCancel(ctx)
 	var sampling sync.WaitGroup
 	defer func() { stopSampling(); sampling.Wait() }()
-	sampling.Add(1)
-	go func() {
-		defer sampling.Done()
-		t := time.NewTicker(cfg.Sample)
-		defer t.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-				_, _ = sample(sctx)
-			}
-		}
-	}()
-	if err := write(ctx, register, cfg.Needs); err != nil {
-		return rep, err
+	sampling.Go(func() { sg.sampleEvery(sctx) })
+	if err := sg.write(ctx, sg.register, cfg.Needs); err != nil {
+		return sg.rep, err
 	}
-	rep.ArrivalSeconds = time.Since(start).Seconds()
-	for ctx.Err() == nil {
-		m, _, err := cfg.Lag(ctx)
-		if err != nil {
-			return rep, err
-		}
-		if m == 0 {
-			rep.AbsorbedSeconds = time.Since(start).Seconds()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	viewsEnd := time.Now().Add(cfg.ViewsTimeout)
-	for ctx.Err() == nil && time.Now().Before(viewsEnd) {
-		_, p, err := cfg.Lag(ctx)
-		if err != nil {
-			return rep, err
-		}
-		if p == 0 {
-			rep.ViewsSeconds = time.Since(start).Seconds()
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	sg.rep.ArrivalSeconds = time.Since(sg.start).Seconds()
+	if err := sg.waitCaughtUp(ctx); err != nil {
+		return sg.rep, err
 	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rep.HeapPerNeed = float64(ms.HeapAlloc) / float64(cfg.Needs)
+	sg.rep.HeapPerNeed = float64(ms.HeapAlloc) / float64(cfg.Needs)
 	if cfg.Absorbed != nil {
 		cfg.Absorbed()
 	}
 	stopSampling()
 	sampling.Wait()
-	if _, err := sample(ctx); err != nil {
-		return rep, err
+	if _, err := sg.sample(ctx); err != nil {
+		return sg.rep, err
 	}
 	if err := ctx.Err(); err != nil {
-		return rep, err
+		return sg.rep, err
 	}
-	if rep.ViewsSeconds == 0 {
-		return rep, fmt.Errorf("surge: the read models were still behind after %v", cfg.ViewsTimeout)
+	if sg.rep.ViewsSeconds == 0 {
+		return sg.rep, fmt.Errorf("surge: the read models were still behind after %v", cfg.ViewsTimeout)
 	}
-	return rep, nil
+	return sg.rep, nil
+}
+
+// surge is one surge under way: what it sends and what it has measured.
+type surge struct {
+	cfg       SurgeConfig
+	districts []domain.DistrictNode
+	reg       *domain.Registry
+	now       time.Time // the time of every event it writes
+	start     time.Time // when the needs began to arrive
+	arrived   atomic.Int64
+	mu        sync.Mutex // guards rep's samples and peaks
+	rep       SurgeReport
+	urgencies []domain.Urgency     // drawn from for each need (normal three times in five)
+	groups    []domain.TargetGroup // a household's one group is drawn from these
+}
+
+// builder makes the events of a district's i-th command of a kind.
+type builder func(d domain.DistrictNode, rng *rand.Rand, i int) ([]domain.Event, error)
+
+// write appends total commands built by build, shared over the districts, from
+// one writer per district in batches.
+func (sg *surge) write(ctx context.Context, build builder, total int) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(sg.districts))
+	for di, d := range sg.districts {
+		share := total / len(sg.districts)
+		if di < total%len(sg.districts) {
+			share++
+		}
+		wg.Go(func() {
+			errs[di] = sg.writeDistrict(ctx, d, rand.New(rand.NewPCG(sg.cfg.Seed, uint64(di))), build, share)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// writeDistrict appends a district's share of commands in batches.
+func (sg *surge) writeDistrict(ctx context.Context, d domain.DistrictNode, rng *rand.Rand, build builder, share int) error {
+	for done := 0; done < share && ctx.Err() == nil; {
+		n := min(sg.cfg.Batch, share-done)
+		cmds := make([]eventlog.Command, n)
+		for i := range cmds {
+			evs, err := build(d, rng, done+i)
+			if err != nil {
+				return err
+			}
+			cmds[i] = eventlog.Command{Events: evs}
+		}
+		outs, err := sg.cfg.Store.AppendBatch(ctx, cmds)
+		if err == nil {
+			for _, o := range outs {
+				if o.Err != nil {
+					err = o.Err
+					break
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("surge in %s: %w", d.Code, err)
+		}
+		done += n
+	}
+	return nil
+}
+
+func (sg *surge) meta(d string) domain.Meta {
+	return domain.Meta{Partition: d, Time: sg.now, Actor: "surge", CommandID: uuid.NewString()}
+}
+
+func surgeID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func communityOf(d domain.DistrictNode, rng *rand.Rand) (domain.StreetNode, domain.CommunityNode) {
+	s := d.Streets[rng.IntN(len(d.Streets))]
+	return s, s.Communities[rng.IntN(len(s.Communities))]
+}
+
+// postOffer builds an offer of food or medicine for a community, its street or
+// the district.
+func (sg *surge) postOffer(d domain.DistrictNode, rng *rand.Rand, _ int) ([]domain.Event, error) {
+	s, c := communityOf(d, rng)
+	cat := Food
+	if rng.IntN(100) < 45 {
+		cat = Medicine
+	}
+	scope := domain.Scope{Tier: domain.TierCommunity, Area: c.Code}
+	switch r := rng.IntN(10); {
+	case r == 0:
+		scope = domain.Scope{Tier: domain.TierDistrict, Area: d.Code}
+	case r < 4:
+		scope = domain.Scope{Tier: domain.TierStreet, Area: s.Code}
+	}
+	changes, err := domain.DecidePostOffer(domain.Offer{}, domain.PostOffer{OfferID: surgeID(), Provider: "surge-" + d.Code, Category: cat,
+		Capacity: 1 + rng.IntN(15), Scope: scope, ValidFrom: sg.now}, sg.cfg.Reference)
+	if err != nil {
+		return nil, err
+	}
+	return sg.reg.Envelop(changes, sg.meta(d.Code), surgeID)
+}
+
+// register builds a household of one target group with one need of food or medicine.
+func (sg *surge) register(d domain.DistrictNode, rng *rand.Rand, _ int) ([]domain.Event, error) {
+	_, c := communityOf(d, rng)
+	cat := Food
+	if rng.IntN(100) < 40 {
+		cat = Medicine
+	}
+	changes, err := domain.DecideRegisterHousehold(domain.Household{}, domain.RegisterHousehold{HouseholdID: surgeID(), Community: c.Code,
+		TargetGroups: []domain.TargetGroup{sg.groups[rng.IntN(len(sg.groups))]},
+		Assessment:   domain.Assessment{domain.DimIncome: rng.IntN(5), domain.DimHealth: rng.IntN(5)},
+		Needs:        []domain.NeedSpec{{NeedID: surgeID(), Category: cat, Urgency: sg.urgencies[rng.IntN(len(sg.urgencies))]}}}, sg.cfg.Reference)
+	if err != nil {
+		return nil, err
+	}
+	sg.arrived.Add(1)
+	return sg.reg.Envelop(changes, sg.meta(d.Code), surgeID)
+}
+
+// sample reads the lag and the memory now, keeps the reading and its peaks, and
+// tells Progress.
+func (sg *surge) sample(ctx context.Context) (SurgeSample, error) {
+	m, p, err := sg.cfg.Lag(ctx)
+	if err != nil {
+		return SurgeSample{}, err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := SurgeSample{Seconds: time.Since(sg.start).Seconds(), Arrived: sg.arrived.Load(), MatcherLag: m, ProjectionLag: p,
+		HeapMiB: float64(ms.HeapAlloc) / (1 << 20), RSSMiB: rssMiB()}
+	if sg.cfg.Redis != nil {
+		s.RedisMiB = redisUsedMiB(ctx, sg.cfg.Redis)
+	}
+	sg.mu.Lock()
+	sg.rep.Samples = append(sg.rep.Samples, s)
+	sg.rep.PeakHeapMiB = max(sg.rep.PeakHeapMiB, s.HeapMiB)
+	sg.rep.PeakRSSMiB = max(sg.rep.PeakRSSMiB, s.RSSMiB)
+	sg.rep.PeakRedisMiB = max(sg.rep.PeakRedisMiB, s.RedisMiB)
+	sg.mu.Unlock()
+	if sg.cfg.Progress != nil {
+		sg.cfg.Progress(s)
+	}
+	return s, nil
+}
+
+// sampleEvery samples at the configured interval until ctx ends.
+func (sg *surge) sampleEvery(ctx context.Context) {
+	t := time.NewTicker(sg.cfg.Sample)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = sg.sample(ctx)
+		}
+	}
+}
+
+// waitCaughtUp waits until the matchers have decided every need, then (for at most
+// ViewsTimeout) until the read models hold them, noting when each was done.
+func (sg *surge) waitCaughtUp(ctx context.Context) error {
+	for ctx.Err() == nil {
+		m, _, err := sg.cfg.Lag(ctx)
+		if err != nil {
+			return err
+		}
+		if m == 0 {
+			sg.rep.AbsorbedSeconds = time.Since(sg.start).Seconds()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	viewsEnd := time.Now().Add(sg.cfg.ViewsTimeout)
+	for ctx.Err() == nil && time.Now().Before(viewsEnd) {
+		_, p, err := sg.cfg.Lag(ctx)
+		if err != nil {
+			return err
+		}
+		if p == 0 {
+			sg.rep.ViewsSeconds = time.Since(sg.start).Seconds()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
 }
 
 // rssMiB reads this process's resident memory from /proc (0 where there is none).

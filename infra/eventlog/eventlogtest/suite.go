@@ -1,6 +1,8 @@
 // Package eventlogtest is the conformance suite that every event store
-// implementation runs: the Redis store on a real redis-server and on the embedded
-// server alike.
+// implementation runs: the Redis store on a real redis-server, on the embedded
+// server and on a cluster, and the in-memory log (memlog) for what it implements.
+// Like Watermill's universal tests, a store says what it implements in a Features
+// struct, and the suite runs every test the store has the features for.
 package eventlogtest
 
 import (
@@ -24,37 +26,92 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog"
 )
 
-// Subject is one store under test with the raw client of its server, which the
-// suite uses to look behind the store (and to plant undecodable entries).
+// Leases is a store that hands out leases with fencing tokens (Features.Leases).
+type Leases interface {
+	Lease(ctx context.Context, partition, name, holder string, ttl time.Duration) (int64, error)
+	Release(ctx context.Context, partition, name, holder string) error
+}
+
+// Groups is a store that delivers a partition log to consumer groups
+// (Features.ConsumerGroups).
+type Groups interface {
+	Subscribe(ctx context.Context, cfg eventlog.SubscriptionConfig) (*eventlog.Subscription, error)
+	Follow(ctx context.Context, cfg eventlog.SubscriptionConfig, a eventlog.Applier, rec eventlog.FollowRecorder) error
+}
+
+// Features says what a store implements beyond eventlog.Log, which every store implements.
+type Features struct {
+	// Leases: the store implements Leases, and a fenced append (eventlog.Fence) goes
+	// through only while its writer holds the lease under that token. A store
+	// without leases holds none, so it refuses every fenced append (eventlog.ErrFenced).
+	Leases bool
+	// ConsumerGroups: the store implements Groups: a group delivers each entry of a
+	// partition log once, redelivers what a dead consumer did not acknowledge, and
+	// dead-letters what cannot be decoded.
+	ConsumerGroups bool
+	// Redis: Subject.Client reaches the Redis server behind the store, through which
+	// the suite writes behind the store's back and looks at the consumer groups.
+	Redis bool
+}
+
+// missing names the first feature of need that f lacks, or "".
+func (f Features) missing(need Features) string {
+	switch {
+	case need.Leases && !f.Leases:
+		return "leases"
+	case need.ConsumerGroups && !f.ConsumerGroups:
+		return "consumer groups"
+	case need.Redis && !f.Redis:
+		return "Redis server behind it"
+	}
+	return ""
+}
+
+// Subject is one store under test, with the raw client of its Redis server when
+// it has one (Features.Redis).
 type Subject struct {
-	Store  *eventlog.Store
+	Store  eventlog.Log
 	Client redis.UniversalClient
 }
 
-// Run runs every conformance test against stores made by newSubject; each test gets
-// a fresh partition name, so that tests may share a server.
-func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
+// groups returns the store's consumer groups; only tests that need them call it.
+func (s Subject) groups() Groups { return s.Store.(Groups) }
+
+// leases returns the store's leases; only tests that need them call it.
+func (s Subject) leases() Leases { return s.Store.(Leases) }
+
+// Run runs every conformance test that a store with features can pass against
+// stores made by newSubject, and skips the others, saying why; each test gets a
+// fresh partition name, so that tests may share a server.
+func Run(t *testing.T, features Features, newSubject func(t *testing.T) Subject) {
+	groups := Features{ConsumerGroups: true}
+	redisGroups := Features{ConsumerGroups: true, Redis: true}
 	tests := []struct {
-		name string
-		fn   func(*testing.T, Subject, string)
+		name  string
+		fn    func(*testing.T, Subject, string)
+		needs Features
 	}{
-		{"RoundTrip", testRoundTrip},
-		{"VersionConflict", testVersionConflict},
-		{"IdempotentRetry", testIdempotentRetry},
-		{"BadAppendWritesNothing", testBadAppend},
-		{"BatchAppendsInOrderWithPrerequisites", testBatch},
-		{"RacingWritersOneWinnerPerVersion", testRace},
-		{"UnackedEntryRedelivered", testUnackedRedelivered},
-		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart},
-		{"CheckpointReportedBeforeAnyEntry", testCheckpointReported},
-		{"UndecodableEntryDeadLetteredOnce", testDeadLetter},
-		{"ForeignEntryRefusedAndSkipped", testForeignEntry},
-		{"TwoFollowersOneDiesMidApply", testTwoFollowers},
-		{"LiveFollowerTakesABurstInRuns", testLiveBurst},
-		{"LeaseFencesAStaleWriter", testLease},
+		{"RoundTrip", testRoundTrip, Features{}},
+		{"VersionConflict", testVersionConflict, Features{}},
+		{"IdempotentRetry", testIdempotentRetry, Features{}},
+		{"BadAppendWritesNothing", testBadAppend, Features{}},
+		{"BatchAppendsInOrderWithPrerequisites", testBatch, Features{}},
+		{"RacingWritersOneWinnerPerVersion", testRace, Features{}},
+		{"CommandsAndAggregatesLookedUp", testLookups, Features{}},
+		{"UnackedEntryRedelivered", testUnackedRedelivered, groups},
+		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart, groups},
+		{"CheckpointReportedBeforeAnyEntry", testCheckpointReported, groups},
+		{"UndecodableEntryDeadLetteredOnce", testDeadLetter, redisGroups},
+		{"ForeignEntryRefusedAndSkipped", testForeignEntry, redisGroups},
+		{"TwoFollowersOneDiesMidApply", testTwoFollowers, groups},
+		{"LiveFollowerTakesABurstInRuns", testLiveBurst, redisGroups},
+		{"LeaseFencesAStaleWriter", testLease, Features{Leases: true, Redis: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if lack := features.missing(tc.needs); lack != "" {
+				t.Skipf("the store has no %s", lack)
+			}
 			t.Parallel()
 			s := newSubject(t)
 			tc.fn(t, s, "p"+uuid.NewString()[:8])
@@ -414,7 +471,7 @@ func testUnackedRedelivered(t *testing.T, s Subject, p string) {
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "a", 0)); err != nil {
 		t.Fatal(err)
 	}
-	dying, err := s.Store.Subscribe(ctx, fastSub(p, "g", "dies"))
+	dying, err := s.groups().Subscribe(ctx, fastSub(p, "g", "dies"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +481,7 @@ func testUnackedRedelivered(t *testing.T, s Subject, p string) {
 	}
 	_ = dying.Close() // dies without acknowledging
 
-	other, err := s.Store.Subscribe(ctx, fastSub(p, "g", "survivor"))
+	other, err := s.groups().Subscribe(ctx, fastSub(p, "g", "survivor"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,6 +499,51 @@ func testUnackedRedelivered(t *testing.T, s Subject, p string) {
 		t.Fatalf("after the ack got position %d, want 2", next.Position)
 	}
 	next.Ack()
+}
+
+// testLookups: an aggregate is found in whichever partition holds it, and a
+// command's first result and fingerprint are found where it took effect.
+func testLookups(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	other := p + "b"
+	if _, err := s.Store.Append(ctx, one(t, other, "cmd-0", "z", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store.Append(ctx, events(t, p, "cmd-1", map[string][2]int64{"a": {0, 2}}, "a"), eventlog.Fingerprint("fp-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store.Append(ctx, one(t, p, "cmd-2", "a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	ref := domain.AggregateRef{Type: domain.AggregateHousehold, ID: "a"}
+	where, evs, err := s.Store.FindAggregate(ctx, []string{other, p}, ref)
+	if err != nil || where != p || len(evs) != 3 || evs[2].CommandID != "cmd-2" {
+		t.Fatalf("find a: %q, %d events, %v", where, len(evs), err)
+	}
+	where, evs, err = s.Store.FindAggregate(ctx, []string{other, p}, domain.AggregateRef{Type: domain.AggregateHousehold, ID: "nowhere"})
+	if err != nil || where != "" || len(evs) != 0 {
+		t.Fatalf("find an aggregate that is nowhere: %q, %d events, %v", where, len(evs), err)
+	}
+	if _, _, err := s.Store.FindAggregate(ctx, []string{p}, domain.AggregateRef{Type: "household", ID: "not an id"}); !errors.Is(err, eventlog.ErrBadAggregate) {
+		t.Fatalf("find a bad reference: %v", err)
+	}
+	if _, err := s.Store.ReadAggregate(ctx, "Not{A}Tag", ref, 1); !errors.Is(err, eventlog.ErrBadPartition) {
+		t.Fatalf("read from a bad partition: %v", err)
+	}
+	res, fp, ok, err := s.Store.CommandResult(ctx, p, "cmd-1")
+	if err != nil || !ok || fp != "fp-1" || res.FirstPosition != 1 || res.LastPosition != 2 || !res.Duplicate {
+		t.Fatalf("cmd-1's result: %+v %q %v %v", res, fp, ok, err)
+	}
+	if _, _, ok, err := s.Store.CommandResult(ctx, other, "cmd-1"); err != nil || ok {
+		t.Fatalf("cmd-1 found in another partition: %v %v", ok, err)
+	}
+	fps, err := s.Store.CommandFingerprints(ctx, p, []string{"cmd-2", "nope", "cmd-1"})
+	if err != nil || fmt.Sprintf("%q", fps) != `["-" "" "fp-1"]` {
+		t.Fatalf("fingerprints %q, %v", fps, err)
+	}
+	if fps, err := s.Store.CommandFingerprints(ctx, p, nil); err != nil || len(fps) != 0 {
+		t.Fatalf("no command ids: %q %v", fps, err)
+	}
 }
 
 // memApplier is an applier whose checkpoint and applied list survive a "restart"
@@ -532,7 +634,7 @@ func testLiveBurst(t *testing.T, s Subject, p string) {
 	reg := prometheus.NewRegistry()
 	cfg := fastSub(p, "live", "f1")
 	cfg.Metrics = reg
-	go func() { _ = s.Store.Follow(ctx, cfg, a, nil) }()
+	go func() { _ = s.groups().Follow(ctx, cfg, a, nil) }()
 	a.waitFor(t, 1, 10*time.Second) // caught up: what follows comes live
 	const burst, perCall = 1200, 200
 	for i := 0; i < burst/perCall; i++ {
@@ -640,7 +742,7 @@ func testCheckpointReported(t *testing.T, s Subject, p string) {
 	rec := checkpointRecorder{c: make(chan int64, 16)}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go func() { _ = s.Store.Follow(ctx, fastSub(p, "idle", "c1"), a, rec) }()
+	go func() { _ = s.groups().Follow(ctx, fastSub(p, "idle", "c1"), a, rec) }()
 	select {
 	case pos := <-rec.c:
 		if pos != version {
@@ -668,7 +770,7 @@ func testFollowRestart(t *testing.T, s Subject, p string) {
 	for r := 0; r < rounds; r++ {
 		fctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- s.Store.Follow(fctx, fastSub(p, "follow", "f1"), a, nil) }()
+		go func() { done <- s.groups().Follow(fctx, fastSub(p, "follow", "f1"), a, nil) }()
 		appendN(perRound) // appended while the follower runs
 		a.waitFor(t, version-perRound/2, 20*time.Second)
 		stop() // stopped mid-stream, with entries still coming
@@ -679,7 +781,7 @@ func testFollowRestart(t *testing.T, s Subject, p string) {
 	}
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() { _ = s.Store.Follow(fctx, fastSub(p, "follow", "f1"), a, nil) }()
+	go func() { _ = s.groups().Follow(fctx, fastSub(p, "follow", "f1"), a, nil) }()
 	a.waitFor(t, version, 20*time.Second)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -698,7 +800,7 @@ func testDeadLetter(t *testing.T, s Subject, p string) {
 	defer cancel()
 	a := &memApplier{ids: map[string]bool{}}
 	rec := &countingRecorder{}
-	go func() { _ = s.Store.Follow(ctx, fastSub(p, "dl", "c1"), a, rec) }()
+	go func() { _ = s.groups().Follow(ctx, fastSub(p, "dl", "c1"), a, rec) }()
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "a", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -722,7 +824,7 @@ func testDeadLetter(t *testing.T, s Subject, p string) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	b := &memApplier{ids: map[string]bool{}}
-	go func() { _ = s.Store.Follow(ctx2, fastSub(p, "dl", "c1"), b, rec) }()
+	go func() { _ = s.groups().Follow(ctx2, fastSub(p, "dl", "c1"), b, rec) }()
 	b.waitFor(t, 3, 10*time.Second)
 	if rec.dead.Load() != 1 {
 		t.Fatalf("dead letters counted %d, want 1", rec.dead.Load())
@@ -767,7 +869,7 @@ func testForeignEntry(t *testing.T, s Subject, p string) {
 	a := &memApplier{ids: map[string]bool{}}
 	rec := &countingRecorder{}
 	done := make(chan error, 1)
-	go func() { done <- s.Store.Follow(ctx, fastSub(p, "fe", "c1"), a, rec) }()
+	go func() { done <- s.groups().Follow(ctx, fastSub(p, "fe", "c1"), a, rec) }()
 	a.waitFor(t, 1, 5*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for rec.dead.Load() == 0 && time.Now().Before(deadline) {
@@ -795,8 +897,8 @@ func testTwoFollowers(t *testing.T, s Subject, p string) {
 	ctxA, killA := context.WithCancel(ctx)
 	ctxB, stopB := context.WithCancel(ctx)
 	defer stopB()
-	go func() { _ = s.Store.Follow(ctxA, fastSub(p, "shared", "A"), a, nil) }()
-	go func() { _ = s.Store.Follow(ctxB, fastSub(p, "shared", "B"), a, nil) }()
+	go func() { _ = s.groups().Follow(ctxA, fastSub(p, "shared", "A"), a, nil) }()
+	go func() { _ = s.groups().Follow(ctxB, fastSub(p, "shared", "B"), a, nil) }()
 	appendN(50)
 	a.waitFor(t, 25, 10*time.Second)
 	killA()
@@ -816,14 +918,14 @@ func testTwoFollowers(t *testing.T, s Subject, p string) {
 
 func testLease(t *testing.T, s Subject, p string) {
 	ctx := context.Background()
-	a, err := s.Store.Lease(ctx, p, "matcher", "A", time.Minute)
+	a, err := s.leases().Lease(ctx, p, "matcher", "A", time.Minute)
 	if err != nil || a <= 0 {
 		t.Fatalf("A takes the lease: %d %v", a, err)
 	}
-	if b, err := s.Store.Lease(ctx, p, "matcher", "B", time.Minute); err != nil || b != 0 {
+	if b, err := s.leases().Lease(ctx, p, "matcher", "B", time.Minute); err != nil || b != 0 {
 		t.Fatalf("B takes a held lease: %d %v", b, err)
 	}
-	if again, _ := s.Store.Lease(ctx, p, "matcher", "A", time.Minute); again != a {
+	if again, _ := s.leases().Lease(ctx, p, "matcher", "A", time.Minute); again != a {
 		t.Fatalf("A renews: token %d, want %d", again, a)
 	}
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-1", "x", 0), eventlog.Fence("matcher", a)); err != nil {
@@ -833,7 +935,7 @@ func testLease(t *testing.T, s Subject, p string) {
 	if err := s.Client.Del(ctx, "tl:{"+p+"}:lease:matcher").Err(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Store.Lease(ctx, p, "matcher", "B", time.Minute)
+	b, err := s.leases().Lease(ctx, p, "matcher", "B", time.Minute)
 	if err != nil || b <= a {
 		t.Fatalf("B takes the lapsed lease: token %d after %d, %v", b, a, err)
 	}
@@ -844,22 +946,22 @@ func testLease(t *testing.T, s Subject, p string) {
 	if h := head(t, s, p); h != before {
 		t.Fatalf("a fenced append wrote %d entries", h-before)
 	}
-	if again, _ := s.Store.Lease(ctx, p, "matcher", "A", time.Minute); again != 0 {
+	if again, _ := s.leases().Lease(ctx, p, "matcher", "A", time.Minute); again != 0 {
 		t.Fatalf("A renews a lease B holds: %d", again)
 	}
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-3", "x", 1), eventlog.Fence("matcher", b)); err != nil {
 		t.Fatalf("B appends: %v", err)
 	}
-	if err := s.Store.Release(ctx, p, "matcher", "A"); err != nil {
+	if err := s.leases().Release(ctx, p, "matcher", "A"); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.Store.Lease(ctx, p, "matcher", "C", time.Minute); c != 0 {
+	if c, _ := s.leases().Lease(ctx, p, "matcher", "C", time.Minute); c != 0 {
 		t.Fatal("A released a lease it does not hold")
 	}
-	if err := s.Store.Release(ctx, p, "matcher", "B"); err != nil {
+	if err := s.leases().Release(ctx, p, "matcher", "B"); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.Store.Lease(ctx, p, "matcher", "C", time.Minute); c <= b {
+	if c, _ := s.leases().Lease(ctx, p, "matcher", "C", time.Minute); c <= b {
 		t.Fatalf("C after B's release: token %d", c)
 	}
 }

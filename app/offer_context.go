@@ -15,24 +15,9 @@ type OfferChangeResult struct {
 	Replayed bool   `json:"replayed"`
 }
 
-// ChangeCapacityHandler raises or lowers an offer's capacity.
-type ChangeCapacityHandler struct{ cfg Config }
-
-// Handle sets the offer's capacity, never below what is committed to referrals.
-func (h ChangeCapacityHandler) Handle(ctx context.Context, offerID string, capacity int, meta Meta) (OfferChangeResult, error) {
-	return changeOffer(ctx, h.cfg, offerID, meta, fingerprint("change_capacity", []any{offerID, capacity}), func(o domain.Offer) ([]domain.Change, error) {
-		return domain.DecideChangeCapacity(o, capacity)
-	})
-}
-
-// WithdrawOfferHandler withdraws offers.
-type WithdrawOfferHandler struct{ cfg Config }
-
-// Handle withdraws the offer; the matcher cancels its live referrals.
-func (h WithdrawOfferHandler) Handle(ctx context.Context, offerID string, meta Meta) (OfferChangeResult, error) {
-	return changeOffer(ctx, h.cfg, offerID, meta, fingerprint("withdraw_offer", offerID), domain.DecideWithdrawOffer)
-}
-
+// changeOffer runs a command on an existing offer (see update): only its provider
+// may change it. Its answer, also to a retry, is where the change landed and the
+// offer's version after it.
 func changeOffer(ctx context.Context, cfg Config, offerID string, meta Meta, fp string, decide func(domain.Offer) ([]domain.Change, error)) (OfferChangeResult, error) {
 	ref := domain.AggregateRef{Type: domain.AggregateOffer, ID: offerID}
 	offer := func(evs []domain.Event) domain.Offer {

@@ -7,11 +7,6 @@ import (
 	"github.com/tierlink/tierlink/domain"
 )
 
-// ReferralIndex finds the need a referral belongs to.
-type ReferralIndex interface {
-	NeedOfReferral(ctx context.Context, referralID string) (needID string, ok bool, err error)
-}
-
 // ReferralResult says what a command on a referral or need did.
 type ReferralResult struct {
 	NeedID     string            `json:"need_id"`
@@ -20,67 +15,6 @@ type ReferralResult struct {
 	Tier       int               `json:"tier"`
 	Position   int64             `json:"position"`
 	Replayed   bool              `json:"replayed"`
-}
-
-// AnswerReferralHandler takes a centre's answer: accept, decline (with a reason) or escalate.
-type AnswerReferralHandler struct{ cfg Config }
-
-// Handle applies the answer to the referral, at the time of the command. Only the
-// centre the referral was addressed to may answer it, whatever became of it since.
-func (h AnswerReferralHandler) Handle(ctx context.Context, a domain.Answer, meta Meta) (ReferralResult, error) {
-	return onReferral(ctx, h.cfg, a.ReferralID, meta, fingerprint("answer_referral", a),
-		func(n domain.Need, to domain.Addressee) error {
-			return meta.Principal.MayAnswer(to.Tier, community(h.cfg, n.Community))
-		},
-		func(c needContext) ([]domain.Change, error) {
-			return domain.DecideAnswer(c.need, c.offer, a, h.cfg.Now())
-		})
-}
-
-// StartServiceHandler records that a provider started the service of a referral.
-type StartServiceHandler struct{ cfg Config }
-
-// Handle marks the accepted referral in service.
-func (h StartServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
-	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("start_service", referralID), mayServe(ctx, h.cfg, meta.Principal),
-		func(c needContext) ([]domain.Change, error) { return domain.DecideStartService(c.need, referralID) })
-}
-
-// mayServe allows the provider of the offer a referral proposed, whatever became
-// of the referral since.
-func mayServe(ctx context.Context, cfg Config, who domain.Principal) func(domain.Need, domain.Addressee) error {
-	return func(_ domain.Need, to domain.Addressee) error {
-		var o domain.Offer
-		if err := fold(ctx, cfg, domain.AggregateRef{Type: domain.AggregateOffer, ID: to.OfferID}, func(e domain.Event) { o = o.Evolve(e) }); err != nil {
-			return err
-		}
-		return who.MayManageOffer(o.Provider)
-	}
-}
-
-// CompleteServiceHandler records that a provider completed the service, closing the loop.
-type CompleteServiceHandler struct{ cfg Config }
-
-// Handle marks the referral completed and closes the household's need.
-func (h CompleteServiceHandler) Handle(ctx context.Context, referralID string, meta Meta) (ReferralResult, error) {
-	return onReferral(ctx, h.cfg, referralID, meta, fingerprint("complete_service", referralID), mayServe(ctx, h.cfg, meta.Principal),
-		func(c needContext) ([]domain.Change, error) {
-			return domain.DecideCompleteService(c.need, c.household, referralID)
-		})
-}
-
-// WithdrawNeedHandler withdraws needs.
-type WithdrawNeedHandler struct{ cfg Config }
-
-// Handle withdraws the need; a proposed or accepted referral is cancelled.
-func (h WithdrawNeedHandler) Handle(ctx context.Context, needID, note string, meta Meta) (ReferralResult, error) {
-	return onNeed(ctx, h.cfg, needID, meta, fingerprint("withdraw_need", []string{needID, note}),
-		func(n domain.Need, _ []domain.Event) error {
-			return meta.Principal.MayRegisterIn(community(h.cfg, n.Community))
-		},
-		func(c needContext) ([]domain.Change, error) {
-			return domain.DecideWithdrawNeed(c.need, c.offer, c.household, note)
-		})
 }
 
 // needContext is a need with its live referral's offer and its household.
@@ -166,6 +100,7 @@ func evolve(n domain.Need, evs []domain.Event) domain.Need {
 	return n
 }
 
+// fold applies an aggregate's events, read from whichever partition holds them.
 func fold(ctx context.Context, cfg Config, ref domain.AggregateRef, apply func(domain.Event)) error {
 	_, evs, err := cfg.Log.Find(ctx, ref)
 	if err != nil {
@@ -175,4 +110,16 @@ func fold(ctx context.Context, cfg Config, ref domain.AggregateRef, apply func(d
 		apply(e)
 	}
 	return nil
+}
+
+// mayServe allows the provider of the offer a referral proposed, whatever became
+// of the referral since.
+func mayServe(ctx context.Context, cfg Config, who domain.Principal) func(domain.Need, domain.Addressee) error {
+	return func(_ domain.Need, to domain.Addressee) error {
+		var o domain.Offer
+		if err := fold(ctx, cfg, domain.AggregateRef{Type: domain.AggregateOffer, ID: to.OfferID}, func(e domain.Event) { o = o.Evolve(e) }); err != nil {
+			return err
+		}
+		return who.MayManageOffer(o.Provider)
+	}
 }
