@@ -27,6 +27,7 @@ import (
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/adapters"
 	"github.com/tierlink/tierlink/infra/eventlog"
+	"github.com/tierlink/tierlink/infra/eventlog/applog"
 	"github.com/tierlink/tierlink/infra/httpapi"
 	"github.com/tierlink/tierlink/infra/metrics"
 	"github.com/tierlink/tierlink/infra/sessions"
@@ -159,7 +160,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.views = views
 	application, err := app.New(app.Config{
-		Log:       adapters.Log{Store: store, Partitions: n.partitions},
+		Log:       applog.New(store, n.partitions),
 		NeedViews: adapters.NeedViews{Views: views},
 		Referrals: adapters.NeedViews{Views: views},
 		Views:     adapters.ReadViews{Views: views},
