@@ -15,7 +15,9 @@ import (
 // append with the matcher's lease, and counts the decisions written (not those a
 // restarted matcher finds in the log already).
 type MatcherAppender struct {
-	Store   *eventlog.Store
+	// Store is the event store the decisions are appended to.
+	Store *eventlog.Store
+	// Metrics counts the decisions written.
 	Metrics *metrics.Metrics
 	// Lease and Token name the matcher's lease and its fencing token.
 	Lease string

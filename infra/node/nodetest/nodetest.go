@@ -33,14 +33,17 @@ import (
 
 // Running is a node running on a test's redis-server, its HTTP API served.
 type Running struct {
-	Node   *node.Node
+	// Node is the running node.
+	Node *node.Node
+	// Server serves the node's HTTP API and pages.
 	Server *httptest.Server
+	// Client is a client of the test's redis-server.
 	Client *redis.Client
 	// Stop ends the node and its server (the test's end does it otherwise).
-	Stop   func()
-	tokens *sync.Map // principal → bearer token, issued on first use
+	Stop func()
 	// Spec routes requests to the operations of the OpenAPI document.
-	Spec routers.Router
+	Spec   routers.Router
+	tokens *sync.Map // principal → bearer token, issued on first use
 }
 
 // Run publishes the configuration's reference data and runs a node on it until
