@@ -14,6 +14,7 @@ import (
 	"github.com/tierlink/tierlink/demo"
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/reference"
 )
@@ -86,19 +87,11 @@ func playOnce(t *testing.T, seed uint64, end time.Time, days int) ([]string, dem
 	w := world(t, seed)
 	srv := redistest.Real(t)
 	clock := demo.NewClock(demo.Start(end, days))
-	n, err := node.New(node.Config{Client: srv.Client(t), Consumer: "demo-test", Reference: w.Reference,
+	n, stop := nodetest.Run(t, node.Config{Client: srv.Client(t), Consumer: "demo-test", Reference: w.Reference,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TickInterval: -1, Clock: clock.Now, NewID: clock.IDs(seed)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := n.PublishReference(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	totals, err := demo.Play(ctx, n, w, demo.Config{Seed: seed, Days: days, HouseholdsPerDay: 30, Clock: clock, End: end, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)

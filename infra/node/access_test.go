@@ -15,6 +15,7 @@ import (
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/loadgen"
 	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -39,15 +40,15 @@ type fixture struct {
 	household, need, offer, referral string
 }
 
-func newFixture(t *testing.T, r running, accepted bool) fixture {
+func newFixture(t *testing.T, r *nodetest.Running, accepted bool) fixture {
 	t.Helper()
-	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.token(t, p)} }
+	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.Token(t, p)} }
 	body := `{"provider":"prov-a","category":"counselling","capacity":1,"scope":{"tier":"community","area":"huayang-01"}}`
-	code, _, o := call(t, r, "POST", "/v1/offers", body, as(ownProvider)...)
+	code, _, o := r.Call(t, "POST", "/v1/offers", body, as(ownProvider)...)
 	if code != http.StatusCreated {
 		t.Fatalf("offer: %d %v", code, o)
 	}
-	code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"huayang-01","needs":[{"category":"counselling"}]}`, as(ownCommunity)...)
+	code, _, hh := r.Call(t, "POST", "/v1/households", `{"community":"huayang-01","needs":[{"category":"counselling"}]}`, as(ownCommunity)...)
 	if code != http.StatusCreated {
 		t.Fatalf("household: %d %v", code, hh)
 	}
@@ -55,17 +56,17 @@ func newFixture(t *testing.T, r running, accepted bool) fixture {
 	f.need = hh["needs"].([]any)[0].(map[string]any)["need_id"].(string)
 	// The need may be proposed an earlier fixture's offer that a refusal left free:
 	// all are prov-a's.
-	v := need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "proposed" })
+	v := r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "proposed" })
 	f.offer = v.Referral.OfferID
 	if v.Tier != domain.TierCommunity {
 		t.Fatalf("fixture proposed at tier %d", v.Tier)
 	}
 	f.referral = v.Referral.ID
 	if accepted {
-		if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", as(ownCommunity)...); code != http.StatusCreated {
+		if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/accept", "", as(ownCommunity)...); code != http.StatusCreated {
 			t.Fatalf("accept: %d %v", code, out)
 		}
-		need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "accepted" })
+		r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "accepted" })
 	}
 	return f
 }
@@ -74,7 +75,7 @@ func newFixture(t *testing.T, r running, accepted bool) fixture {
 // and on another's, and checks each is allowed or refused with 403, and that a
 // refused command appends nothing.
 func TestAccessMatrix(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-access")
+	r := nodetest.Start(t, redistest.Real(t), "node-access")
 	allowed := func(ps ...domain.Principal) map[domain.Principal]bool {
 		m := map[domain.Principal]bool{}
 		for _, p := range ps {
@@ -93,7 +94,7 @@ func TestAccessMatrix(t *testing.T) {
 	}
 	centresOfHousehold := allowed(ownCommunity, ownStreet, ownDistrict)
 	// The reference data as it is: publishing it again changes nothing (200).
-	_, _, cur := call(t, r, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.token(t, operator))
+	_, _, cur := r.Call(t, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.Token(t, operator))
 	sameReference, _ := json.Marshal(cur)
 	run := 0
 	for _, ep := range []endpoint{
@@ -142,26 +143,26 @@ func TestAccessMatrix(t *testing.T) {
 				if strings.HasSuffix(ep.path(f), "/capacity") {
 					body = fmt.Sprintf(`{"capacity":%d}`, 2+run) // fixtures may share an offer
 				}
-				settle(t, r)
-				before := head(t, r)
+				r.Settle(t)
+				before := r.Head(t)
 				want := http.StatusForbidden
 				if ep.allow[p] {
 					want = ep.ok
 				}
 				if ep.name == "complete a service" && ep.allow[p] {
-					as := []string{"Authorization", "Bearer " + r.token(t, p)}
-					if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/start", "", as...); code != 201 {
+					as := []string{"Authorization", "Bearer " + r.Token(t, p)}
+					if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", as...); code != 201 {
 						t.Fatalf("start: %d %v", code, out)
 					}
-					before = head(t, r)
+					before = r.Head(t)
 				}
-				code, hdr, out := call(t, r, ep.method, ep.path(f), body, "Authorization", "Bearer "+r.token(t, p))
+				code, hdr, out := r.Call(t, ep.method, ep.path(f), body, "Authorization", "Bearer "+r.Token(t, p))
 				if code != want {
 					t.Fatalf("%s %s as %s: %d %v, want %d", ep.method, ep.path(f), p, code, out, want)
 				}
 				if code >= 400 {
 					checkRefusal(t, p, f, ep.method+" "+ep.path(f)+" "+body, hdr, out)
-					if after := head(t, r); after != before {
+					if after := r.Head(t); after != before {
 						t.Fatalf("a refused command appended %d events", after-before)
 					}
 				}
@@ -173,35 +174,35 @@ func TestAccessMatrix(t *testing.T) {
 				// the key was used by the party allowed, and says nothing more.
 				key := []string{"Idempotency-Key", "matrix-" + f.referral, "If-Match", `"1"`}
 				if want != http.StatusForbidden {
-					settle(t, r)
-					code2, _, again := call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, p)}, key...)...)
+					r.Settle(t)
+					code2, _, again := r.Call(t, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.Token(t, p)}, key...)...)
 					if ep.name == "publish reference data" {
 						if code2 != http.StatusOK {
 							t.Fatalf("publishing the same reference data again: %d %v", code2, again)
 						}
 						return
 					}
-					code, _, out = call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, p)}, key[:2]...)...)
+					code, _, out = r.Call(t, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.Token(t, p)}, key[:2]...)...)
 					if code2 != http.StatusCreated && code2 != http.StatusPreconditionFailed || code != http.StatusOK && code2 == http.StatusCreated {
 						t.Fatalf("the request under a key: %d %v, then %d %v", code2, again, code, out)
 					}
 					return
 				}
 				owner := ownerOf(ep.allow)
-				settle(t, r)
+				r.Settle(t)
 				if ep.name == "complete a service" {
-					if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.token(t, owner)); code != 201 {
+					if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.Token(t, owner)); code != 201 {
 						t.Fatalf("start: %d %v", code, out)
 					}
 				}
-				before = head(t, r)
-				code, _, first := call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, owner)}, key[:2]...)...)
+				before = r.Head(t)
+				code, _, first := r.Call(t, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.Token(t, owner)}, key[:2]...)...)
 				if code != ep.ok {
 					t.Fatalf("the owner %s under a key: %d %v", owner, code, first)
 				}
-				settle(t, r)
-				mid := head(t, r)
-				code, hdr, out = call(t, r, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.token(t, p)}, key...)...)
+				r.Settle(t)
+				mid := r.Head(t)
+				code, hdr, out = r.Call(t, ep.method, ep.path(f), body, append([]string{"Authorization", "Bearer " + r.Token(t, p)}, key...)...)
 				if code != http.StatusForbidden {
 					t.Fatalf("%s replaying %s's key with a stale If-Match: %d %v", p, owner, code, out)
 				}
@@ -211,7 +212,7 @@ func TestAccessMatrix(t *testing.T) {
 						t.Fatalf("the refusal carries the first answer's %q: %v", s, out)
 					}
 				}
-				if after := head(t, r); after != mid || mid == before && ep.method != "PUT" {
+				if after := r.Head(t); after != mid || mid == before && ep.method != "PUT" {
 					t.Fatalf("the owner's command appended %d events, the refused replay %d", mid-before, after-mid)
 				}
 			})
@@ -256,27 +257,27 @@ func checkRefusal(t *testing.T, p domain.Principal, f fixture, sent string, hdr 
 // TestRequestsWithoutAValidTokenAreRefused checks that /v1 asks for a bearer token,
 // refuses unknown and revoked ones with 401, and leaves health and metrics open.
 func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-auth")
-	secret, tok, err := r.node.Tokens().Create(context.Background(), ownDistrict, "to revoke", time.Now())
+	r := nodetest.Start(t, redistest.Real(t), "node-auth")
+	secret, tok, err := r.Node.Tokens().Create(context.Background(), ownDistrict, "to revoke", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, out := call(t, r, "GET", "/v1/needs/x", "", "Authorization", "Bearer "+secret); code != 404 {
+	if code, _, out := r.Call(t, "GET", "/v1/needs/x", "", "Authorization", "Bearer "+secret); code != 404 {
 		t.Fatalf("a good token: %d %v", code, out)
 	}
-	if err := r.node.Tokens().Revoke(context.Background(), tok.ID); err != nil {
+	if err := r.Node.Tokens().Revoke(context.Background(), tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	// A node trusts a token check for two seconds: the revoked token stops working within them.
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if code, _, _ := call(t, r, "GET", "/v1/needs/x", "", "Authorization", "Bearer "+secret); code == 401 {
+		if code, _, _ := r.Call(t, "GET", "/v1/needs/x", "", "Authorization", "Bearer "+secret); code == 401 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("a revoked token still works after three seconds")
 		}
 	}
-	before := head(t, r)
+	before := r.Head(t)
 	for name, auth := range map[string]string{
 		"no header":     "",
 		"basic scheme":  "Basic dXNlcjpwYXNz",
@@ -284,7 +285,7 @@ func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 		"unknown token": "Bearer tl_" + fmt.Sprintf("%064d", 7),
 		"revoked token": "Bearer " + secret,
 	} {
-		req, _ := http.NewRequest("POST", r.srv.URL+"/v1/households", nil)
+		req, _ := http.NewRequest("POST", r.Server.URL+"/v1/households", nil)
 		req.Header.Set("Content-Type", "application/json")
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
@@ -300,11 +301,11 @@ func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 			t.Errorf("%s: %d %q %v", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), p)
 		}
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("unauthenticated requests appended %d events", after-before)
 	}
 	for _, path := range []string{"/healthz", "/metrics"} {
-		resp, err := http.Get(r.srv.URL + path)
+		resp, err := http.Get(r.Server.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,18 +319,18 @@ func TestRequestsWithoutAValidTokenAreRefused(t *testing.T) {
 // TestReadModelsOverTheAPI reads a case, an offer, an inbox page by page, a
 // provider's pseudonymous referrals and a waitlist.
 func TestReadModelsOverTheAPI(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-reads")
-	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.token(t, p)} }
+	r := nodetest.Start(t, redistest.Real(t), "node-reads")
+	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.Token(t, p)} }
 	body := `{"provider":"prov-a","category":"counselling","capacity":5,"scope":{"tier":"community","area":"huayang-01"},
 		"eligibility":{"target_groups":["elderly"]}}`
-	code, _, o := call(t, r, "POST", "/v1/offers", body, as(ownProvider)...)
+	code, _, o := r.Call(t, "POST", "/v1/offers", body, as(ownProvider)...)
 	if code != 201 {
 		t.Fatalf("offer: %d %v", code, o)
 	}
 	offerID := o["offer_id"].(string)
 	var households, needs []string
 	for i := 0; i < 5; i++ {
-		code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"huayang-01","target_groups":["elderly","disabled"],
+		code, _, hh := r.Call(t, "POST", "/v1/households", `{"community":"huayang-01","target_groups":["elderly","disabled"],
 			"needs":[{"category":"counselling"},{"category":"respite_care"}]}`, as(ownCommunity)...)
 		if code != 201 {
 			t.Fatalf("household: %d %v", code, hh)
@@ -338,16 +339,16 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 		needs = append(needs, hh["needs"].([]any)[0].(map[string]any)["need_id"].(string))
 	}
 	for _, n := range needs {
-		need(t, r, n, referred)
+		r.Need(t, n, nodetest.Referred)
 	}
-	settle(t, r)
+	r.Settle(t)
 	// The case: the household and both its needs.
-	code, _, c := call(t, r, "GET", "/v1/households/"+households[0], "", as(ownStreet)...)
+	code, _, c := r.Call(t, "GET", "/v1/households/"+households[0], "", as(ownStreet)...)
 	if code != 200 || len(c["needs"].([]any)) != 2 || c["household"].(map[string]any)["community"] != "huayang-01" {
 		t.Fatalf("case: %d %v", code, c)
 	}
 	// The history: who registered it, and what the matcher did, in order.
-	code, _, hist := call(t, r, "GET", "/v1/households/"+households[0]+"/history", "", as(ownDistrict)...)
+	code, _, hist := r.Call(t, "GET", "/v1/households/"+households[0]+"/history", "", as(ownDistrict)...)
 	items, _ := hist["items"].([]any)
 	if code != 200 || len(items) < 4 {
 		t.Fatalf("history: %d %v", code, hist)
@@ -364,7 +365,7 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 		t.Fatalf("no decision of the matcher in the history: %v", items)
 	}
 	// The offer: five units proposed.
-	code, _, ov := call(t, r, "GET", "/v1/offers/"+offerID, "", as(ownProvider)...)
+	code, _, ov := r.Call(t, "GET", "/v1/offers/"+offerID, "", as(ownProvider)...)
 	if code != 200 || ov["proposed"] != float64(5) || ov["free"] != float64(0) {
 		t.Fatalf("offer view: %d %v", code, ov)
 	}
@@ -372,7 +373,7 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 	seen := map[string]bool{}
 	cursor := ""
 	for pages := 0; pages < 10; pages++ {
-		code, _, page := call(t, r, "GET", "/v1/inboxes/community/huayang-01?limit=2&cursor="+cursor, "", as(ownCommunity)...)
+		code, _, page := r.Call(t, "GET", "/v1/inboxes/community/huayang-01?limit=2&cursor="+cursor, "", as(ownCommunity)...)
 		if code != 200 {
 			t.Fatalf("inbox: %d %v", code, page)
 		}
@@ -392,17 +393,17 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 	if len(seen) != 5 {
 		t.Fatalf("the inbox listed %d referrals, want 5", len(seen))
 	}
-	if code, _, out := call(t, r, "GET", "/v1/inboxes/community/huayang-01?cursor=garbage", "", as(ownCommunity)...); code != 400 {
+	if code, _, out := r.Call(t, "GET", "/v1/inboxes/community/huayang-01?cursor=garbage", "", as(ownCommunity)...); code != 400 {
 		t.Fatalf("a bad cursor: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "GET", "/v1/inboxes/community/huayang-01?limit=1000", "", as(ownCommunity)...); code != 422 {
+	if code, _, out := r.Call(t, "GET", "/v1/inboxes/community/huayang-01?limit=1000", "", as(ownCommunity)...); code != 422 {
 		t.Fatalf("a page too long: %d %v", code, out)
 	}
 	// The provider sees no household data before the centre accepts; from then on a
 	// pseudonym and the one ground that admitted it (minimum necessary).
 	providerItems := func() map[string]map[string]any {
 		t.Helper()
-		code, _, pr := call(t, r, "GET", "/v1/providers/prov-a/referrals", "", as(ownProvider)...)
+		code, _, pr := r.Call(t, "GET", "/v1/providers/prov-a/referrals", "", as(ownProvider)...)
 		if code != 200 || len(pr["items"].([]any)) != 5 {
 			t.Fatalf("provider referrals: %d %v", code, pr)
 		}
@@ -429,16 +430,16 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 		}
 		acceptedReferral = id
 	}
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+acceptedReferral+"/accept", "", as(ownCommunity)...); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+acceptedReferral+"/accept", "", as(ownCommunity)...); code != 201 {
 		t.Fatalf("accept: %d %v", code, out)
 	}
-	settle(t, r)
+	r.Settle(t)
 	if item := providerItems()[acceptedReferral]; item["eligibility_ground"] != "elderly" || !strings.HasPrefix(item["household"].(string), "hh-") {
 		t.Fatalf("an accepted referral's provider item %v", item)
 	}
 	// The district's indicators today: ten needs, half proposed near the household,
 	// none served yet; five waiting for respite care in Huayang Road street.
-	code, _, ind := call(t, r, "GET", "/v1/indicators/district/changning?period=day", "", as(ownProvider)...)
+	code, _, ind := r.Call(t, "GET", "/v1/indicators/district/changning?period=day", "", as(ownProvider)...)
 	if code != 200 {
 		t.Fatalf("indicators: %d %v", code, ind)
 	}
@@ -452,11 +453,11 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 	if ind["waitlisted_needs"] != float64(5) || len(gap) != 1 || gap[0].(map[string]any)["category"] != "respite_care" || gap[0].(map[string]any)["waiting"] != float64(5) {
 		t.Fatalf("present state %v %v", ind["waitlisted_needs"], gap)
 	}
-	if code, _, out := call(t, r, "GET", "/v1/indicators/district/changning?period=year", "", as(ownProvider)...); code != 422 {
+	if code, _, out := r.Call(t, "GET", "/v1/indicators/district/changning?period=year", "", as(ownProvider)...); code != 422 {
 		t.Fatalf("an unknown period: %d %v", code, out)
 	}
 	// Prometheus sees the time to link and the district's gauges.
-	resp, err := http.Get(r.srv.URL + "/metrics")
+	resp, err := http.Get(r.Server.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +470,7 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 		}
 	}
 	// Respite care is offered nowhere: five needs wait on the street's waitlist.
-	code, _, wl := call(t, r, "GET", "/v1/waitlists/street/huayang", "", as(ownStreet)...)
+	code, _, wl := r.Call(t, "GET", "/v1/waitlists/street/huayang", "", as(ownStreet)...)
 	if code != 200 || len(wl["items"].([]any)) != 5 {
 		t.Fatalf("waitlist: %d %v", code, wl)
 	}
@@ -479,10 +480,10 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 // version gets 412 and appends nothing; the read one takes effect; a retry with the
 // same Idempotency-Key gets the first answer back.
 func TestIfMatch(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-ifmatch")
+	r := nodetest.Start(t, redistest.Real(t), "node-ifmatch")
 	f := newFixture(t, r, false)
-	centre := []string{"Authorization", "Bearer " + r.token(t, ownCommunity)}
-	code, hdr, _ := call(t, r, "GET", "/v1/needs/"+f.need, "", centre...)
+	centre := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity)}
+	code, hdr, _ := r.Call(t, "GET", "/v1/needs/"+f.need, "", centre...)
 	etag := hdr.Get("ETag")
 	if code != 200 || etag == "" {
 		t.Fatalf("need: %d, ETag %q", code, etag)
@@ -491,23 +492,23 @@ func TestIfMatch(t *testing.T) {
 	if _, err := fmt.Sscanf(etag, `"%d"`, &v); err != nil {
 		t.Fatalf("ETag %q: %v", etag, err)
 	}
-	settle(t, r)
-	before := head(t, r)
+	r.Settle(t)
+	before := r.Head(t)
 	stale := fmt.Sprintf(`"%d"`, v-1)
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", append(centre, "If-Match", stale)...); code != 412 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/accept", "", append(centre, "If-Match", stale)...); code != 412 {
 		t.Fatalf("a stale If-Match: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", append(centre, "If-Match", "soon")...); code != 400 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/accept", "", append(centre, "If-Match", "soon")...); code != 400 {
 		t.Fatalf("a malformed If-Match: %d %v", code, out)
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("refused commands appended %d events", after-before)
 	}
 	headers := append(centre, "If-Match", etag, "Idempotency-Key", "accept-once")
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 201 {
 		t.Fatalf("accept at the read version: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 200 || out["replayed"] != true {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/accept", "", headers...); code != 200 || out["replayed"] != true {
 		t.Fatalf("the retry: %d %v", code, out)
 	}
 }
@@ -515,8 +516,8 @@ func TestIfMatch(t *testing.T) {
 // TestEveryRouteIsInTheOpenAPIDocument checks the document served at
 // /v1/openapi.json names every route the server answers, and no other.
 func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-openapi")
-	resp, err := http.Get(r.srv.URL + "/v1/openapi.json") // no token needed
+	r := nodetest.Start(t, redistest.Real(t), "node-openapi")
+	resp, err := http.Get(r.Server.URL + "/v1/openapi.json") // no token needed
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +538,7 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 		}
 	}
 	served := map[string]bool{"GET /healthz": true, "GET /metrics": true}
-	for _, route := range r.node.API().Routes() {
+	for _, route := range r.Node.API().Routes() {
 		served[route] = true
 	}
 	for route := range served {
@@ -556,17 +557,17 @@ func TestEveryRouteIsInTheOpenAPIDocument(t *testing.T) {
 // rebuilt models equal the live ones, serving never stops, and what comes after the
 // switch is projected into the new generation.
 func TestRebuildWhileServing(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-rebuild")
+	r := nodetest.Start(t, redistest.Real(t), "node-rebuild")
 	var ids []string
 	for i := 0; i < 20; i++ {
-		ids = append(ids, register(t, r, "huayang-01", "counselling", "respite_care")...)
+		ids = append(ids, r.Register(t, "huayang-01", "counselling", "respite_care")...)
 	}
-	offer(t, r, "huayang-01", "counselling", 10)
-	settle(t, r)
+	r.Offer(t, "huayang-01", "counselling", 10)
+	r.Settle(t)
 	views := func() map[string]string {
 		out := map[string]string{}
 		for _, id := range ids {
-			v := need(t, r, id, func(projections.NeedView) bool { return true })
+			v := r.Need(t, id, func(projections.NeedView) bool { return true })
 			b, _ := json.Marshal(v)
 			out[id] = string(b)
 		}
@@ -580,11 +581,11 @@ func TestRebuildWhileServing(t *testing.T) {
 	}
 	done := make(chan rebuilt, 1)
 	go func() {
-		stats, err := node.RebuildProjections(ctx, r.client, r.node.Store(), []string{"changning"}, nil)
+		stats, err := node.RebuildProjections(ctx, r.Client, r.Node.Store(), []string{"changning"}, nil)
 		done <- rebuilt{stats, err}
 	}()
 	for i := 0; i < 10; i++ { // commands while the rebuild runs
-		ids = append(ids, register(t, r, "xinhua-01", "legal_aid")...)
+		ids = append(ids, r.Register(t, "xinhua-01", "legal_aid")...)
 	}
 	res := <-done
 	stats, err := res.stats, res.err
@@ -594,7 +595,7 @@ func TestRebuildWhileServing(t *testing.T) {
 	if stats.Events == 0 || stats.Partitions != 1 {
 		t.Fatalf("rebuild stats %+v", stats)
 	}
-	settle(t, r)
+	r.Settle(t)
 	after := views()
 	for id, b := range before {
 		var v1, v2 projections.NeedView
@@ -604,17 +605,17 @@ func TestRebuildWhileServing(t *testing.T) {
 			t.Fatalf("need %s rebuilt differently:\n%s\n%s", id, b, after[id])
 		}
 	}
-	st, _ := r.node.Views().Store("changning")
+	st, _ := r.Node.Views().Store("changning")
 	if g, _ := st.Generation(ctx); g != 1 {
 		t.Fatalf("generation %d after the rebuild", g)
 	}
-	keys, _ := r.client.Keys(ctx, "tl:{changning}:view:g0:*").Result()
+	keys, _ := r.Client.Keys(ctx, "tl:{changning}:view:g0:*").Result()
 	if len(keys) != 0 {
 		t.Fatalf("%d keys of the old generation left", len(keys))
 	}
 	// After the switch, new needs are projected into the new generation.
-	n := register(t, r, "huayang-01", "legal_aid")[0]
-	need(t, r, n, func(v projections.NeedView) bool { return v.Status != "" })
+	n := r.Register(t, "huayang-01", "legal_aid")[0]
+	r.Need(t, n, func(v projections.NeedView) bool { return v.Status != "" })
 }
 
 // TestLoadGenerator drives the API with two clients for a second at a target rate,
@@ -623,13 +624,13 @@ func TestRebuildWhileServing(t *testing.T) {
 // log; the lag is read from /metrics; the raw limits are measured and their scratch
 // keys deleted afterwards.
 func TestLoadGenerator(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-load")
+	r := nodetest.Start(t, redistest.Real(t), "node-load")
 	ctx := context.Background()
 	report, err := loadgen.Run(ctx, loadgen.Config{
-		URL: r.srv.URL, ProviderToken: r.token(t, ownProvider),
-		Areas:      []loadgen.Area{{District: "changning", CentreToken: r.token(t, ownDistrict), Communities: []string{"huayang-01", "xinhua-02"}}},
+		URL: r.Server.URL, ProviderToken: r.Token(t, ownProvider),
+		Areas:      []loadgen.Area{{District: "changning", CentreToken: r.Token(t, ownDistrict), Communities: []string{"huayang-01", "xinhua-02"}}},
 		Categories: []string{"counselling", "material_aid"}, NeedsPerHousehold: 2, OfferOneIn: 3,
-		Clients: 2, Duration: time.Second, Rate: 200, Seed: 1, Log: r.client,
+		Clients: 2, Duration: time.Second, Rate: 200, Seed: 1, Log: r.Client,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -640,7 +641,7 @@ func TestLoadGenerator(t *testing.T) {
 	if report.CommandsSec > 200*1.2 {
 		t.Fatalf("%.0f commands/s at a target of 200/s", report.CommandsSec)
 	}
-	if h := head(t, r); h < report.Commands {
+	if h := r.Head(t); h < report.Commands {
 		t.Fatalf("%d commands sent, the log holds %d events", report.Commands, h)
 	}
 	d := report.Decisions
@@ -655,10 +656,10 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	// Batches of ten households a request: ten commands each, every need decided.
 	batched, err := loadgen.Run(ctx, loadgen.Config{
-		URL: r.srv.URL, ProviderToken: r.token(t, ownProvider),
-		Areas:      []loadgen.Area{{District: "changning", CentreToken: r.token(t, ownDistrict), Communities: []string{"huayang-01", "xinhua-02"}}},
+		URL: r.Server.URL, ProviderToken: r.Token(t, ownProvider),
+		Areas:      []loadgen.Area{{District: "changning", CentreToken: r.Token(t, ownDistrict), Communities: []string{"huayang-01", "xinhua-02"}}},
 		Categories: []string{"counselling", "material_aid", "legal_aid"}, Batch: 10, OfferOneIn: 1000,
-		Clients: 2, Duration: 500 * time.Millisecond, Seed: 2, Log: r.client,
+		Clients: 2, Duration: 500 * time.Millisecond, Seed: 2, Log: r.Client,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -667,11 +668,11 @@ func TestLoadGenerator(t *testing.T) {
 		batched.Decisions.Undecided != 0 || batched.Decisions.Latency.Count != int(batched.Needs) {
 		t.Fatalf("batched report %+v, decisions %+v", batched, batched.Decisions)
 	}
-	limits, err := loadgen.RawLimits(ctx, r.client, 2, 300*time.Millisecond, true)
+	limits, err := loadgen.RawLimits(ctx, r.Client, 2, 300*time.Millisecond, true)
 	if err != nil || limits.LuaAppend <= 0 || limits.XADD <= 0 || limits.XReadGroup <= 0 || limits.XRangeDecode <= 0 || limits.Entries == 0 {
 		t.Fatalf("raw limits %+v %v", limits, err)
 	}
-	if keys, _ := r.client.Keys(ctx, "tl:{loadraw*").Result(); len(keys) != 0 {
+	if keys, _ := r.Client.Keys(ctx, "tl:{loadraw*").Result(); len(keys) != 0 {
 		t.Fatalf("the raw measures left %d keys", len(keys))
 	}
 }
@@ -682,9 +683,9 @@ func TestLoadGenerator(t *testing.T) {
 // refused with nothing published.
 func TestOperatorPublishesReferenceData(t *testing.T) {
 	srv := redistest.Real(t)
-	r := start(t, srv, "node-ref")
-	op := []string{"Authorization", "Bearer " + r.token(t, operator)}
-	code, _, cur := call(t, r, "GET", "/v1/reference/changning", "", op...)
+	r := nodetest.Start(t, srv, "node-ref")
+	op := []string{"Authorization", "Bearer " + r.Token(t, operator)}
+	code, _, cur := r.Call(t, "GET", "/v1/reference/changning", "", op...)
 	if code != 200 {
 		t.Fatalf("reference: %d %v", code, cur)
 	}
@@ -696,8 +697,8 @@ func TestOperatorPublishesReferenceData(t *testing.T) {
 		"capabilities": []string{"counselling"},
 	})
 	body, _ := json.Marshal(map[string]any{"district": district, "categories": cur["categories"], "policy": cur["policy"]})
-	before := head(t, r)
-	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), "Authorization", "Bearer "+r.token(t, ownDistrict)); code != 403 {
+	before := r.Head(t)
+	if code, _, out := r.Call(t, "PUT", "/v1/reference/changning", string(body), "Authorization", "Bearer "+r.Token(t, ownDistrict)); code != 403 {
 		t.Fatalf("a centre publishing reference data: %d %v", code, out)
 	}
 	// Dropping a community in use is refused, and nothing is published.
@@ -707,29 +708,29 @@ func TestOperatorPublishesReferenceData(t *testing.T) {
 	}
 	trimmed["streets"] = streets[1:]
 	bad, _ := json.Marshal(map[string]any{"district": trimmed, "categories": cur["categories"], "policy": cur["policy"]})
-	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(bad), op...); code != 422 {
+	if code, _, out := r.Call(t, "PUT", "/v1/reference/changning", string(bad), op...); code != 422 {
 		t.Fatalf("dropping a street: %d %v", code, out)
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("refused publications appended %d events", after-before)
 	}
 	keyed := append(slices.Clone(op), "Idempotency-Key", "publish-1")
-	code, _, first := call(t, r, "PUT", "/v1/reference/changning", string(body), keyed...)
+	code, _, first := r.Call(t, "PUT", "/v1/reference/changning", string(body), keyed...)
 	if code != 201 || first["changed"] != true || first["replayed"] != false {
 		t.Fatalf("publish: %d %v", code, first)
 	}
 	// Its answer lost, the retry under the key is answered as every command's is:
 	// 200, replayed, the same versions (it was 201).
-	if code, _, again := call(t, r, "PUT", "/v1/reference/changning", string(body), keyed...); code != 200 || again["replayed"] != true ||
+	if code, _, again := r.Call(t, "PUT", "/v1/reference/changning", string(body), keyed...); code != 200 || again["replayed"] != true ||
 		fmt.Sprint(again["versions"]) != fmt.Sprint(first["versions"]) {
 		t.Fatalf("the publication retried: %d %v, first %v", code, again, first)
 	}
-	if code, _, out := call(t, r, "PUT", "/v1/reference/changning", string(body), op...); code != 200 || out["changed"] != false {
+	if code, _, out := r.Call(t, "PUT", "/v1/reference/changning", string(body), op...); code != 200 || out["changed"] != false {
 		t.Fatalf("the same again: %d %v", code, out)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		code, _, out := call(t, r, "POST", "/v1/households", `{"community":"huayang-99","needs":[{"category":"counselling"}]}`)
+		code, _, out := r.Call(t, "POST", "/v1/households", `{"community":"huayang-99","needs":[{"category":"counselling"}]}`)
 		if code == 201 {
 			break
 		}
@@ -739,9 +740,9 @@ func TestOperatorPublishesReferenceData(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// A node started afterwards from the shipped files keeps the operator's data.
-	r.stop()
-	r2 := start(t, srv, "node-ref-2")
-	if code, _, out := call(t, r2, "POST", "/v1/households", `{"community":"huayang-99","needs":[{"category":"counselling"}]}`); code != 201 {
+	r.Stop()
+	r2 := nodetest.Start(t, srv, "node-ref-2")
+	if code, _, out := r2.Call(t, "POST", "/v1/households", `{"community":"huayang-99","needs":[{"category":"counselling"}]}`); code != 201 {
 		t.Fatalf("after a restart: %d %v", code, out)
 	}
 }
@@ -749,15 +750,15 @@ func TestOperatorPublishesReferenceData(t *testing.T) {
 // TestLongInputGetsAShortProblem sends a community name of 60 KB: it is refused
 // with a problem whose detail stays short, and nothing is appended.
 func TestLongInputGetsAShortProblem(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-long")
-	before := head(t, r)
+	r := nodetest.Start(t, redistest.Real(t), "node-long")
+	before := r.Head(t)
 	long := strings.Repeat("x", 60<<10)
-	code, _, out := call(t, r, "POST", "/v1/households", `{"community":"`+long+`","needs":[{"category":"counselling"}]}`)
+	code, _, out := r.Call(t, "POST", "/v1/households", `{"community":"`+long+`","needs":[{"category":"counselling"}]}`)
 	detail, _ := out["detail"].(string)
 	if code != 422 && code != 403 || len(detail) > 1100 || detail == "" {
 		t.Fatalf("a 60 KB community: %d, detail of %d bytes", code, len(detail))
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("appended %d events", after-before)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/adapters"
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/redistest"
@@ -20,29 +21,8 @@ import (
 	"github.com/tierlink/tierlink/matching"
 )
 
-// loopApplier feeds a matching loop from a follower, a run at a time when catching up.
-type loopApplier struct{ l *matching.Loop }
-
-func (a loopApplier) Checkpoint(ctx context.Context) (int64, error) { return a.l.Checkpoint(ctx) }
-func (a loopApplier) Apply(ctx context.Context, e eventlog.Entry) error {
-	return a.ApplyBatch(ctx, []eventlog.Entry{e})
-}
-func (a loopApplier) ApplyBatch(ctx context.Context, entries []eventlog.Entry) error {
-	in := make([]matching.Input, len(entries))
-	for i := range entries {
-		in[i].Position = entries[i].Position
-		if entries[i].Err == nil {
-			in[i].Event = &entries[i].Event
-		}
-	}
-	return a.l.HandleBatch(ctx, in)
-}
-
-func (a loopApplier) Flush(ctx context.Context) (bool, error) {
-	pending := a.l.Pending()
-	return pending, a.l.Flush(ctx)
-}
-
+// storeAppender is adapters.MatcherAppender without the lease's fence and the
+// metrics: the benchmarks' matchers hold no lease.
 type storeAppender struct{ s *eventlog.Store }
 
 func (a storeAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {
@@ -91,7 +71,7 @@ func BenchmarkMatcherCatchUp(b *testing.B) {
 				go func() {
 					defer close(done)
 					_ = store.Follow(fctx, eventlog.SubscriptionConfig{Partition: p, Group: "bench", Consumer: "c",
-						BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, loopApplier{loop}, nil)
+						BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, adapters.MatcherApplier(loop), nil)
 				}()
 				var read int64
 				for {
@@ -136,7 +116,7 @@ func restartRate(b testing.TB, store *eventlog.Store, reg *domain.Registry, p st
 	go func() {
 		defer close(done)
 		_ = store.Follow(fctx, eventlog.SubscriptionConfig{Partition: p, Group: "restart", Consumer: "c",
-			BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, loopApplier{loop}, nil)
+			BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, adapters.MatcherApplier(loop), nil)
 	}()
 	head, _ := store.Head(ctx, p)
 	for {
@@ -261,7 +241,7 @@ func TestCatchUpOverBacklogThenRestart(t *testing.T) {
 	go func() {
 		defer close(done)
 		_ = store.Follow(fctx, eventlog.SubscriptionConfig{Partition: p, Group: "m", Consumer: "c",
-			BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, loopApplier{loop}, nil)
+			BlockTime: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, adapters.MatcherApplier(loop), nil)
 	}()
 	deadline := time.Now().Add(time.Minute)
 	for {

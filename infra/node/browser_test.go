@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 )
 
@@ -89,8 +90,8 @@ func TestBrowserJourney(t *testing.T) {
 		}
 		t.Skip("no chromium on this machine: .ci/run installs it")
 	}
-	r := start(t, redistest.Real(t), "node-browser")
-	base := r.srv.URL
+	r := nodetest.Start(t, redistest.Real(t), "node-browser")
+	base := r.Server.URL
 	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, steps...); err != nil {
@@ -115,9 +116,9 @@ func TestBrowserJourney(t *testing.T) {
 		settled(t, ctx, `location.pathname !== "/ui/signin"`)
 	}
 	centre, provider, op := newBrowser(t, exe), newBrowser(t, exe), newBrowser(t, exe)
-	signIn(centre, r.token(t, ownDistrict)) // the waiting need is proposed at the district tier
-	signIn(provider, r.token(t, ownProvider))
-	signIn(op, r.token(t, operator))
+	signIn(centre, r.Token(t, ownDistrict)) // the waiting need is proposed at the district tier
+	signIn(provider, r.Token(t, ownProvider))
+	signIn(op, r.Token(t, operator))
 
 	// The operator's dashboard before: nothing served.
 	do(op, "dashboard", chromedp.Navigate(base+"/ui/dashboard"), chromedp.WaitVisible(chromedp.CSS(".kpis")))
@@ -180,7 +181,7 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	shoot(t, provider, base, "/ui/referrals", "provider-referrals")
 	// The operator's dashboard shows the obtainment rate moved.
-	settle(t, r)
+	r.Settle(t)
 	do(op, "dashboard", chromedp.Navigate(base+"/ui/dashboard"), chromedp.WaitVisible(chromedp.CSS(".kpis")))
 	after := text(op, ".kpis li:nth-child(2) strong")
 	if before != "0%" || after == "0%" || !strings.HasSuffix(after, "%") {

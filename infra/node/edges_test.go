@@ -13,6 +13,7 @@ import (
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/httpapi"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 )
 
@@ -21,9 +22,9 @@ import (
 // added here): each is refused with its problem before anything else happens, and
 // nothing is appended to the log.
 func TestBadInputOnEveryCommand(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-edges")
+	r := nodetest.Start(t, redistest.Real(t), "node-edges")
 	f := newFixture(t, r, false)
-	_, _, ref := call(t, r, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.token(t, operator))
+	_, _, ref := r.Call(t, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.Token(t, operator))
 	member := func(k string, v any) string {
 		b, _ := json.Marshal(map[string]any{k: v})
 		return string(b[1 : len(b)-1])
@@ -97,9 +98,9 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 		{name: "malformed If-Match", body: func(b body) string { return join(b.first, b.rest) },
 			headers: []string{"If-Match", "3"}, status: 400, kind: "invalid-header"},
 	}
-	settle(t, r)
+	r.Settle(t)
 	mutating := 0
-	for _, route := range r.node.API().Routes() {
+	for _, route := range r.Node.API().Routes() {
 		method, pattern, _ := strings.Cut(route, " ")
 		if method == "GET" {
 			continue
@@ -127,9 +128,9 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 				} else {
 					sent = `{"note":"` + strings.Repeat("x", limit(route)) + `"}`
 				}
-				before := head(t, r)
-				headers := append([]string{"Authorization", "Bearer " + r.token(t, b.who)}, c.headers...)
-				code, hdr, out := call(t, r, method, path, sent, headers...)
+				before := r.Head(t)
+				headers := append([]string{"Authorization", "Bearer " + r.Token(t, b.who)}, c.headers...)
+				code, hdr, out := r.Call(t, method, path, sent, headers...)
 				if code != c.status || hdr.Get("Content-Type") != "application/problem+json" || out["type"] != problemType(c.kind) || out["detail"] == "" {
 					t.Fatalf("%s %s with %.80s: %d %s %v, want %d %s", method, path, sent, code, hdr.Get("Content-Type"), out, c.status, c.kind)
 				}
@@ -139,7 +140,7 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 						t.Fatalf("errors %v, want the pointer %s", out["errors"], c.pointer(b))
 					}
 				}
-				if after := head(t, r); after != before {
+				if after := r.Head(t); after != before {
 					t.Fatalf("a refused request appended %d events", after-before)
 				}
 			})
@@ -160,13 +161,13 @@ func problemType(kind string) string {
 // refuses every value that openapi.yaml refuses (limit and If-Match: exactly those),
 // with a problem, and takes the cursors a list gave.
 func TestParametersAgreeWithTheSpec(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-params")
+	r := nodetest.Start(t, redistest.Real(t), "node-params")
 	f := newFixture(t, r, false)
 	newFixture(t, r, false)
 	for i := 0; i < 2; i++ { // respite care is offered nowhere: on the street's waitlist
-		need(t, r, register(t, r, "huayang-01", "respite_care")[0], waitlisted)
+		r.Need(t, r.Register(t, "huayang-01", "respite_care")[0], nodetest.Waitlisted)
 	}
-	settle(t, r)
+	r.Settle(t)
 	doc, err := httpapi.OpenAPI()
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +176,7 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 	long := app.Cursor{ID: strings.Repeat("a", 400), Score: 1}.Encode()
 	specAccepts := func(req *http.Request) error {
 		t.Helper()
-		route, params, err := r.spec.FindRoute(req)
+		route, params, err := r.Spec.FindRoute(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 		}
@@ -193,7 +194,7 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 	who := map[string]domain.Principal{"/v1/inboxes/community/huayang-01": ownCommunity, "/v1/waitlists/street/huayang": ownStreet,
 		"/v1/providers/prov-a/referrals": ownProvider}
 	lists := 0
-	for _, route := range r.node.API().Routes() {
+	for _, route := range r.Node.API().Routes() {
 		method, pattern, _ := strings.Cut(route, " ")
 		op := doc.Paths.Value(pattern)
 		if method != "GET" || op == nil || op.Get == nil || op.Get.Parameters.GetByInAndName("query", "limit") == nil {
@@ -205,17 +206,17 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 			t.Errorf("%s: a list endpoint this test does not know; add it", route)
 			continue
 		}
-		as := []string{"Authorization", "Bearer " + r.token(t, who[path])}
-		_, _, first := call(t, r, "GET", path+"?limit=1", "", as...)
+		as := []string{"Authorization", "Bearer " + r.Token(t, who[path])}
+		_, _, first := r.Call(t, "GET", path+"?limit=1", "", as...)
 		next, _ := first["next_cursor"].(string)
 		if next == "" {
 			t.Fatalf("%s: one item a page gave no next cursor: %v", path, first)
 		}
 		for _, q := range []string{"limit=0", "limit=-1", "limit=201", "limit=abc", "limit=1.5", "limit=", "limit=1", "limit=200",
 			"cursor=", "cursor=" + next, "cursor=" + next + "&limit=2", "cursor=garbage", "cursor=%21%21", "cursor=" + long} {
-			req, _ := http.NewRequest("GET", r.srv.URL+path+"?"+q, nil)
+			req, _ := http.NewRequest("GET", r.Server.URL+path+"?"+q, nil)
 			specErr := specAccepts(req)
-			code, _, out := call(t, r, "GET", path+"?"+q, "", as...)
+			code, _, out := r.Call(t, "GET", path+"?"+q, "", as...)
 			refused := code == 400 || code == 422
 			if specErr != nil && !refused {
 				t.Errorf("%s?%s: the spec refuses it (%v), the server answers %d %v", path, q, specErr, code, out)
@@ -233,17 +234,17 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 	}
 
 	// If-Match on a command: exactly the values the spec refuses are 400.
-	as := []string{"Authorization", "Bearer " + r.token(t, ownProvider)}
-	_, _, o := call(t, r, "GET", "/v1/offers/"+f.offer, "", as...)
+	as := []string{"Authorization", "Bearer " + r.Token(t, ownProvider)}
+	_, _, o := r.Call(t, "GET", "/v1/offers/"+f.offer, "", as...)
 	same := fmt.Sprintf(`{"capacity":%v}`, o["capacity"]) // refused whatever the version: it is the capacity already
-	before := head(t, r)
+	before := r.Head(t)
 	for _, im := range []string{`"1"`, `W/"1"`, `"999999999999999999"`, `*`, `1`, `"0"`, `"-1"`, `soon`, `"1", "2"`, `"9999999999999999999"`, `"1`, `W/1`} {
 		path := "/v1/offers/" + f.offer + "/capacity"
-		req, _ := http.NewRequest("POST", r.srv.URL+path, strings.NewReader(same))
+		req, _ := http.NewRequest("POST", r.Server.URL+path, strings.NewReader(same))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("If-Match", im)
 		specErr := specAccepts(req)
-		code, _, out := call(t, r, "POST", path, same, append(as, "If-Match", im)...)
+		code, _, out := r.Call(t, "POST", path, same, append(as, "If-Match", im)...)
 		if (specErr != nil) != (code == 400) {
 			t.Errorf("If-Match %s: the spec says %v, the server answers %d %v", im, specErr, code, out)
 		}
@@ -251,7 +252,7 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 			t.Errorf("If-Match %s: %v", im, out)
 		}
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("refused commands appended %d events", after-before)
 	}
 }
@@ -260,15 +261,15 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 // 2100-01-01 (the zero time among them, which would otherwise mean "no end") with
 // a field error and nothing appended, and takes the bounds themselves.
 func TestOfferDatesAreBounded(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-dates")
-	as := []string{"Authorization", "Bearer " + r.token(t, ownProvider)}
+	r := nodetest.Start(t, redistest.Real(t), "node-dates")
+	as := []string{"Authorization", "Bearer " + r.Token(t, ownProvider)}
 	post := func(dates string) (int, map[string]any) {
-		code, _, out := call(t, r, "POST", "/v1/offers", `{"provider":"prov-a","category":"legal_aid","capacity":1,
+		code, _, out := r.Call(t, "POST", "/v1/offers", `{"provider":"prov-a","category":"legal_aid","capacity":1,
 			"scope":{"tier":"community","area":"huayang-01"}`+dates+`}`, as...)
 		return code, out
 	}
-	settle(t, r)
-	before := head(t, r)
+	r.Settle(t)
+	before := r.Head(t)
 	for dates, pointer := range map[string]string{
 		`,"valid_until":"0001-01-01T00:00:00Z"`:                                     "/valid_until",
 		`,"valid_from":"0001-01-01T00:00:00Z"`:                                      "/valid_from",
@@ -284,7 +285,7 @@ func TestOfferDatesAreBounded(t *testing.T) {
 			t.Errorf("%s: %d %v, want 422 at %s", dates, code, out, pointer)
 		}
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("refused offers appended %d events", after-before)
 	}
 	if code, out := post(`,"valid_from":"2000-01-01T00:00:00Z","valid_until":"2099-12-31T23:59:59Z"`); code != 201 {

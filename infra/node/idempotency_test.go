@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -32,12 +33,12 @@ type idemCase struct {
 	outsider domain.Principal
 	// next moves the state on after the first attempt, so that the retry finds
 	// the resource elsewhere than the first attempt did.
-	next func(t *testing.T, r running, f fixture, first map[string]any)
+	next func(t *testing.T, r *nodetest.Running, f fixture, first map[string]any)
 }
 
 func idemCases() []idemCase {
-	as := func(t *testing.T, r running, p domain.Principal) []string {
-		return []string{"Authorization", "Bearer " + r.token(t, p)}
+	as := func(t *testing.T, r *nodetest.Running, p domain.Principal) []string {
+		return []string{"Authorization", "Bearer " + r.Token(t, p)}
 	}
 	expect := func(t *testing.T, code int, out map[string]any, want int, what string) {
 		t.Helper()
@@ -45,21 +46,21 @@ func idemCases() []idemCase {
 			t.Fatalf("%s: %d %v", what, code, out)
 		}
 	}
-	startService := func(t *testing.T, r running, f fixture, _ map[string]any) {
-		code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/start", "", as(t, r, ownProvider)...)
+	startService := func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+		code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", as(t, r, ownProvider)...)
 		expect(t, code, out, 201, "start")
 	}
-	withdrawNeed := func(t *testing.T, r running, f fixture, _ map[string]any) {
-		code, _, out := call(t, r, "POST", "/v1/needs/"+f.need+"/withdraw", "", as(t, r, ownCommunity)...)
+	withdrawNeed := func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+		code, _, out := r.Call(t, "POST", "/v1/needs/"+f.need+"/withdraw", "", as(t, r, ownCommunity)...)
 		expect(t, code, out, 201, "withdraw the need")
 	}
 	return []idemCase{
 		{route: "POST /v1/households", path: func(fixture) string { return "/v1/households" }, owner: ownCommunity,
 			body:  `{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`,
 			other: `{"community":"huayang-01","needs":[{"category":"material_aid"}]}`, outsider: otherCommunity,
-			next: func(t *testing.T, r running, _ fixture, first map[string]any) {
+			next: func(t *testing.T, r *nodetest.Running, _ fixture, first map[string]any) {
 				id := first["household_id"].(string)
-				code, _, out := call(t, r, "POST", "/v1/households/"+id+"/needs", `{"needs":[{"category":"homework_tutoring"}]}`, as(t, r, ownCommunity)...)
+				code, _, out := r.Call(t, "POST", "/v1/households/"+id+"/needs", `{"needs":[{"category":"homework_tutoring"}]}`, as(t, r, ownCommunity)...)
 				expect(t, code, out, 201, "another need")
 			}},
 		{route: "POST /v1/households/batch", path: func(fixture) string { return "/v1/households/batch" }, owner: ownStreet,
@@ -71,23 +72,23 @@ func idemCases() []idemCase {
 			outsider: otherStreet},
 		{route: "POST /v1/households/{id}/needs", path: func(f fixture) string { return "/v1/households/" + f.household + "/needs" }, owner: ownCommunity,
 			body: `{"needs":[{"category":"legal_aid"}]}`, other: `{"needs":[{"category":"material_aid"}]}`, outsider: otherCommunity,
-			next: func(t *testing.T, r running, _ fixture, first map[string]any) {
+			next: func(t *testing.T, r *nodetest.Running, _ fixture, first map[string]any) {
 				id := first["needs"].([]any)[0].(map[string]any)["need_id"].(string)
-				code, _, out := call(t, r, "POST", "/v1/needs/"+id+"/withdraw", "", as(t, r, ownCommunity)...)
+				code, _, out := r.Call(t, "POST", "/v1/needs/"+id+"/withdraw", "", as(t, r, ownCommunity)...)
 				expect(t, code, out, 201, "withdraw the new need")
 			}},
 		{route: "POST /v1/offers", path: func(fixture) string { return "/v1/offers" }, owner: ownProvider,
 			body:     `{"provider":"prov-a","category":"material_aid","capacity":2,"scope":{"tier":"street","area":"huayang"}}`,
 			other:    `{"provider":"prov-a","category":"material_aid","capacity":3,"scope":{"tier":"street","area":"huayang"}}`,
 			outsider: otherProvider,
-			next: func(t *testing.T, r running, _ fixture, first map[string]any) {
-				code, _, out := call(t, r, "POST", "/v1/offers/"+first["offer_id"].(string)+"/withdraw", "", as(t, r, ownProvider)...)
+			next: func(t *testing.T, r *nodetest.Running, _ fixture, first map[string]any) {
+				code, _, out := r.Call(t, "POST", "/v1/offers/"+first["offer_id"].(string)+"/withdraw", "", as(t, r, ownProvider)...)
 				expect(t, code, out, 201, "withdraw the offer")
 			}},
 		{route: "POST /v1/offers/{id}/capacity", path: func(f fixture) string { return "/v1/offers/" + f.offer + "/capacity" }, owner: ownProvider,
 			body: `{"capacity":40}`, other: `{"capacity":41}`, outsider: otherProvider,
-			next: func(t *testing.T, r running, f fixture, _ map[string]any) {
-				code, _, out := call(t, r, "POST", "/v1/offers/"+f.offer+"/capacity", `{"capacity":42}`, as(t, r, ownProvider)...)
+			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+				code, _, out := r.Call(t, "POST", "/v1/offers/"+f.offer+"/capacity", `{"capacity":42}`, as(t, r, ownProvider)...)
 				expect(t, code, out, 201, "another capacity")
 			}},
 		{route: "POST /v1/offers/{id}/withdraw", path: func(f fixture) string { return "/v1/offers/" + f.offer + "/withdraw" }, owner: ownProvider,
@@ -102,8 +103,8 @@ func idemCases() []idemCase {
 			body: ``, other: `{"note":"needs the street"}`, outsider: otherCommunity, next: withdrawNeed},
 		{route: "POST /v1/referrals/{id}/start", accepted: true, path: func(f fixture) string { return "/v1/referrals/" + f.referral + "/start" }, owner: ownProvider,
 			body: ``, outsider: otherProvider,
-			next: func(t *testing.T, r running, f fixture, _ map[string]any) {
-				code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/complete", "", as(t, r, ownProvider)...)
+			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+				code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/complete", "", as(t, r, ownProvider)...)
 				expect(t, code, out, 201, "complete")
 			}},
 		{route: "POST /v1/referrals/{id}/complete", accepted: true, started: true, path: func(f fixture) string { return "/v1/referrals/" + f.referral + "/complete" },
@@ -118,13 +119,13 @@ func idemCases() []idemCase {
 // sending the key is refused and told nothing; concurrent duplicates take effect
 // once. Publishing reference data is left out: it is idempotent by its content.
 func TestEveryCommandIsIdempotent(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-idem")
+	r := nodetest.Start(t, redistest.Real(t), "node-idem")
 	cases := idemCases()
 	covered := map[string]bool{}
 	for _, c := range cases {
 		covered[c.route] = true
 	}
-	for _, route := range r.node.API().Routes() {
+	for _, route := range r.Node.API().Routes() {
 		if (strings.HasPrefix(route, "POST ") || strings.HasPrefix(route, "PUT ")) && !covered[route] && route != "PUT /v1/reference/{district}" {
 			t.Errorf("no idempotency case for %s", route)
 		}
@@ -134,40 +135,40 @@ func TestEveryCommandIsIdempotent(t *testing.T) {
 			f := prepared(t, r, c)
 			defer tidy(t, r, f)
 			key := fmt.Sprintf("idem-%d-%s", i, f.referral)
-			owner := []string{"Authorization", "Bearer " + r.token(t, c.owner), "Idempotency-Key", key}
+			owner := []string{"Authorization", "Bearer " + r.Token(t, c.owner), "Idempotency-Key", key}
 			claim(t, r, c.outsider, key) // a key used by another principal is not the owner's
-			settle(t, r)
-			code, _, first := call(t, r, "POST", c.path(f), c.body, owner...)
+			r.Settle(t)
+			code, _, first := r.Call(t, "POST", c.path(f), c.body, owner...)
 			if code != 201 && code != 200 {
 				t.Fatalf("first attempt: %d %v", code, first)
 			}
-			settle(t, r)
+			r.Settle(t)
 			events := eventsOf(t, r, c.owner, key)
 			if len(events) == 0 {
 				t.Fatal("the first attempt wrote nothing under its key")
 			}
 			if c.next != nil {
 				c.next(t, r, f, first)
-				settle(t, r)
+				r.Settle(t)
 			}
-			before := head(t, r)
+			before := r.Head(t)
 			// The answer was lost: the retry, plain and with a stale If-Match, gets it.
 			for _, extra := range [][]string{nil, {"If-Match", `"1"`}} {
-				code, _, again := call(t, r, "POST", c.path(f), c.body, append(slices.Clone(owner), extra...)...)
+				code, _, again := r.Call(t, "POST", c.path(f), c.body, append(slices.Clone(owner), extra...)...)
 				if code != 200 || !sameAnswer(first, again) {
 					t.Fatalf("retry %v: %d %v, first %v", extra, code, again, first)
 				}
 			}
 			// The same key for another request of the owner's: refused as reused.
 			if c.other != "" {
-				code, _, out := call(t, r, "POST", c.path(f), c.other, owner...)
+				code, _, out := r.Call(t, "POST", c.path(f), c.other, owner...)
 				if code != 422 || !strings.HasSuffix(fmt.Sprint(out["type"]), "#idempotency-key-reused") {
 					t.Fatalf("another body under the key: %d %v", code, out)
 				}
 			}
 			// Another principal sending the same request under the same key is
 			// refused by access, and told nothing of the first command.
-			code, hdr, out := call(t, r, "POST", c.path(f), c.body, "Authorization", "Bearer "+r.token(t, c.outsider), "Idempotency-Key", key, "If-Match", `"1"`)
+			code, hdr, out := r.Call(t, "POST", c.path(f), c.body, "Authorization", "Bearer "+r.Token(t, c.outsider), "Idempotency-Key", key, "If-Match", `"1"`)
 			if c.route == "POST /v1/households/batch" {
 				for _, item := range out["results"].([]any) {
 					if st := item.(map[string]any)["status"].(float64); st != 403 {
@@ -184,20 +185,20 @@ func TestEveryCommandIsIdempotent(t *testing.T) {
 					t.Fatalf("the refusal to %s carries %s of the first answer: %v", c.outsider, id, out)
 				}
 			}
-			if after := head(t, r); after != before {
+			if after := r.Head(t); after != before {
 				t.Fatalf("retries and refusals appended %d entries", after-before)
 			}
 			// Concurrent duplicates on a fresh resource: one effect, one answer.
 			g := prepared(t, r, c)
 			defer tidy(t, r, g)
-			settle(t, r)
+			r.Settle(t)
 			dup := fmt.Sprintf("idem-dup-%d-%s", i, g.referral)
 			answers := make([]map[string]any, 8)
 			codes := make([]int, 8)
 			var wg sync.WaitGroup
 			for k := range answers {
 				wg.Go(func() {
-					codes[k], _, answers[k] = call(t, r, "POST", c.path(g), c.body, "Authorization", "Bearer "+r.token(t, c.owner), "Idempotency-Key", dup)
+					codes[k], _, answers[k] = r.Call(t, "POST", c.path(g), c.body, "Authorization", "Bearer "+r.Token(t, c.owner), "Idempotency-Key", dup)
 				})
 			}
 			wg.Wait()
@@ -216,7 +217,7 @@ func TestEveryCommandIsIdempotent(t *testing.T) {
 			if created != 1 {
 				t.Fatalf("%d of the concurrent duplicates say they took effect", created)
 			}
-			settle(t, r)
+			r.Settle(t)
 			if n := len(eventsOf(t, r, c.owner, dup)); n != len(events) {
 				t.Fatalf("concurrent duplicates wrote %d events under their key; one attempt writes %d", n, len(events))
 			}
@@ -225,39 +226,39 @@ func TestEveryCommandIsIdempotent(t *testing.T) {
 }
 
 // prepared makes a fixture in the state a case needs.
-func prepared(t *testing.T, r running, c idemCase) fixture {
+func prepared(t *testing.T, r *nodetest.Running, c idemCase) fixture {
 	t.Helper()
 	f := newFixture(t, r, c.accepted)
 	if c.started {
-		code, _, out := call(t, r, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.token(t, ownProvider))
+		code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.Token(t, ownProvider))
 		if code != 201 {
 			t.Fatalf("start: %d %v", code, out)
 		}
-		need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "in_service" })
+		r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "in_service" })
 	}
 	return f
 }
 
 // claim has a principal use a key first for a command of its own.
-func claim(t *testing.T, r running, p domain.Principal, key string) {
+func claim(t *testing.T, r *nodetest.Running, p domain.Principal, key string) {
 	t.Helper()
 	path, body := "/v1/offers", `{"provider":"`+p.Provider+`","category":"material_aid","capacity":1,"scope":{"tier":"street","area":"xinhua"}}`
 	if p.Role == domain.RoleCentre {
 		community := map[string]string{"xinhua-01": "xinhua-01", "xinhua": "xinhua-01", "huayang": "huayang-02"}[p.Area]
 		path, body = "/v1/households", `{"community":"`+community+`","needs":[{"category":"legal_aid"}]}`
 	}
-	if code, _, out := call(t, r, "POST", path, body, "Authorization", "Bearer "+r.token(t, p), "Idempotency-Key", key); code != 201 {
+	if code, _, out := r.Call(t, "POST", path, body, "Authorization", "Bearer "+r.Token(t, p), "Idempotency-Key", key); code != 201 {
 		t.Fatalf("%s's own command under %s: %d %v", p, key, code, out)
 	}
 }
 
 // tidy withdraws a fixture's need if it still waits, so that it does not take the
 // offer of the next fixture.
-func tidy(t *testing.T, r running, f fixture) {
+func tidy(t *testing.T, r *nodetest.Running, f fixture) {
 	t.Helper()
-	settle(t, r)
-	call(t, r, "POST", "/v1/needs/"+f.need+"/withdraw", "", "Authorization", "Bearer "+r.token(t, ownCommunity))
-	settle(t, r)
+	r.Settle(t)
+	r.Call(t, "POST", "/v1/needs/"+f.need+"/withdraw", "", "Authorization", "Bearer "+r.Token(t, ownCommunity))
+	r.Settle(t)
 }
 
 // sameAnswer reports whether two answers are one, but for "replayed" (a batch's
@@ -297,9 +298,9 @@ func ids(answer map[string]any) []string {
 
 // eventsOf returns the ids of the events in the log written under a principal's
 // key (a batch's households' too).
-func eventsOf(t *testing.T, r running, p domain.Principal, key string) []string {
+func eventsOf(t *testing.T, r *nodetest.Running, p domain.Principal, key string) []string {
 	t.Helper()
-	msgs, err := r.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
+	msgs, err := r.Client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,11 +323,11 @@ func eventsOf(t *testing.T, r running, p domain.Principal, key string) []string 
 // form twice, as a double click or a reload would: the second is answered as the
 // first, and the log holds one effect.
 func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web-idem")
+	r := nodetest.Start(t, redistest.Real(t), "node-web-idem")
 	f := newFixture(t, r, false)
 	b := browser(t)
-	base := r.srv.URL
-	signIn(t, b, base, r.token(t, ownCommunity))
+	base := r.Server.URL
+	signIn(t, b, base, r.Token(t, ownCommunity))
 	_, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "en")
 	form := regexp.MustCompile(`action="/ui/referrals/` + f.referral + `/accept"><input type="hidden" name="csrf" value="([0-9a-f]+)"><input type="hidden" name="idempotency_key" value="([0-9a-f]+)">`).FindStringSubmatch(html)
 	if form == nil {
@@ -339,7 +340,7 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 			t.Fatalf("accept, attempt %d: %d → %s %s", attempt+1, code, hdr.Get("Location"), body)
 		}
 	}
-	settle(t, r)
+	r.Settle(t)
 	if n := len(eventsOf(t, r, ownCommunity, "form-"+form[2])); n != 1 {
 		t.Fatalf("the accept form sent twice wrote %d events", n)
 	}
@@ -373,7 +374,7 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 	}
 	// Another centre's session cannot use the form's key to reach the household.
 	o := browser(t)
-	signIn(t, o, base, r.token(t, otherCommunity))
+	signIn(t, o, base, r.Token(t, otherCommunity))
 	_, _, other := page(t, o, "GET", base+"/ui/households/new", nil, "en")
 	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(other)[1]
 	values.Set("csrf", csrf)
@@ -387,11 +388,11 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 // the person it is for and checks each form but signing in and out carries a key of
 // its own, and that together they cover every command route of the pages.
 func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web-keys")
+	r := nodetest.Start(t, redistest.Real(t), "node-web-keys")
 	proposed := newFixture(t, r, false)
 	newFixture(t, r, true)                                  // an accepted referral: its provider's page offers "start"
 	prepared(t, r, idemCase{accepted: true, started: true}) // one in service: "complete"
-	base := r.srv.URL
+	base := r.Server.URL
 	formRE := regexp.MustCompile(`(?s)<form method="post" action="([^"]+)"[^>]*>(.*?)</form>`)
 	keyRE := regexp.MustCompile(`name="idempotency_key" value="([0-9a-f]{32})"`)
 	seen := map[string]bool{}
@@ -404,7 +405,7 @@ func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
 		{ownProvider, []string{"/ui/offers", "/ui/referrals"}},
 	} {
 		b := browser(t)
-		signIn(t, b, base, r.token(t, v.who))
+		signIn(t, b, base, r.Token(t, v.who))
 		for _, p := range v.pages {
 			code, _, html := page(t, b, "GET", base+p, nil, "en")
 			if code != http.StatusOK {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -19,48 +20,48 @@ import (
 // offer's groups in the offer's order that the household is in, and none of its
 // other groups.
 func TestProviderSeesOneGroundOnlyAfterAcceptance(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-minimum")
-	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.token(t, p)} }
+	r := nodetest.Start(t, redistest.Real(t), "node-minimum")
+	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.Token(t, p)} }
 	// Every group, in an order of the offer's own: living_alone comes before elderly.
 	offerGroups := []string{"non_local_resident", "unemployed_able_to_work", "single_parent", "child_in_difficulty",
 		"seriously_ill", "living_alone", "disabled", "elderly", "extreme_hardship", "low_income", "subsistence_allowance"}
 	householdGroups := []string{"subsistence_allowance", "low_income", "elderly", "living_alone", "disabled", "seriously_ill"}
 	const want = "seriously_ill" // the first of offerGroups the household is in
 	gs, _ := json.Marshal(offerGroups)
-	code, _, o := call(t, r, "POST", "/v1/offers", `{"provider":"prov-a","category":"counselling","capacity":1,
+	code, _, o := r.Call(t, "POST", "/v1/offers", `{"provider":"prov-a","category":"counselling","capacity":1,
 		"scope":{"tier":"community","area":"huayang-01"},"eligibility":{"target_groups":`+string(gs)+`}}`, as(ownProvider)...)
 	if code != http.StatusCreated {
 		t.Fatalf("offer: %d %v", code, o)
 	}
 	hg, _ := json.Marshal(householdGroups)
-	code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"huayang-01","target_groups":`+string(hg)+`,
+	code, _, hh := r.Call(t, "POST", "/v1/households", `{"community":"huayang-01","target_groups":`+string(hg)+`,
 		"needs":[{"category":"counselling"},{"category":"legal_aid"}]}`, as(ownCommunity)...)
 	if code != http.StatusCreated {
 		t.Fatalf("household: %d %v", code, hh)
 	}
 	household := hh["household_id"].(string)
 	needID := hh["needs"].([]any)[0].(map[string]any)["need_id"].(string)
-	v := need(t, r, needID, referred)
-	settle(t, r)
+	v := r.Need(t, needID, nodetest.Referred)
+	r.Settle(t)
 	pseudonym := projections.Pseudonym("prov-a", household)
 
 	// Everything the provider may read: its referrals, its offer, its web page.
 	b := browser(t)
-	signIn(t, b, r.srv.URL, r.token(t, ownProvider))
+	signIn(t, b, r.Server.URL, r.Token(t, ownProvider))
 	read := func() (item map[string]any, all string) {
 		t.Helper()
-		code, _, pr := call(t, r, "GET", "/v1/providers/prov-a/referrals", "", as(ownProvider)...)
+		code, _, pr := r.Call(t, "GET", "/v1/providers/prov-a/referrals", "", as(ownProvider)...)
 		items, _ := pr["items"].([]any)
 		if code != 200 || len(items) != 1 {
 			t.Fatalf("provider referrals: %d %v", code, pr)
 		}
-		code, _, ov := call(t, r, "GET", "/v1/offers/"+v.Referral.OfferID, "", as(ownProvider)...)
+		code, _, ov := r.Call(t, "GET", "/v1/offers/"+v.Referral.OfferID, "", as(ownProvider)...)
 		if code != 200 {
 			t.Fatalf("offer: %d %v", code, ov)
 		}
 		delete(ov, "eligibility") // the offer's own groups
 		raw, _ := json.Marshal([]any{items, ov})
-		code, _, html := page(t, b, "GET", r.srv.URL+"/ui/referrals", nil, "en")
+		code, _, html := page(t, b, "GET", r.Server.URL+"/ui/referrals", nil, "en")
 		if code != 200 || !strings.Contains(html, v.Referral.ID) {
 			t.Fatalf("referrals page: %d %s", code, html)
 		}
@@ -93,11 +94,11 @@ func TestProviderSeesOneGroundOnlyAfterAcceptance(t *testing.T) {
 	}
 
 	// Accepted: the pseudonym, the community and exactly one ground.
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/accept", "", as(ownCommunity)...); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+v.Referral.ID+"/accept", "", as(ownCommunity)...); code != 201 {
 		t.Fatalf("accept: %d %v", code, out)
 	}
-	need(t, r, needID, func(v projections.NeedView) bool { return v.Status == "accepted" })
-	settle(t, r)
+	r.Need(t, needID, func(v projections.NeedView) bool { return v.Status == "accepted" })
+	r.Settle(t)
 	item, all = read()
 	never(all)
 	if item["household"] != pseudonym || item["community"] != "huayang-01" || item["eligibility_ground"] != want {
@@ -113,11 +114,11 @@ func TestProviderSeesOneGroundOnlyAfterAcceptance(t *testing.T) {
 	}
 
 	// The need withdrawn: the referral has ended and the household is out of sight.
-	if code, _, out := call(t, r, "POST", "/v1/needs/"+needID+"/withdraw", "", as(ownCommunity)...); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/needs/"+needID+"/withdraw", "", as(ownCommunity)...); code != 201 {
 		t.Fatalf("withdraw: %d %v", code, out)
 	}
-	need(t, r, needID, func(v projections.NeedView) bool { return v.Status == "withdrawn" })
-	settle(t, r)
+	r.Need(t, needID, func(v projections.NeedView) bool { return v.Status == "withdrawn" })
+	r.Settle(t)
 	item, all = read()
 	never(all)
 	if item["status"] != "ended" || strings.Contains(all, pseudonym) || strings.Contains(all, want) {

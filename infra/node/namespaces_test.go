@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -18,11 +19,11 @@ import (
 // that reads by id: an id is found only in its own model; under any other it is
 // 404, never another model's document (a referral's key read as a need was a 500).
 func TestReadModelNamespacesStayApart(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-namespaces")
-	offer(t, r, "xinhua-02", "counselling", 1)
-	ids := register(t, r, "xinhua-02", "counselling", "homework_tutoring")
-	proposed := need(t, r, ids[0], referred)
-	settle(t, r)
+	r := nodetest.Start(t, redistest.Real(t), "node-namespaces")
+	r.Offer(t, "xinhua-02", "counselling", 1)
+	ids := r.Register(t, "xinhua-02", "counselling", "homework_tutoring")
+	proposed := r.Need(t, ids[0], nodetest.Referred)
+	r.Settle(t)
 
 	// The endpoint that reads each model's documents by id.
 	endpoints := []struct {
@@ -34,7 +35,7 @@ func TestReadModelNamespacesStayApart(t *testing.T) {
 		{projections.OffersModel, "GET", "/v1/offers/", "", http.StatusOK},
 		{projections.ReferralsModel, "POST", "/v1/referrals/", "/accept", 0}, // not accepted here
 	}
-	keys, err := r.client.Keys(context.Background(), "tl:{changning}:view:*").Result()
+	keys, err := r.Client.Keys(context.Background(), "tl:{changning}:view:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestReadModelNamespacesStayApart(t *testing.T) {
 					continue
 				}
 			}
-			code, _, body := call(t, r, ep.method, ep.path+url.PathEscape(id)+ep.suffix, "")
+			code, _, body := r.Call(t, ep.method, ep.path+url.PathEscape(id)+ep.suffix, "")
 			if code != want {
 				t.Errorf("%s %s%s%s (a key of %s): %d %v, want %d", ep.method, ep.path, id, ep.suffix, model, code, body, want)
 			}
@@ -66,7 +67,7 @@ func TestReadModelNamespacesStayApart(t *testing.T) {
 		}
 	}
 	// The referral's own key finds its need.
-	if code, _, body := call(t, r, "POST", "/v1/referrals/"+proposed.Referral.ID+"/accept", ""); code != http.StatusCreated && code != http.StatusOK {
+	if code, _, body := r.Call(t, "POST", "/v1/referrals/"+proposed.Referral.ID+"/accept", ""); code != http.StatusCreated && code != http.StatusOK {
 		t.Fatalf("accepting referral %s: %d %v", proposed.Referral.ID, code, body)
 	}
 }
@@ -76,27 +77,27 @@ func TestReadModelNamespacesStayApart(t *testing.T) {
 // kept it (a document "referral-<id>" of the needs model): its inbox still lists it,
 // its centre can still answer it, and the old document is not a need.
 func TestReferralsIndexedBeforeTheUpgradeKeepWorking(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-legacy-index")
+	r := nodetest.Start(t, redistest.Real(t), "node-legacy-index")
 	f := newFixture(t, r, false)
-	settle(t, r)
+	r.Settle(t)
 	ctx := context.Background()
-	keys, err := r.client.Keys(ctx, "tl:{changning}:view:g*:"+projections.ReferralsModel+":"+f.referral).Result()
+	keys, err := r.Client.Keys(ctx, "tl:{changning}:view:g*:"+projections.ReferralsModel+":"+f.referral).Result()
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("the referral's index key: %v %v", keys, err)
 	}
 	legacy := strings.Replace(keys[0], ":"+projections.ReferralsModel+":", ":"+projections.NeedsModel+":referral-", 1)
-	if err := r.client.Rename(ctx, keys[0], legacy).Err(); err != nil {
+	if err := r.Client.Rename(ctx, keys[0], legacy).Err(); err != nil {
 		t.Fatal(err)
 	}
-	centre := []string{"Authorization", "Bearer " + r.token(t, ownCommunity)}
-	code, _, inbox := call(t, r, "GET", "/v1/inboxes/community/huayang-01", "", centre...)
+	centre := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity)}
+	code, _, inbox := r.Call(t, "GET", "/v1/inboxes/community/huayang-01", "", centre...)
 	if code != http.StatusOK || !strings.Contains(fmt.Sprint(inbox), f.need) {
 		t.Fatalf("the inbox without the referral's new index entry: %d %v", code, inbox)
 	}
-	if code, _, body := call(t, r, "GET", "/v1/needs/referral-"+f.referral, ""); code != http.StatusNotFound {
+	if code, _, body := r.Call(t, "GET", "/v1/needs/referral-"+f.referral, ""); code != http.StatusNotFound {
 		t.Fatalf("the old index document read as a need: %d %v", code, body)
 	}
-	if code, _, body := call(t, r, "POST", "/v1/referrals/"+f.referral+"/accept", "", centre...); code != http.StatusCreated {
+	if code, _, body := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/accept", "", centre...); code != http.StatusCreated {
 		t.Fatalf("accepting a referral indexed the old way: %d %v", code, body)
 	}
 }

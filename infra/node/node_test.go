@@ -5,329 +5,44 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tierlink/tierlink/domain"
-	"github.com/tierlink/tierlink/infra/eventlog"
-	"github.com/tierlink/tierlink/infra/httpapi"
-	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
-	"github.com/tierlink/tierlink/infra/reference"
 	"github.com/tierlink/tierlink/projections"
 )
 
-type running struct {
-	srv    *httptest.Server
-	stop   func()
-	client *redis.Client
-	node   *node.Node
-	tokens *sync.Map // principal → bearer token, issued on first use
-	spec   routers.Router
-}
-
-// token returns a bearer token of the principal, issued once per node.
-func (r running) token(t *testing.T, p domain.Principal) string {
-	t.Helper()
-	if s, ok := r.tokens.Load(p); ok {
-		return s.(string)
-	}
-	secret, _, err := r.node.Tokens().Create(context.Background(), p, "test "+p.String(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := r.tokens.LoadOrStore(p, secret)
-	return s.(string)
-}
-
-// districtCentre is the Changning district centre: its node holds every sample community.
-var districtCentre = domain.Principal{Role: domain.RoleCentre, Tier: domain.TierDistrict, Area: "changning"}
-
-// principalFor picks who sends a request in these tests: the party the endpoint is
-// for. A referral's answer comes from the centre it is addressed to, a service step
-// and an offer's change from the offer's provider, the rest from the district centre.
-func principalFor(t *testing.T, r running, method, path, body string) domain.Principal {
-	t.Helper()
-	ctx := context.Background()
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	provider := func(offerID string) domain.Principal {
-		_, evs, _ := r.node.Store().FindAggregate(ctx, []string{"changning"}, domain.AggregateRef{Type: domain.AggregateOffer, ID: offerID})
-		o := domain.Offer{Provider: "p"} // an unknown offer: any provider gets its 404
-		for _, e := range evs {
-			o = o.Evolve(e)
-		}
-		return domain.Principal{Role: domain.RoleProvider, Provider: o.Provider}
-	}
-	switch {
-	case method == "POST" && path == "/v1/offers":
-		var req struct{ Provider string }
-		if json.Unmarshal([]byte(body), &req) != nil || !domain.ValidID(req.Provider) {
-			req.Provider = "p" // a body the API refuses anyway
-		}
-		return domain.Principal{Role: domain.RoleProvider, Provider: req.Provider}
-	case len(parts) == 4 && parts[1] == "offers":
-		return provider(parts[2])
-	case len(parts) == 4 && parts[1] == "referrals":
-		needID, ok, _ := r.node.Views().Find(ctx, projections.ReferralsModel, parts[2])
-		if !ok {
-			return districtCentre
-		}
-		b, _, _ := r.node.Views().Find(ctx, projections.NeedsModel, string(needID))
-		var v projections.NeedView
-		_ = json.Unmarshal(b, &v)
-		if parts[3] == "start" || parts[3] == "complete" {
-			if v.Referral == nil {
-				return districtCentre
-			}
-			return provider(v.Referral.OfferID)
-		}
-		area := map[int]string{domain.TierCommunity: v.Community, domain.TierStreet: v.Street, domain.TierDistrict: "changning"}[v.Tier]
-		return domain.Principal{Role: domain.RoleCentre, Tier: v.Tier, Area: area}
-	}
-	return districtCentre
-}
-
-// start runs a node on the server as the given consumer until stop is called.
-func start(t *testing.T, srv redistest.Server, consumer string) running {
-	t.Helper()
-	return startWith(t, srv, consumer, 0)
-}
-
-// startWith runs a node with a matcher lease of the given time to live (0: the
-// default), its configuration changed by opts.
-func startWith(t *testing.T, srv redistest.Server, consumer string, leaseTTL time.Duration, opts ...func(*node.Config)) running {
-	t.Helper()
-	ref, err := reference.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := srv.Client(t)
-	cfg := node.Config{
-		Client: client, Consumer: consumer, Reference: ref,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Subscription: eventlog.SubscriptionConfig{
-			MaxIdle: 300 * time.Millisecond, ClaimInterval: 100 * time.Millisecond, BlockTime: 50 * time.Millisecond,
-		},
-		TickInterval: -1, // the tests tick by hand
-		LeaseTTL:     leaseTTL,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.PublishReference(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = n.Run(ctx); close(done) }()
-	hs := httptest.NewServer(n.Handler())
-	stop := func() { hs.Close(); cancel(); <-done }
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			stop()
-		}
-	})
-	doc, err := httpapi.OpenAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return running{srv: hs, stop: stop, client: client, node: n, tokens: &sync.Map{}, spec: spec}
-}
-
-func call(t *testing.T, r running, method, path, body string, headers ...string) (int, http.Header, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, r.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+r.token(t, principalFor(t, r, method, path, body)))
-	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "" {
-			req.Header.Del(headers[i])
-			continue
-		}
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	checkAgainstSpec(t, r, req, resp, b)
-	var out map[string]any
-	if len(bytes.TrimSpace(b)) > 0 && (strings.Contains(resp.Header.Get("Content-Type"), "json")) {
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("%s %s: body %q: %v", method, path, b, err)
-		}
-	}
-	return resp.StatusCode, resp.Header, out
-}
-
-// checkAgainstSpec checks a response against the OpenAPI document: its route is in
-// it, and its status, headers and body are what the document says.
-func checkAgainstSpec(t *testing.T, r running, req *http.Request, resp *http.Response, body []byte) {
-	t.Helper()
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		if _, _, err := r.spec.FindRoute(req); err != nil {
-			return // a path the API does not have: answered with a problem, not in the document
-		}
-	}
-	route, params, err := r.spec.FindRoute(req)
-	if err != nil {
-		t.Fatalf("%s %s is not in the OpenAPI document: %v", req.Method, req.URL.Path, err)
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-		Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true},
-	}
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		t.Fatalf("%s %s answered %d, which the OpenAPI document does not allow: %v\n%s", req.Method, req.URL.Path, resp.StatusCode, err, body)
-	}
-}
-
-func register(t *testing.T, r running, community string, categories ...string) []string {
-	t.Helper()
-	var needs []string
-	for _, c := range categories {
-		needs = append(needs, `{"category":"`+c+`"}`)
-	}
-	code, _, out := call(t, r, "POST", "/v1/households", `{"community":"`+community+`","needs":[`+strings.Join(needs, ",")+`]}`)
-	if code != http.StatusCreated {
-		t.Fatalf("register: %d %v", code, out)
-	}
-	var ids []string
-	for _, n := range out["needs"].([]any) {
-		ids = append(ids, n.(map[string]any)["need_id"].(string))
-	}
-	return ids
-}
-
-func offer(t *testing.T, r running, community, category string, capacity int) string {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"provider": "changning-youth", "category": category, "capacity": capacity,
-		"scope": map[string]string{"tier": "community", "area": community}})
-	code, _, out := call(t, r, "POST", "/v1/offers", string(body))
-	if code != http.StatusCreated {
-		t.Fatalf("offer: %d %v", code, out)
-	}
-	return out["offer_id"].(string)
-}
-
-// need waits until the need's view satisfies ok.
-func need(t *testing.T, r running, id string, ok func(projections.NeedView) bool) projections.NeedView {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var last projections.NeedView
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequest("GET", r.srv.URL+"/v1/needs/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+r.token(t, districtCentre))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode == http.StatusOK {
-			last = projections.NeedView{}
-			_ = json.NewDecoder(resp.Body).Decode(&last)
-			if ok(last) {
-				resp.Body.Close()
-				return last
-			}
-		}
-		resp.Body.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("need %s never reached the expected state; last %+v", id, last)
-	return last
-}
-
-func referred(v projections.NeedView) bool { return v.Status == "proposed" }
-
-// settle waits until every consumer group has applied the whole log.
-func settle(t *testing.T, r running) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(r.srv.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		lagging := false
-		seen := 0
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "tierlink_consumer_lag{") {
-				seen++
-				if !strings.HasSuffix(line, " 0") {
-					lagging = true
-				}
-			}
-		}
-		if seen >= 2 && !lagging {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the consumers did not catch up with the log")
-}
-func waitlisted(v projections.NeedView) bool { return v.Status == "waitlisted" }
-
-func head(t *testing.T, r running) int64 {
-	t.Helper()
-	n, err := r.client.HGet(context.Background(), "tl:{changning}:state", "head").Int64()
-	if err != nil {
-		t.Fatalf("log head: %v", err) // every log opens with its reference data
-	}
-	return n
-}
-
 func TestFirstPathEndToEnd(t *testing.T) {
 	srv := redistest.Real(t)
-	r := start(t, srv, "node-a")
+	r := nodetest.Start(t, srv, "node-a")
 
-	o1 := offer(t, r, "xinhua-02", "counselling", 1)
-	a := register(t, r, "xinhua-02", "counselling", "homework_tutoring")
-	va := need(t, r, a[0], referred)
+	o1 := r.Offer(t, "xinhua-02", "counselling", 1)
+	a := r.Register(t, "xinhua-02", "counselling", "homework_tutoring")
+	va := r.Need(t, a[0], nodetest.Referred)
 	if va.Referral == nil || va.Referral.OfferID != o1 || va.Referral.Rule == "" || va.Tier != 1 {
 		t.Fatalf("referral %+v", va)
 	}
-	need(t, r, a[1], waitlisted) // no tutoring offered
-	b := register(t, r, "xinhua-02", "counselling")
-	c := register(t, r, "xinhua-01", "counselling") // another community: not served by o1
-	need(t, r, b[0], waitlisted)
-	o2 := offer(t, r, "xinhua-02", "counselling", 3)
-	if vb := need(t, r, b[0], referred); vb.Referral.OfferID != o2 || vb.Tier != 3 {
+	r.Need(t, a[1], nodetest.Waitlisted) // no tutoring offered
+	b := r.Register(t, "xinhua-02", "counselling")
+	c := r.Register(t, "xinhua-01", "counselling") // another community: not served by o1
+	r.Need(t, b[0], nodetest.Waitlisted)
+	o2 := r.Offer(t, "xinhua-02", "counselling", 3)
+	if vb := r.Need(t, b[0], nodetest.Referred); vb.Referral.OfferID != o2 || vb.Tier != 3 {
 		t.Fatalf("waitlisted need served by %s at tier %d, want %s at its tier, 3", vb.Referral.OfferID, vb.Tier, o2)
 	}
 	// xinhua-01's centre does not link counselling itself: its need went up a tier.
-	if vc := need(t, r, c[0], waitlisted); len(vc.Steps) < 2 || !strings.Contains(vc.Steps[1].Detail, "not_on_capability_list") {
+	if vc := r.Need(t, c[0], nodetest.Waitlisted); len(vc.Steps) < 2 || !strings.Contains(vc.Steps[1].Detail, "not_on_capability_list") {
 		t.Fatalf("steps of a need its community cannot link: %+v", vc.Steps)
 	}
 
 	// Bad input: a clear problem, and nothing appended.
-	settle(t, r)
-	before := head(t, r)
+	r.Settle(t)
+	before := r.Head(t)
 	for _, tc := range []struct {
 		path, body string
 		code       int
@@ -349,7 +64,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 		{"/v1/offers", `{"provider":"p","scope":{"tier":"community","area":"xinhua-02"},"category":"counselling","capacity":1} {}`, 400, ""},
 		{"/v1/offers", `{"provider":"` + strings.Repeat("x", 70<<10) + `"}`, 413, ""},
 	} {
-		code, hdr, out := call(t, r, "POST", tc.path, tc.body)
+		code, hdr, out := r.Call(t, "POST", tc.path, tc.body)
 		if code != tc.code || hdr.Get("Content-Type") != "application/problem+json" || out["detail"] == "" {
 			t.Errorf("%s %.60s: %d %s %v, want %d problem", tc.path, tc.body, code, hdr.Get("Content-Type"), out, tc.code)
 			continue
@@ -361,43 +76,43 @@ func TestFirstPathEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if code, _, _ := call(t, r, "GET", "/v1/needs/no-such-need", ""); code != 404 {
+	if code, _, _ := r.Call(t, "GET", "/v1/needs/no-such-need", ""); code != 404 {
 		t.Errorf("unknown need: %d", code)
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("refused requests appended %d events", after-before)
 	}
 
 	// A retried command (same Idempotency-Key) takes effect once and answers the same.
 	body := `{"provider":"p","scope":{"tier":"community","area":"xinhua-03"},"category":"legal_aid","capacity":2}`
-	code1, _, first := call(t, r, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
-	code2, _, second := call(t, r, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
+	code1, _, first := r.Call(t, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
+	code2, _, second := r.Call(t, "POST", "/v1/offers", body, "Idempotency-Key", "retry-1")
 	if code1 != 201 || code2 != 200 || first["offer_id"] != second["offer_id"] || second["replayed"] != true {
 		t.Fatalf("retry: %d %v then %d %v", code1, first, code2, second)
 	}
 	// The same key for another request is refused, and appends nothing.
-	settle(t, r)
-	before = head(t, r)
+	r.Settle(t)
+	before = r.Head(t)
 	other := strings.Replace(body, `"capacity":2`, `"capacity":3`, 1)
-	if code, _, out := call(t, r, "POST", "/v1/offers", other, "Idempotency-Key", "retry-1"); code != 422 || !strings.HasSuffix(out["type"].(string), "#idempotency-key-reused") {
+	if code, _, out := r.Call(t, "POST", "/v1/offers", other, "Idempotency-Key", "retry-1"); code != 422 || !strings.HasSuffix(out["type"].(string), "#idempotency-key-reused") {
 		t.Fatalf("key reused for another body: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/offers/"+first["offer_id"].(string)+"/withdraw", "", "Idempotency-Key", "retry-1"); code != 422 {
+	if code, _, out := r.Call(t, "POST", "/v1/offers/"+first["offer_id"].(string)+"/withdraw", "", "Idempotency-Key", "retry-1"); code != 422 {
 		t.Fatalf("key reused for another endpoint: %d %v", code, out)
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("refused reuses appended %d events", after-before)
 	}
 	// A key belongs to the principal that used it: another principal's command
 	// with the same key is its own.
-	if code, _, out := call(t, r, "POST", "/v1/households", `{"community":"xinhua-03","needs":[{"category":"legal_aid"}]}`, "Idempotency-Key", "retry-1"); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/households", `{"community":"xinhua-03","needs":[{"category":"legal_aid"}]}`, "Idempotency-Key", "retry-1"); code != 201 {
 		t.Fatalf("another principal's command under the same key: %d %v", code, out)
 	}
 
 	// A household assessed and registered with its target groups gets its hardship
 	// score; a second open need of a category is refused with the open need's id,
 	// and a need of another category is opened.
-	code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"xinhua-03","target_groups":["child_in_difficulty"],
+	code, _, hh := r.Call(t, "POST", "/v1/households", `{"community":"xinhua-03","target_groups":["child_in_difficulty"],
 		"assessment":{"income":4,"health":2},"needs":[{"category":"counselling","urgency":"high"}]}`)
 	if code != 201 || hh["hardship"] != float64(35) {
 		// income 4·3 + health 2·3 = 18 of 4·16 = 64 → 70·18/64 = 19.7 → 20, plus 15 for the child in difficulty
@@ -405,89 +120,89 @@ func TestFirstPathEndToEnd(t *testing.T) {
 	}
 	hid := hh["household_id"].(string)
 	openNeed := hh["needs"].([]any)[0].(map[string]any)["need_id"].(string)
-	settle(t, r)
-	before = head(t, r)
-	code, _, dup := call(t, r, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"counselling"}]}`)
+	r.Settle(t)
+	before = r.Head(t)
+	code, _, dup := r.Call(t, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"counselling"}]}`)
 	if code != 409 || dup["existing_need_id"] != openNeed {
 		t.Fatalf("second counselling need: %d %v", code, dup)
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("a refused duplicate appended %d events", after-before)
 	}
-	code, _, more := call(t, r, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"legal_aid","urgency":"critical"}]}`)
+	code, _, more := r.Call(t, "POST", "/v1/households/"+hid+"/needs", `{"needs":[{"category":"legal_aid","urgency":"critical"}]}`)
 	if code != 201 || len(more["needs"].([]any)) != 1 {
 		t.Fatalf("another category: %d %v", code, more)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/households/no-such-household/needs", `{"needs":[{"category":"legal_aid"}]}`); code != 404 {
+	if code, _, out := r.Call(t, "POST", "/v1/households/no-such-household/needs", `{"needs":[{"category":"legal_aid"}]}`); code != 404 {
 		t.Fatalf("needs of an unknown household: %d %v", code, out)
 	}
 
 	// A provider raises an offer's capacity and the waiting need is served; it cannot
 	// lower it below what is committed; once withdrawn, the offer serves nobody.
-	o3 := offer(t, r, "xinhua-01", "material_aid", 1)
-	m1 := register(t, r, "xinhua-01", "material_aid")
-	m2 := register(t, r, "xinhua-01", "material_aid")
-	need(t, r, m1[0], referred)
-	need(t, r, m2[0], waitlisted)
-	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":2}`); code != 201 || out["version"] != float64(3) {
+	o3 := r.Offer(t, "xinhua-01", "material_aid", 1)
+	m1 := r.Register(t, "xinhua-01", "material_aid")
+	m2 := r.Register(t, "xinhua-01", "material_aid")
+	r.Need(t, m1[0], nodetest.Referred)
+	r.Need(t, m2[0], nodetest.Waitlisted)
+	if code, _, out := r.Call(t, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":2}`); code != 201 || out["version"] != float64(3) {
 		t.Fatalf("raise capacity: %d %v", code, out)
 	}
-	if v := need(t, r, m2[0], referred); v.Referral.OfferID != o3 {
+	if v := r.Need(t, m2[0], nodetest.Referred); v.Referral.OfferID != o3 {
 		t.Fatalf("raised capacity went to %s", v.Referral.OfferID)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":1}`); code != 422 || !strings.Contains(out["detail"].(string), "committed") {
+	if code, _, out := r.Call(t, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":1}`); code != 422 || !strings.Contains(out["detail"].(string), "committed") {
 		t.Fatalf("lower below committed: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":3}`); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/offers/"+o3+"/capacity", `{"capacity":3}`); code != 201 {
 		t.Fatalf("raise again: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/withdraw", ""); code != 201 {
+	if code, _, out := r.Call(t, "POST", "/v1/offers/"+o3+"/withdraw", ""); code != 201 {
 		t.Fatalf("withdraw: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/offers/"+o3+"/withdraw", ""); code != 409 {
+	if code, _, out := r.Call(t, "POST", "/v1/offers/"+o3+"/withdraw", ""); code != 409 {
 		t.Fatalf("withdraw twice: %d %v", code, out)
 	}
-	m3 := register(t, r, "xinhua-01", "material_aid")
-	settle(t, r)
-	need(t, r, m3[0], waitlisted) // the free unit of a withdrawn offer is not offered
-	if code, _, _ := call(t, r, "POST", "/v1/offers/nope/withdraw", ""); code != 404 {
+	m3 := r.Register(t, "xinhua-01", "material_aid")
+	r.Settle(t)
+	r.Need(t, m3[0], nodetest.Waitlisted) // the free unit of a withdrawn offer is not offered
+	if code, _, _ := r.Call(t, "POST", "/v1/offers/nope/withdraw", ""); code != 404 {
 		t.Fatalf("withdraw an unknown offer: %d", code)
 	}
 
 	// The events are plain stream entries: XRANGE shows them.
-	entries, err := r.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
+	entries, err := r.Client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
 	if err != nil || len(entries) < 2 || !strings.Contains(entries[0].Values["payload"].(string), `"type":"reference.published"`) ||
 		!strings.Contains(entries[1].Values["payload"].(string), `"type":"offer.posted"`) {
 		t.Fatalf("XRANGE of the log: %d entries, %v", len(entries), err)
 	}
 
 	// A restarted node rebuilds the matcher from the log: o1 is full, o2 has two units left.
-	r.stop()
-	r2 := start(t, srv, "node-a")
+	r.Stop()
+	r2 := nodetest.Start(t, srv, "node-a")
 	// It publishes the reference data again only if it changed: it did not.
-	if n, err := r2.client.XLen(context.Background(), "tl:{changning}:agg:reference:changning").Result(); err != nil || n != 1 {
+	if n, err := r2.Client.XLen(context.Background(), "tl:{changning}:agg:reference:changning").Result(); err != nil || n != 1 {
 		t.Fatalf("reference publications after a restart: %d %v", n, err)
 	}
-	d := register(t, r2, "xinhua-02", "counselling")
-	e := register(t, r2, "xinhua-02", "counselling")
-	f := register(t, r2, "xinhua-02", "counselling")
+	d := r2.Register(t, "xinhua-02", "counselling")
+	e := r2.Register(t, "xinhua-02", "counselling")
+	f := r2.Register(t, "xinhua-02", "counselling")
 	for _, id := range []string{d[0], e[0]} {
-		if v := need(t, r2, id, referred); v.Referral.OfferID != o2 {
+		if v := r2.Need(t, id, nodetest.Referred); v.Referral.OfferID != o2 {
 			t.Fatalf("after restart need %s went to %s, want %s", id, v.Referral.OfferID, o2)
 		}
 	}
-	settle(t, r2)
-	settle(t, r2)
-	before = head(t, r2)
-	if v := need(t, r2, f[0], func(projections.NeedView) bool { return true }); v.Status != "waitlisted" {
+	r2.Settle(t)
+	r2.Settle(t)
+	before = r2.Head(t)
+	if v := r2.Need(t, f[0], func(projections.NeedView) bool { return true }); v.Status != "waitlisted" {
 		t.Fatalf("capacity 1 + 3 is used up, yet the fourth need is %s", v.Status)
 	}
-	if after := head(t, r2); after != before {
+	if after := r2.Head(t); after != before {
 		t.Fatalf("the settled log grew from %d to %d", before, after)
 	}
 
-	_, _, _ = call(t, r2, "GET", "/healthz", "")
-	resp, err := http.Get(r2.srv.URL + "/metrics")
+	_, _, _ = r2.Call(t, "GET", "/healthz", "")
+	resp, err := http.Get(r2.Server.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,85 +216,85 @@ func TestFirstPathEndToEnd(t *testing.T) {
 }
 
 func TestReferralLifecycleEndToEnd(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-b")
-	a := offer(t, r, "tianshan-01", "home_nursing", 1)
-	b := offer(t, r, "tianshan-01", "home_nursing", 1)
-	n := register(t, r, "tianshan-01", "home_nursing")[0]
-	v := need(t, r, n, referred)
+	r := nodetest.Start(t, redistest.Real(t), "node-b")
+	a := r.Offer(t, "tianshan-01", "home_nursing", 1)
+	b := r.Offer(t, "tianshan-01", "home_nursing", 1)
+	n := r.Register(t, "tianshan-01", "home_nursing")[0]
+	v := r.Need(t, n, nodetest.Referred)
 	if v.Referral.OfferID != a || v.Referral.Deadline.IsZero() && false {
 		t.Fatalf("first proposal to %s, want the older offer %s", v.Referral.OfferID, a)
 	}
 	// A decline needs a known reason; with one, the need is proposed the other offer.
 	rid := v.Referral.ID
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/decline", `{"reason":"too_far"}`); code != 422 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+rid+"/decline", `{"reason":"too_far"}`); code != 422 {
 		t.Fatalf("decline with an unknown reason: %d %v", code, out)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/decline", `{"reason":"provider_unreachable","note":"no answer for a week"}`); code != 201 || out["status"] != "open" {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+rid+"/decline", `{"reason":"provider_unreachable","note":"no answer for a week"}`); code != 201 || out["status"] != "open" {
 		t.Fatalf("decline: %d %v", code, out)
 	}
-	v = need(t, r, n, func(v projections.NeedView) bool { return v.Status == "proposed" && v.Referral.OfferID == b })
+	v = r.Need(t, n, func(v projections.NeedView) bool { return v.Status == "proposed" && v.Referral.OfferID == b })
 	if len(v.Declined) != 1 || v.Declined[0] != a {
 		t.Fatalf("declined offers %v", v.Declined)
 	}
 	// The declined referral has ended: its provider starting it is refused as ended
 	// (409), not forbidden, and nothing is appended.
-	before := head(t, r)
-	youth := "Bearer " + r.token(t, domain.Principal{Role: domain.RoleProvider, Provider: "changning-youth"})
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/start", "", "Authorization", youth); code != 409 {
+	before := r.Head(t)
+	youth := "Bearer " + r.Token(t, domain.Principal{Role: domain.RoleProvider, Provider: "changning-youth"})
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+rid+"/start", "", "Authorization", youth); code != 409 {
 		t.Fatalf("start of a declined referral: %d %v", code, out)
 	}
-	if h := head(t, r); h != before {
+	if h := r.Head(t); h != before {
 		t.Fatalf("a refused start appended %d entries", h-before)
 	}
 	rid = v.Referral.ID
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/start", ""); code != 409 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+rid+"/start", ""); code != 409 {
 		t.Fatalf("start before acceptance: %d %v", code, out)
 	}
 	for _, step := range []struct{ action, status string }{{"accept", "accepted"}, {"start", "in_service"}, {"complete", "completed"}} {
-		if code, _, out := call(t, r, "POST", "/v1/referrals/"+rid+"/"+step.action, ""); code != 201 || out["status"] != step.status {
+		if code, _, out := r.Call(t, "POST", "/v1/referrals/"+rid+"/"+step.action, ""); code != 201 || out["status"] != step.status {
 			t.Fatalf("%s: %d %v", step.action, code, out)
 		}
 	}
-	v = need(t, r, n, func(v projections.NeedView) bool { return v.Status == "completed" })
+	v = r.Need(t, n, func(v projections.NeedView) bool { return v.Status == "completed" })
 	if v.Referral == nil || v.Referral.AcceptedAt == nil || v.Referral.CompletedAt == nil || len(v.Steps) < 6 {
 		t.Fatalf("completed view %+v", v)
 	}
-	if code, _, _ := call(t, r, "POST", "/v1/referrals/"+rid+"/accept", ""); code != 409 {
+	if code, _, _ := r.Call(t, "POST", "/v1/referrals/"+rid+"/accept", ""); code != 409 {
 		t.Fatalf("accept after completion: %d", code)
 	}
-	if code, _, _ := call(t, r, "POST", "/v1/referrals/no-such-referral/accept", ""); code != 404 {
+	if code, _, _ := r.Call(t, "POST", "/v1/referrals/no-such-referral/accept", ""); code != 404 {
 		t.Fatalf("unknown referral: %d", code)
 	}
 
 	// Withdrawing a need with a proposed referral gives its unit to the next need;
 	// escalating a referral gives its unit back too, and raises the need's tier.
-	c := offer(t, r, "tianshan-01", "elderly_care", 1)
-	n1 := register(t, r, "tianshan-01", "elderly_care")[0]
-	n2 := register(t, r, "tianshan-01", "elderly_care")[0]
-	need(t, r, n1, referred)
-	need(t, r, n2, waitlisted)
-	if code, _, out := call(t, r, "POST", "/v1/needs/"+n1+"/withdraw", `{"note":"moved to another district"}`); code != 201 || out["status"] != "withdrawn" {
+	c := r.Offer(t, "tianshan-01", "elderly_care", 1)
+	n1 := r.Register(t, "tianshan-01", "elderly_care")[0]
+	n2 := r.Register(t, "tianshan-01", "elderly_care")[0]
+	r.Need(t, n1, nodetest.Referred)
+	r.Need(t, n2, nodetest.Waitlisted)
+	if code, _, out := r.Call(t, "POST", "/v1/needs/"+n1+"/withdraw", `{"note":"moved to another district"}`); code != 201 || out["status"] != "withdrawn" {
 		t.Fatalf("withdraw: %d %v", code, out)
 	}
-	v2 := need(t, r, n2, referred)
+	v2 := r.Need(t, n2, nodetest.Referred)
 	if v2.Referral.OfferID != c || v2.Tier != 3 {
 		t.Fatalf("the freed unit went to %s at tier %d", v2.Referral.OfferID, v2.Tier)
 	}
 	// The district is the top tier: its centre cannot escalate.
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v2.Referral.ID+"/escalate", ""); code != 409 {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+v2.Referral.ID+"/escalate", ""); code != 409 {
 		t.Fatalf("escalate at the district: %d %v", code, out)
 	}
 	// A community centre escalates a proposal to the street tier.
-	d := offer(t, r, "tianshan-01", "support_groups", 1)
-	n4 := register(t, r, "tianshan-01", "support_groups")[0]
-	v4 := need(t, r, n4, referred)
+	d := r.Offer(t, "tianshan-01", "support_groups", 1)
+	n4 := r.Register(t, "tianshan-01", "support_groups")[0]
+	v4 := r.Need(t, n4, nodetest.Referred)
 	if v4.Referral.OfferID != d || v4.Tier != 1 {
 		t.Fatalf("support groups: %+v", v4)
 	}
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+v4.Referral.ID+"/escalate", ""); code != 201 || out["tier"] != float64(2) {
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+v4.Referral.ID+"/escalate", ""); code != 201 || out["tier"] != float64(2) {
 		t.Fatalf("escalate: %d %v", code, out)
 	}
-	v4 = need(t, r, n4, func(v projections.NeedView) bool { return v.Tier >= 2 && v.Status != "open" })
+	v4 = r.Need(t, n4, func(v projections.NeedView) bool { return v.Tier >= 2 && v.Status != "open" })
 	found := false
 	for _, st := range v4.Steps {
 		found = found || strings.Contains(st.Detail, "escalated_by_centre")
@@ -590,27 +305,27 @@ func TestReferralLifecycleEndToEnd(t *testing.T) {
 }
 
 func TestDeadlinesExpireOnClockTicks(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-c")
-	o := offer(t, r, "huayang-01", "counselling", 1)
-	n := register(t, r, "huayang-01", "counselling")[0]
-	v := need(t, r, n, referred)
+	r := nodetest.Start(t, redistest.Real(t), "node-c")
+	o := r.Offer(t, "huayang-01", "counselling", 1)
+	n := r.Register(t, "huayang-01", "counselling")[0]
+	v := r.Need(t, n, nodetest.Referred)
 	if v.Tier != 1 || v.Referral.Deadline.Sub(v.Referral.ProposedAt) != 48*time.Hour {
 		t.Fatalf("proposal %+v", v.Referral)
 	}
 	// Before the deadline nothing happens; after it the referral expires, the unit goes
 	// back and the need goes up a tier. At the district tier every offer in scope is a
 	// candidate again: the same offer is proposed, now for the district centre.
-	if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(-time.Minute)); err != nil {
+	if err := r.Node.Tick(context.Background(), v.Referral.Deadline.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	settle(t, r)
-	if need(t, r, n, referred).Tier != 1 {
+	r.Settle(t)
+	if r.Need(t, n, nodetest.Referred).Tier != 1 {
 		t.Fatal("expired before its deadline")
 	}
-	if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
+	if err := r.Node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	v = need(t, r, n, func(v projections.NeedView) bool { return v.Tier == 3 && v.Status == "proposed" })
+	v = r.Need(t, n, func(v projections.NeedView) bool { return v.Tier == 3 && v.Status == "proposed" })
 	if v.Referral.OfferID != o || v.Referral.Deadline.Sub(v.Referral.ProposedAt) != 120*time.Hour {
 		t.Fatalf("after the expiry %+v", v.Referral)
 	}
@@ -622,23 +337,23 @@ func TestDeadlinesExpireOnClockTicks(t *testing.T) {
 		t.Fatalf("no expiry among the steps %+v", v.Steps)
 	}
 	// No answer at the district either: cancelled, and with no other offer, waitlisted.
-	if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
+	if err := r.Node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	v = need(t, r, n, waitlisted)
+	v = r.Need(t, n, nodetest.Waitlisted)
 	if len(v.Declined) != 1 || v.Declined[0] != o {
 		t.Fatalf("after the expiry at the district %+v", v)
 	}
 	// A tick of the same interval written twice (two nodes) is one event.
-	settle(t, r)
-	before := head(t, r)
+	r.Settle(t)
+	before := r.Head(t)
 	at := v.Steps[len(v.Steps)-1].Time.Add(time.Hour)
 	for i := 0; i < 2; i++ {
-		if err := r.node.Tick(context.Background(), at); err != nil {
+		if err := r.Node.Tick(context.Background(), at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if after := head(t, r); after != before+1 {
+	if after := r.Head(t); after != before+1 {
 		t.Fatalf("two ticks of one interval wrote %d events", after-before)
 	}
 }
@@ -650,7 +365,7 @@ func TestDeadlinesExpireOnClockTicks(t *testing.T) {
 // serve them; one provider cannot be reached and the next-best is found; one deadline
 // passes and the need goes up to the district.
 func TestPaperCase(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-paper")
+	r := nodetest.Start(t, redistest.Real(t), "node-paper")
 	post := func(provider, category, tier, area string, capacity int, until string) string {
 		t.Helper()
 		body := map[string]any{"provider": provider, "category": category, "capacity": capacity, "scope": map[string]string{"tier": tier, "area": area}}
@@ -658,7 +373,7 @@ func TestPaperCase(t *testing.T) {
 			body["valid_until"] = until
 		}
 		b, _ := json.Marshal(body)
-		code, _, out := call(t, r, "POST", "/v1/offers", string(b))
+		code, _, out := r.Call(t, "POST", "/v1/offers", string(b))
 		if code != 201 {
 			t.Fatalf("offer %s: %d %v", provider, code, out)
 		}
@@ -675,7 +390,7 @@ func TestPaperCase(t *testing.T) {
 	tutorStreet := post("volunteer-tutors", "homework_tutoring", "street", "jiangsu", 1, "")
 	tutorDistrict := post("education-bureau-tutoring", "homework_tutoring", "district", "changning", 10, "")
 
-	code, _, hh := call(t, r, "POST", "/v1/households", `{"community":"jiangsu-01",
+	code, _, hh := r.Call(t, "POST", "/v1/households", `{"community":"jiangsu-01",
 		"target_groups":["child_in_difficulty","low_income","single_parent"],
 		"assessment":{"household_structure":4,"income":3,"health":1,"education":2,"unavoidable_spending":2},
 		"needs":[{"category":"counselling","urgency":"high"},{"category":"homework_tutoring"},
@@ -703,43 +418,43 @@ func TestPaperCase(t *testing.T) {
 		"counselling":       {counselA, 2},
 		"homework_tutoring": {tutorStreet, 2},
 	} {
-		v := need(t, r, ids[cat], referred)
+		v := r.Need(t, ids[cat], nodetest.Referred)
 		if v.Referral.OfferID != w.offer || v.Tier != w.tier {
 			t.Fatalf("%s: offer %s at tier %d, want %s at tier %d", cat, v.Referral.OfferID, v.Tier, w.offer, w.tier)
 		}
 	}
 	// Station A cannot be reached: the street centre declines, and station B is proposed.
-	vc := need(t, r, ids["counselling"], referred)
-	if code, _, out := call(t, r, "POST", "/v1/referrals/"+vc.Referral.ID+"/decline", `{"reason":"provider_unreachable"}`); code != 201 {
+	vc := r.Need(t, ids["counselling"], nodetest.Referred)
+	if code, _, out := r.Call(t, "POST", "/v1/referrals/"+vc.Referral.ID+"/decline", `{"reason":"provider_unreachable"}`); code != 201 {
 		t.Fatalf("decline: %d %v", code, out)
 	}
-	vc = need(t, r, ids["counselling"], func(v projections.NeedView) bool { return v.Status == "proposed" && v.Referral.OfferID == counselB })
+	vc = r.Need(t, ids["counselling"], func(v projections.NeedView) bool { return v.Status == "proposed" && v.Referral.OfferID == counselB })
 	// The street centre accepts the rest; the tutoring proposal gets no answer.
 	for _, cat := range []string{"counselling", "application_help", "material_aid"} {
-		v := need(t, r, ids[cat], referred)
-		if code, _, out := call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/accept", ""); code != 201 {
+		v := r.Need(t, ids[cat], nodetest.Referred)
+		if code, _, out := r.Call(t, "POST", "/v1/referrals/"+v.Referral.ID+"/accept", ""); code != 201 {
 			t.Fatalf("accept %s: %d %v", cat, code, out)
 		}
 	}
-	vt := need(t, r, ids["homework_tutoring"], referred)
-	if err := r.node.Tick(context.Background(), vt.Referral.Deadline.Add(time.Minute)); err != nil {
+	vt := r.Need(t, ids["homework_tutoring"], nodetest.Referred)
+	if err := r.Node.Tick(context.Background(), vt.Referral.Deadline.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	// The volunteers' proposal expired: the need went up to the district. There the
 	// volunteers' unit (given back) and the education bureau's are both candidates;
 	// neither ends, so the one with the most free units ranks first: the bureau's.
-	vt = need(t, r, ids["homework_tutoring"], func(v projections.NeedView) bool { return v.Tier == 3 && v.Status == "proposed" })
+	vt = r.Need(t, ids["homework_tutoring"], func(v projections.NeedView) bool { return v.Tier == 3 && v.Status == "proposed" })
 	if vt.Referral.OfferID != tutorDistrict {
 		t.Fatalf("tutoring at the district went to %s, want %s", vt.Referral.OfferID, tutorDistrict)
 	}
 	// The providers serve; the loop closes for the subsidy application.
-	va := need(t, r, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "accepted" })
+	va := r.Need(t, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "accepted" })
 	for _, step := range []string{"start", "complete"} {
-		if code, _, out := call(t, r, "POST", "/v1/referrals/"+va.Referral.ID+"/"+step, ""); code != 201 {
+		if code, _, out := r.Call(t, "POST", "/v1/referrals/"+va.Referral.ID+"/"+step, ""); code != 201 {
 			t.Fatalf("%s: %d %v", step, code, out)
 		}
 	}
-	need(t, r, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "completed" })
+	r.Need(t, ids["application_help"], func(v projections.NeedView) bool { return v.Status == "completed" })
 	if vc.Referral.Tier != 2 {
 		t.Fatalf("counselling was linked at tier %d", vc.Referral.Tier)
 	}
@@ -749,11 +464,11 @@ func TestPaperCase(t *testing.T) {
 // the need and a deadline's tick at the same referral at once: exactly one of the
 // answers takes effect, and the offer's committed units match the outcome.
 func TestRacingAnswersOnOneReferral(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-race")
+	r := nodetest.Start(t, redistest.Real(t), "node-race")
 	for round := 0; round < 5; round++ {
-		o := offer(t, r, "xianxia-02", "counselling", 1)
-		n := register(t, r, "xianxia-02", "counselling")[0]
-		v := need(t, r, n, referred)
+		o := r.Offer(t, "xianxia-02", "counselling", 1)
+		n := r.Register(t, "xianxia-02", "counselling")[0]
+		v := r.Need(t, n, nodetest.Referred)
 		type result struct {
 			what string
 			code int
@@ -768,14 +483,14 @@ func TestRacingAnswersOnOneReferral(t *testing.T) {
 				if what == "withdraw" {
 					path, body = "/v1/needs/"+n+"/withdraw", ""
 				}
-				code, _, _ := call(t, r, "POST", path, body)
+				code, _, _ := r.Call(t, "POST", path, body)
 				results <- result{what, code}
 			}()
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
+			if err := r.Node.Tick(context.Background(), v.Referral.Deadline.Add(time.Minute)); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -792,10 +507,10 @@ func TestRacingAnswersOnOneReferral(t *testing.T) {
 		if won["accept"]+won["decline"] > 1 {
 			t.Fatalf("round %d: more than one answer took effect: %v", round, won)
 		}
-		settle(t, r)
-		final := need(t, r, n, func(projections.NeedView) bool { return true })
+		r.Settle(t)
+		final := r.Need(t, n, func(projections.NeedView) bool { return true })
 		// The offer's committed units, folded from its events, match the need's state.
-		_, evs, err := r.node.Store().FindAggregate(context.Background(), []string{"changning"}, domain.AggregateRef{Type: domain.AggregateOffer, ID: o})
+		_, evs, err := r.Node.Store().FindAggregate(context.Background(), []string{"changning"}, domain.AggregateRef{Type: domain.AggregateOffer, ID: o})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -822,37 +537,37 @@ func TestRacingAnswersOnOneReferral(t *testing.T) {
 // other takes over. No decision is made twice.
 func TestOneMatcherPerDistrict(t *testing.T) {
 	srv := redistest.Real(t)
-	nodes := map[string]running{
-		"node-x": startWith(t, srv, "node-x", 300*time.Millisecond),
-		"node-y": startWith(t, srv, "node-y", 300*time.Millisecond),
+	nodes := map[string]*nodetest.Running{
+		"node-x": nodetest.StartWith(t, srv, "node-x", 300*time.Millisecond),
+		"node-y": nodetest.StartWith(t, srv, "node-y", 300*time.Millisecond),
 	}
 	a := nodes["node-x"]
-	offer(t, a, "hongqiao-01", "counselling", 10)
+	a.Offer(t, "hongqiao-01", "counselling", 10)
 	var ids []string
 	for i := 0; i < 3; i++ {
-		ids = append(ids, register(t, a, "hongqiao-01", "counselling")[0])
+		ids = append(ids, a.Register(t, "hongqiao-01", "counselling")[0])
 	}
 	for _, id := range ids {
-		need(t, a, id, referred)
+		a.Need(t, id, nodetest.Referred)
 	}
-	holder, err := a.client.Get(context.Background(), "tl:{changning}:lease:matcher").Result()
+	holder, err := a.Client.Get(context.Background(), "tl:{changning}:lease:matcher").Result()
 	if err != nil {
 		t.Fatalf("no matcher lease: %v", err)
 	}
 	leader := strings.Fields(holder)[0]
-	nodes[leader].stop()
+	nodes[leader].Stop()
 	survivor := nodes[map[string]string{"node-x": "node-y", "node-y": "node-x"}[leader]]
 	for i := 0; i < 2; i++ {
-		ids = append(ids, register(t, survivor, "hongqiao-01", "counselling")[0])
+		ids = append(ids, survivor.Register(t, "hongqiao-01", "counselling")[0])
 	}
 	for _, id := range ids {
-		need(t, survivor, id, referred)
+		survivor.Need(t, id, nodetest.Referred)
 	}
-	if h, _ := survivor.client.Get(context.Background(), "tl:{changning}:lease:matcher").Result(); strings.HasPrefix(h, leader+" ") {
+	if h, _ := survivor.Client.Get(context.Background(), "tl:{changning}:lease:matcher").Result(); strings.HasPrefix(h, leader+" ") {
 		t.Fatalf("the stopped node still holds the lease: %s", h)
 	}
 	// Each need was proposed once.
-	entries, err := survivor.client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
+	entries, err := survivor.Client.XRange(context.Background(), "tl:{changning}:log", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -880,16 +595,16 @@ func TestOneMatcherPerDistrict(t *testing.T) {
 // needs; the same batch sent again with its Idempotency-Key gives each household
 // its first result and writes nothing; an empty or oversized batch is refused whole.
 func TestBatchRegistration(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-batch")
-	as := []string{"Authorization", "Bearer " + r.token(t, ownCommunity), "Idempotency-Key", "batch-" + strings.Repeat("7", 8)}
+	r := nodetest.Start(t, redistest.Real(t), "node-batch")
+	as := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity), "Idempotency-Key", "batch-" + strings.Repeat("7", 8)}
 	body := `{"households":[
 		{"community":"huayang-01","target_groups":["elderly"],"needs":[{"category":"elderly_care"},{"category":"material_aid","urgency":"high"}]},
 		{"community":"huayang-01","needs":[{"category":"counselling"}]},
 		{"community":"xinhua-01","needs":[{"category":"counselling"}]},
 		{"community":"huayang-01","needs":[{"category":"no_such_service"}]},
 		{"community":"no-such-community","needs":[{"category":"counselling"}]}]}`
-	before := head(t, r)
-	code, _, out := call(t, r, "POST", "/v1/households/batch", body, as...)
+	before := r.Head(t)
+	code, _, out := r.Call(t, "POST", "/v1/households/batch", body, as...)
 	if code != 200 {
 		t.Fatalf("batch: %d %v", code, out)
 	}
@@ -917,11 +632,11 @@ func TestBatchRegistration(t *testing.T) {
 		t.Fatalf("registered needs %v of households %v", needs, households)
 	}
 	for _, n := range needs {
-		need(t, r, n, func(v projections.NeedView) bool { return v.Status == "waitlisted" || v.Status == "proposed" })
+		r.Need(t, n, func(v projections.NeedView) bool { return v.Status == "waitlisted" || v.Status == "proposed" })
 	}
-	written := head(t, r)
+	written := r.Head(t)
 	// Sent again: the same households, replayed; nothing written.
-	code, _, again := call(t, r, "POST", "/v1/households/batch", body, as...)
+	code, _, again := r.Call(t, "POST", "/v1/households/batch", body, as...)
 	if code != 200 {
 		t.Fatalf("batch again: %d %v", code, again)
 	}
@@ -937,31 +652,31 @@ func TestBatchRegistration(t *testing.T) {
 			}
 		}
 	}
-	if h := head(t, r); h != written {
+	if h := r.Head(t); h != written {
 		t.Fatalf("the replayed batch wrote %d entries", h-written)
 	}
 	// A household sent alone under the batch's key and an index is a new command,
 	// not household 0 of the batch.
 	alone := []string{"Authorization", as[1], "Idempotency-Key", as[3] + ":0"}
-	code, _, out = call(t, r, "POST", "/v1/households", `{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`, alone...)
+	code, _, out = r.Call(t, "POST", "/v1/households", `{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`, alone...)
 	if code != 201 || households[out["household_id"].(string)] {
 		t.Fatalf("a household alone under the key %s:0: %d %v", as[3], code, out)
 	}
-	need(t, r, out["needs"].([]any)[0].(map[string]any)["need_id"].(string),
+	r.Need(t, out["needs"].([]any)[0].(map[string]any)["need_id"].(string),
 		func(v projections.NeedView) bool { return v.Status == "waitlisted" || v.Status == "proposed" })
-	written = head(t, r)
+	written = r.Head(t)
 	if written <= before {
 		t.Fatal("the batch wrote nothing")
 	}
 	// Refused whole: no households, or more than 500.
-	if code, _, out := call(t, r, "POST", "/v1/households/batch", `{"households":[]}`, as[:2]...); code != 422 {
+	if code, _, out := r.Call(t, "POST", "/v1/households/batch", `{"households":[]}`, as[:2]...); code != 422 {
 		t.Fatalf("empty batch: %d %v", code, out)
 	}
 	many := strings.Repeat(`{"community":"huayang-01","needs":[{"category":"counselling"}]},`, 501)
-	if code, _, out := call(t, r, "POST", "/v1/households/batch", `{"households":[`+strings.TrimSuffix(many, ",")+`]}`, as[:2]...); code != 422 {
+	if code, _, out := r.Call(t, "POST", "/v1/households/batch", `{"households":[`+strings.TrimSuffix(many, ",")+`]}`, as[:2]...); code != 422 {
 		t.Fatalf("501 households: %d %v", code, out)
 	}
-	if h := head(t, r); h != written {
+	if h := r.Head(t); h != written {
 		t.Fatalf("refused batches wrote %d entries", h-written)
 	}
 }

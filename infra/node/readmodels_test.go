@@ -10,6 +10,7 @@ import (
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/projections"
@@ -25,7 +26,7 @@ import (
 func TestReadModelsAgreeWithTheLog(t *testing.T) {
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			r := start(t, redistest.Real(t), "node-fold")
+			r := nodetest.Start(t, redistest.Real(t), "node-fold")
 			rng := rand.New(rand.NewPCG(seed, 77))
 			communities := []string{"huayang-01", "huayang-02", "xinhua-01", "jiangsu-01"}
 			categories := []string{"counselling", "material_aid", "respite_care"}
@@ -34,12 +35,12 @@ func TestReadModelsAgreeWithTheLog(t *testing.T) {
 			for step := 0; step < 120; step++ {
 				switch k := rng.IntN(10); {
 				case k < 4:
-					needs = append(needs, register(t, r, communities[rng.IntN(len(communities))], categories[rng.IntN(len(categories))])...)
+					needs = append(needs, r.Register(t, communities[rng.IntN(len(communities))], categories[rng.IntN(len(categories))])...)
 				case k < 6:
-					offer(t, r, communities[rng.IntN(len(communities))], categories[rng.IntN(len(categories))], 1+rng.IntN(2))
+					r.Offer(t, communities[rng.IntN(len(communities))], categories[rng.IntN(len(categories))], 1+rng.IntN(2))
 				case k < 9 && len(needs) > 0:
 					n := needs[rng.IntN(len(needs))]
-					v := need(t, r, n, func(projections.NeedView) bool { return true })
+					v := r.Need(t, n, func(projections.NeedView) bool { return true })
 					if v.Referral == nil {
 						continue
 					}
@@ -49,39 +50,39 @@ func TestReadModelsAgreeWithTheLog(t *testing.T) {
 						body = `{"reason":"not_suitable"}`
 					}
 					// Answers the referral's state refuses are fine: the log says what took.
-					call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/"+action, body)
+					r.Call(t, "POST", "/v1/referrals/"+v.Referral.ID+"/"+action, body)
 					// Half the accepted referrals the provider serves at once.
 					if action == "accept" && rng.IntN(2) == 0 {
-						call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/start", "")
-						call(t, r, "POST", "/v1/referrals/"+v.Referral.ID+"/complete", "")
+						r.Call(t, "POST", "/v1/referrals/"+v.Referral.ID+"/start", "")
+						r.Call(t, "POST", "/v1/referrals/"+v.Referral.ID+"/complete", "")
 					}
 				case k == 9 && len(needs) > 0:
 					if rng.IntN(2) == 0 {
-						call(t, r, "POST", "/v1/needs/"+needs[rng.IntN(len(needs))]+"/withdraw", "")
+						r.Call(t, "POST", "/v1/needs/"+needs[rng.IntN(len(needs))]+"/withdraw", "")
 					} else {
 						clock = clock.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
-						if err := r.node.Tick(context.Background(), clock); err != nil {
+						if err := r.Node.Tick(context.Background(), clock); err != nil {
 							t.Fatal(err)
 						}
 					}
 				}
 			}
-			settle(t, r)
+			r.Settle(t)
 			checkReadModels(t, r, seed)
-			if _, err := node.RebuildProjections(context.Background(), r.client, r.node.Store(), []string{"changning"}, nil); err != nil {
+			if _, err := node.RebuildProjections(context.Background(), r.Client, r.Node.Store(), []string{"changning"}, nil); err != nil {
 				t.Fatal(err)
 			}
-			settle(t, r)
+			r.Settle(t)
 			checkReadModels(t, r, seed)
 		})
 	}
 }
 
 // checkReadModels compares the read models with the log folded by the domain.
-func checkReadModels(t *testing.T, r running, seed uint64) {
+func checkReadModels(t *testing.T, r *nodetest.Running, seed uint64) {
 	t.Helper()
 	ctx := context.Background()
-	entries, err := r.node.Store().ReadPartition(ctx, "changning", 1, 1<<20)
+	entries, err := r.Node.Store().ReadPartition(ctx, "changning", 1, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +102,8 @@ func checkReadModels(t *testing.T, r running, seed uint64) {
 			offers[e.Event.AggregateID] = offers[e.Event.AggregateID].Evolve(e.Event)
 		}
 	}
-	st, _ := r.node.Views().Store("changning")
-	geo := r.node.Reference().Geography
+	st, _ := r.Node.Views().Store("changning")
+	geo := r.Node.Reference().Geography
 	inboxes, waitlists := map[string]map[string]bool{}, map[string]map[string]bool{}
 	gap := map[string]int64{}
 	for id, n := range needs {

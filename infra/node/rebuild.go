@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tierlink/tierlink/infra/adapters"
 	"github.com/tierlink/tierlink/infra/eventlog"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/projections"
@@ -103,11 +104,7 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 				ahead = readFrom(entries[len(entries)-1].Position + 1)
 			}
 			if len(entries) > 0 {
-				run := make([]projections.Entry, len(entries))
-				for i := range entries {
-					run[i] = projections.Entry{Position: entries[i].Position, Event: eventOf(&entries[i])}
-				}
-				if err := cases.Apply(ctx, run); err != nil {
+				if err := cases.Apply(ctx, adapters.ProjectionEntries(entries)); err != nil {
 					return stats, fmt.Errorf("rebuild %s: %w", p, err)
 				}
 				from = entries[len(entries)-1].Position + 1

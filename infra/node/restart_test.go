@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 )
 
@@ -17,14 +18,14 @@ import (
 // the checkpoint it loaded (0 here), not the whole log until the next entry.
 func TestLagAfterRestartOnIdleLog(t *testing.T) {
 	srv := redistest.Real(t)
-	r := start(t, srv, "node-lag")
-	register(t, r, "xinhua-02", "counselling")
-	settle(t, r)
-	r.stop()
-	r2 := start(t, srv, "node-lag")
-	before := head(t, r2)
-	settle(t, r2) // fails, after its bounded wait, while the lag is the whole log
-	if after := head(t, r2); after != before {
+	r := nodetest.Start(t, srv, "node-lag")
+	r.Register(t, "xinhua-02", "counselling")
+	r.Settle(t)
+	r.Stop()
+	r2 := nodetest.Start(t, srv, "node-lag")
+	before := r2.Head(t)
+	r2.Settle(t) // fails, after its bounded wait, while the lag is the whole log
+	if after := r2.Head(t); after != before {
 		t.Fatalf("the log grew from %d to %d after the restart: the test needs an idle log", before, after)
 	}
 }
@@ -33,9 +34,9 @@ func TestLagAfterRestartOnIdleLog(t *testing.T) {
 // 503 with Retry-After, never 500: a command, a query and /healthz alike.
 func TestRedisLoadingIs503(t *testing.T) {
 	p := redistest.Durable(t, "--enable-debug-command", "local")
-	r := start(t, p.Server(), "node-loading")
-	ids := register(t, r, "xinhua-02", "counselling")
-	settle(t, r)
+	r := nodetest.Start(t, p.Server(), "node-loading")
+	ids := r.Register(t, "xinhua-02", "counselling")
+	r.Settle(t)
 	ctx := context.Background()
 	// Enough data that loading it, slowed down per key, lasts long after the test.
 	admin := redis.NewClient(&redis.Options{Addr: p.Addr, MaxRetries: -1})
@@ -59,7 +60,7 @@ func TestRedisLoadingIs503(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A request now keeps the node's cached token fresh for the first requests below.
-	if code, _, out := call(t, r, "GET", "/v1/needs/"+ids[0], ""); code != http.StatusOK {
+	if code, _, out := r.Call(t, "GET", "/v1/needs/"+ids[0], ""); code != http.StatusOK {
 		t.Fatalf("read the need: %d %v", code, out)
 	}
 	if err := p.Kill(); err != nil {
@@ -79,7 +80,7 @@ func TestRedisLoadingIs503(t *testing.T) {
 		{"GET", "/healthz", ""},
 	}
 	for _, q := range requests {
-		code, h, out := call(t, r, q.method, q.path, q.body, "Idempotency-Key", "loading-1")
+		code, h, out := r.Call(t, q.method, q.path, q.body, "Idempotency-Key", "loading-1")
 		b, _ := json.Marshal(out)
 		t.Logf("%s %s during LOADING: %d %s", q.method, q.path, code, b)
 		if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {

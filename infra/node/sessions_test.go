@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/sessions"
 	"github.com/tierlink/tierlink/infra/throttle"
@@ -150,9 +151,9 @@ func formToken(t *testing.T, html string) string {
 // of the cookie stops working), and revoking the token ends its sessions and
 // closes their open live streams within seconds.
 func TestWebSessionLifecycle(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-session")
-	base, ctx := r.srv.URL, context.Background()
-	secret, tok, err := r.node.Tokens().Create(ctx, ownCommunity, "sessions", time.Now())
+	r := nodetest.Start(t, redistest.Real(t), "node-session")
+	base, ctx := r.Server.URL, context.Background()
+	secret, tok, err := r.Node.Tokens().Create(ctx, ownCommunity, "sessions", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestWebSessionLifecycle(t *testing.T) {
 	live := browser(t)
 	signIn(t, live, base, secret)
 	stream, _ := openStream(t, live, base+"/ui/events?view=inbox")
-	if err := r.node.Tokens().Revoke(ctx, tok.ID); err != nil {
+	if err := r.Node.Tokens().Revoke(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	stream.expect(t, "event: signedout", 5*time.Second)
@@ -220,20 +221,20 @@ func TestWebSessionLifecycle(t *testing.T) {
 	}
 
 	// Over TLS, and with --secure-cookies, the cookies are Secure.
-	tls := httptest.NewTLSServer(r.node.Handler())
+	tls := httptest.NewTLSServer(r.Node.Handler())
 	defer tls.Close()
 	tb := tls.Client()
 	tb.Jar, _ = cookiejar.New(nil)
 	tb.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	code, hdr, _ = signIn(t, tb, tls.URL, r.token(t, ownCommunity))
+	code, hdr, _ = signIn(t, tb, tls.URL, r.Token(t, ownCommunity))
 	if c := setCookie(t, hdr, "tl_session"); code != http.StatusSeeOther || !c.Secure {
 		t.Fatalf("sign in over TLS: %d, cookie %+v", code, c)
 	}
-	sr := startWith(t, redistest.Real(t), "node-secure-cookies", 0, func(c *node.Config) { c.SecureCookies = true })
-	if _, hdr, _ := page(t, browser(t), "GET", sr.srv.URL+"/ui/signin", nil, "en"); !setCookie(t, hdr, "tl_signin").Secure {
+	sr := nodetest.StartWith(t, redistest.Real(t), "node-secure-cookies", 0, func(c *node.Config) { c.SecureCookies = true })
+	if _, hdr, _ := page(t, browser(t), "GET", sr.Server.URL+"/ui/signin", nil, "en"); !setCookie(t, hdr, "tl_signin").Secure {
 		t.Fatal("the sign-in cookie is not Secure with SecureCookies")
 	}
-	if _, hdr, _ := page(t, browser(t), "GET", sr.srv.URL+"/ui/lang?to=en&back=/ui/", nil, "en"); !setCookie(t, hdr, "tl_lang").Secure {
+	if _, hdr, _ := page(t, browser(t), "GET", sr.Server.URL+"/ui/lang?to=en&back=/ui/", nil, "en"); !setCookie(t, hdr, "tl_lang").Secure {
 		t.Fatal("the language cookie is not Secure with SecureCookies")
 	}
 }
@@ -245,16 +246,16 @@ func TestWebSessionsTimeOut(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	r := startWith(t, redistest.Real(t), "node-session-clock", 0, func(c *node.Config) {
+	r := nodetest.StartWith(t, redistest.Real(t), "node-session-clock", 0, func(c *node.Config) {
 		c.Sessions = sessions.Config{IdleTimeout: 30 * time.Minute, Lifetime: 12 * time.Hour, Clock: clock}
 	})
-	base := r.srv.URL
+	base := r.Server.URL
 	inbox := func(b *http.Client) int {
 		code, _, _ := page(t, b, "GET", base+"/ui/inbox", nil, "en")
 		return code
 	}
 	idle := browser(t)
-	signIn(t, idle, base, r.token(t, ownCommunity))
+	signIn(t, idle, base, r.Token(t, ownCommunity))
 	for _, step := range []time.Duration{29 * time.Minute, 29 * time.Minute} {
 		advance(step)
 		if code := inbox(idle); code != 200 {
@@ -267,7 +268,7 @@ func TestWebSessionsTimeOut(t *testing.T) {
 	}
 
 	busy := browser(t)
-	signIn(t, busy, base, r.token(t, ownCommunity))
+	signIn(t, busy, base, r.Token(t, ownCommunity))
 	var elapsed time.Duration
 	for ; elapsed+25*time.Minute < 12*time.Hour; elapsed += 25 * time.Minute {
 		advance(25 * time.Minute)
@@ -285,9 +286,9 @@ func TestWebSessionsTimeOut(t *testing.T) {
 // or without the sign-in form's token of its cookie, opens no session; the page's
 // own form does. Signed-in forms posted from another site are refused too.
 func TestSignInRefusesForeignForms(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-login-csrf")
-	base := r.srv.URL
-	secret := r.token(t, ownCommunity)
+	r := nodetest.Start(t, redistest.Real(t), "node-login-csrf")
+	base := r.Server.URL
+	secret := r.Token(t, ownCommunity)
 	post := func(c *http.Client, path string, form url.Values, headers ...string) (int, http.Header, string) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", base+path, strings.NewReader(form.Encode()))
@@ -354,10 +355,10 @@ func TestSignInRefusesForeignForms(t *testing.T) {
 // metric counts failures and refusals by surface.
 func TestFailedAuthenticationsAreLimited(t *testing.T) {
 	const burst = 5
-	r := startWith(t, redistest.Real(t), "node-auth-limit", 0, func(c *node.Config) {
+	r := nodetest.StartWith(t, redistest.Real(t), "node-auth-limit", 0, func(c *node.Config) {
 		c.AuthLimit = throttle.Config{Burst: burst, Every: time.Minute}
 	})
-	base := r.srv.URL
+	base := r.Server.URL
 	get := func(c *http.Client, secret string) (int, http.Header, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", base+"/v1/needs/x", nil)
@@ -372,7 +373,7 @@ func TestFailedAuthenticationsAreLimited(t *testing.T) {
 		return resp.StatusCode, resp.Header, p
 	}
 	attacker, other := from(t, "127.0.0.2"), from(t, "127.0.0.3")
-	good := r.token(t, ownDistrict)
+	good := r.Token(t, ownDistrict)
 	for i := range burst {
 		if code, _, _ := get(attacker, fmt.Sprintf("tl_%064x", i)); code != http.StatusUnauthorized {
 			t.Fatalf("unknown token %d: %d", i, code)
@@ -432,18 +433,18 @@ func TestFailedAuthenticationsAreLimited(t *testing.T) {
 // TestExpiredTokensAreRefusedLikeUnknownOnes: a token past its expiry gets the
 // unknown token's answer from the API and the sign-in page; one before it works.
 func TestExpiredTokensAreRefusedLikeUnknownOnes(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-token-expiry")
+	r := nodetest.Start(t, redistest.Real(t), "node-token-expiry")
 	ctx, now := context.Background(), time.Now()
-	expired, _, err := r.node.Tokens().CreateUntil(ctx, ownDistrict, "expired", now.Add(-2*time.Hour), now.Add(-time.Hour))
+	expired, _, err := r.Node.Tokens().CreateUntil(ctx, ownDistrict, "expired", now.Add(-2*time.Hour), now.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, _, err := r.node.Tokens().CreateUntil(ctx, ownDistrict, "live", now, now.Add(time.Hour))
+	live, _, err := r.Node.Tokens().CreateUntil(ctx, ownDistrict, "live", now, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	answer := func(secret string) (int, string) {
-		req, _ := http.NewRequest("GET", r.srv.URL+"/v1/needs/x", nil)
+		req, _ := http.NewRequest("GET", r.Server.URL+"/v1/needs/x", nil)
 		req.Header.Set("Authorization", "Bearer "+secret)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -461,10 +462,10 @@ func TestExpiredTokensAreRefusedLikeUnknownOnes(t *testing.T) {
 	if code, _ := answer(live); code != http.StatusNotFound {
 		t.Fatalf("a token before its expiry: %d", code)
 	}
-	if code, _, html := signIn(t, browser(t), r.srv.URL, expired); code != http.StatusUnauthorized || !strings.Contains(html, "expired") {
+	if code, _, html := signIn(t, browser(t), r.Server.URL, expired); code != http.StatusUnauthorized || !strings.Contains(html, "expired") {
 		t.Fatalf("signing in with an expired token: %d", code)
 	}
-	if code, _, _ := signIn(t, browser(t), r.srv.URL, live); code != http.StatusSeeOther {
+	if code, _, _ := signIn(t, browser(t), r.Server.URL, live); code != http.StatusSeeOther {
 		t.Fatalf("signing in with a token before its expiry: %d", code)
 	}
 }
@@ -475,22 +476,22 @@ func TestExpiredTokensAreRefusedLikeUnknownOnes(t *testing.T) {
 // in the centre's community says "changed" to both, with a count of the stream's
 // own, not a log position. A principal may have four streams open at once.
 func TestLiveStreamsAreScopedToTheViewer(t *testing.T) {
-	r := startWith(t, redistest.Real(t), "node-live-scope", 0, func(c *node.Config) { c.LiveInterval = 20 * time.Millisecond })
-	base := r.srv.URL
+	r := nodetest.StartWith(t, redistest.Real(t), "node-live-scope", 0, func(c *node.Config) { c.LiveInterval = 20 * time.Millisecond })
+	base := r.Server.URL
 	prov, centre := browser(t), browser(t)
-	signIn(t, prov, base, r.token(t, ownProvider))
-	signIn(t, centre, base, r.token(t, ownCommunity))
+	signIn(t, prov, base, r.Token(t, ownProvider))
+	signIn(t, centre, base, r.Token(t, ownCommunity))
 	ps, _ := openStream(t, prov, base+"/ui/events?view=referrals")
 	cs, _ := openStream(t, centre, base+"/ui/events?view=inbox")
 
-	offer(t, r, "xinhua-02", "counselling", 1) // another provider's offer, another community
-	need(t, r, register(t, r, "xinhua-02", "counselling")[0], referred)
-	settle(t, r)
+	r.Offer(t, "xinhua-02", "counselling", 1) // another provider's offer, another community
+	r.Need(t, r.Register(t, "xinhua-02", "counselling")[0], nodetest.Referred)
+	r.Settle(t)
 	ps.quiet(t)
 	cs.quiet(t)
 
 	newFixture(t, r, false) // prov-a's offer proposed to a household of huayang-01
-	settle(t, r)
+	r.Settle(t)
 	for name, s := range map[string]*sse{"provider": ps, "centre": cs} {
 		s.expect(t, "event: changed", 5*time.Second)
 		if data := s.expect(t, "", time.Second); len(data) != 1 || data[0] != "data: 1" {

@@ -13,6 +13,7 @@ import (
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/loadgen"
 	"github.com/tierlink/tierlink/infra/node"
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/infra/reference"
 )
@@ -34,19 +35,11 @@ func TestSurgeSmall(t *testing.T) {
 		t.Fatalf("%d districts", len(city.Geography.Districts()))
 	}
 	srv := redistest.Real(t)
-	n, err := node.New(node.Config{Client: srv.Client(t), Consumer: "surge-test", Reference: city, TickInterval: -1,
+	n, stop := nodetest.Run(t, node.Config{Client: srv.Client(t), Consumer: "surge-test", Reference: city, TickInterval: -1,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := n.PublishReference(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	const needs, offers = 1600, 160
 	rep, err := loadgen.Surge(ctx, loadgen.SurgeConfig{Store: n.Store(), Reference: city, Needs: needs, Offers: offers, Seed: 3,
 		Lag: n.Lag, Redis: srv.Client(t), Sample: 20 * time.Millisecond, Batch: 50})

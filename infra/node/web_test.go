@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -61,10 +62,10 @@ func page(t *testing.T, c *http.Client, method, u string, form url.Values, lang 
 // its inbox in both languages, refuses a form without its CSRF token, and takes an
 // accept through the form; a provider is turned away from the inbox.
 func TestCentreAnswersInTheWebInbox(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web")
+	r := nodetest.Start(t, redistest.Real(t), "node-web")
 	f := newFixture(t, r, false)
 	b := browser(t)
-	base := r.srv.URL
+	base := r.Server.URL
 	if code, hdr, _ := page(t, b, "GET", base+"/ui/", nil, ""); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/signin" {
 		t.Fatalf("a visitor: %d → %s", code, hdr.Get("Location"))
 	}
@@ -77,7 +78,7 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 	if code, _, html := signIn(t, b, base, "tl_nope"); code != 401 || !strings.Contains(html, "unknown, revoked or expired") {
 		t.Fatalf("a bad token: %d", code)
 	}
-	code, hdr, _ := signIn(t, b, base, r.token(t, ownCommunity))
+	code, hdr, _ := signIn(t, b, base, r.Token(t, ownCommunity))
 	cookie := hdr.Get("Set-Cookie")
 	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
 		t.Fatalf("sign in: %d, cookie %q", code, cookie)
@@ -90,18 +91,18 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 	if csrf == nil {
 		t.Fatal("no form token in the inbox")
 	}
-	before := head(t, r)
+	before := r.Head(t)
 	if code, _, _ := page(t, b, "POST", base+"/ui/referrals/"+f.referral+"/accept", url.Values{"csrf": {"forged"}}, "en"); code != http.StatusForbidden {
 		t.Fatalf("a forged form: %d", code)
 	}
-	if after := head(t, r); after != before {
+	if after := r.Head(t); after != before {
 		t.Fatalf("a forged form appended %d events", after-before)
 	}
 	code, hdr, _ = page(t, b, "POST", base+"/ui/referrals/"+f.referral+"/accept", url.Values{"csrf": {csrf[1]}}, "en")
 	if code != http.StatusSeeOther || hdr.Get("Location") != "/ui/inbox?done=accept" {
 		t.Fatalf("accept: %d → %s", code, hdr.Get("Location"))
 	}
-	need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "accepted" })
+	r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "accepted" })
 	if _, _, html := page(t, b, "GET", base+"/ui/inbox?done=accept", nil, ""); !strings.Contains(html, "已接受转介") {
 		t.Fatalf("the inbox after accepting, in Chinese: %s", html)
 	}
@@ -114,7 +115,7 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 	}
 	// A provider signed in has no inbox.
 	p := browser(t)
-	signIn(t, p, base, r.token(t, ownProvider))
+	signIn(t, p, base, r.Token(t, ownProvider))
 	if code, _, html := page(t, p, "GET", base+"/ui/inbox", nil, "en"); code != http.StatusForbidden || !strings.Contains(html, "centres") {
 		t.Fatalf("a provider's inbox: %d %s", code, html)
 	}
@@ -123,10 +124,10 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 // TestProviderServesInTheWeb has a provider post an offer through its page, see the
 // referral a centre accepted (under a pseudonym), and start and complete it.
 func TestProviderServesInTheWeb(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web-provider")
+	r := nodetest.Start(t, redistest.Real(t), "node-web-provider")
 	b := browser(t)
-	base := r.srv.URL
-	signIn(t, b, base, r.token(t, ownProvider))
+	base := r.Server.URL
+	signIn(t, b, base, r.Token(t, ownProvider))
 	code, _, html := page(t, b, "GET", base+"/ui/offers", nil, "en")
 	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(html)
 	if code != 200 || csrf == nil || !strings.Contains(html, "Counselling") {
@@ -136,7 +137,7 @@ func TestProviderServesInTheWeb(t *testing.T) {
 	if code, hdr, _ := page(t, b, "POST", base+"/ui/offers", form, "en"); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/offers?done=posted" {
 		t.Fatalf("post: %d → %s", code, hdr.Get("Location"))
 	}
-	settle(t, r)
+	r.Settle(t)
 	if _, _, html := page(t, b, "GET", base+"/ui/offers?done=posted", nil, "en"); !strings.Contains(html, "Offer posted.") || !strings.Contains(html, "2 in all") {
 		t.Fatalf("offers after posting: %s", html)
 	}
@@ -151,7 +152,7 @@ func TestProviderServesInTheWeb(t *testing.T) {
 			t.Fatalf("%s: %d → %s", step, code, hdr.Get("Location"))
 		}
 	}
-	need(t, r, f.need, func(v projections.NeedView) bool { return v.Status == "completed" })
+	r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "completed" })
 }
 
 // TestCentreRegistersAHouseholdInTheWeb fills in the assessment form: the score is
@@ -159,10 +160,10 @@ func TestProviderServesInTheWeb(t *testing.T) {
 // household is registered with its needs, and its case page shows them and who
 // registered it.
 func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web-register")
+	r := nodetest.Start(t, redistest.Real(t), "node-web-register")
 	b := browser(t)
-	base := r.srv.URL
-	signIn(t, b, base, r.token(t, ownStreet))
+	base := r.Server.URL
+	signIn(t, b, base, r.Token(t, ownStreet))
 	code, _, html := page(t, b, "GET", base+"/ui/households/new", nil, "en")
 	if code != 200 || !strings.Contains(html, `value="huayang-01"`) || strings.Contains(html, `value="xinhua-01"`) || !strings.Contains(html, "Unavoidable spending") {
 		t.Fatalf("the form lists the street's communities only: %d %s", code, html)
@@ -179,7 +180,7 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 	if code != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/ui/households/") {
 		t.Fatalf("register: %d → %s", code, hdr.Get("Location"))
 	}
-	settle(t, r)
+	r.Settle(t)
 	code, _, html = page(t, b, "GET", base+hdr.Get("Location"), nil, "zh-CN")
 	if code != 200 || !strings.Contains(html, "35") || !strings.Contains(html, "心理疏导") || !strings.Contains(html, "课业辅导") ||
 		!strings.Contains(html, "家庭登记") || !strings.Contains(html, "街道中心 华阳路街道") || !strings.Contains(html, "困境儿童") ||
@@ -191,16 +192,16 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 // TestOperatorDashboard shows the district's indicators, its chart and the supply
 // gap as a heat table; a centre sees its own node; a provider is turned away.
 func TestOperatorDashboard(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web-dashboard")
+	r := nodetest.Start(t, redistest.Real(t), "node-web-dashboard")
 	for i := 0; i < 3; i++ {
-		register(t, r, "huayang-01", "respite_care") // nobody offers it: the gap
+		r.Register(t, "huayang-01", "respite_care") // nobody offers it: the gap
 	}
-	offer(t, r, "huayang-01", "counselling", 1)
-	register(t, r, "huayang-01", "counselling")
-	settle(t, r)
+	r.Offer(t, "huayang-01", "counselling", 1)
+	r.Register(t, "huayang-01", "counselling")
+	r.Settle(t)
 	b := browser(t)
-	base := r.srv.URL
-	signIn(t, b, base, r.token(t, operator))
+	base := r.Server.URL
+	signIn(t, b, base, r.Token(t, operator))
 	if code, hdr, _ := page(t, b, "GET", base+"/ui/", nil, "en"); code != http.StatusSeeOther || hdr.Get("Location") != "/ui/dashboard" {
 		t.Fatalf("an operator's home: %d → %s", code, hdr.Get("Location"))
 	}
@@ -216,12 +217,12 @@ func TestOperatorDashboard(t *testing.T) {
 		t.Fatalf("weekly dashboard: %d", code)
 	}
 	c := browser(t)
-	signIn(t, c, base, r.token(t, ownStreet))
+	signIn(t, c, base, r.Token(t, ownStreet))
 	if code, _, html := page(t, c, "GET", base+"/ui/dashboard", nil, "en"); code != 200 || !strings.Contains(html, "street Huayang Road Street") {
 		t.Fatalf("a street centre's dashboard: %d %s", code, html)
 	}
 	p := browser(t)
-	signIn(t, p, base, r.token(t, ownProvider))
+	signIn(t, p, base, r.Token(t, ownProvider))
 	if code, _, _ := page(t, p, "GET", base+"/ui/dashboard", nil, "en"); code != http.StatusForbidden {
 		t.Fatalf("a provider's dashboard: %d", code)
 	}
@@ -230,10 +231,10 @@ func TestOperatorDashboard(t *testing.T) {
 // TestPagesUpdateLive opens the event stream of a signed-in centre's inbox: when a
 // referral comes into it, the stream says it changed.
 func TestPagesUpdateLive(t *testing.T) {
-	r := start(t, redistest.Real(t), "node-web-live")
+	r := nodetest.Start(t, redistest.Real(t), "node-web-live")
 	b := browser(t)
-	base := r.srv.URL
-	signIn(t, b, base, r.token(t, ownCommunity))
+	base := r.Server.URL
+	signIn(t, b, base, r.Token(t, ownCommunity))
 	if _, _, html := page(t, b, "GET", base+"/ui/inbox", nil, "en"); !strings.Contains(html, "data-live") || !strings.Contains(html, "/ui/static/live.js") {
 		t.Fatalf("the inbox does not update itself: %s", html)
 	}
@@ -259,7 +260,7 @@ func TestPagesUpdateLive(t *testing.T) {
 		t.Fatalf("the stream ended before %q: %v", want, lines.Err())
 	}
 	next("event: ready")
-	offer(t, r, "huayang-01", "counselling", 1)
-	register(t, r, "huayang-01", "counselling")
+	r.Offer(t, "huayang-01", "counselling", 1)
+	r.Register(t, "huayang-01", "counselling")
 	next("event: changed")
 }

@@ -1,0 +1,139 @@
+package adapters
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/tierlink/tierlink/app"
+	"github.com/tierlink/tierlink/infra/viewstore"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// NeedViews adapts the read models of every district to app.NeedViews and
+// app.ReferralIndex.
+type NeedViews struct{ Views *viewstore.Set }
+
+// FindNeed finds a need's view in any district.
+func (v NeedViews) FindNeed(ctx context.Context, id string) (projections.NeedView, bool, error) {
+	if strings.HasPrefix(id, legacyReferralPrefix) {
+		return projections.NeedView{}, false, nil // no need has such an id: the server makes them
+	}
+	b, ok, err := v.Views.Find(ctx, projections.NeedsModel, id)
+	if err != nil || !ok {
+		return projections.NeedView{}, false, err
+	}
+	var out projections.NeedView
+	if err := json.Unmarshal(b, &out); err != nil {
+		return projections.NeedView{}, false, fmt.Errorf("need view %s: %w", id, err)
+	}
+	return out, true, nil
+}
+
+// NeedOfReferral returns the id of a referral's need.
+func (v NeedViews) NeedOfReferral(ctx context.Context, referralID string) (string, bool, error) {
+	b, ok, err := v.Views.Find(ctx, projections.ReferralsModel, referralID)
+	if err == nil && !ok {
+		b, ok, err = v.Views.Find(ctx, projections.NeedsModel, legacyReferralPrefix+referralID)
+	}
+	return string(b), ok, err
+}
+
+// legacyReferralPrefix names the referral index's documents as read models built
+// before the index had a model of its own kept them, in the needs model. A referral
+// proposed before an upgrade is found there until the read models are rebuilt
+// (tierlink projections rebuild), so that its inbox and its answers keep working.
+const legacyReferralPrefix = "referral-"
+
+// ReadViews adapts the read models of every district to app.Views, for the queries.
+type ReadViews struct{ Views *viewstore.Set }
+
+// Doc finds a document of a model by id in any district.
+func (v ReadViews) Doc(ctx context.Context, model, id string) ([]byte, bool, error) {
+	return v.Views.Find(ctx, model, id)
+}
+
+// Docs returns documents of a model in a district, in order (a referral also at
+// its legacy key); a missing one is nil.
+func (v ReadViews) Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error) {
+	s, err := v.Views.Store(district)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := s.GetMany(ctx, model, ids)
+	if err != nil || model != projections.ReferralsModel {
+		return docs, err
+	}
+	var missing []int
+	var legacy []string
+	for i, d := range docs {
+		if d == nil {
+			missing, legacy = append(missing, i), append(legacy, legacyReferralPrefix+ids[i])
+		}
+	}
+	if len(missing) == 0 {
+		return docs, nil
+	}
+	old, err := s.GetMany(ctx, projections.NeedsModel, legacy)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		docs[i] = old[j]
+	}
+	return docs, nil
+}
+
+// Page returns up to limit members of a district's index after a cursor.
+func (v ReadViews) Page(ctx context.Context, district, index string, after app.Cursor, limit int) ([]app.Cursor, error) {
+	s, err := v.Views.Store(district)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.Range(ctx, index, viewstore.Member{ID: after.ID, Score: after.Score}, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]app.Cursor, len(ms))
+	for i, m := range ms {
+		out[i] = app.Cursor{ID: m.ID, Score: m.Score}
+	}
+	return out, nil
+}
+
+// Checkpoint returns the position a district's read models have applied.
+func (v ReadViews) Checkpoint(ctx context.Context, district string) (int64, error) {
+	s, err := v.Views.Store(district)
+	if err != nil {
+		return 0, err
+	}
+	return s.Checkpoint(ctx, projections.CasesName)
+}
+
+// Latest returns the ids of a district's index with the n highest scores.
+func (v ReadViews) Latest(ctx context.Context, district, index string, n int) ([]string, error) {
+	s, err := v.Views.Store(district)
+	if err != nil {
+		return nil, err
+	}
+	return s.Latest(ctx, index, n)
+}
+
+// Counters returns a district's sets of counters by name, in order.
+func (v ReadViews) Counters(ctx context.Context, district string, names []string) ([]map[string]int64, error) {
+	s, err := v.Views.Store(district)
+	if err != nil {
+		return nil, err
+	}
+	return s.Counters(ctx, names)
+}
+
+// Count returns how many members a district's index has with a score from min to max.
+func (v ReadViews) Count(ctx context.Context, district, index string, min, max float64) (int64, error) {
+	s, err := v.Views.Store(district)
+	if err != nil {
+		return 0, err
+	}
+	return s.Count(ctx, index, min, max)
+}
