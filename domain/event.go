@@ -241,3 +241,11 @@ func Digest(encoded ...[]byte) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// Entry is one position of a partition's log as its consumers (the matcher, the
+// projections) take it: the position and its event, or a nil event for an entry
+// that could not be read and was dead-lettered (its position still counts).
+type Entry struct {
+	Position int64
+	Event    *Event
+}

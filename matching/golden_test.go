@@ -199,10 +199,10 @@ func replayGolden(t *testing.T, log []domain.Event, run int, out io.Writer) {
 		t.Fatal(err)
 	}
 	for from := 0; from < len(log); from += run {
-		var in []Input
+		var in []domain.Entry
 		for i := from; i < min(len(log), from+run); i++ {
 			ev := log[i]
-			in = append(in, Input{Position: int64(i + 1), Event: &ev})
+			in = append(in, domain.Entry{Position: int64(i + 1), Event: &ev})
 		}
 		if err := lp.HandleBatch(context.Background(), in); err != nil {
 			t.Fatal(err)

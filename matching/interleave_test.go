@@ -498,10 +498,10 @@ func feedAll(t *testing.T, lp *Loop, l *memLog, rng *rand.Rand, fed int) int {
 			}
 		}
 		end := min(len(l.events), fed+1+rng.IntN(6))
-		run := make([]Input, 0, end-fed)
+		run := make([]domain.Entry, 0, end-fed)
 		for i := fed; i < end; i++ {
 			ev := l.events[i]
-			run = append(run, Input{Position: int64(i + 1), Event: &ev})
+			run = append(run, domain.Entry{Position: int64(i + 1), Event: &ev})
 		}
 		if err := lp.HandleBatch(context.Background(), run); err != nil {
 			t.Fatal(err)
@@ -610,10 +610,10 @@ func TestWithdrawnNeedLeavesNoWaitingNeedBesideFreeSupply(t *testing.T) {
 	w.do(withdrawn)
 	// The loop reads the posting, the withdrawal and the household's need_closed in
 	// one run: its proposals (made on the posting) expect n1 as it was before.
-	var run []Input
+	var run []domain.Entry
 	for i := fed; i < len(w.l.events); i++ {
 		ev := w.l.events[i]
-		run = append(run, Input{Position: int64(i + 1), Event: &ev})
+		run = append(run, domain.Entry{Position: int64(i + 1), Event: &ev})
 	}
 	if err := lp.HandleBatch(context.Background(), run); err != nil {
 		t.Fatal(err)

@@ -99,13 +99,6 @@ type pending struct {
 	refused bool
 }
 
-// Input is one log position handed to a loop: its event, or nil for an entry that
-// was dead-lettered.
-type Input struct {
-	Position int64
-	Event    *domain.Event
-}
-
 // NewLoop validates the configuration and returns a loop with an empty core.
 func NewLoop(cfg LoopConfig) (*Loop, error) {
 	if cfg.Partition == "" || cfg.Registry == nil || cfg.Appender == nil {
@@ -125,13 +118,13 @@ func (l *Loop) Checkpoint(context.Context) (int64, error) { return l.done.Load()
 
 // Handle handles one position (see HandleBatch).
 func (l *Loop) Handle(ctx context.Context, pos int64, ev *domain.Event) error {
-	return l.HandleBatch(ctx, []Input{{Position: pos, Event: ev}})
+	return l.HandleBatch(ctx, []domain.Entry{{Position: pos, Event: ev}})
 }
 
 // HandleBatch applies a run of consecutive positions and appends the decisions they
 // trigger. After an error the same positions may be handed again: the core is not
 // fed twice, the appends are retried.
-func (l *Loop) HandleBatch(ctx context.Context, in []Input) error {
+func (l *Loop) HandleBatch(ctx context.Context, in []domain.Entry) error {
 	for _, x := range in {
 		if x.Position <= l.applied {
 			continue

@@ -367,10 +367,10 @@ func feed(t *testing.T, lp *Loop, l *memLog, from int) int {
 		}
 		l.mu.Lock()
 		end := min(len(l.events), pos+size)
-		run := make([]Input, 0, end-pos)
+		run := make([]domain.Entry, 0, end-pos)
 		for i := pos; i < end; i++ {
 			ev := l.events[i]
-			run = append(run, Input{Position: int64(i + 1), Event: &ev})
+			run = append(run, domain.Entry{Position: int64(i + 1), Event: &ev})
 		}
 		l.mu.Unlock()
 		retry(fmt.Sprintf("positions %d to %d", pos+1, end), func() error { return lp.HandleBatch(context.Background(), run) })

@@ -173,21 +173,15 @@ func (c *Cases) Checkpoint(ctx context.Context) (int64, error) {
 	return c.store.Checkpoint(ctx, CasesName)
 }
 
-// Entry is one log position for Apply: its event, or nil for an entry dead-lettered.
-type Entry struct {
-	Position int64
-	Event    *domain.Event
-}
-
 // Handle applies one position.
 func (c *Cases) Handle(ctx context.Context, pos int64, e *domain.Event) error {
-	return c.Apply(ctx, []Entry{{Position: pos, Event: e}})
+	return c.Apply(ctx, []domain.Entry{{Position: pos, Event: e}})
 }
 
 // Apply applies a run of consecutive positions and commits their changes. When a
 // rebuild switched the read models to another generation meanwhile, it applies the
 // run again on that one (positions it holds already are skipped).
-func (c *Cases) Apply(ctx context.Context, run []Entry) error {
+func (c *Cases) Apply(ctx context.Context, run []domain.Entry) error {
 	for attempt := 0; ; attempt++ {
 		err := c.apply1(ctx, run)
 		if !errors.Is(err, ErrGenerationChanged) || attempt == 3 {
@@ -197,7 +191,7 @@ func (c *Cases) Apply(ctx context.Context, run []Entry) error {
 	}
 }
 
-func (c *Cases) apply1(ctx context.Context, run []Entry) error {
+func (c *Cases) apply1(ctx context.Context, run []domain.Entry) error {
 	if len(run) == 0 {
 		return nil
 	}

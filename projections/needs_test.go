@@ -233,9 +233,9 @@ func TestCasesRunsGiveTheSameModels(t *testing.T) {
 		runs := 0
 		for pos := 0; pos < len(evs); {
 			end := min(len(evs), pos+1+rng.IntN(6))
-			var run []Entry
+			var run []domain.Entry
 			for i := pos; i < end; i++ {
-				run = append(run, Entry{Position: int64(i + 1), Event: &evs[i]})
+				run = append(run, domain.Entry{Position: int64(i + 1), Event: &evs[i]})
 			}
 			if err := c.Apply(context.Background(), run); err != nil {
 				t.Fatal(err)

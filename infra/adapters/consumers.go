@@ -76,27 +76,23 @@ func loopFlush(l *matching.Loop) func(context.Context) (bool, error) {
 // loopRun hands a matching loop a run of entries.
 func loopRun(l *matching.Loop) func(context.Context, []eventlog.Entry) error {
 	return func(ctx context.Context, entries []eventlog.Entry) error {
-		in := make([]matching.Input, len(entries))
-		for i := range entries {
-			in[i] = matching.Input{Position: entries[i].Position, Event: eventOf(&entries[i])}
-		}
-		return l.HandleBatch(ctx, in)
+		return l.HandleBatch(ctx, DomainEntries(entries))
 	}
 }
 
 // casesRun hands the cases projection a run of entries.
 func casesRun(c *projections.Cases) func(context.Context, []eventlog.Entry) error {
 	return func(ctx context.Context, entries []eventlog.Entry) error {
-		return c.Apply(ctx, ProjectionEntries(entries))
+		return c.Apply(ctx, DomainEntries(entries))
 	}
 }
 
-// ProjectionEntries turns log entries into the projections' entries (a
-// dead-lettered one without its event).
-func ProjectionEntries(entries []eventlog.Entry) []projections.Entry {
-	run := make([]projections.Entry, len(entries))
+// DomainEntries turns the store's reads of log entries into the entries the
+// matcher and the projections take (a dead-lettered one without its event).
+func DomainEntries(entries []eventlog.Entry) []domain.Entry {
+	run := make([]domain.Entry, len(entries))
 	for i := range entries {
-		run[i] = projections.Entry{Position: entries[i].Position, Event: eventOf(&entries[i])}
+		run[i] = domain.Entry{Position: entries[i].Position, Event: eventOf(&entries[i])}
 	}
 	return run
 }

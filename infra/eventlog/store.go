@@ -390,8 +390,9 @@ func (s *Store) FindAggregate(ctx context.Context, partitions []string, ref doma
 	return "", nil, nil
 }
 
-// Entry is one entry of a partition log: its position and its event, or the reason
-// it could not be decoded (then Raw holds its bytes).
+// Entry is the store's read of one entry of a partition log: its position and its
+// event, or the reason it could not be decoded (then Raw holds its bytes, for the
+// dead letters). Consumers take it as a domain.Entry (adapters.DomainEntries).
 type Entry struct {
 	Position int64
 	// ID is the stream entry id, where known ("" for entries delivered by a subscription).

@@ -104,7 +104,7 @@ func RebuildProjections(ctx context.Context, client redis.UniversalClient, store
 				ahead = readFrom(entries[len(entries)-1].Position + 1)
 			}
 			if len(entries) > 0 {
-				if err := cases.Apply(ctx, adapters.ProjectionEntries(entries)); err != nil {
+				if err := cases.Apply(ctx, adapters.DomainEntries(entries)); err != nil {
 					return stats, fmt.Errorf("rebuild %s: %w", p, err)
 				}
 				from = entries[len(entries)-1].Position + 1
