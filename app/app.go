@@ -56,13 +56,7 @@ type Log interface {
 	// AppendMany writes several commands' events to one partition in one call, each
 	// command atomically and on its own: it returns each command's result or error
 	// (as Append's), and an error only when the call itself failed.
-	AppendMany(ctx context.Context, commands []Command) ([]Appended, []error, error)
-}
-
-// Command is one command's events and fingerprint, for Log.AppendMany.
-type Command struct {
-	Events      []domain.Event
-	Fingerprint string
+	AppendMany(ctx context.Context, commands []domain.Command) ([]Appended, []error, error)
 }
 
 // NeedViews finds need views in whichever partition holds them.

@@ -39,7 +39,7 @@ func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHous
 	out := make([]BatchOutcome, len(in))
 	type pending struct {
 		index int
-		cmd   Command
+		cmd   domain.Command
 		meta  Meta
 	}
 	byDistrict := map[string][]pending{}
@@ -80,7 +80,7 @@ func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHous
 			order = append(order, com.District)
 		}
 		byDistrict[com.District] = append(byDistrict[com.District],
-			pending{index: i, cmd: Command{Events: evs, Fingerprint: fingerprint("register_households", []any{batch, i})}, meta: m})
+			pending{index: i, cmd: domain.Command{Events: evs, Fingerprint: fingerprint("register_households", []any{batch, i})}, meta: m})
 	}
 	// Another batch under a key that took effect is refused whole, before anything
 	// is appended, as any command under a reused key: a household of the batch
@@ -105,7 +105,7 @@ func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHous
 	}
 	for _, district := range order {
 		ps := byDistrict[district]
-		cmds := make([]Command, len(ps))
+		cmds := make([]domain.Command, len(ps))
 		for j, p := range ps {
 			cmds[j] = p.cmd
 		}

@@ -249,3 +249,14 @@ type Entry struct {
 	Position int64
 	Event    *Event
 }
+
+// Command is one command's events, appended atomically under their command id.
+// Fingerprint (a digest of the command's kind and input) tells a retry of the command
+// from another command sent under the same id; After names the earlier commands of
+// the same append that must take effect first (they write the same aggregates, at the
+// versions before this one's).
+type Command struct {
+	Events      []Event
+	Fingerprint string
+	After       []int
+}

@@ -160,7 +160,7 @@ type goldenAppender struct {
 	out    io.Writer
 }
 
-func (g *goldenAppender) Append(_ context.Context, cmds []Command) ([]error, error) {
+func (g *goldenAppender) Append(_ context.Context, cmds []domain.Command) ([]error, error) {
 	return inOrder(cmds, func(evs []domain.Event) error {
 		var b strings.Builder
 		for _, e := range evs {

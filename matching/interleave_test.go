@@ -239,7 +239,7 @@ type racing struct {
 	oneIn int
 }
 
-func (r *racing) Append(ctx context.Context, cmds []Command) ([]error, error) {
+func (r *racing) Append(ctx context.Context, cmds []domain.Command) ([]error, error) {
 	if r.oneIn > 0 && r.w.rng.IntN(r.oneIn) == 0 {
 		r.w.step()
 	}

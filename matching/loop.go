@@ -19,22 +19,12 @@ import (
 // refused: nothing of it was written.
 var ErrStale = errors.New("stale decision")
 
-// Command is one decision's events for an Appender, with the earlier commands of
-// the same call it needs.
-type Command struct {
-	Events []domain.Event
-	// After lists the indices of earlier commands of the call that must take effect
-	// for this one to be tried (they write the same aggregates, at the versions
-	// before this one's).
-	After []int
-}
-
 // Appender appends commands in order, each atomically and idempotently by command id.
 type Appender interface {
 	// Append returns one outcome per command: nil when it took effect (now or
 	// before), or an error wrapping ErrStale when it was refused. An error for the
 	// whole call means nothing is known; the call is made again as it was.
-	Append(ctx context.Context, cmds []Command) ([]error, error)
+	Append(ctx context.Context, cmds []domain.Command) ([]error, error)
 }
 
 // Actor is the actor of every event the matcher appends.
@@ -278,7 +268,7 @@ func (l *Loop) flush(ctx context.Context, async bool) error {
 	}
 	for {
 		var batch []*pending
-		var cmds []Command
+		var cmds []domain.Command
 		index := map[*pending]int{}
 		last := map[domain.AggregateRef]*pending{}
 		more := false
@@ -304,7 +294,7 @@ func (l *Loop) flush(ctx context.Context, async bool) error {
 					slices.Sort(after)
 					index[p] = len(batch)
 					batch = append(batch, p)
-					cmds = append(cmds, Command{Events: p.events, After: after})
+					cmds = append(cmds, domain.Command{Events: p.events, After: after})
 				}
 			}
 			for ref := range p.expects {

@@ -71,7 +71,7 @@ func newMemLog() *memLog {
 // Append appends commands in order as the event store does: a command whose
 // prerequisite did not take effect is refused untried. An injected failure fails the
 // whole call, before or after it took effect (a reply lost on the way back).
-func (l *memLog) Append(_ context.Context, cmds []Command) ([]error, error) {
+func (l *memLog) Append(_ context.Context, cmds []domain.Command) ([]error, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, c := range cmds {
@@ -530,13 +530,13 @@ type replayCheck struct {
 	seedNote string
 }
 
-func (r *replayCheck) Append(ctx context.Context, cmds []Command) ([]error, error) {
+func (r *replayCheck) Append(ctx context.Context, cmds []domain.Command) ([]error, error) {
 	return inOrder(cmds, func(evs []domain.Event) error { return r.appendOne(ctx, evs) }), nil
 }
 
 // inOrder appends commands one by one as the event store does: a command whose
 // prerequisite was refused is refused untried.
-func inOrder(cmds []Command, appendOne func([]domain.Event) error) []error {
+func inOrder(cmds []domain.Command, appendOne func([]domain.Event) error) []error {
 	out := make([]error, len(cmds))
 	for i, c := range cmds {
 		for _, j := range c.After {

@@ -25,14 +25,10 @@ type MatcherAppender struct {
 }
 
 // Append appends the matcher's decisions, one outcome per command.
-func (a MatcherAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {
+func (a MatcherAppender) Append(ctx context.Context, cmds []domain.Command) ([]error, error) {
 	// The fingerprint is a digest of the decision's bytes: a replay that decided
 	// otherwise under the same command id is refused instead of passing as a retry.
-	batch := make([]eventlog.Command, len(cmds))
-	for i, c := range cmds {
-		batch[i] = eventlog.Command{Events: c.Events, DigestFingerprint: true, After: c.After}
-	}
-	outcomes, err := a.Store.AppendBatch(ctx, batch, eventlog.Fence(a.Lease, a.Token))
+	outcomes, err := a.Store.AppendBatch(ctx, cmds, eventlog.Fence(a.Lease, a.Token), eventlog.DigestFingerprints())
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ type Log interface {
 	// Append writes one command's events atomically (see Store.Append).
 	Append(ctx context.Context, events []domain.Event, opts ...AppendOption) (Result, error)
 	// AppendBatch appends commands in order, each on its own (see Store.AppendBatch).
-	AppendBatch(ctx context.Context, cmds []Command, opts ...AppendOption) ([]Outcome, error)
+	AppendBatch(ctx context.Context, cmds []domain.Command, opts ...AppendOption) ([]Outcome, error)
 	// ReadAggregate returns an aggregate's events from version from (1 for all).
 	ReadAggregate(ctx context.Context, partition string, ref domain.AggregateRef, from int64) ([]domain.Event, error)
 	// FindAggregate returns the first of the partitions that holds the aggregate, and its events.

@@ -16,6 +16,9 @@ type AppendOptions struct {
 	// Token is the fencing token the writer holds it with.
 	Lease string
 	Token int64
+	// Digest makes each command's fingerprint the digest of its events as encoded
+	// (domain.Digest), computed from the bytes the store writes.
+	Digest bool
 }
 
 // AppendOption tunes one append.
@@ -40,6 +43,13 @@ func Fence(lease string, token int64) AppendOption {
 // later append with the same id and another fingerprint fails with ErrCommandReused.
 func Fingerprint(fp string) AppendOption {
 	return func(o *AppendOptions) { o.Fingerprint = fp }
+}
+
+// DigestFingerprints makes each command's fingerprint the digest of its events as
+// the store encodes them (the matcher's decisions: a decision made again after a
+// restart is told apart from another by what it writes).
+func DigestFingerprints() AppendOption {
+	return func(o *AppendOptions) { o.Digest = true }
 }
 
 // Batch is a batched append checked and encoded by Prepare, ready to be written.
@@ -76,7 +86,7 @@ type Run struct {
 // versions, each event registered and at most MaxEventBytes encoded, and each
 // command needing only commands before it. It fails with ErrBadAppend or
 // ErrBadPartition.
-func Prepare(registry *domain.Registry, cmds []Command, opts ...AppendOption) (Batch, error) {
+func Prepare(registry *domain.Registry, cmds []domain.Command, opts ...AppendOption) (Batch, error) {
 	if len(cmds) == 0 || len(cmds) > MaxCommandsPerBatch {
 		return Batch{}, fmt.Errorf("%w: %d commands in a batch, from 1 to %d", ErrBadAppend, len(cmds), MaxCommandsPerBatch)
 	}
@@ -117,7 +127,7 @@ func Prepare(registry *domain.Registry, cmds []Command, opts ...AppendOption) (B
 				all = append(all, body)
 			}
 		}
-		if cmd.DigestFingerprint {
+		if b.Options.Digest {
 			p.Fingerprint = domain.Digest(all...)
 		}
 		for _, i := range cmd.After {

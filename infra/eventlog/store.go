@@ -127,24 +127,11 @@ func (s *Store) Client() redis.UniversalClient { return s.client }
 // (else a *ConflictError); a command id seen before returns its first result and
 // writes nothing.
 func (s *Store) Append(ctx context.Context, events []domain.Event, opts ...AppendOption) (Result, error) {
-	out, err := s.AppendBatch(ctx, []Command{{Events: events, Fingerprint: Options(opts...).Fingerprint}}, opts...)
+	out, err := s.AppendBatch(ctx, []domain.Command{{Events: events, Fingerprint: Options(opts...).Fingerprint}}, opts...)
 	if err != nil {
 		return Result{}, err
 	}
 	return out[0].Result, out[0].Err
-}
-
-// Command is one command of a batched append: its events, its fingerprint (see
-// Fingerprint) and the earlier commands of the batch it needs.
-type Command struct {
-	Events      []domain.Event
-	Fingerprint string
-	// After lists the indices of earlier commands of the batch that must take
-	// effect (now or before) for this one to be tried.
-	After []int
-	// DigestFingerprint makes the fingerprint the digest of the events as encoded
-	// (domain.Digest), computed from the bytes the store writes.
-	DigestFingerprint bool
 }
 
 // Outcome is what became of one command of a batch: its result, or why it wrote nothing.
@@ -165,7 +152,7 @@ const MaxCommandsPerBatch = 512
 // the next is tried. The error is for the whole call (bad input, fenced, corrupt
 // log, Redis unreachable: then nothing is known to be written, and the call may be
 // retried as it is); otherwise there is one outcome per command.
-func (s *Store) AppendBatch(ctx context.Context, cmds []Command, opts ...AppendOption) ([]Outcome, error) {
+func (s *Store) AppendBatch(ctx context.Context, cmds []domain.Command, opts ...AppendOption) ([]Outcome, error) {
 	b, err := Prepare(s.registry, cmds, opts...)
 	if err != nil {
 		return nil, err
@@ -206,7 +193,7 @@ func (s *Store) AppendBatch(ctx context.Context, cmds []Command, opts ...AppendO
 }
 
 // interpretBatch reads the script's reply to a batch.
-func (s *Store) interpretBatch(reply []any, cmds []Command, b Batch) ([]Outcome, error) {
+func (s *Store) interpretBatch(reply []any, cmds []domain.Command, b Batch) ([]Outcome, error) {
 	strs := func(v any) []string {
 		xs, _ := v.([]any)
 		out := make([]string, 0, len(xs))

@@ -216,13 +216,13 @@ func (sg *surge) write(ctx context.Context, build builder, total int) error {
 func (sg *surge) writeDistrict(ctx context.Context, d domain.DistrictNode, rng *rand.Rand, build builder, share int) error {
 	for done := 0; done < share && ctx.Err() == nil; {
 		n := min(sg.cfg.Batch, share-done)
-		cmds := make([]eventlog.Command, n)
+		cmds := make([]domain.Command, n)
 		for i := range cmds {
 			evs, err := build(d, rng, done+i)
 			if err != nil {
 				return err
 			}
-			cmds[i] = eventlog.Command{Events: evs}
+			cmds[i] = domain.Command{Events: evs}
 		}
 		outs, err := sg.cfg.Store.AppendBatch(ctx, cmds)
 		if err == nil {

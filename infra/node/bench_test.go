@@ -25,12 +25,8 @@ import (
 // metrics: the benchmarks' matchers hold no lease.
 type storeAppender struct{ s *eventlog.Store }
 
-func (a storeAppender) Append(ctx context.Context, cmds []matching.Command) ([]error, error) {
-	batch := make([]eventlog.Command, len(cmds))
-	for i, c := range cmds {
-		batch[i] = eventlog.Command{Events: c.Events, DigestFingerprint: true, After: c.After}
-	}
-	outcomes, err := a.s.AppendBatch(ctx, batch)
+func (a storeAppender) Append(ctx context.Context, cmds []domain.Command) ([]error, error) {
+	outcomes, err := a.s.AppendBatch(ctx, cmds, eventlog.DigestFingerprints())
 	if err != nil {
 		return nil, err
 	}

@@ -48,12 +48,8 @@ func appended(partition string, res eventlog.Result) app.Appended {
 }
 
 // AppendMany appends commands to one partition in one store call.
-func (l Log) AppendMany(ctx context.Context, cmds []app.Command) ([]app.Appended, []error, error) {
-	batch := make([]eventlog.Command, len(cmds))
-	for i, c := range cmds {
-		batch[i] = eventlog.Command{Events: c.Events, Fingerprint: c.Fingerprint}
-	}
-	outs, err := l.store.AppendBatch(ctx, batch)
+func (l Log) AppendMany(ctx context.Context, cmds []domain.Command) ([]app.Appended, []error, error) {
+	outs, err := l.store.AppendBatch(ctx, cmds)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -98,6 +98,7 @@ func Run(t *testing.T, features Features, newSubject func(t *testing.T) Subject)
 		{"BatchAppendsInOrderWithPrerequisites", testBatch, Features{}},
 		{"RacingWritersOneWinnerPerVersion", testRace, Features{}},
 		{"CommandsAndAggregatesLookedUp", testLookups, Features{}},
+		{"DigestFingerprintsTellDecisionsApart", testDigestFingerprints, Features{}},
 		{"UnackedEntryRedelivered", testUnackedRedelivered, groups},
 		{"FollowerRestartsWithNothingLostOrSkipped", testFollowRestart, groups},
 		{"CheckpointReportedBeforeAnyEntry", testCheckpointReported, groups},
@@ -251,6 +252,42 @@ func testVersionConflict(t *testing.T, s Subject, p string) {
 	}
 }
 
+// testDigestFingerprints appends commands whose fingerprints are the digests of
+// their encoded events (as the matcher does): the stored fingerprint is that
+// digest; the same events again are a retry; other events under the id are another
+// command, refused.
+func testDigestFingerprints(t *testing.T, s Subject, p string) {
+	ctx := context.Background()
+	first := one(t, p, "decision-1", "d", 0)
+	outs, err := s.Store.AppendBatch(ctx, []domain.Command{{Events: first}}, eventlog.DigestFingerprints())
+	if err != nil || outs[0].Err != nil {
+		t.Fatalf("append: %v %+v", err, outs)
+	}
+	var bodies [][]byte
+	for _, e := range first {
+		b, err := reg.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	if _, fp, ok, err := s.Store.CommandResult(ctx, p, "decision-1"); err != nil || !ok || fp != domain.Digest(bodies...) {
+		t.Fatalf("stored fingerprint %q (%v %v), want the digest of the events %q", fp, ok, err, domain.Digest(bodies...))
+	}
+	outs, err = s.Store.AppendBatch(ctx, []domain.Command{{Events: first}}, eventlog.DigestFingerprints())
+	if err != nil || outs[0].Err != nil || !outs[0].Result.Duplicate {
+		t.Fatalf("the same decision again: %v %+v", err, outs)
+	}
+	other := one(t, p, "decision-1", "e", 0)
+	outs, err = s.Store.AppendBatch(ctx, []domain.Command{{Events: other}}, eventlog.DigestFingerprints())
+	if err != nil || !errors.Is(outs[0].Err, eventlog.ErrCommandReused) {
+		t.Fatalf("another decision under the id: %v %+v", err, outs)
+	}
+	if h := head(t, s, p); h != 1 {
+		t.Fatalf("head %d, want 1", h)
+	}
+}
+
 func testIdempotentRetry(t *testing.T, s Subject, p string) {
 	ctx := context.Background()
 	first, err := s.Store.Append(ctx, events(t, p, "cmd-1", map[string][2]int64{"a": {0, 1}, "b": {0, 1}}, "a", "b"))
@@ -325,7 +362,7 @@ func testBatch(t *testing.T, s Subject, p string) {
 	if _, err := s.Store.Append(ctx, one(t, p, "cmd-0", "a", 0)); err != nil {
 		t.Fatal(err)
 	}
-	batch := []eventlog.Command{
+	batch := []domain.Command{
 		{Events: one(t, p, "cmd-1", "b", 0)},                     // lands at 2
 		{Events: one(t, p, "cmd-2", "a", 0)},                     // a is at 1: conflict
 		{Events: one(t, p, "cmd-3", "c", 0), After: []int{1}},    // needs cmd-2: not tried
@@ -372,7 +409,7 @@ func testBatch(t *testing.T, s Subject, p string) {
 		t.Fatalf("log holds commands %v", cmds)
 	}
 	// A bad batch, or one that is fenced, writes nothing at all.
-	for name, bad := range map[string][]eventlog.Command{
+	for name, bad := range map[string][]domain.Command{
 		"needs a later command": {{Events: one(t, p, "x-1", "e", 0), After: []int{1}}, {Events: one(t, p, "x-2", "f", 0)}},
 		"one bad command":       {{Events: one(t, p, "x-3", "e", 0)}, {Events: nil}},
 		"empty":                 nil,
@@ -381,7 +418,7 @@ func testBatch(t *testing.T, s Subject, p string) {
 			t.Errorf("%s: %v, want a bad append", name, err)
 		}
 	}
-	if _, err := s.Store.AppendBatch(ctx, []eventlog.Command{{Events: one(t, p, "x-4", "e", 0)}}, eventlog.Fence("matcher", 7)); !errors.Is(err, eventlog.ErrFenced) {
+	if _, err := s.Store.AppendBatch(ctx, []domain.Command{{Events: one(t, p, "x-4", "e", 0)}}, eventlog.Fence("matcher", 7)); !errors.Is(err, eventlog.ErrFenced) {
 		t.Fatalf("a batch without the lease: %v", err)
 	}
 	if h := head(t, s, p); h != 4 {
@@ -638,9 +675,9 @@ func testLiveBurst(t *testing.T, s Subject, p string) {
 	a.waitFor(t, 1, 10*time.Second) // caught up: what follows comes live
 	const burst, perCall = 1200, 200
 	for i := 0; i < burst/perCall; i++ {
-		cmds := make([]eventlog.Command, perCall)
+		cmds := make([]domain.Command, perCall)
 		for j := range cmds {
-			cmds[j] = eventlog.Command{Events: one(t, p, uuid.NewString(), "a", version)}
+			cmds[j] = domain.Command{Events: one(t, p, uuid.NewString(), "a", version)}
 			version++
 		}
 		if _, err := s.Store.AppendBatch(ctx, cmds); err != nil {

@@ -55,7 +55,7 @@ func (l *Log) Registry() *domain.Registry { return l.registry }
 
 // Append writes one command's events atomically, as eventlog.Store.Append does.
 func (l *Log) Append(ctx context.Context, events []domain.Event, opts ...eventlog.AppendOption) (eventlog.Result, error) {
-	out, err := l.AppendBatch(ctx, []eventlog.Command{{Events: events, Fingerprint: eventlog.Options(opts...).Fingerprint}}, opts...)
+	out, err := l.AppendBatch(ctx, []domain.Command{{Events: events, Fingerprint: eventlog.Options(opts...).Fingerprint}}, opts...)
 	if err != nil {
 		return eventlog.Result{}, err
 	}
@@ -64,7 +64,7 @@ func (l *Log) Append(ctx context.Context, events []domain.Event, opts ...eventlo
 
 // AppendBatch appends commands in order, each atomically and on its own, as
 // eventlog.Store.AppendBatch does.
-func (l *Log) AppendBatch(ctx context.Context, cmds []eventlog.Command, opts ...eventlog.AppendOption) ([]eventlog.Outcome, error) {
+func (l *Log) AppendBatch(ctx context.Context, cmds []domain.Command, opts ...eventlog.AppendOption) ([]eventlog.Outcome, error) {
 	b, err := eventlog.Prepare(l.registry, cmds, opts...)
 	if err != nil {
 		return nil, err
