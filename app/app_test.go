@@ -69,10 +69,19 @@ var errNoViews = errors.New("the command tests have no read models")
 func (noViews) FindNeed(context.Context, string) (projections.NeedView, bool, error) {
 	return projections.NeedView{}, false, errNoViews
 }
-func (noViews) Doc(context.Context, string, string) ([]byte, bool, error) {
-	return nil, false, errNoViews
+func (noViews) Household(context.Context, string) (projections.HouseholdView, bool, error) {
+	return projections.HouseholdView{}, false, errNoViews
 }
-func (noViews) Docs(context.Context, string, string, []string) ([][]byte, error) {
+func (noViews) Offer(context.Context, string) (projections.OfferView, bool, error) {
+	return projections.OfferView{}, false, errNoViews
+}
+func (noViews) Needs(context.Context, string, []string) ([]*projections.NeedView, error) {
+	return nil, errNoViews
+}
+func (noViews) Offers(context.Context, string, []string) ([]*projections.OfferView, error) {
+	return nil, errNoViews
+}
+func (noViews) NeedsOfReferrals(context.Context, string, []string) ([]string, error) {
 	return nil, errNoViews
 }
 func (noViews) Page(context.Context, string, string, app.Cursor, int) ([]app.Cursor, error) {

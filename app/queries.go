@@ -15,10 +15,17 @@ import (
 
 // Views reads the read models of every district.
 type Views interface {
-	// Doc finds a document of a model by id in any district.
-	Doc(ctx context.Context, model, id string) ([]byte, bool, error)
-	// Docs returns documents of a model in a district, in order; a missing one is nil.
-	Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error)
+	// Household finds a household's view in any district.
+	Household(ctx context.Context, id string) (projections.HouseholdView, bool, error)
+	// Offer finds an offer's view in any district.
+	Offer(ctx context.Context, id string) (projections.OfferView, bool, error)
+	// Needs returns a district's needs by id, in order; one not in the read model is nil.
+	Needs(ctx context.Context, district string, ids []string) ([]*projections.NeedView, error)
+	// Offers returns a district's offers by id, in order; one not in the read model is nil.
+	Offers(ctx context.Context, district string, ids []string) ([]*projections.OfferView, error)
+	// NeedsOfReferrals returns the id of each referral's need in a district, in
+	// order ("" for a referral not in the read model).
+	NeedsOfReferrals(ctx context.Context, district string, referralIDs []string) ([]string, error)
 	// Page returns up to limit members of a district's index after a cursor.
 	Page(ctx context.Context, district, index string, after Cursor, limit int) ([]Cursor, error)
 	// Checkpoint returns the last log position the district's read models hold.
@@ -141,47 +148,30 @@ type Reads struct {
 	views Views
 }
 
-func decodeDoc[T any](b []byte, what string) (T, error) {
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
-		return v, fmt.Errorf("%s: %w", what, err)
-	}
-	return v, nil
-}
-
 // Case returns a household with its needs to those who may read it.
 func (r Reads) Case(ctx context.Context, householdID string, who domain.Principal) (CaseView, error) {
 	if !domain.ValidID(householdID) {
 		return CaseView{}, fmt.Errorf("household %q: %w", householdID, domain.ErrNotFound)
 	}
-	b, ok, err := r.views.Doc(ctx, projections.HouseholdsModel, householdID)
+	h, ok, err := r.views.Household(ctx, householdID)
 	if err != nil {
 		return CaseView{}, err
 	}
 	if !ok {
 		return CaseView{}, fmt.Errorf("household %s: %w", householdID, domain.ErrNotFound)
 	}
-	h, err := decodeDoc[projections.HouseholdView](b, "household "+householdID)
-	if err != nil {
-		return CaseView{}, err
-	}
 	if err := who.MayReadHousehold(community(r.cfg, h.Community)); err != nil {
 		return CaseView{}, err
 	}
 	out := CaseView{Household: h, Needs: []projections.NeedView{}}
-	docs, err := r.views.Docs(ctx, h.District, projections.NeedsModel, h.NeedIDs)
+	needs, err := r.views.Needs(ctx, h.District, h.NeedIDs)
 	if err != nil {
 		return CaseView{}, err
 	}
-	for i, d := range docs {
-		if d == nil {
-			continue // registered, not yet in the read model
+	for _, n := range needs {
+		if n != nil { // else registered, not yet in the read model
+			out.Needs = append(out.Needs, *n)
 		}
-		v, err := decodeDoc[projections.NeedView](d, "need "+h.NeedIDs[i])
-		if err != nil {
-			return CaseView{}, err
-		}
-		out.Needs = append(out.Needs, v)
 	}
 	return out, nil
 }
@@ -191,16 +181,12 @@ func (r Reads) Offer(ctx context.Context, offerID string, who domain.Principal) 
 	if !domain.ValidID(offerID) {
 		return projections.OfferView{}, fmt.Errorf("offer %q: %w", offerID, domain.ErrNotFound)
 	}
-	b, ok, err := r.views.Doc(ctx, projections.OffersModel, offerID)
+	o, ok, err := r.views.Offer(ctx, offerID)
 	if err != nil {
 		return projections.OfferView{}, err
 	}
 	if !ok {
 		return projections.OfferView{}, fmt.Errorf("offer %s: %w", offerID, domain.ErrNotFound)
-	}
-	o, err := decodeDoc[projections.OfferView](b, "offer "+offerID)
-	if err != nil {
-		return projections.OfferView{}, err
 	}
 	return o, who.MayReadOffer(o.Provider)
 }
@@ -223,31 +209,12 @@ func (r Reads) node(tierName, area string) (int, string, error) {
 func (r Reads) needsOf(ctx context.Context, district string, ids []string, byReferral bool) ([]*projections.NeedView, error) {
 	needIDs := ids
 	if byReferral {
-		raw, err := r.views.Docs(ctx, district, projections.ReferralsModel, ids)
-		if err != nil {
+		var err error
+		if needIDs, err = r.views.NeedsOfReferrals(ctx, district, ids); err != nil {
 			return nil, err
 		}
-		needIDs = make([]string, len(ids))
-		for i, b := range raw {
-			needIDs[i] = string(b)
-		}
 	}
-	docs, err := r.views.Docs(ctx, district, projections.NeedsModel, needIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*projections.NeedView, len(docs))
-	for i, d := range docs {
-		if d == nil {
-			continue
-		}
-		v, err := decodeDoc[projections.NeedView](d, "need "+needIDs[i])
-		if err != nil {
-			return nil, err
-		}
-		out[i] = &v
-	}
-	return out, nil
+	return r.views.Needs(ctx, district, needIDs)
 }
 
 // pageOf reads a page of a district's index: the members' ids, and the cursor of
@@ -384,17 +351,13 @@ func (r Reads) offerOf(ctx context.Context, seen map[string]*projections.OfferVi
 	if o, ok := seen[id]; ok {
 		return o, nil
 	}
-	b, ok, err := r.views.Doc(ctx, projections.OffersModel, id)
+	v, ok, err := r.views.Offer(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		seen[id] = nil
 		return nil, nil
-	}
-	v, err := decodeDoc[projections.OfferView](b, "offer "+id)
-	if err != nil {
-		return nil, err
 	}
 	seen[id] = &v
 	return &v, nil
@@ -491,20 +454,15 @@ func (r Reads) ProviderOffers(ctx context.Context, provider, district string, pa
 	if err != nil {
 		return Page[projections.OfferView]{}, err
 	}
-	docs, err := r.views.Docs(ctx, district, projections.OffersModel, ids)
+	offers, err := r.views.Offers(ctx, district, ids)
 	if err != nil {
 		return Page[projections.OfferView]{}, err
 	}
 	out := Page[projections.OfferView]{Items: []projections.OfferView{}, NextCursor: next}
-	for i, d := range docs {
-		if d == nil {
-			continue
+	for _, o := range offers {
+		if o != nil {
+			out.Items = append(out.Items, *o)
 		}
-		o, err := decodeDoc[projections.OfferView](d, "offer "+ids[i])
-		if err != nil {
-			return Page[projections.OfferView]{}, err
-		}
-		out.Items = append(out.Items, o)
 	}
 	return out, nil
 }

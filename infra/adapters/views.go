@@ -20,15 +20,7 @@ func (v NeedViews) FindNeed(ctx context.Context, id string) (projections.NeedVie
 	if strings.HasPrefix(id, legacyReferralPrefix) {
 		return projections.NeedView{}, false, nil // no need has such an id: the server makes them
 	}
-	b, ok, err := v.Views.Find(ctx, projections.NeedsModel, id)
-	if err != nil || !ok {
-		return projections.NeedView{}, false, err
-	}
-	var out projections.NeedView
-	if err := json.Unmarshal(b, &out); err != nil {
-		return projections.NeedView{}, false, fmt.Errorf("need view %s: %w", id, err)
-	}
-	return out, true, nil
+	return find[projections.NeedView](ctx, v.Views, projections.NeedsModel, id)
 }
 
 // NeedOfReferral returns the id of a referral's need.
@@ -49,40 +41,104 @@ const legacyReferralPrefix = "referral-"
 // ReadViews adapts the read models of every district to app.Views, for the queries.
 type ReadViews struct{ Views *viewstore.Set }
 
-// Doc finds a document of a model by id in any district.
-func (v ReadViews) Doc(ctx context.Context, model, id string) ([]byte, bool, error) {
-	return v.Views.Find(ctx, model, id)
+// Household finds a household's view in any district.
+func (v ReadViews) Household(ctx context.Context, id string) (projections.HouseholdView, bool, error) {
+	return find[projections.HouseholdView](ctx, v.Views, projections.HouseholdsModel, id)
 }
 
-// Docs returns documents of a model in a district, in order (a referral also at
-// its legacy key); a missing one is nil.
-func (v ReadViews) Docs(ctx context.Context, district, model string, ids []string) ([][]byte, error) {
+// Offer finds an offer's view in any district.
+func (v ReadViews) Offer(ctx context.Context, id string) (projections.OfferView, bool, error) {
+	return find[projections.OfferView](ctx, v.Views, projections.OffersModel, id)
+}
+
+// Needs returns a district's needs by id, in order; one not in the read model is nil.
+func (v ReadViews) Needs(ctx context.Context, district string, ids []string) ([]*projections.NeedView, error) {
+	docs, err := v.docs(ctx, district, projections.NeedsModel, ids)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[projections.NeedView](docs, projections.NeedsModel, ids)
+}
+
+// Offers returns a district's offers by id, in order; one not in the read model is nil.
+func (v ReadViews) Offers(ctx context.Context, district string, ids []string) ([]*projections.OfferView, error) {
+	docs, err := v.docs(ctx, district, projections.OffersModel, ids)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[projections.OfferView](docs, projections.OffersModel, ids)
+}
+
+// NeedsOfReferrals returns the id of each referral's need in a district, in order
+// ("" for one not in the read model), a referral also at its legacy key.
+func (v ReadViews) NeedsOfReferrals(ctx context.Context, district string, referralIDs []string) ([]string, error) {
 	s, err := v.Views.Store(district)
 	if err != nil {
 		return nil, err
 	}
-	docs, err := s.GetMany(ctx, model, ids)
-	if err != nil || model != projections.ReferralsModel {
-		return docs, err
+	docs, err := s.GetMany(ctx, projections.ReferralsModel, referralIDs)
+	if err != nil {
+		return nil, err
 	}
 	var missing []int
 	var legacy []string
 	for i, d := range docs {
 		if d == nil {
-			missing, legacy = append(missing, i), append(legacy, legacyReferralPrefix+ids[i])
+			missing, legacy = append(missing, i), append(legacy, legacyReferralPrefix+referralIDs[i])
 		}
 	}
-	if len(missing) == 0 {
-		return docs, nil
+	if len(missing) > 0 {
+		old, err := s.GetMany(ctx, projections.NeedsModel, legacy)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range missing {
+			docs[i] = old[j]
+		}
 	}
-	old, err := s.GetMany(ctx, projections.NeedsModel, legacy)
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = string(d)
+	}
+	return out, nil
+}
+
+// docs reads documents of a model in a district, in order (nil for a missing one).
+func (v ReadViews) docs(ctx context.Context, district, model string, ids []string) ([][]byte, error) {
+	s, err := v.Views.Store(district)
 	if err != nil {
 		return nil, err
 	}
-	for j, i := range missing {
-		docs[i] = old[j]
+	return s.GetMany(ctx, model, ids)
+}
+
+// find reads and decodes a document of a model in whichever district holds it.
+func find[T any](ctx context.Context, views *viewstore.Set, model, id string) (T, bool, error) {
+	var out T
+	b, ok, err := views.Find(ctx, model, id)
+	if err != nil || !ok {
+		return out, false, err
 	}
-	return docs, nil
+	if err := json.Unmarshal(b, &out); err != nil {
+		return out, false, fmt.Errorf("%s view %s: %w", model, id, err)
+	}
+	return out, true, nil
+}
+
+// decodeAll decodes documents read in order (nil stays nil).
+func decodeAll[T any](docs [][]byte, model string, ids []string) ([]*T, error) {
+	out := make([]*T, len(docs))
+	for i, d := range docs {
+		if d == nil {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(d, &v); err != nil {
+			return nil, fmt.Errorf("%s view %s: %w", model, ids[i], err)
+		}
+		out[i] = &v
+	}
+	return out, nil
 }
 
 // Page returns up to limit members of a district's index after a cursor.
