@@ -112,10 +112,30 @@ const usPerDay = int64(24 * time.Hour / time.Microsecond)
 // and since every need ages at the same rate, the order between two needs never
 // changes with T: the key is that priority scaled to microseconds minus the aging
 // of the registration time, (hardship + urgency)·µs/day − aging·registered(µs).
-// Ties are broken by registration time, then need id (see CompareNeeds).
+// Ties are broken by registration time, then need id (see Rank).
 func (p Policy) PriorityKey(hardship int, u Urgency, registered time.Time) int64 {
 	points := int64(hardship + p.UrgencyPoints[u])
 	return points*usPerDay - int64(p.AgingPointsPerDay)*registered.UnixMicro()
+}
+
+// Rank is what orders needs that compete for scarce capacity (DESIGN, matching rule
+// 3): a need's priority key (Policy.PriorityKey), its registration time and its id.
+type Rank struct {
+	Key        int64
+	Registered time.Time
+	NeedID     string
+}
+
+// Before reports whether r goes before o: the higher priority key first, then the
+// need registered first, then the smaller id (so that no two needs tie).
+func (r Rank) Before(o Rank) bool {
+	switch {
+	case r.Key != o.Key:
+		return r.Key > o.Key
+	case !r.Registered.Equal(o.Registered):
+		return r.Registered.Before(o.Registered)
+	}
+	return r.NeedID < o.NeedID
 }
 
 // PriorityAt is a need's priority in points at time now (for explanations).

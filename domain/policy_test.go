@@ -77,3 +77,28 @@ func TestPolicyJSONAndValidation(t *testing.T) {
 		t.Error("missing urgency points accepted")
 	}
 }
+
+// TestRankOrdersNeedsForScarceCapacity: the higher priority first; between equal
+// priorities the need registered first; then the smaller id; never both ways.
+func TestRankOrdersNeedsForScarceCapacity(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	p := Policy{UrgencyPoints: map[Urgency]int{UrgencyNormal: 10, UrgencyCritical: 50}, AgingPointsPerDay: 2}
+	rank := func(hardship int, u Urgency, registered time.Time, id string) Rank {
+		return Rank{Key: p.PriorityKey(hardship, u, registered), Registered: registered, NeedID: id}
+	}
+	ordered := []Rank{
+		rank(70, UrgencyCritical, t0.Add(time.Hour), "z"), // 120 points
+		// 78 points a day earlier: 80 now, as the next two, and registered first.
+		rank(68, UrgencyNormal, t0.Add(-24*time.Hour), "c"),
+		rank(70, UrgencyNormal, t0, "a"), // 80 points
+		rank(70, UrgencyNormal, t0, "b"), // the same, a larger id
+		rank(12, UrgencyNormal, t0, "d"),
+	}
+	for i := range ordered {
+		for j := range ordered {
+			if got, want := ordered[i].Before(ordered[j]), i < j; got != want {
+				t.Errorf("%+v before %+v: %v, want %v", ordered[i], ordered[j], got, want)
+			}
+		}
+	}
+}

@@ -84,15 +84,9 @@ func deadlineLess(a, b *need) bool { return timeIDLess(a.deadline, a.id, b.deadl
 // rankLess orders candidate offers by the domain's ranking.
 func rankLess(a, b *offer) bool { return a.RanksBefore(&b.Candidate) }
 
-// priorityLess orders waiting needs: higher priority key, registered first, smaller id.
+// priorityLess orders waiting needs by the domain's rank (domain.Rank.Before).
 func priorityLess(a, b *need) bool {
-	switch {
-	case a.key != b.key:
-		return a.key > b.key
-	case !a.registered.Equal(b.registered):
-		return a.registered.Before(b.registered)
-	}
-	return a.id < b.id
+	return domain.Rank{Key: a.key, Registered: a.registered, NeedID: a.id}.Before(domain.Rank{Key: b.key, Registered: b.registered, NeedID: b.id})
 }
 
 // wait puts a need on the waitlist, under each of its areas.
