@@ -480,16 +480,11 @@ func (d *driver) step(rng *mrand.Rand) {
 	case pick < 80:
 		d.answerOne(rng)
 	case pick < 92:
-		w.mu.Lock()
-		if len(w.accepted) == 0 {
-			w.mu.Unlock()
+		r, ok := w.take(&w.accepted, rng)
+		if !ok {
 			d.answerOne(rng)
 			return
 		}
-		i := rng.IntN(len(w.accepted))
-		r := w.accepted[i]
-		w.accepted = append(w.accepted[:i], w.accepted[i+1:]...)
-		w.mu.Unlock()
 		c := d.send("start", provider(d.w.providerOf(r.offer)), "/v1/referrals/"+r.id+"/start", map[string]any{}, r.id)
 		if c.answered && c.status < 300 {
 			w.mu.Lock()
@@ -497,18 +492,26 @@ func (d *driver) step(rng *mrand.Rand) {
 			w.mu.Unlock()
 		}
 	default:
-		w.mu.Lock()
-		if len(w.started) == 0 {
-			w.mu.Unlock()
+		r, ok := w.take(&w.started, rng)
+		if !ok {
 			d.answerOne(rng)
 			return
 		}
-		i := rng.IntN(len(w.started))
-		r := w.started[i]
-		w.started = append(w.started[:i], w.started[i+1:]...)
-		w.mu.Unlock()
 		d.send("complete", provider(d.w.providerOf(r.offer)), "/v1/referrals/"+r.id+"/complete", map[string]any{}, r.id)
 	}
+}
+
+// take removes a referral at random from a list of the world's, if it has one.
+func (w *world) take(list *[]chaosReferral, rng *mrand.Rand) (chaosReferral, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(*list) == 0 {
+		return chaosReferral{}, false
+	}
+	i := rng.IntN(len(*list))
+	r := (*list)[i]
+	*list = append((*list)[:i], (*list)[i+1:]...)
+	return r, true
 }
 
 func householdBody(rng *mrand.Rand, community string) map[string]any {
