@@ -124,7 +124,9 @@ func TestNeedScenarios(t *testing.T) {
 	proposed := ReferralProposed{ReferralID: "r1", OfferID: "o", Tier: TierCommunity, Deadline: scenarioT0.Add(48 * time.Hour)}
 	offer := given[Offer]("o", OfferPosted{Provider: "p", Category: "counselling", Capacity: 1, Scope: Scope{TierCommunity, "c"}, ValidFrom: scenarioT0},
 		OfferUnitReserved{ReferralID: "r1", NeedID: "n"})
-	answer := func(kind string, reason DeclineReason) Answer { return Answer{ReferralID: "r1", Kind: kind, Reason: reason} }
+	answer := func(kind string, reason DeclineReason) Answer {
+		return Answer{ReferralID: "r1", Kind: kind, Reason: reason}
+	}
 	t.Run("accepted", func(t *testing.T) {
 		ch, err := DecideAnswer(given[Need]("n", registered, proposed), offer, answer(AnswerAccept, ""), scenarioT0)
 		then(t, ch, err, ReferralAccepted{ReferralID: "r1"})
