@@ -150,21 +150,27 @@ func (r *Running) PrincipalFor(tb testing.TB, method, path, body string) domain.
 	case len(parts) == 4 && parts[1] == "offers":
 		return provider(parts[2])
 	case len(parts) == 4 && parts[1] == "referrals":
+		// The party a referral was addressed to: the centre of the need's community at
+		// the tier it was proposed at, the provider of its offer (whatever became of
+		// the referral since).
 		needID, ok, _ := r.Node.Views().Find(ctx, projections.ReferralsModel, parts[2])
 		if !ok {
 			return DistrictCentre
 		}
-		b, _, _ := r.Node.Views().Find(ctx, projections.NeedsModel, string(needID))
-		var v projections.NeedView
-		_ = json.Unmarshal(b, &v)
-		if parts[3] == "start" || parts[3] == "complete" {
-			if v.Referral == nil {
-				return DistrictCentre
-			}
-			return provider(v.Referral.OfferID)
+		_, evs, _ := r.Node.Store().FindAggregate(ctx, []string{"changning"}, domain.AggregateRef{Type: domain.AggregateNeed, ID: string(needID)})
+		to, ok := domain.AddresseeOf(evs, parts[2])
+		if !ok {
+			return DistrictCentre
 		}
-		area := map[int]string{domain.TierCommunity: v.Community, domain.TierStreet: v.Street, domain.TierDistrict: "changning"}[v.Tier]
-		return domain.Principal{Role: domain.RoleCentre, Tier: v.Tier, Area: area}
+		if parts[3] == "start" || parts[3] == "complete" {
+			return provider(to.OfferID)
+		}
+		var n domain.Need
+		for _, e := range evs {
+			n = n.Evolve(e)
+		}
+		c, _ := r.Node.Reference().Geography.Community(n.Community)
+		return domain.Principal{Role: domain.RoleCentre, Tier: to.Tier, Area: c.AreaOf(to.Tier)}
 	}
 	return DistrictCentre
 }
