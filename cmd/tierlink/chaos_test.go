@@ -440,42 +440,33 @@ func (d *driver) step(rng *mrand.Rand) {
 	case pick < 11:
 		d.registerBatch(rng)
 	case pick < 16:
-		w.mu.Lock()
-		if len(w.households) == 0 {
-			w.mu.Unlock()
+		h, ok := anyOf(&w.mu, &w.households, rng)
+		if !ok {
 			d.registerHousehold(rng)
 			return
 		}
-		h := w.households[rng.IntN(len(w.households))]
-		w.mu.Unlock()
 		body := map[string]any{"needs": []map[string]any{{"category": chaosCategories[rng.IntN(len(chaosCategories))], "urgency": chaosUrgencies[rng.IntN(4)]}}}
 		c := d.send("register_needs", centre(domain.TierCommunity, h.community), "/v1/households/"+h.id+"/needs", body, h.id)
 		d.learnNeeds(c, h.community)
 	case pick < 28:
 		d.postOffer(rng)
 	case pick < 35:
-		w.mu.Lock()
-		if len(w.offers) == 0 {
-			w.mu.Unlock()
+		o, ok := anyOf(&w.mu, &w.offers, rng)
+		if !ok {
 			d.postOffer(rng)
 			return
 		}
-		o := w.offers[rng.IntN(len(w.offers))]
-		w.mu.Unlock()
 		if pick < 33 {
 			d.send("change_capacity", provider(o.provider), "/v1/offers/"+o.id+"/capacity", map[string]any{"capacity": 1 + rng.IntN(8)}, o.id)
 		} else {
 			d.send("withdraw_offer", provider(o.provider), "/v1/offers/"+o.id+"/withdraw", map[string]any{}, o.id)
 		}
 	case pick < 40:
-		w.mu.Lock()
-		if len(w.needs) == 0 {
-			w.mu.Unlock()
+		n, ok := anyOf(&w.mu, &w.needs, rng)
+		if !ok {
 			d.registerHousehold(rng)
 			return
 		}
-		n := w.needs[rng.IntN(len(w.needs))]
-		w.mu.Unlock()
 		d.send("withdraw_need", centre(domain.TierCommunity, n.community), "/v1/needs/"+n.id+"/withdraw", map[string]any{"note": "chaos"}, n.id)
 	case pick < 80:
 		d.answerOne(rng)
@@ -499,6 +490,17 @@ func (d *driver) step(rng *mrand.Rand) {
 		}
 		d.send("complete", provider(d.w.providerOf(r.offer)), "/v1/referrals/"+r.id+"/complete", map[string]any{}, r.id)
 	}
+}
+
+// anyOf picks an element of a list of the world's at random, if it has one.
+func anyOf[T any](mu *sync.Mutex, list *[]T, rng *mrand.Rand) (T, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	var zero T
+	if len(*list) == 0 {
+		return zero, false
+	}
+	return (*list)[rng.IntN(len(*list))], true
 }
 
 // take removes a referral at random from a list of the world's, if it has one.
