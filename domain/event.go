@@ -123,6 +123,7 @@ func NewRegistry() *Registry {
 	register[ReferralCancelled](r, 1)
 	register[NeedEscalated](r, 1)
 	register[NeedWaitlisted](r, 1)
+	register[NeedHeld](r, 1)
 	register[ServiceStarted](r, 1)
 	register[ServiceCompleted](r, 1)
 	register[NeedWithdrawn](r, 1)

@@ -32,6 +32,24 @@ type ReferralProposed struct {
 	// Considered lists the first candidates by rank, the chosen one first.
 	Considered []string  `json:"considered,omitempty"`
 	Deadline   time.Time `json:"deadline,omitzero"`
+	// Round, for a proposal decided in an allocation round, says how it was won.
+	Round *RoundOutcome `json:"round,omitempty"`
+}
+
+// RoundOutcome explains a proposal decided in an allocation round: how many needs
+// competed for how many units, and why this one won.
+type RoundOutcome struct {
+	// Competing counts the needs weighed in the round; Units the free units shared.
+	Competing int `json:"competing"`
+	Units     int `json:"units"`
+	// Priority is the need's priority in points at the round.
+	Priority int `json:"priority"`
+	// Overdue is set when it had waited past the policy's max_wait, which goes first.
+	Overdue bool `json:"overdue,omitempty"`
+	// Unserved counts the competitors left without a unit, and HighestUnserved is
+	// the highest priority among them (0 when every competitor was served).
+	Unserved        int `json:"unserved"`
+	HighestUnserved int `json:"highest_unserved"`
 }
 
 // EventType names the event.
@@ -44,6 +62,9 @@ type NeedStatus string
 const (
 	// StatusOpen: being matched at its tier.
 	StatusOpen NeedStatus = "open"
+	// StatusHeld: supply that fits it is scarce; it is held for the allocation
+	// round that weighs the needs competing for that supply together (NeedHeld).
+	StatusHeld NeedStatus = "held"
 	// StatusWaitlisted: nothing at the district tier can serve it now.
 	StatusWaitlisted NeedStatus = "waitlisted"
 	// StatusProposed: a referral waits for the centre's answer.
@@ -142,6 +163,9 @@ func (n Need) Evolve(e Event) Need {
 		n.Status = StatusOpen
 		n.Tier = max(n.Tier, p.To)
 		endReferral()
+	case NeedHeld:
+		n.Status = StatusHeld
+		n.Tier = max(n.Tier, p.Tier)
 	case NeedWaitlisted:
 		n.Status = StatusWaitlisted
 		n.Tier = TierDistrict

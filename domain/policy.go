@@ -54,6 +54,70 @@ type Policy struct {
 	// AgingPointsPerDay adds to a need's priority for each day it has waited, so
 	// that nobody waits forever behind newer, harder cases.
 	AgingPointsPerDay int `json:"aging_points_per_day"`
+	// Allocation, when set, shares scarce supply by the allocation rules of
+	// docs/matching.md (rounds, the least flexible offer first, a bound on waiting).
+	// A policy without it keeps the first rules, so a log written before replays
+	// as it was decided.
+	Allocation *Allocation `json:"allocation,omitempty"`
+}
+
+// Allocation is how a district shares scarce supply (docs/matching.md).
+type Allocation struct {
+	// Rounds holds, per category ("*" for every other), how long a need may be held
+	// for an allocation round where supply is scarce; a category without one (or
+	// "0s") is proposed at once.
+	Rounds map[string]Duration `json:"rounds,omitempty"`
+	// Spare is how many free units beyond the needs competing for them make supply
+	// plentiful: a need is proposed at once when the free units that fit it at its
+	// tier exceed the competing needs (held or waitlisted) by more than Spare.
+	Spare int `json:"spare"`
+	// MaxWait bounds waiting: a servable need that has waited longer goes first.
+	MaxWait Duration `json:"max_wait"`
+}
+
+// Limits of the allocation rules.
+const (
+	// MaxRound is the longest allocation round a policy may set.
+	MaxRound = 7 * 24 * time.Hour
+	// MaxSpare is the largest Spare a policy may set.
+	MaxSpare = 1000
+)
+
+// Validate checks the allocation rules against the taxonomy's categories.
+func (a *Allocation) Validate(known func(category string) bool) error {
+	for cat, d := range a.Rounds {
+		if cat != "*" && !known(cat) {
+			return fmt.Errorf("%w: allocation rounds name an unknown category %q", ErrInvalidReference, cat)
+		}
+		if d < 0 || time.Duration(d) > MaxRound {
+			return fmt.Errorf("%w: the allocation round of %q must be between 0s and %s", ErrInvalidReference, cat, MaxRound)
+		}
+	}
+	if a.Spare < 0 || a.Spare > MaxSpare {
+		return fmt.Errorf("%w: allocation spare must be 0 to %d", ErrInvalidReference, MaxSpare)
+	}
+	if a.MaxWait < 0 || time.Duration(a.MaxWait) > 365*24*time.Hour {
+		return fmt.Errorf("%w: allocation max_wait must be between 0s (no bound) and 365 days", ErrInvalidReference)
+	}
+	return nil
+}
+
+// Round returns how long a need of a category may be held for an allocation
+// round: 0 when its needs are proposed at once.
+func (a *Allocation) Round(category string) time.Duration {
+	if a == nil {
+		return 0
+	}
+	if d, ok := a.Rounds[category]; ok {
+		return time.Duration(d)
+	}
+	return time.Duration(a.Rounds["*"])
+}
+
+// Overdue reports whether a need registered at a time has waited longer than the
+// policy's bound by now (never without a bound).
+func (a *Allocation) Overdue(registered, now time.Time) bool {
+	return a != nil && a.MaxWait > 0 && now.Sub(registered) > time.Duration(a.MaxWait)
 }
 
 // Validate checks the policy.

@@ -10,6 +10,8 @@ import (
 // Category, scope and declines are matched by whoever lists the candidates.
 type Candidate struct {
 	ID string
+	// Tier is the tier of the offer's scope: community, street or district.
+	Tier int
 	// Seq is the offer's posting order in its district's log.
 	Seq int
 	// Free counts its units not committed to a referral.
@@ -44,6 +46,34 @@ func (c *Candidate) RanksBefore(d *Candidate) bool {
 		return c.Seq < d.Seq
 	}
 	return c.ID < d.ID
+}
+
+// LeastFlexibleBefore orders candidates by the allocation rules (docs/matching.md),
+// the first wins: the one fewer other needs could use goes first, so that broad
+// supply stays for the needs that only it can serve. Narrower scope first
+// (community, street, district), then restricted eligibility (naming fewer target
+// groups first, none last; local residents only before open to all), then the
+// order of RanksBefore (ending soonest, most free units, posted first, id).
+func (c *Candidate) LeastFlexibleBefore(d *Candidate) bool {
+	if c.Tier != d.Tier {
+		return c.Tier < d.Tier
+	}
+	if gc, gd := groupsBreadth(c.Eligibility), groupsBreadth(d.Eligibility); gc != gd {
+		return gc < gd
+	}
+	if c.Eligibility.LocalResidentsOnly != d.Eligibility.LocalResidentsOnly {
+		return c.Eligibility.LocalResidentsOnly
+	}
+	return c.RanksBefore(d)
+}
+
+// groupsBreadth counts the target groups an eligibility admits; open to all counts
+// as more than any list.
+func groupsBreadth(e Eligibility) int {
+	if len(e.TargetGroups) == 0 {
+		return 1 << 30
+	}
+	return len(e.TargetGroups)
 }
 
 // candidateTiers lists, per tier, the tiers of the scopes a need's candidates have.
@@ -84,7 +114,7 @@ func DecideProposeReferral(n Need, o Offer, cmd ProposeReferral) ([]Change, erro
 		return nil, fmt.Errorf("need: %w", ErrNotFound)
 	case o.Version == 0:
 		return nil, fmt.Errorf("offer: %w", ErrNotFound)
-	case n.Status != StatusOpen && n.Status != StatusWaitlisted:
+	case n.Status != StatusOpen && n.Status != StatusWaitlisted && n.Status != StatusHeld:
 		return nil, fmt.Errorf("%w: need %s is %s", ErrRefused, n.ID, n.Status)
 	case o.Category != n.Category:
 		return nil, fmt.Errorf("%w: offer %s is %s, need is %s", ErrRefused, o.ID, o.Category, n.Category)

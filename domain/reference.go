@@ -252,6 +252,12 @@ func NewReference(districts []DistrictNode, categories []Category, policy Policy
 	if err := policy.Validate(); err != nil {
 		return nil, err
 	}
+	if policy.Allocation != nil {
+		known := func(c string) bool { _, err := tax.Category(c); return err == nil }
+		if err := policy.Allocation.Validate(known); err != nil {
+			return nil, err
+		}
+	}
 	for _, d := range districts {
 		for _, st := range d.Streets {
 			for _, c := range st.Communities {

@@ -104,6 +104,21 @@ type NeedWaitlisted struct {
 // EventType names the event.
 func (NeedWaitlisted) EventType() string { return "need.waitlisted" }
 
+// NeedHeld records that supply fitting the need at its tier is scarce: the need is
+// held for the allocation round due at Until, which weighs the needs competing for
+// that supply together (docs/matching.md).
+type NeedHeld struct {
+	Tier  int       `json:"tier"`
+	Until time.Time `json:"until"`
+	// Competing counts the needs that competed for the supply when it was held
+	// (this one included); Free the free units that fit it at its tier.
+	Competing int `json:"competing"`
+	Free      int `json:"free"`
+}
+
+// EventType names the event.
+func (NeedHeld) EventType() string { return "need.held" }
+
 // ServiceStarted records that the provider started the service.
 type ServiceStarted struct {
 	ReferralID string `json:"referral_id"`
