@@ -3,6 +3,7 @@ package allocation
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -273,6 +274,173 @@ func TestSolveSmallCases(t *testing.T) {
 	}
 }
 
+// flowNet is a plain residual network for the reference solvers: arc i and i^1 are a pair.
+type flowNet struct {
+	head, next, to []int
+	capa           []int
+	cost           []int64
+}
+
+func (g *flowNet) arc(u, v, c int, cost int64) {
+	for _, a := range [2]struct {
+		u, v, c int
+		cost    int64
+	}{{u, v, c, cost}, {v, u, 0, -cost}} {
+		g.to = append(g.to, a.v)
+		g.capa = append(g.capa, a.c)
+		g.cost = append(g.cost, a.cost)
+		g.next = append(g.next, g.head[a.u])
+		g.head[a.u] = len(g.to) - 1
+	}
+}
+
+// referenceSolve is the textbook formulation: source → need (1, 0) → offer (1 per edge, −value)
+// → sink (capacity, 0), augmenting one unit along a shortest source–sink path while that path
+// costs less than 0. With dijkstra false it finds the paths with Bellman–Ford (queue-based),
+// with no potentials at all; with dijkstra true it uses Dijkstra on Johnson potentials.
+// It returns the total value.
+func referenceSolve(p problem, dijkstra bool) int64 {
+	src, sink := p.needs+len(p.capacity), p.needs+len(p.capacity)+1
+	nodes := sink + 1
+	g := &flowNet{head: make([]int, nodes)}
+	for i := range g.head {
+		g.head[i] = -1
+	}
+	for n := range p.needs {
+		g.arc(src, n, 1, 0)
+	}
+	for _, e := range p.edges {
+		g.arc(e.Need, p.needs+e.Offer, 1, -e.Value)
+	}
+	for o, c := range p.capacity {
+		g.arc(p.needs+o, sink, c, 0)
+	}
+
+	const inf = math.MaxInt64
+	dist := make([]int64, nodes)
+	via := make([]int, nodes)
+	pi := make([]int64, nodes)
+	// Feasible initial potentials, the graph being a DAG: needs 0, an offer at most minus its values, the sink below all offers.
+	for _, e := range p.edges {
+		pi[p.needs+e.Offer] = min(pi[p.needs+e.Offer], -e.Value)
+	}
+	for o := range p.capacity {
+		pi[sink] = min(pi[sink], pi[p.needs+o])
+	}
+
+	var total int64
+	for {
+		for i := range dist {
+			dist[i], via[i] = inf, -1
+		}
+		dist[src] = 0
+		if dijkstra {
+			done := make([]bool, nodes)
+			var h nodeHeap
+			h.push(heapItem{0, int32(src)})
+			for len(h) > 0 {
+				it := h.pop()
+				u := int(it.node)
+				if done[u] || it.dist != dist[u] {
+					continue
+				}
+				done[u] = true
+				for a := g.head[u]; a >= 0; a = g.next[a] {
+					v := g.to[a]
+					if g.capa[a] == 0 {
+						continue
+					}
+					nd := dist[u] + g.cost[a] + pi[u] - pi[v]
+					if nd < dist[v] {
+						dist[v], via[v] = nd, a
+						h.push(heapItem{nd, int32(v)})
+					}
+				}
+			}
+		} else {
+			queue, inQueue := []int{src}, make([]bool, nodes)
+			inQueue[src] = true
+			for len(queue) > 0 {
+				u := queue[0]
+				queue = queue[1:]
+				inQueue[u] = false
+				for a := g.head[u]; a >= 0; a = g.next[a] {
+					v := g.to[a]
+					if g.capa[a] > 0 && dist[u]+g.cost[a] < dist[v] {
+						dist[v], via[v] = dist[u]+g.cost[a], a
+						if !inQueue[v] {
+							inQueue[v] = true
+							queue = append(queue, v)
+						}
+					}
+				}
+			}
+		}
+		if dist[sink] == inf {
+			return total
+		}
+		pathCost := dist[sink]
+		if dijkstra {
+			pathCost += pi[sink] - pi[src]
+			d := dist[sink]
+			for i := range pi {
+				pi[i] += min(dist[i], d)
+			}
+		}
+		if pathCost >= 0 {
+			return total
+		}
+		total -= pathCost
+		for v := sink; v != src; v = g.to[via[v]^1] {
+			g.capa[via[v]]--
+			g.capa[via[v]^1]++
+		}
+	}
+}
+
+// Medium problems, out of reach of the brute force: Solve's total must equal both references'.
+func TestSolveMatchesReference(t *testing.T) {
+	const seed = 99
+	r := rand.New(rand.NewPCG(seed, 3))
+	for c := range 60 {
+		var p problem
+		switch c % 3 {
+		case 0:
+			p = randomProblem(r, 120, 15, 6, 1200, -20, 100)
+		case 1:
+			p = randomProblem(r, 120, 30, 2, 600, 0, 3)
+		default:
+			p = benchProblem(100+r.IntN(100), 10+r.IntN(10), 1+r.IntN(6), 1+r.IntN(20), uint64(c))
+		}
+		out, err := Solve(p.needs, p.capacity, p.edges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := check(p, out)
+		if err != nil {
+			t.Fatalf("seed %d case %d: %v\n%v", seed, c, err, p)
+		}
+		for _, dijkstra := range []bool{false, true} {
+			if want := referenceSolve(p, dijkstra); got != want {
+				t.Fatalf("seed %d case %d: total %d, reference (dijkstra %v) %d\n%v", seed, c, got, dijkstra, want, p)
+			}
+		}
+	}
+}
+
+// BenchmarkReference times the textbook formulation (one Dijkstra over the whole network per unit)
+// on BenchmarkSolve's problems, for comparison.
+func BenchmarkReference(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		p := benchProblem(n, n/10, 5, 20, uint64(n))
+		b.Run(fmt.Sprintf("needs=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				referenceSolve(p, true)
+			}
+		})
+	}
+}
+
 // benchProblem is a round shaped like the matcher's: every need has perEdge candidate offers
 // (possibly repeated) out of offers with the given capacity, values in [-100, 1000].
 func benchProblem(needs, offers, capacity, perNeed int, seed uint64) problem {
@@ -294,6 +462,27 @@ func BenchmarkSolve(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000, 20000} {
 		p := benchProblem(n, n/10, 5, 20, uint64(n))
 		b.Run(fmt.Sprintf("needs=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Solve(p.needs, p.capacity, p.edges); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkShapes: a matcher round (2,000 needs × 20 edges, 200 offers of capacity 5)
+// and an offline oracle problem (20,000 needs × 30 edges, 2,000 offers of capacity 5).
+func BenchmarkShapes(b *testing.B) {
+	for _, s := range []struct {
+		name                    string
+		needs, offers, cap, per int
+	}{
+		{"round", 2000, 200, 5, 20},
+		{"offline", 20000, 2000, 5, 30},
+	} {
+		p := benchProblem(s.needs, s.offers, s.cap, s.per, 42)
+		b.Run(s.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := Solve(p.needs, p.capacity, p.edges); err != nil {
 					b.Fatal(err)
