@@ -82,6 +82,9 @@ const (
 	EscalatedExpired       EscalationReason = "expired"
 	EscalatedByCentre      EscalationReason = "escalated_by_centre"
 	WaitlistedNoSupplyLeft EscalationReason = "no_supply_at_any_tier"
+	// EscalatedOutranked: an allocation round gave the units that fitted the need
+	// to needs of higher priority (it goes up to the district and waits there).
+	EscalatedOutranked EscalationReason = "outranked_in_round"
 )
 
 // NeedEscalated records that a need went up a tier, and why; a referral it had

@@ -32,12 +32,21 @@ func (m *Matcher) matchInto(d Decision, n *need, cause domain.Event, exclude str
 	}
 	for {
 		if o, considered, count := m.best(n, tier, m.latest, exclude); o != nil {
+			if m.rules() != nil {
+				if until, competing, free := m.scarce(n, tier); !until.IsZero() {
+					d.Hold, d.HeldUntil, d.Competing, d.Free, d.Tier = true, until, competing, free, tier
+					n.tier = tier
+					n.version = d.NeedVersion + d.needEvents()
+					m.hold(n, until)
+					return d
+				}
+			}
 			d.Tier, d.Rule, d.Candidates, d.Considered = tier, RuleBestCandidate, count, considered
 			m.propose(n, o, &d)
 			return d
 		}
 		if tier == domain.TierDistrict {
-			d.Waitlist, d.Tier = true, tier
+			d.Waitlist, d.WaitReason, d.Tier = true, domain.WaitlistedNoSupplyLeft, tier
 			n.tier = tier
 			n.version = d.NeedVersion + d.needEvents()
 			m.wait(n)
@@ -107,7 +116,7 @@ func (m *Matcher) best(n *need, tier int, now time.Time, exclude string) (*offer
 		return nil, nil, count
 	}
 	if len(tiers) > 1 { // several trees: merge their fitting offers by rank
-		sort.Slice(fitting, func(i, j int) bool { return rankLess(fitting[i], fitting[j]) })
+		sort.Slice(fitting, func(i, j int) bool { return m.rankBefore(fitting[i], fitting[j]) })
 	}
 	considered := make([]string, 0, min(len(fitting), maxConsidered))
 	for _, o := range fitting[:min(len(fitting), maxConsidered)] {
@@ -133,27 +142,49 @@ func (m *Matcher) propose(n *need, o *offer, d *Decision) {
 }
 
 // serveWaiting gives an offer's free units to the waitlisted needs in its scope
-// that it can serve, highest priority first. The proposals stay at the needs' tier.
+// that it can serve, highest priority first (under the allocation rules, those
+// waiting past max_wait first, oldest first). The proposals stay at the needs'
+// tier. Under the allocation rules, when a need held for a round could take a unit
+// too, the category's round is run now instead.
 func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
-	if !o.active || o.Free <= 0 {
+	if !o.active || o.Free <= 0 || o.pending {
 		return nil
 	}
-	t := m.waits[slot{o.category, o.scope.Tier, o.scope.Area}]
+	s := slot{o.category, o.scope.Tier, o.scope.Area}
+	t := m.waits[s]
 	if t == nil {
 		return nil
 	}
 	var served []*need
 	free := o.Free
-	t.Ascend(func(n *need) bool {
-		if free == 0 {
-			return false
+	taken := map[*need]bool{}
+	roundNow := ""
+	visit := func(n *need) bool {
+		if free == 0 || taken[n] {
+			return free > 0
 		}
 		if !n.declined[o.ID] && o.FitsAt(n.groups, m.latest) {
+			if n.state == needHeld {
+				roundNow = n.areas[domain.TierDistrict]
+				return false
+			}
 			served = append(served, n)
+			taken[n] = true
 			free--
 		}
 		return true
-	})
+	}
+	if a := m.rules(); a != nil && a.MaxWait > 0 {
+		if aged := m.aged[s]; aged != nil {
+			aged.Ascend(func(n *need) bool { return a.Overdue(n.registered, m.latest) && visit(n) })
+		}
+	}
+	if roundNow == "" && free > 0 {
+		t.Ascend(visit)
+	}
+	if roundNow != "" {
+		return m.round(o.category, roundNow, cause)
+	}
 	out := make([]Decision, 0, len(served))
 	for _, n := range served {
 		d := m.decision(n, cause)

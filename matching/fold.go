@@ -54,9 +54,15 @@ func (m *Matcher) applyNeedEvent(e domain.Event, accounted bool) []Decision {
 	case domain.NeedEscalated:
 		return m.applyEscalated(e, p)
 	case domain.NeedWaitlisted:
-		if n := m.needs[e.AggregateID]; n != nil && !accounted && n.state == needOpen && !n.parked {
+		if n := m.needs[e.AggregateID]; n != nil && !accounted && (n.state == needOpen || n.state == needHeld) && !n.parked {
+			m.unwait(n)
 			n.tier = domain.TierDistrict // made by another matcher: adopt it
 			m.wait(n)
+		}
+	case domain.NeedHeld:
+		if n := m.needs[e.AggregateID]; n != nil && !accounted && n.state == needOpen && !n.parked {
+			n.tier = max(n.tier, p.Tier) // made by another matcher: adopt it
+			m.hold(n, p.Until)
 		}
 	case domain.ServiceCompleted, domain.NeedWithdrawn:
 		if n := m.needs[e.AggregateID]; n != nil {
@@ -74,7 +80,11 @@ func (m *Matcher) applyReference(p domain.ReferencePublished) {
 	if err != nil {
 		return
 	}
+	before := m.rules() != nil
 	m.policy = ref.Policy
+	if (m.rules() != nil) != before {
+		m.reorderCandidates()
+	}
 	for _, st := range p.District.Streets {
 		for _, c := range st.Communities {
 			if com, err := ref.Geography.Community(c.Code); err == nil {
@@ -94,6 +104,7 @@ func (m *Matcher) applyNeedRegistered(e domain.Event, p domain.NeedRegistered) [
 		areas:      [4]string{"", p.Community, p.Street, e.Partition},
 		tier:       domain.TierCommunity,
 		key:        m.policy.PriorityKey(p.Hardship, p.Urgency, m.latest),
+		points:     p.Hardship + m.policy.UrgencyPoints[p.Urgency],
 		registered: m.latest, version: e.AggregateVersion,
 	}
 	m.needs[n.id] = n
@@ -108,9 +119,12 @@ func (m *Matcher) applyOfferPosted(e domain.Event, p domain.OfferPosted) {
 	}
 	m.posted++
 	o := &offer{
-		Candidate: domain.Candidate{ID: e.AggregateID, Seq: m.posted, ValidFrom: p.ValidFrom, ValidUntil: p.ValidUntil, Eligibility: p.Eligibility},
+		Candidate: domain.Candidate{ID: e.AggregateID, Tier: p.Scope.Tier, Seq: m.posted, ValidFrom: p.ValidFrom, ValidUntil: p.ValidUntil, Eligibility: p.Eligibility},
 		category:  p.Category, scope: p.Scope, capacity: p.Capacity, active: true,
 		version: e.AggregateVersion, reserved: map[string]string{},
+		// Under the allocation rules an offer that starts later is no candidate until
+		// the tick that reaches its start lets it serve the waitlist first.
+		pending: m.rules() != nil && p.ValidFrom.After(m.latest),
 	}
 	m.offers[o.ID] = o
 	m.setFree(o, p.Capacity)
@@ -245,7 +259,14 @@ func (m *Matcher) tick(e domain.Event) []Decision {
 	})
 	for _, o := range started {
 		m.starting.Delete(o)
+		if o.pending {
+			o.pending = false
+			m.setFree(o, o.Free)
+		}
 		ds = append(ds, m.serveWaiting(o, e)...)
+	}
+	if m.rules() != nil {
+		ds = append(ds, m.roundsDue(e)...)
 	}
 	return ds
 }

@@ -392,7 +392,7 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 		ref := ReferralID(d.NeedID, d.Attempt)
 		payloads = append(payloads, domain.ReferralProposed{
 			ReferralID: ref, OfferID: d.OfferID, Tier: d.Tier, Rule: d.Rule,
-			Candidates: d.Candidates, Considered: d.Considered, Deadline: d.Deadline.UTC(),
+			Candidates: d.Candidates, Considered: d.Considered, Deadline: d.Deadline.UTC(), Round: d.Round,
 		})
 		reserve := domain.OfferUnitReserved{ReferralID: ref, NeedID: d.NeedID}
 		if len(offers) == 1 && offers[0].Aggregate.ID == d.OfferID {
@@ -403,8 +403,14 @@ func DecisionEvents(reg *domain.Registry, partition string, d Decision) ([]domai
 				Payloads: []domain.Payload{reserve},
 			})
 		}
+	} else if d.Hold {
+		payloads = append(payloads, domain.NeedHeld{Tier: d.Tier, Until: d.HeldUntil.UTC(), Competing: d.Competing, Free: d.Free})
 	} else {
-		payloads = append(payloads, domain.NeedWaitlisted{Reason: domain.WaitlistedNoSupplyLeft})
+		reason := d.WaitReason
+		if reason == "" {
+			reason = domain.WaitlistedNoSupplyLeft
+		}
+		payloads = append(payloads, domain.NeedWaitlisted{Reason: reason})
 	}
 	changes := append([]domain.Change{{
 		Aggregate: domain.AggregateRef{Type: domain.AggregateNeed, ID: d.NeedID}, ExpectedVersion: d.NeedVersion, Payloads: payloads,

@@ -21,6 +21,9 @@ const (
 	// RuleWaitingByPriority: new or freed supply serves the waiting needs it can
 	// serve, highest priority first.
 	RuleWaitingByPriority = "waiting-need-by-priority"
+	// RuleRound: an allocation round shared scarce units among the needs competing
+	// for them, by an exact optimisation (docs/matching.md).
+	RuleRound = "allocation-round"
 )
 
 // Escalation is one step of a need up a tier, and why.
@@ -55,8 +58,18 @@ type Decision struct {
 	FromTier    int
 	Ending      *Ending
 	Escalations []Escalation
-	// Waitlist is set when no tier has a candidate.
-	Waitlist bool
+	// Waitlist is set when no tier has a candidate, or the need lost a round;
+	// WaitReason says which.
+	Waitlist   bool
+	WaitReason domain.EscalationReason
+	// Hold is set when supply that fits the need is scarce: it is held for the
+	// round due at HeldUntil, with Competing needs (itself included) for Free units.
+	Hold      bool
+	HeldUntil time.Time
+	Competing int
+	Free      int
+	// Round explains a proposal decided in an allocation round.
+	Round *domain.RoundOutcome
 	// The proposal, when not waitlisted.
 	OfferID      string
 	OfferVersion int64
@@ -110,6 +123,10 @@ type Matcher struct {
 	posted int // offers posted so far, for posting order
 	// deadlines holds the needs with a proposal waiting for an answer, by deadline.
 	deadlines *btree.BTreeG[*need]
+	// holds holds the needs held for an allocation round, by the round's due time;
+	// aged indexes the pool of waiting needs (waits) by registration, for max_wait.
+	holds *btree.BTreeG[*need]
+	aged  map[slot]*btree.BTreeG[*need]
 	// ending holds the offers with an end date, by it; starting those not yet valid, by start.
 	ending, starting *btree.BTreeG[*offer]
 	// now is the time of the last clock tick read; latest the latest time of any
@@ -125,6 +142,7 @@ func New() *Matcher {
 		needs: map[string]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
 		parked: map[domain.AggregateRef][]parkedNeed{}, owed: map[string]bool{},
 		deadlines: btree.NewG(16, deadlineLess),
+		holds:     btree.NewG(16, heldLess), aged: map[slot]*btree.BTreeG[*need]{},
 		ending:    btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidUntil, a.ID, b.ValidUntil, b.ID) }),
 		starting:  btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidFrom, a.ID, b.ValidFrom, b.ID) }),
 	}

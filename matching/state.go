@@ -23,6 +23,9 @@ type offer struct {
 	scope     domain.Scope
 	capacity  int
 	active    bool // a candidate: not withdrawn, not ended
+	// pending marks, under the allocation rules, an offer whose start the ticks have
+	// not reached: no need takes it before the tick lets it serve the waitlist.
+	pending   bool
 	withdrawn bool
 	version   int64
 	reserved  map[string]string // referral id holding a unit → its need
@@ -47,6 +50,7 @@ type needState int
 const (
 	needOpen     needState = iota // being matched (or parked after a refusal)
 	needWaiting                   // waitlisted
+	needHeld                      // held for an allocation round
 	needReferred                  // a referral is live
 	needDone                      // completed or withdrawn
 )
@@ -58,6 +62,7 @@ type need struct {
 	groups     []domain.TargetGroup
 	tier       int
 	key        int64 // priority key
+	points     int   // hardship and urgency points, for a round's weights
 	registered time.Time
 	version    int64
 	state      needState
@@ -65,6 +70,7 @@ type need struct {
 	offer      string    // the live referral's offer
 	engaged    int       // how far the live referral went: proposed, accepted, in service
 	deadline   time.Time // the live proposal's answer deadline
+	heldUntil  time.Time // when held, the round that decides it is due
 	attempts   int
 	declined   map[string]bool
 	parked     bool
@@ -81,6 +87,13 @@ func timeIDLess(ta time.Time, a string, tb time.Time, b string) bool {
 
 func deadlineLess(a, b *need) bool { return timeIDLess(a.deadline, a.id, b.deadline, b.id) }
 
+func heldLess(a, b *need) bool { return timeIDLess(a.heldUntil, a.id, b.heldUntil, b.id) }
+
+func ageLess(a, b *need) bool { return timeIDLess(a.registered, a.id, b.registered, b.id) }
+
+// flexLess orders candidate offers by the allocation rules: least flexible first.
+func flexLess(a, b *offer) bool { return a.LeastFlexibleBefore(&b.Candidate) }
+
 // rankLess orders candidate offers by the domain's ranking.
 func rankLess(a, b *offer) bool { return a.RanksBefore(&b.Candidate) }
 
@@ -92,6 +105,20 @@ func priorityLess(a, b *need) bool {
 // wait puts a need on the waitlist, under each of its areas.
 func (m *Matcher) wait(n *need) {
 	n.state = needWaiting
+	m.pool(n)
+}
+
+// hold holds a need for the allocation round due at until: it joins the pool of
+// waiting needs (the waitlist's indexes) and the queue of rounds.
+func (m *Matcher) hold(n *need, until time.Time) {
+	n.state, n.heldUntil = needHeld, until
+	m.pool(n)
+	m.holds.ReplaceOrInsert(n)
+}
+
+// pool indexes a waitlisted or held need under each of its areas, by priority and
+// by age.
+func (m *Matcher) pool(n *need) {
 	for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
 		s := slot{n.category, tier, n.areas[tier]}
 		t := m.waits[s]
@@ -100,13 +127,23 @@ func (m *Matcher) wait(n *need) {
 			m.waits[s] = t
 		}
 		t.ReplaceOrInsert(n)
+		a := m.aged[s]
+		if a == nil {
+			a = btree.NewG(16, ageLess)
+			m.aged[s] = a
+		}
+		a.ReplaceOrInsert(n)
 	}
 }
 
-// unwait takes a need off the waitlist.
+// unwait takes a need off the waitlist, or out of the round it is held for.
 func (m *Matcher) unwait(n *need) {
-	if n.state != needWaiting {
+	if n.state != needWaiting && n.state != needHeld {
 		return
+	}
+	if n.state == needHeld {
+		m.holds.Delete(n)
+		n.heldUntil = time.Time{}
 	}
 	for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
 		s := slot{n.category, tier, n.areas[tier]}
@@ -114,6 +151,12 @@ func (m *Matcher) unwait(n *need) {
 			t.Delete(n)
 			if t.Len() == 0 {
 				delete(m.waits, s)
+			}
+		}
+		if a := m.aged[s]; a != nil {
+			a.Delete(n)
+			if a.Len() == 0 {
+				delete(m.aged, s)
 			}
 		}
 	}
@@ -130,14 +173,14 @@ func (m *Matcher) setFree(o *offer, free int) {
 		t.Delete(o)
 	}
 	o.Free = free
-	if !o.active || free <= 0 {
+	if !o.active || free <= 0 || o.pending {
 		if t != nil && t.Len() == 0 {
 			delete(m.cands, s)
 		}
 		return
 	}
 	if t == nil {
-		t = btree.NewG(16, rankLess)
+		t = btree.NewG(16, m.candLess())
 		m.cands[s] = t
 	}
 	t.ReplaceOrInsert(o)
@@ -172,11 +215,12 @@ func sortedNeeds(reserved map[string]string) []string {
 	return out
 }
 
-// Waiting returns how many needs wait: waitlisted, or parked after a refusal.
+// Waiting returns how many needs wait: waitlisted, held for a round, or parked
+// after a refusal.
 func (m *Matcher) Waiting() int {
 	count := 0
 	for _, n := range m.needs {
-		if n.state == needWaiting || (n.state == needOpen && n.parked) {
+		if n.state == needWaiting || n.state == needHeld || (n.state == needOpen && n.parked) {
 			count++
 		}
 	}
