@@ -143,8 +143,8 @@ func New() *Matcher {
 		parked: map[domain.AggregateRef][]parkedNeed{}, owed: map[string]bool{},
 		deadlines: btree.NewG(16, deadlineLess),
 		holds:     btree.NewG(16, heldLess), aged: map[slot]*btree.BTreeG[*need]{},
-		ending:    btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidUntil, a.ID, b.ValidUntil, b.ID) }),
-		starting:  btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidFrom, a.ID, b.ValidFrom, b.ID) }),
+		ending:   btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidUntil, a.ID, b.ValidUntil, b.ID) }),
+		starting: btree.NewG(16, func(a, b *offer) bool { return timeIDLess(a.ValidFrom, a.ID, b.ValidFrom, b.ID) }),
 	}
 }
 

@@ -321,4 +321,3 @@ func (m *Matcher) leastFlexible(needs []*need, assigned []*offer, left []int, of
 		}
 	}
 }
-

@@ -19,10 +19,10 @@ type slot struct {
 // (id, posting order, free units, validity, eligibility) and the rest.
 type offer struct {
 	domain.Candidate
-	category  string
-	scope     domain.Scope
-	capacity  int
-	active    bool // a candidate: not withdrawn, not ended
+	category string
+	scope    domain.Scope
+	capacity int
+	active   bool // a candidate: not withdrawn, not ended
 	// pending marks, under the allocation rules, an offer whose start the ticks have
 	// not reached: no need takes it before the tick lets it serve the waitlist.
 	pending   bool
