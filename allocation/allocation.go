@@ -6,7 +6,10 @@
 // with one more arc need → sink (cap 1, cost 0) meaning "this need stays unserved".
 // With that arc every need can be routed, so the needs are added one at a time and each
 // addition is one shortest path from the new need to the sink (Dijkstra on reduced costs
-// with Johnson potentials, a binary heap, and an early exit once the sink is settled).
+// with Johnson potentials and a binary heap). The search stops as soon as no node left is
+// closer than the best way to the sink found so far, and an arc into the sink is looked at
+// when its tail is first reached, not when it is settled: with tied values most searches
+// end at once, where settling first would sweep the whole zero-cost region.
 // After need i is added the flow is optimal for needs 0..i; a path that ends on the
 // need's own "unserved" arc changes nothing, which is where the plain formulation would stop
 // because the cheapest augmenting path no longer has negative cost.
@@ -221,10 +224,6 @@ func (s *solver) add(src int32) {
 		s.vis = append(s.vis, u)
 		pu := s.pi[u]
 		if u < needs {
-			// A need other than src is matched (it was reached from its offer): it may become unserved.
-			if u != src && d+pu < best {
-				best, end = d+pu, u
-			}
 			for a := s.start[u]; a < s.start[u+1]; a++ {
 				if a == s.match[u] {
 					continue
@@ -237,15 +236,14 @@ func (s *solver) add(src int32) {
 				if nd < best && (s.seen[v] != round || nd < s.dist[v]) {
 					s.dist[v], s.seen[v], s.pred[v] = nd, round, a
 					s.heap.push(heapItem{nd, v})
+					if o := s.arcOffer[a]; len(s.holders[o]) < s.capacity[o] && nd+s.pi[v] < best {
+						best, end = nd+s.pi[v], v // the offer has a spare unit
+					}
 				}
 			}
 			continue
 		}
-		o := u - needs
-		if len(s.holders[o]) < s.capacity[o] && d+pu < best {
-			best, end = d+pu, u
-		}
-		for _, v := range s.holders[o] {
+		for _, v := range s.holders[u-needs] {
 			// v is matched to o: taking its unit back is worth its value.
 			if s.done[v] == round {
 				continue
@@ -254,6 +252,9 @@ func (s *solver) add(src int32) {
 			if nd < best && (s.seen[v] != round || nd < s.dist[v]) {
 				s.dist[v], s.seen[v] = nd, round
 				s.heap.push(heapItem{nd, v})
+				if nd+s.pi[v] < best {
+					best, end = nd+s.pi[v], v // v becomes unserved
+				}
 			}
 		}
 	}

@@ -410,7 +410,7 @@ func TestSolveMatchesReference(t *testing.T) {
 		case 1:
 			p = randomProblem(r, 120, 30, 2, 600, 0, 3)
 		default:
-			p = benchProblem(100+r.IntN(100), 10+r.IntN(10), 1+r.IntN(6), 1+r.IntN(20), uint64(c))
+			p = benchProblem(100+r.IntN(100), 10+r.IntN(10), 1+r.IntN(6), 1+r.IntN(20), -100, 1000, uint64(c))
 		}
 		out, err := Solve(p.needs, p.capacity, p.edges)
 		if err != nil {
@@ -432,7 +432,7 @@ func TestSolveMatchesReference(t *testing.T) {
 // on BenchmarkSolve's problems, for comparison.
 func BenchmarkReference(b *testing.B) {
 	for _, n := range []int{100, 1000} {
-		p := benchProblem(n, n/10, 5, 20, uint64(n))
+		p := benchProblem(n, n/10, 5, 20, -100, 1000, uint64(n))
 		b.Run(fmt.Sprintf("needs=%d", n), func(b *testing.B) {
 			for b.Loop() {
 				referenceSolve(p, true)
@@ -442,8 +442,8 @@ func BenchmarkReference(b *testing.B) {
 }
 
 // benchProblem is a round shaped like the matcher's: every need has perEdge candidate offers
-// (possibly repeated) out of offers with the given capacity, values in [-100, 1000].
-func benchProblem(needs, offers, capacity, perNeed int, seed uint64) problem {
+// (possibly repeated) out of offers with the given capacity, values in [lo, hi].
+func benchProblem(needs, offers, capacity, perNeed int, lo, hi int64, seed uint64) problem {
 	r := rand.New(rand.NewPCG(seed, 1))
 	p := problem{needs: needs, capacity: make([]int, offers)}
 	for o := range p.capacity {
@@ -451,7 +451,7 @@ func benchProblem(needs, offers, capacity, perNeed int, seed uint64) problem {
 	}
 	for n := range needs {
 		for range perNeed {
-			p.edges = append(p.edges, Edge{Need: n, Offer: r.IntN(offers), Value: r.Int64N(1101) - 100})
+			p.edges = append(p.edges, Edge{Need: n, Offer: r.IntN(offers), Value: lo + r.Int64N(hi-lo+1)})
 		}
 	}
 	return p
@@ -460,7 +460,7 @@ func benchProblem(needs, offers, capacity, perNeed int, seed uint64) problem {
 // BenchmarkSolve: ~20 edges per need, offers = needs/10 with capacity 5 (half the needs can be served).
 func BenchmarkSolve(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000, 20000} {
-		p := benchProblem(n, n/10, 5, 20, uint64(n))
+		p := benchProblem(n, n/10, 5, 20, -100, 1000, uint64(n))
 		b.Run(fmt.Sprintf("needs=%d", n), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := Solve(p.needs, p.capacity, p.edges); err != nil {
@@ -472,16 +472,20 @@ func BenchmarkSolve(b *testing.B) {
 }
 
 // BenchmarkShapes: a matcher round (2,000 needs × 20 edges, 200 offers of capacity 5)
-// and an offline oracle problem (20,000 needs × 30 edges, 2,000 offers of capacity 5).
+// and an offline oracle problem (20,000 needs × 30 edges, 2,000 offers of capacity 5),
+// the latter also with tied values (all equal, or 1 to 3), where the searches are widest.
 func BenchmarkShapes(b *testing.B) {
 	for _, s := range []struct {
 		name                    string
 		needs, offers, cap, per int
+		lo, hi                  int64
 	}{
-		{"round", 2000, 200, 5, 20},
-		{"offline", 20000, 2000, 5, 30},
+		{"round", 2000, 200, 5, 20, -100, 1000},
+		{"offline", 20000, 2000, 5, 30, -100, 1000},
+		{"offline-equal", 20000, 2000, 5, 30, 10, 10},
+		{"offline-1to3", 20000, 2000, 5, 30, 1, 3},
 	} {
-		p := benchProblem(s.needs, s.offers, s.cap, s.per, 42)
+		p := benchProblem(s.needs, s.offers, s.cap, s.per, s.lo, s.hi, 42)
 		b.Run(s.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := Solve(p.needs, p.capacity, p.edges); err != nil {
