@@ -213,9 +213,9 @@ func (w *world) draw() []domain.Change {
 			}
 		}
 	case r < 88: // a need withdrawn, mostly a waiting one
-		st := isStatus(domain.StatusWaitlisted)
+		st := isStatus(domain.StatusWaitlisted, domain.StatusHeld)
 		if w.rng.IntN(3) == 0 {
-			st = isStatus(domain.StatusOpen, domain.StatusWaitlisted, domain.StatusProposed, domain.StatusAccepted)
+			st = isStatus(domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld, domain.StatusProposed, domain.StatusAccepted)
 		}
 		if n, ok := w.pickNeed(st); ok {
 			changes, _ = domain.DecideWithdrawNeed(n, w.offers[n.OfferID], w.household(n.HouseholdID), "")
@@ -291,6 +291,7 @@ type checker struct {
 	postedBy   map[string]time.Time // the latest event time when each offer was posted
 	households map[string]domain.Household
 	live       map[string]map[string]bool // need → referrals holding a unit of an offer
+	heldUntil  map[string]time.Time       // need → the round it was last held for
 	latest     time.Time                  // the latest event time read
 	lastTick   time.Time
 	cases      *projections.Cases
@@ -305,7 +306,7 @@ func newChecker(t *testing.T, seed uint64, l *memLog) *checker {
 	}
 	return &checker{t: t, seed: seed, l: l, needs: map[string]domain.Need{}, regs: map[string]domain.NeedRegistered{},
 		offers: map[string]domain.Offer{}, postedBy: map[string]time.Time{},
-		households: map[string]domain.Household{}, live: map[string]map[string]bool{}, cases: cases, store: st}
+		households: map[string]domain.Household{}, live: map[string]map[string]bool{}, heldUntil: map[string]time.Time{}, cases: cases, store: st}
 }
 
 // fail reports a broken invariant with the seed, the story of the needs and
@@ -356,6 +357,8 @@ func (c *checker) advance() {
 			c.lastTick = e.Time
 		case domain.NeedRegistered:
 			c.regs[e.AggregateID] = p
+		case domain.NeedHeld:
+			c.heldUntil[e.AggregateID] = p.Until
 		case domain.OfferPosted:
 			c.postedBy[e.AggregateID] = c.latest
 		case domain.OfferUnitReserved:
@@ -377,7 +380,7 @@ func (c *checker) advance() {
 			if after.Tier < before.Tier {
 				c.fail([]string{e.AggregateID}, "need %s went down from tier %d to %d", e.AggregateID, before.Tier, after.Tier)
 			}
-			if _, ok := e.Payload.(domain.ReferralProposed); ok && before.Status != domain.StatusOpen && before.Status != domain.StatusWaitlisted {
+			if _, ok := e.Payload.(domain.ReferralProposed); ok && before.Status != domain.StatusOpen && before.Status != domain.StatusWaitlisted && before.Status != domain.StatusHeld {
 				c.fail([]string{e.AggregateID}, "need %s proposed a second referral while %s", e.AggregateID, before.Status)
 			}
 			c.needs[e.AggregateID] = after
@@ -471,6 +474,12 @@ func (c *checker) settled() (waiting int) {
 	for _, id := range ids(c.needs, func(domain.Need) bool { return true }) {
 		n := c.needs[id]
 		switch n.Status {
+		case domain.StatusHeld:
+			// Held beside free supply until its round is due (allocation rules), then decided.
+			if !c.heldUntil[id].After(c.lastTick) {
+				c.fail([]string{id}, "need %s is still held for a round due at %v (last tick %v)", id, c.heldUntil[id], c.lastTick)
+			}
+			waiting++
 		case domain.StatusWaitlisted, domain.StatusOpen:
 			if f := c.fitting(n); len(f) > 0 {
 				c.fail(append([]string{id}, f...), "need %s is %s at tier %d beside free supply it fits: %v (free %d)", id, n.Status, n.Tier, f, c.offers[f[0]].Free())

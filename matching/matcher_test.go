@@ -181,6 +181,20 @@ func testReference(rng *rand.Rand) domain.ReferencePublished {
 	for _, c := range genCategories {
 		cats = append(cats, domain.Category{Code: c, Group: domain.GroupCare, Label: domain.Text{Zh: c, En: c}})
 	}
+	// Half the districts share scarce supply by the allocation rules: rounds of a
+	// few minutes to an hour and a half (for one category or all), a spare of 0–2
+	// units, and sometimes a bound on waiting of a few hours.
+	var alloc *domain.Allocation
+	if rng.IntN(2) == 0 {
+		cat := "*"
+		if rng.IntN(2) == 0 {
+			cat = genCategories[rng.IntN(len(genCategories))]
+		}
+		alloc = &domain.Allocation{Rounds: map[string]domain.Duration{cat: domain.Duration(time.Duration(1+rng.IntN(90)) * time.Minute)}, Spare: rng.IntN(3)}
+		if rng.IntN(2) == 0 {
+			alloc.MaxWait = domain.Duration(time.Duration(1+rng.IntN(6)) * time.Hour)
+		}
+	}
 	return domain.ReferencePublished{
 		District:   domain.DistrictNode{Code: "d", Name: domain.Text{Zh: "d", En: "d"}, Streets: []domain.StreetNode{street("s1", "c1", "c2"), street("s2", "c3", "c4")}},
 		Categories: cats,
@@ -189,6 +203,7 @@ func testReference(rng *rand.Rand) domain.ReferencePublished {
 			Hardship:          domain.HardshipWeights{Dimensions: map[domain.Dimension]int{domain.DimIncome: 1}, AssessmentPoints: 70, GroupCap: 30},
 			UrgencyPoints:     map[domain.Urgency]int{domain.UrgencyLow: 0, domain.UrgencyNormal: 10, domain.UrgencyHigh: 25, domain.UrgencyCritical: 50},
 			AgingPointsPerDay: 200, // many points a day: a few hours of waiting count
+			Allocation:        alloc,
 		},
 	}
 }
@@ -250,7 +265,7 @@ func (g *gen) event(l *memLog) {
 			}
 		}
 	case r < 26:
-		if n, ok := pick(status(domain.StatusOpen, domain.StatusWaitlisted, domain.StatusProposed, domain.StatusAccepted)); ok {
+		if n, ok := pick(status(domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld, domain.StatusProposed, domain.StatusAccepted)); ok {
 			changes, _ = domain.DecideWithdrawNeed(n, l.offers[n.OfferID], domain.Household{ID: n.HouseholdID, Version: l.versions[domain.AggregateRef{Type: domain.AggregateHousehold, ID: n.HouseholdID}]}, "")
 		}
 	case r < 31:
@@ -389,6 +404,7 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 	needs := map[string]domain.Need{}
 	regs := map[string]domain.NeedRegistered{}
 	offers := map[string]domain.Offer{}
+	heldUntil := map[string]time.Time{}
 	areas := func(id string) [4]string {
 		r := regs[id]
 		return [4]string{"", r.Community, r.Street, "d"}
@@ -401,11 +417,14 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 			if p, ok := e.Payload.(domain.NeedRegistered); ok {
 				regs[e.AggregateID] = p
 			}
+			if p, ok := e.Payload.(domain.NeedHeld); ok {
+				heldUntil[e.AggregateID] = p.Until
+			}
 			if after.Tier < before.Tier {
 				t.Fatalf("seed %d, position %d: need %s went down from tier %d to %d", seed, i+1, e.AggregateID, before.Tier, after.Tier)
 			}
 			if _, ok := e.Payload.(domain.ReferralProposed); ok {
-				if before.Status != domain.StatusOpen && before.Status != domain.StatusWaitlisted {
+				if before.Status != domain.StatusOpen && before.Status != domain.StatusWaitlisted && before.Status != domain.StatusHeld {
 					t.Fatalf("seed %d, position %d: need %s proposed while %s", seed, i+1, e.AggregateID, before.Status)
 				}
 				o := offers[after.OfferID]
@@ -445,6 +464,11 @@ func checkInvariants(t *testing.T, seed uint64, l *memLog) (referred, waiting in
 		switch n.Status {
 		case domain.StatusOpen:
 			t.Fatalf("seed %d: need %s is left open", seed, n.ID)
+		case domain.StatusHeld:
+			waiting++
+			if !heldUntil[n.ID].After(lastTick) {
+				t.Fatalf("seed %d: need %s is still held for a round due at %v (last tick %v)", seed, n.ID, heldUntil[n.ID], lastTick)
+			}
 		case domain.StatusWaitlisted:
 			waiting++
 			for _, o := range offers {

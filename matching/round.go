@@ -186,16 +186,16 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 	// no free unit take no part.
 	var needs []*need
 	seen := map[*need]bool{}
+	var bare []*need // held needs that reach no free unit any more
 	take := func(n *need) bool {
 		if seen[n] || len(needs) >= MaxRoundNeeds {
 			return len(needs) < MaxRoundNeeds
 		}
 		seen[n] = true
-		for _, o := range offers {
-			if m.reaches(n, o) {
-				needs = append(needs, n)
-				break
-			}
+		if slices.ContainsFunc(offers, func(o *offer) bool { return m.reaches(n, o) }) {
+			needs = append(needs, n)
+		} else if n.state == needHeld {
+			bare = append(bare, n)
 		}
 		return len(needs) < MaxRoundNeeds
 	}
@@ -210,8 +210,12 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 		}
 		return true
 	})
+	var ds []Decision
+	for _, n := range bare {
+		ds = append(ds, m.waitlist(n, domain.EscalatedNoSupply, domain.WaitlistedNoSupplyLeft, cause))
+	}
 	if len(needs) == 0 && len(left) == 0 {
-		return nil
+		return ds
 	}
 	k1 := int64(localities*len(needs) + 1)
 	var edges []allocation.Edge
@@ -254,7 +258,6 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 		p, _ := m.weight(n, now)
 		highest = max(highest, p)
 	}
-	var ds []Decision
 	for i, n := range needs {
 		o := assigned[i]
 		switch {
@@ -286,12 +289,17 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 
 // outranked waitlists a held need that got no unit in its round.
 func (m *Matcher) outranked(n *need, cause domain.Event) Decision {
+	return m.waitlist(n, domain.EscalatedOutranked, domain.EscalatedOutranked, cause)
+}
+
+// waitlist sends a held need up to the district tier and waitlists it, for a reason.
+func (m *Matcher) waitlist(n *need, up, reason domain.EscalationReason, cause domain.Event) Decision {
 	d := m.decision(n, cause)
 	for t := n.tier; t < domain.TierDistrict; t++ {
-		d.Escalations = append(d.Escalations, Escalation{From: t, To: t + 1, Reason: domain.EscalatedOutranked})
+		d.Escalations = append(d.Escalations, Escalation{From: t, To: t + 1, Reason: up})
 	}
 	m.unwait(n)
-	d.Waitlist, d.WaitReason, d.Tier = true, domain.EscalatedOutranked, domain.TierDistrict
+	d.Waitlist, d.WaitReason, d.Tier = true, reason, domain.TierDistrict
 	n.tier = domain.TierDistrict
 	n.version = d.NeedVersion + d.needEvents()
 	m.wait(n)
