@@ -2,6 +2,8 @@ package domain
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,5 +102,44 @@ func TestRankOrdersNeedsForScarceCapacity(t *testing.T) {
 				t.Errorf("%+v before %+v: %v, want %v", ordered[i], ordered[j], got, want)
 			}
 		}
+	}
+}
+
+// TestAllocationValidation: the allocation rules are refused with a message naming
+// what is wrong; a policy without them has no rounds and no bound on waiting.
+func TestAllocationValidation(t *testing.T) {
+	known := func(c string) bool { return c == "counselling" }
+	hour := Duration(time.Hour)
+	for _, c := range []struct {
+		name string
+		a    Allocation
+		want string // "" when valid
+	}{
+		{"valid", Allocation{Rounds: map[string]Duration{"*": hour, "counselling": 0}, Spare: 2, MaxWait: Duration(14 * 24 * time.Hour)}, ""},
+		{"unknown category", Allocation{Rounds: map[string]Duration{"karaoke": hour}}, `unknown category "karaoke"`},
+		{"negative round", Allocation{Rounds: map[string]Duration{"*": -hour}}, "between 0s"},
+		{"round too long", Allocation{Rounds: map[string]Duration{"*": Duration(8 * 24 * time.Hour)}}, "between 0s"},
+		{"negative spare", Allocation{Spare: -1}, "spare"},
+		{"max_wait too long", Allocation{MaxWait: Duration(400 * 24 * time.Hour)}, "max_wait"},
+	} {
+		err := c.a.Validate(known)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: refused: %v", c.name, err)
+		case c.want != "" && (err == nil || !errors.Is(err, ErrInvalidReference) || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: got %v, want an invalid-reference error naming %q", c.name, err, c.want)
+		}
+	}
+	var none *Allocation
+	if none.Round("counselling") != 0 || none.Overdue(time.Time{}, time.Now()) {
+		t.Fatal("no allocation rules: a round or a bound on waiting")
+	}
+	a := Allocation{Rounds: map[string]Duration{"*": hour, "material_aid": 0}, MaxWait: Duration(24 * time.Hour)}
+	if a.Round("counselling") != time.Hour || a.Round("material_aid") != 0 {
+		t.Fatal("a category's round does not override the default")
+	}
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	if a.Overdue(t0, t0.Add(24*time.Hour)) || !a.Overdue(t0, t0.Add(24*time.Hour+time.Second)) {
+		t.Fatal("overdue is not 'waited longer than max_wait'")
 	}
 }

@@ -523,7 +523,7 @@ func feedAll(t *testing.T, lp *Loop, l *memLog, rng *rand.Rand, fed int) int {
 // matcher's appends, the matcher's decisions fed back into the log as the loop
 // appends them, and the invariants checked after every entry; the matcher's own
 // invariant once it has answered each command. It returns what the run made.
-func playInterleaving(t *testing.T, seed uint64, commands int) (waiting, refused, proposed int) {
+func playInterleaving(t *testing.T, seed uint64, commands int) (waiting, refused, proposed int, l *memLog) {
 	w := newWorld(t, seed)
 	lp, err := NewLoop(LoopConfig{Partition: "d", Registry: reg, Appender: &racing{w: w, oneIn: 2 + int(seed%3)},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -539,8 +539,14 @@ func playInterleaving(t *testing.T, seed uint64, commands int) (waiting, refused
 		waiting += c.settled()
 	}
 	for _, e := range w.l.events {
-		if _, ok := e.Payload.(domain.ReferralProposed); ok {
+		switch p := e.Payload.(type) {
+		case domain.ReferralProposed:
 			proposed++
+			if p.Rule == RuleRound {
+				w.l.rounds++
+			}
+		case domain.NeedHeld:
+			w.l.held++
 		}
 	}
 	// A fresh matcher replaying the whole log appends nothing new: what it decides
@@ -551,7 +557,7 @@ func playInterleaving(t *testing.T, seed uint64, commands int) (waiting, refused
 	if w.l.appends != appends {
 		t.Fatalf("seed %d: a replay of the log appended %d more commands", seed, w.l.appends-appends)
 	}
-	return waiting, w.l.stale, proposed
+	return waiting, w.l.stale, proposed, w.l
 }
 
 // TestRandomInterleavings plays random interleavings of people's commands and the
@@ -569,13 +575,14 @@ func TestRandomInterleavings(t *testing.T) {
 			seeds = 3
 		}
 	}
-	var waiting, refused, proposed int
+	var waiting, refused, proposed, held, rounds int
 	for seed := uint64(1); seed <= uint64(seeds); seed++ {
-		w, r, p := playInterleaving(t, seed, 400)
-		waiting, refused, proposed = waiting+w, refused+r, proposed+p
+		w, r, p, l := playInterleaving(t, seed, 400)
+		waiting, refused, proposed, held, rounds = waiting+w, refused+r, proposed+p, held+l.held, rounds+l.rounds
 	}
-	if waiting == 0 || refused == 0 || proposed == 0 {
-		t.Fatalf("%d needs seen waiting, %d refused appends, %d proposals: the generator should make all three", waiting, refused, proposed)
+	if waiting == 0 || refused == 0 || proposed == 0 || held == 0 || rounds == 0 {
+		t.Fatalf("%d needs seen waiting, %d refused appends, %d proposals, %d needs held, %d proposals of a round: the generator should make all five",
+			waiting, refused, proposed, held, rounds)
 	}
 }
 

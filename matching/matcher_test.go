@@ -41,6 +41,8 @@ type memLog struct {
 	content  map[string]string
 	diverged []string
 	cuts     *rand.Rand // where feed cuts the log into runs
+	// held and rounds count the needs held and the proposals of allocation rounds.
+	held, rounds int
 }
 
 func encodeAll(evs []domain.Event) string {
