@@ -50,12 +50,16 @@ func (c *Candidate) RanksBefore(d *Candidate) bool {
 
 // LeastFlexibleBefore orders candidates by the allocation rules (docs/matching.md),
 // the first wins: the one fewer other needs could use goes first, so that broad
-// supply stays for the needs that only it can serve. Narrower scope first
+// supply stays for the needs that only it can serve. Ending soonest first (a unit
+// not used before its offer ends is lost; no end last), then narrower scope
 // (community, street, district), then restricted eligibility (naming fewer target
-// groups first, none last; local residents only before open to all), then the
-// order of RanksBefore (ending soonest, most free units, posted first, id).
+// groups first, none last; local residents only before open to all), then most
+// free units, posted first, and the smaller id.
 func (c *Candidate) LeastFlexibleBefore(d *Candidate) bool {
-	if c.Tier != d.Tier {
+	switch {
+	case !c.ValidUntil.Equal(d.ValidUntil):
+		return c.RanksBefore(d)
+	case c.Tier != d.Tier:
 		return c.Tier < d.Tier
 	}
 	if gc, gd := groupsBreadth(c.Eligibility), groupsBreadth(d.Eligibility); gc != gd {
