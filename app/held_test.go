@@ -218,4 +218,3 @@ func TestHeldNeedsAreWaitingNotAGap(t *testing.T) {
 		})
 	}
 }
-

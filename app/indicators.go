@@ -75,9 +75,9 @@ type Indicators struct {
 	// Held counts the needs held for an allocation round: waiting too, but for a
 	// round that shares supply that exists, so not in the supply gap. Waiting needs
 	// are Waitlisted + Held.
-	Held int64 `json:"held_needs"`
-	SupplyGap  []GapRow           `json:"supply_gap"`
-	At         time.Time          `json:"at"`
+	Held      int64     `json:"held_needs"`
+	SupplyGap []GapRow  `json:"supply_gap"`
+	At        time.Time `json:"at"`
 }
 
 // Indicators returns an area's indicators. Anyone signed in may read them: they
