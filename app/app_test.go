@@ -94,6 +94,12 @@ func (noViews) Latest(context.Context, string, string, int) ([]string, error) {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureReading(t, noViews{})
+}
+
+// newFixtureReading is a fixture whose queries read views.
+func newFixtureReading(t *testing.T, views app.Views) *fixture {
+	t.Helper()
 	ref, err := reference.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +111,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{t: t, log: l, now: time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)}
 	f.app, err = app.New(app.Config{
-		Log: applog.New(l, []string{district}), NeedViews: noViews{}, Referrals: l, Views: noViews{},
+		Log: applog.New(l, []string{district}), NeedViews: noViews{}, Referrals: l, Views: views,
 		Registry: registry, References: references{ref},
 		NewID: func() string { return uuid.Must(uuid.NewV7()).String() },
 		Now:   func() time.Time { return f.now },

@@ -55,7 +55,8 @@ type PeriodIndicators struct {
 	ByCategory map[string]Rates `json:"by_category"`
 }
 
-// GapRow is the unmet demand of one category in one street: needs on the waitlist.
+// GapRow is the unmet demand of one category in one street: needs on the waitlist
+// (a need held for an allocation round is not one: supply that fits it exists).
 type GapRow struct {
 	Street   string `json:"street"`
 	Category string `json:"category"`
@@ -71,8 +72,12 @@ type Indicators struct {
 	Periods    []PeriodIndicators `json:"periods"`
 	Overdue    int64              `json:"overdue_referrals"`
 	Waitlisted int64              `json:"waitlisted_needs"`
-	SupplyGap  []GapRow           `json:"supply_gap"`
-	At         time.Time          `json:"at"`
+	// Held counts the needs held for an allocation round: waiting too, but for a
+	// round that shares supply that exists, so not in the supply gap. Waiting needs
+	// are Waitlisted + Held.
+	Held      int64     `json:"held_needs"`
+	SupplyGap []GapRow  `json:"supply_gap"`
+	At        time.Time `json:"at"`
 }
 
 // Indicators returns an area's indicators. Anyone signed in may read them: they
@@ -104,7 +109,8 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 	for i, p := range periods {
 		out.Periods = append(out.Periods, periodIndicators(p, sets[i]))
 	}
-	// The present: referrals past their deadline in the area's inboxes, needs waiting.
+	// The present: referrals past their deadline in the area's inboxes, needs
+	// waiting (on the waitlist, or held for an allocation round).
 	for _, n := range r.nodesIn(tier, req.Area) {
 		c, err := iv.Count(ctx, district, projections.InboxIndex(n.tier, n.area), 0, float64(now.UnixMilli()))
 		if err != nil {
@@ -113,6 +119,9 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 		out.Overdue += c
 	}
 	if out.Waitlisted, err = iv.Count(ctx, district, projections.WaitlistIndex(tier, req.Area), -1e18, 1e18); err != nil {
+		return Indicators{}, err
+	}
+	if out.Held, err = iv.Count(ctx, district, projections.HeldIndex(tier, req.Area), -1e18, 1e18); err != nil {
 		return Indicators{}, err
 	}
 	streets := map[string]bool{}

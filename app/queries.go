@@ -272,7 +272,9 @@ func (r Reads) Inbox(ctx context.Context, tierName, area string, page PageReques
 	return out, nil
 }
 
-// Waitlist returns the needs waiting in a node's area, highest priority first.
+// Waitlist returns the needs waitlisted in a node's area (nothing at any tier can
+// serve them now), highest priority first; the needs held for an allocation round
+// are listed by Held.
 func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal) (Page[projections.NeedView], error) {
 	tier, district, err := r.node(tierName, area)
 	if err != nil {
@@ -292,6 +294,35 @@ func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageReq
 	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: next}
 	for _, n := range needs {
 		if n != nil && n.Status == domain.StatusWaitlisted {
+			out.Items = append(out.Items, *n)
+		}
+	}
+	return out, nil
+}
+
+// Held returns the needs held for an allocation round in a node's area, the round
+// due soonest first, to the node's centre and those above it, and operators. A held
+// need waits as a waitlisted one does, but not on the waitlist: supply that fits it
+// exists, and its round shares it out (projections.HeldIndex).
+func (r Reads) Held(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal) (Page[projections.NeedView], error) {
+	tier, district, err := r.node(tierName, area)
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	ids, next, err := r.pageOf(ctx, district, projections.HeldIndex(tier, area), page)
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	needs, err := r.needsOf(ctx, district, ids, false)
+	if err != nil {
+		return Page[projections.NeedView]{}, err
+	}
+	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: next}
+	for _, n := range needs {
+		if n != nil && n.Status == domain.StatusHeld && n.Held != nil {
 			out.Items = append(out.Items, *n)
 		}
 	}

@@ -133,6 +133,15 @@ func WaitlistIndex(tier int, area string) string {
 	return "waitlist:" + domain.TierName(tier) + ":" + area
 }
 
+// HeldIndex names the index of the needs held for an allocation round in an area,
+// the round due soonest first (by its time, in ms). A held need is waiting, as a
+// waitlisted one is, but it is not on the waitlist nor in the supply gap: supply
+// that fits it exists, and the round shares it out. It is under its community,
+// street and district, as on the waitlist, whatever the tier it is held at.
+func HeldIndex(tier int, area string) string {
+	return "held:" + domain.TierName(tier) + ":" + area
+}
+
 // Pseudonym is the household id a provider sees: the same for every referral of
 // the household to that provider, and unlinkable across providers.
 func Pseudonym(provider, householdID string) string {
@@ -400,6 +409,18 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 		}
 	}
 	c.indicate(tx, before, after, e)
+	// The held indexes hold a need under its community, street and district while it
+	// is held for an allocation round, by the round's time (held again, it moves).
+	if after.Held != nil && (before.Held == nil || !before.Held.Until.Equal(after.Held.Until)) {
+		for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+			tx.index(HeldIndex(tier, area(after, tier)), e.AggregateID, float64(after.Held.Until.UnixMilli()), false)
+		}
+	}
+	if before.Held != nil && after.Held == nil {
+		for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+			tx.index(HeldIndex(tier, area(after, tier)), e.AggregateID, 0, true)
+		}
+	}
 	if e.Actor == matchingActor {
 		tx.index(DecisionsIndex, e.AggregateID, float64(pos), false)
 	}
@@ -418,7 +439,9 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 			return c.stage(tx, after.Referral.OfferID, p.ReferralID, "completed")
 		}
 	}
-	// The waitlists hold a need under its community, street and district while it waits.
+	// The waitlists hold a need under its community, street and district while it
+	// waits with no supply at any tier; the supply gap counts it. A held need is not
+	// in either: supply that fits it exists (HeldIndex).
 	waiting := func(v NeedView) bool { return v.Status == domain.StatusWaitlisted }
 	if waiting(before) != waiting(after) {
 		delta := int64(1)

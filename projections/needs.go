@@ -79,6 +79,9 @@ type NeedView struct {
 	Tier         int                  `json:"tier"`
 	RegisteredAt time.Time            `json:"registered_at"`
 	Referral     *ReferralView        `json:"referral,omitempty"`
+	// Held, while the need is held for an allocation round (status held), says for
+	// which round: its tier, when it is due, and the competition when it was held.
+	Held *Hold `json:"held,omitempty"`
 	// LinkedAt is when the need was first proposed an offer; Near, whether ever at
 	// the community or street tier (supply near the household); Served, whether it
 	// ever got the service (in service or completed). The indicators count them.
@@ -104,6 +107,18 @@ type ReferralView struct {
 	AcceptedAt  *time.Time `json:"accepted_at,omitempty"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// Round, for a referral decided in an allocation round, says how it was won.
+	Round *domain.RoundOutcome `json:"round,omitempty"`
+}
+
+// Hold is a need held for an allocation round (domain.NeedHeld): supply that fits
+// it at Tier is scarce, so the round due at Until weighs together the Competing
+// needs (this one included) for the Free units.
+type Hold struct {
+	Tier      int       `json:"tier"`
+	Until     time.Time `json:"until"`
+	Competing int       `json:"competing"`
+	Free      int       `json:"free"`
 }
 
 // Step is one thing that happened to a need: who did what, when, and why. Detail
@@ -126,6 +141,10 @@ type Step struct {
 	Urgency    string     `json:"urgency,omitempty"`
 	Hardship   int        `json:"hardship,omitempty"`
 	Note       string     `json:"note,omitempty"`
+	// Held is the hold of a "held" step; Round, the allocation round that decided a
+	// "referral_proposed" step (none for a proposal made at once).
+	Held  *Hold                `json:"held,omitempty"`
+	Round *domain.RoundOutcome `json:"round,omitempty"`
 }
 
 // MaxSteps bounds a need's story in its view (the log keeps all of it).
@@ -158,15 +177,25 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		step.Urgency, step.Hardship = string(p.Urgency), p.Hardship
 	case domain.ReferralProposed:
 		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates,
-			Considered: p.Considered, ProposedAt: at, Deadline: p.Deadline}
+			Considered: p.Considered, ProposedAt: at, Deadline: p.Deadline, Round: p.Round}
 		if v.LinkedAt == nil {
 			v.LinkedAt = &at
 		}
 		v.Near = v.Near || p.Tier <= domain.TierStreet
 		step.Detail = fmt.Sprintf("offer %s at the %s tier, by rule %s, first of %d candidates; answer due %s",
 			p.OfferID, domain.TierName(p.Tier), p.Rule, p.Candidates, p.Deadline.Format(time.RFC3339))
+		if r := p.Round; r != nil {
+			step.Detail += fmt.Sprintf("; allocation round: %d needs competed for %d units, priority %d", r.Competing, r.Units, r.Priority)
+			if r.Unserved > 0 {
+				step.Detail += fmt.Sprintf(" (%d left without a unit, the highest at %d)", r.Unserved, r.HighestUnserved)
+			}
+			if r.Overdue {
+				step.Detail += ", overdue: it had waited past the maximum wait, so it went first"
+			}
+		}
 		due := p.Deadline
 		step.Tier, step.Offer, step.Rule, step.Candidates, step.Due = p.Tier, p.OfferID, p.Rule, p.Candidates, &due
+		step.Round = p.Round
 	case domain.ReferralAccepted:
 		if v.Referral != nil {
 			v.Referral.AcceptedAt = &at
@@ -196,6 +225,12 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		v.Referral = nil
 		step.Detail = fmt.Sprintf("from the %s to the %s tier: %s", domain.TierName(p.From), domain.TierName(p.To), p.Reason)
 		step.From, step.Tier, step.Reason = p.From, p.To, string(p.Reason)
+	case domain.NeedHeld:
+		hold := Hold{Tier: p.Tier, Until: p.Until, Competing: p.Competing, Free: p.Free}
+		v.Held = &hold
+		step.Detail = fmt.Sprintf("held at the %s tier for the allocation round due %s: %d needs compete for %d free units",
+			domain.TierName(p.Tier), p.Until.Format(time.RFC3339), p.Competing, p.Free)
+		step.Tier, step.Held = p.Tier, &hold
 	case domain.NeedWaitlisted:
 		step.Detail = string(p.Reason)
 		step.Reason = string(p.Reason)
@@ -213,6 +248,9 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	}
 	life := before.Evolve(e)
 	v.Status, v.Tier, v.Declined = life.Status, life.Tier, life.Declined
+	if v.Status != domain.StatusHeld {
+		v.Held = nil // the round decided it, or something else did first
+	}
 	v.Steps = append(v.Steps, step)
 	if len(v.Steps) > MaxSteps {
 		v.Steps = append(v.Steps[:1:1], v.Steps[len(v.Steps)-MaxSteps+1:]...)

@@ -318,8 +318,10 @@ func TestViewVersionsFollowEveryEvent(t *testing.T) {
 		{domain.AggregateOffer, "o", domain.OfferUnitReleased{ReferralID: "r1", NeedID: "n", Reason: "declined"}},
 		{domain.AggregateOffer, "o", domain.OfferCapacityChanged{Capacity: 4}},
 		{domain.AggregateNeed, "n", domain.NeedEscalated{From: 2, To: 3, Reason: domain.EscalatedNoSupply}},
+		{domain.AggregateNeed, "n", domain.NeedHeld{Tier: 3, Until: deadline, Competing: 2, Free: 1}},
 		{domain.AggregateNeed, "n", domain.NeedWaitlisted{Reason: domain.WaitlistedNoSupplyLeft}},
-		{domain.AggregateNeed, "n", domain.ReferralProposed{ReferralID: "r2", OfferID: "o", Tier: 3, Deadline: deadline}},
+		{domain.AggregateNeed, "n", domain.ReferralProposed{ReferralID: "r2", OfferID: "o", Tier: 3, Deadline: deadline,
+			Round: &domain.RoundOutcome{Competing: 2, Units: 1, Priority: 50, Unserved: 1, HighestUnserved: 40}}},
 		{domain.AggregateOffer, "o", domain.OfferUnitReserved{ReferralID: "r2", NeedID: "n"}},
 		{domain.AggregateNeed, "n", domain.ReferralCancelled{ReferralID: "r2", OfferID: "o", Reason: domain.CancelledExpiredAtTop}},
 		{domain.AggregateOffer, "o", domain.OfferUnitReleased{ReferralID: "r2", NeedID: "n", Reason: domain.CancelledExpiredAtTop}},
@@ -347,7 +349,7 @@ func TestViewVersionsFollowEveryEvent(t *testing.T) {
 	for _, typ := range []string{"household.registered", "household.needs_opened", "household.need_closed",
 		"offer.posted", "offer.capacity_changed", "offer.withdrawn", "offer.unit_reserved", "offer.unit_released",
 		"need.registered", "need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.referral_cancelled",
-		"need.escalated", "need.waitlisted", "need.service_started", "need.service_completed", "need.withdrawn"} {
+		"need.escalated", "need.held", "need.waitlisted", "need.service_started", "need.service_completed", "need.withdrawn"} {
 		if !played[typ] {
 			t.Errorf("event type %s is not played", typ)
 		}

@@ -57,6 +57,8 @@ func (a MatcherAppender) count(evs []domain.Event) {
 			a.Metrics.Decided(e.Partition, p.Tier, p.Rule)
 		case domain.NeedWaitlisted:
 			a.Metrics.Decided(e.Partition, domain.TierDistrict, "waitlisted")
+		case domain.NeedHeld:
+			a.Metrics.Decided(e.Partition, p.Tier, "held")
 		case domain.NeedEscalated:
 			a.Metrics.Decided(e.Partition, p.From, "escalated:"+string(p.Reason))
 		case domain.ReferralCancelled:

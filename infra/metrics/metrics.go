@@ -102,12 +102,13 @@ func (m *Metrics) WatchLag(head HeadFunc) {
 }
 
 // AreaGaugesFunc returns, for each district, the present value of each indicator
-// gauge ("waitlisted_needs", "overdue_referrals").
+// gauge ("waitlisted_needs", "held_needs", "overdue_referrals").
 type AreaGaugesFunc func(ctx context.Context) (map[string]map[string]float64, error)
 
 // Indicator gauges, read at each scrape.
 var indicatorGauges = map[string]string{
 	"waitlisted_needs":  "Needs waiting for supply, by district.",
+	"held_needs":        "Needs held for an allocation round (waiting, not a supply gap), by district.",
 	"overdue_referrals": "Referrals past their answer deadline, by district.",
 }
 

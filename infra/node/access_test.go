@@ -464,7 +464,7 @@ func TestReadModelsOverTheAPI(t *testing.T) {
 	metricsText, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`tierlink_time_to_link_seconds_count{partition="changning",tier="community"} 5`,
-		`tierlink_waitlisted_needs{partition="changning"} 5`, `tierlink_overdue_referrals{partition="changning"} 0`} {
+		`tierlink_waitlisted_needs{partition="changning"} 5`, `tierlink_held_needs{partition="changning"} 0`, `tierlink_overdue_referrals{partition="changning"} 0`} {
 		if !strings.Contains(string(metricsText), want) {
 			t.Fatalf("metrics lack %q:\n%s", want, metricsText)
 		}

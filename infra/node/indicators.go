@@ -20,6 +20,10 @@ func (n *Node) indicatorGauges(ctx context.Context) (map[string]map[string]float
 		if err != nil {
 			return nil, err
 		}
+		held, err := st.Count(ctx, projections.HeldIndex(domain.TierDistrict, p), -1e18, 1e18)
+		if err != nil {
+			return nil, err
+		}
 		var overdue int64
 		for _, tier := range []int{domain.TierCommunity, domain.TierStreet, domain.TierDistrict} {
 			for _, area := range n.nodesAt(p, tier) {
@@ -30,7 +34,7 @@ func (n *Node) indicatorGauges(ctx context.Context) (map[string]map[string]float
 				overdue += c
 			}
 		}
-		out[p] = map[string]float64{"waitlisted_needs": float64(waiting), "overdue_referrals": float64(overdue)}
+		out[p] = map[string]float64{"waitlisted_needs": float64(waiting), "held_needs": float64(held), "overdue_referrals": float64(overdue)}
 	}
 	return out, nil
 }

@@ -104,7 +104,7 @@ func checkReadModels(t *testing.T, r *nodetest.Running, seed uint64) {
 	}
 	st, _ := r.Node.Views().Store("changning")
 	geo := r.Node.Reference().Geography
-	inboxes, waitlists := map[string]map[string]bool{}, map[string]map[string]bool{}
+	inboxes, waitlists, held := map[string]map[string]bool{}, map[string]map[string]bool{}, map[string]map[string]bool{}
 	gap := map[string]int64{}
 	for id, n := range needs {
 		b, ok, err := st.Get(ctx, projections.NeedsModel, id)
@@ -138,6 +138,14 @@ func checkReadModels(t *testing.T, r *nodetest.Running, seed uint64) {
 				waitlists[ix][id] = true
 			}
 			gap[c.Street+"|"+n.Category]++
+		case domain.StatusHeld: // waiting for its allocation round: not on the waitlist, no gap
+			for tier := domain.TierCommunity; tier <= domain.TierDistrict; tier++ {
+				ix := projections.HeldIndex(tier, c.AreaOf(tier))
+				if held[ix] == nil {
+					held[ix] = map[string]bool{}
+				}
+				held[ix][id] = true
+			}
 		}
 	}
 	for id, o := range offers {
@@ -159,7 +167,7 @@ func checkReadModels(t *testing.T, r *nodetest.Running, seed uint64) {
 			t.Fatalf("seed %d: household %s: view at v%d (found %v), log at v%d", seed, id, v.Version, ok, h.Version)
 		}
 	}
-	// Every node's inbox and every area's waitlist hold exactly what the log says.
+	// Every node's inbox, every area's waitlist and held needs hold exactly what the log says.
 	var nodes []struct {
 		tier int
 		area string
@@ -198,7 +206,8 @@ func checkReadModels(t *testing.T, r *nodetest.Running, seed uint64) {
 			index string
 			want  map[string]bool
 		}{{projections.InboxIndex(nd.tier, nd.area), inboxes[projections.InboxIndex(nd.tier, nd.area)]},
-			{projections.WaitlistIndex(nd.tier, nd.area), waitlists[projections.WaitlistIndex(nd.tier, nd.area)]}} {
+			{projections.WaitlistIndex(nd.tier, nd.area), waitlists[projections.WaitlistIndex(nd.tier, nd.area)]},
+			{projections.HeldIndex(nd.tier, nd.area), held[projections.HeldIndex(nd.tier, nd.area)]}} {
 			got := members(pair.index)
 			if len(got) != len(pair.want) {
 				t.Fatalf("seed %d: %s holds %v, the log says %v", seed, pair.index, got, pair.want)

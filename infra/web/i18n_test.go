@@ -47,7 +47,7 @@ func TestEveryTextInBothLanguages(t *testing.T) {
 // statuses, dimensions, target groups, decline reasons, urgencies, tiers.
 func TestEveryValueHasItsText(t *testing.T) {
 	var keys []string
-	for _, st := range []domain.NeedStatus{domain.StatusOpen, domain.StatusWaitlisted, domain.StatusProposed, domain.StatusAccepted,
+	for _, st := range []domain.NeedStatus{domain.StatusOpen, domain.StatusHeld, domain.StatusWaitlisted, domain.StatusProposed, domain.StatusAccepted,
 		domain.StatusInService, domain.StatusCompleted, domain.StatusWithdrawn} {
 		keys = append(keys, "need."+string(st), "status."+string(st))
 	}

@@ -90,7 +90,11 @@ func (s *Server) liveView(v visitor, view string) digest {
 		}
 		return func(ctx context.Context) (string, error) {
 			page, err := reads.Inbox(ctx, tier, area, app.PageRequest{}, who)
-			return hashOf(page, err)
+			if err != nil {
+				return "", err
+			}
+			held, err := s.heldAt(ctx, who)
+			return hashOf([]any{page, held}, err)
 		}
 	case domain.RoleOperator:
 		// An operator reads the whole district: every change of it is its own.

@@ -12,13 +12,69 @@ import (
 
 // stepWhats are the steps of a need's story, each with its text ("step.<what>").
 var stepWhats = []string{"registered", "referral_proposed", "referral_accepted", "referral_declined", "referral_cancelled",
-	"escalated", "waitlisted", "service_started", "service_completed", "withdrawn"}
+	"escalated", "held", "waitlisted", "service_started", "service_completed", "withdrawn"}
 
 // stepReasons are the reasons a step can give, each with its text ("why.<reason>");
 // a decline's reasons have theirs under "reason.".
 var stepReasons = []string{string(domain.EscalatedNoSupply), string(domain.EscalatedNotCapable), string(domain.EscalatedDeclined),
 	string(domain.EscalatedExpired), string(domain.EscalatedByCentre), string(domain.WaitlistedNoSupplyLeft),
-	string(domain.CancelledOfferWithdrawn), string(domain.CancelledExpiredAtTop), string(domain.EndNeedWithdrawn)}
+	string(domain.CancelledOfferWithdrawn), string(domain.CancelledExpiredAtTop), string(domain.EndNeedWithdrawn),
+	reasonOutranked}
+
+// reasonOutranked is why a need went up a tier, or was waitlisted, after an
+// allocation round at its tier gave it no unit (domain.EscalatedOutranked, named
+// here until the domain declares it).
+const reasonOutranked = "outranked_in_round"
+
+// stepRules are the rules that explain a proposal, each with its text ("rule.<rule>";
+// the matcher's matching.Rule*, named here: web does not import the matcher).
+var stepRules = []string{"best-candidate-at-tier", "waiting-need-by-priority", "allocation-round"}
+
+// ruleText names a proposal's rule in lang (the rule itself for one it does not know).
+func ruleText(lang, rule string) string {
+	if t, ok := messages[lang]["rule."+rule]; ok {
+		return t
+	}
+	return rule
+}
+
+// counted says a count of a noun ("need", "household", "place") in lang: "1 place",
+// "3 places", "3 个名额".
+func counted(lang, noun string, n int) string {
+	key := "count." + noun
+	if n == 1 {
+		key += ".one"
+	}
+	return fmt.Sprintf(translate(lang, key), n)
+}
+
+// holdText says for which allocation round a need is held, in lang, by the text of
+// key ("step.held" for its story, "case.held" beside its status): its tier, when the
+// round is due (in the district's time), and how many needs compete for how many
+// places.
+func holdText(lang, key string, h projections.Hold) string {
+	return fmt.Sprintf(translate(lang, key), translate(lang, "tier."+strconv.Itoa(h.Tier)),
+		local(h.Until).Format("01-02 15:04"), counted(lang, "need", h.Competing), counted(lang, "place", h.Free))
+}
+
+// roundText says how a proposal was won in its allocation round, in lang ("" for a
+// proposal made at once).
+func roundText(lang string, r *domain.RoundOutcome) string {
+	if r == nil {
+		return ""
+	}
+	var text string
+	if r.Unserved > 0 {
+		text = fmt.Sprintf(translate(lang, "round.detail"), counted(lang, "household", r.Competing), counted(lang, "place", r.Units),
+			r.Priority, r.HighestUnserved)
+	} else {
+		text = fmt.Sprintf(translate(lang, "round.detail.all"), counted(lang, "household", r.Competing), counted(lang, "place", r.Units), r.Priority)
+	}
+	if r.Overdue {
+		text += translate(lang, "round.overdue")
+	}
+	return text
+}
 
 // stepText says a step of a need's story in lang, from its facts; a step written
 // before its facts were kept is shown as it was recorded (in English).
@@ -52,7 +108,16 @@ func stepText(lang string, s projections.Step) string {
 		if s.Due != nil {
 			due = local(*s.Due).Format("01-02 15:04")
 		}
-		return fmt.Sprintf(tr(key), tr("tier."+strconv.Itoa(s.Tier)), s.Rule, s.Candidates, due)
+		text := fmt.Sprintf(tr(key), tr("tier."+strconv.Itoa(s.Tier)), ruleText(lang, s.Rule), s.Candidates, due)
+		if s.Round != nil {
+			text += tr("sentence.end") + roundText(lang, s.Round)
+		}
+		return text
+	case "held":
+		if s.Held == nil {
+			return recorded
+		}
+		return holdText(lang, key, *s.Held)
 	case "referral_declined":
 		if s.Reason == "" {
 			return recorded
@@ -83,7 +148,7 @@ func stepText(lang string, s projections.Step) string {
 
 // historyEvents are the event types a household's history shows, each with its text ("event.<type>").
 var historyEvents = []string{"household.registered", "household.needs_opened", "household.need_closed", "need.registered",
-	"need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.escalated", "need.waitlisted",
+	"need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.escalated", "need.held", "need.waitlisted",
 	"need.service_started", "need.service_completed", "need.withdrawn", "need.referral_cancelled"}
 
 // eventText names an event type in lang (the type itself for one it does not know).

@@ -80,21 +80,25 @@ func New(cfg Config) (*Server, error) {
 		streams: &streams{open: map[string]int{}, max: cfg.StreamsPerPrincipal}}
 	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
-			"t":       func(string) string { return "" },
-			"tf":      func(string, ...any) string { return "" },
-			"formkey": func() string { return "" },
-			"tier":    func(int) string { return "" },
-			"label":   func(domain.Text) string { return "" },
-			"add":     func(a, b int) int { return a + b },
-			"pct":     percent,
-			"heat":    heat,
-			"tierOf":  tierOf,
-			"local":   local,
-			"cat":     func(string) string { return "" },
-			"step":    func(projections.Step) string { return "" },
-			"place":   func(string) string { return "" },
-			"event":   func(string) string { return "" },
-			"actor":   func(string) string { return "" },
+			"t":           func(string) string { return "" },
+			"tf":          func(string, ...any) string { return "" },
+			"formkey":     func() string { return "" },
+			"tier":        func(int) string { return "" },
+			"label":       func(domain.Text) string { return "" },
+			"add":         func(a, b int) int { return a + b },
+			"pct":         percent,
+			"heat":        heat,
+			"tierOf":      tierOf,
+			"local":       local,
+			"cat":         func(string) string { return "" },
+			"step":        func(projections.Step) string { return "" },
+			"rule":        func(string) string { return "" },
+			"round":       func(*domain.RoundOutcome) string { return "" },
+			"hold":        func(projections.Hold) string { return "" },
+			"competition": func(projections.Hold) string { return "" },
+			"place":       func(string) string { return "" },
+			"event":       func(string) string { return "" },
+			"actor":       func(string) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", page, err)
@@ -175,8 +179,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 			"tf":      func(key string, args ...any) string { return fmt.Sprintf(translate(v.lang, key), args...) },
 			"tier":    func(tier int) string { return translate(v.lang, fmt.Sprintf("tier.%d", tier)) },
 			"step":    func(s projections.Step) string { return stepText(v.lang, s) },
-			"add":     func(a, b int) int { return a + b },
-			"cat":     cat,
+			"rule":    func(rule string) string { return ruleText(v.lang, rule) },
+			"round":   func(r *domain.RoundOutcome) string { return roundText(v.lang, r) },
+			"hold":    func(h projections.Hold) string { return holdText(v.lang, "case.held", h) },
+			"competition": func(h projections.Hold) string {
+				return fmt.Sprintf(translate(v.lang, "inbox.held.competition"), counted(v.lang, "need", h.Competing), counted(v.lang, "place", h.Free))
+			},
+			"add": func(a, b int) int { return a + b },
+			"cat": cat,
 			"label": func(text domain.Text) string {
 				if v.lang == LangEN {
 					return text.En
@@ -263,8 +273,22 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
+	held, err := s.heldAt(r.Context(), v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
 	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": viewInbox, "Items": page.Items, "Next": page.NextCursor,
-		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons})
+		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons, "Held": held.Items, "HeldMore": held.NextCursor != "", "HeldShown": heldShown})
+}
+
+// heldShown is how many of the needs held for an allocation round an inbox shows.
+const heldShown = 20
+
+// heldAt reads the needs held for an allocation round in a centre's node area, the
+// round due soonest first, as many as an inbox shows.
+func (s *Server) heldAt(ctx context.Context, who domain.Principal) (app.Page[projections.NeedView], error) {
+	return s.cfg.App.Queries.Reads.Held(ctx, domain.TierName(who.Tier), who.Area, app.PageRequest{Limit: heldShown}, who)
 }
 
 // meta is the command metadata of a visitor's form: the form's key makes a form
