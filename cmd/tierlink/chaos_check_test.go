@@ -398,15 +398,16 @@ func checkInvariants(events []domain.Event, positions []int64, runs map[string]*
 	units := map[string]map[string]string{} // need → referral → offer holding a unit for it
 	touched := map[string]bool{}
 	allowed := map[string][]domain.NeedStatus{
-		"need.referral_proposed":  {domain.StatusOpen, domain.StatusWaitlisted},
+		"need.referral_proposed":  {domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld},
+		"need.held":               {domain.StatusOpen},
 		"need.referral_accepted":  {domain.StatusProposed},
 		"need.referral_declined":  {domain.StatusProposed},
 		"need.referral_cancelled": {domain.StatusProposed, domain.StatusAccepted},
-		"need.escalated":          {domain.StatusOpen, domain.StatusProposed},
-		"need.waitlisted":         {domain.StatusOpen, domain.StatusWaitlisted},
+		"need.escalated":          {domain.StatusOpen, domain.StatusProposed, domain.StatusHeld},
+		"need.waitlisted":         {domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld},
 		"need.service_started":    {domain.StatusAccepted},
 		"need.service_completed":  {domain.StatusInService},
-		"need.withdrawn":          {domain.StatusOpen, domain.StatusWaitlisted, domain.StatusProposed, domain.StatusAccepted},
+		"need.withdrawn":          {domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld, domain.StatusProposed, domain.StatusAccepted},
 	}
 	holds := map[domain.NeedStatus]bool{domain.StatusProposed: true, domain.StatusAccepted: true, domain.StatusInService: true, domain.StatusCompleted: true}
 	for i, e := range events {

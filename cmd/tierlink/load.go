@@ -188,8 +188,8 @@ func printLoad(w io.Writer, res loadResult) {
 	fmt.Fprintf(w, "command latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
 		r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max)
 	if d := r.Decisions; d != nil {
-		fmt.Fprintf(w, "need → decision       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d referred, %d waitlisted, %d undecided)\n",
-			d.Latency.P50, d.Latency.P90, d.Latency.P99, d.Latency.P999, d.Latency.Max, d.Referred, d.Waitlisted, d.Undecided)
+		fmt.Fprintf(w, "need → decision       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (%d referred, %d held for a round, %d waitlisted, %d undecided)\n",
+			d.Latency.P50, d.Latency.P90, d.Latency.P99, d.Latency.P999, d.Latency.Max, d.Referred, d.Held, d.Waitlisted, d.Undecided)
 	}
 	fmt.Fprintf(w, "consumer lag (max)    matcher %d, projection %d entries\n", r.MaxLag.Matcher, r.MaxLag.Projection)
 	if l := res.Limits; l != nil {

@@ -24,11 +24,14 @@ type tracker struct {
 	latencies  []time.Duration
 	referred   int64
 	waitlisted int64
+	held       int64
 }
 
+// decided is the matcher's first decision on a need: proposed, held for an
+// allocation round, or waitlisted.
 type decided struct {
-	at       time.Time
-	referred bool
+	at   time.Time
+	kind string // "referred", "held" or "waitlisted"
 }
 
 func newTracker() *tracker {
@@ -68,9 +71,12 @@ func (t *tracker) decided(id string, d decided) {
 
 func (t *tracker) record(d decided, sentAt time.Time) {
 	t.latencies = append(t.latencies, d.at.Sub(sentAt))
-	if d.referred {
+	switch d.kind {
+	case "referred":
 		t.referred++
-	} else {
+	case "held":
+		t.held++
+	default:
 		t.waitlisted++
 	}
 }
@@ -85,7 +91,7 @@ func (t *tracker) waiting() int {
 func (t *tracker) report() *Decisions {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return &Decisions{Latency: percentiles(t.latencies), Referred: t.referred, Waitlisted: t.waitlisted, Undecided: int64(len(t.sent))}
+	return &Decisions{Latency: percentiles(t.latencies), Referred: t.referred, Waitlisted: t.waitlisted, Held: t.held, Undecided: int64(len(t.sent))}
 }
 
 // lastID returns the id of a district log's last entry ("0" for an empty log).
@@ -137,9 +143,11 @@ func watch(ctx context.Context, c redis.UniversalClient, district, id string, t 
 				}
 				switch env.Type {
 				case "need.referral_proposed":
-					t.decided(env.AggregateID, decided{at: now, referred: true})
+					t.decided(env.AggregateID, decided{at: now, kind: "referred"})
+				case "need.held":
+					t.decided(env.AggregateID, decided{at: now, kind: "held"})
 				case "need.waitlisted":
-					t.decided(env.AggregateID, decided{at: now})
+					t.decided(env.AggregateID, decided{at: now, kind: "waitlisted"})
 				}
 			}
 		}

@@ -90,11 +90,13 @@ type Latency struct {
 // Decisions is what the matcher decided on the needs the load registered.
 type Decisions struct {
 	// Latency is from sending the registration to reading the matcher's first
-	// decision on the need in the log: a referral proposed, or waitlisted when
-	// nothing in scope at any tier has room.
+	// decision on the need in the log: a referral proposed, held for an allocation
+	// round where supply is scarce, or waitlisted when nothing in scope at any tier
+	// has room.
 	Latency    Latency `json:"need_to_decision"`
 	Referred   int64   `json:"referred"`
 	Waitlisted int64   `json:"waitlisted"`
+	Held       int64   `json:"held"`
 	// Undecided needs had no decision by the end of the drain.
 	Undecided int64 `json:"undecided"`
 }

@@ -17,10 +17,10 @@ func TestTrackerPairsEitherOrder(t *testing.T) {
 	tr := newTracker()
 	t0 := time.Unix(100, 0)
 	tr.registered("a", t0)
-	tr.decided("a", decided{at: t0.Add(2 * time.Millisecond), referred: true})
-	tr.decided("b", decided{at: t0.Add(3 * time.Millisecond)}) // before b's answer
+	tr.decided("a", decided{at: t0.Add(2 * time.Millisecond), kind: "referred"})
+	tr.decided("b", decided{at: t0.Add(3 * time.Millisecond), kind: "waitlisted"}) // before b's answer
 	tr.registered("b", t0)
-	tr.decided("b", decided{at: t0.Add(9 * time.Millisecond), referred: true}) // b again: not its first
+	tr.decided("b", decided{at: t0.Add(9 * time.Millisecond), kind: "referred"}) // b again: not its first
 	tr.registered("c", t0)
 	r := tr.report()
 	if r.Referred != 1 || r.Waitlisted != 1 || r.Undecided != 1 || tr.waiting() != 1 {

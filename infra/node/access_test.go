@@ -645,7 +645,7 @@ func TestLoadGenerator(t *testing.T) {
 		t.Fatalf("%d commands sent, the log holds %d events", report.Commands, h)
 	}
 	d := report.Decisions
-	if d == nil || d.Undecided != 0 || d.Referred+d.Waitlisted != report.Needs || d.Referred == 0 || d.Waitlisted == 0 {
+	if d == nil || d.Undecided != 0 || d.Referred+d.Waitlisted+d.Held != report.Needs || d.Referred == 0 || d.Waitlisted == 0 {
 		t.Fatalf("decisions %+v for %d needs", d, report.Needs)
 	}
 	if l := d.Latency; l.Count != int(report.Needs) || l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.P999 || l.P999 > l.Max {

@@ -19,12 +19,7 @@ var stepWhats = []string{"registered", "referral_proposed", "referral_accepted",
 var stepReasons = []string{string(domain.EscalatedNoSupply), string(domain.EscalatedNotCapable), string(domain.EscalatedDeclined),
 	string(domain.EscalatedExpired), string(domain.EscalatedByCentre), string(domain.WaitlistedNoSupplyLeft),
 	string(domain.CancelledOfferWithdrawn), string(domain.CancelledExpiredAtTop), string(domain.EndNeedWithdrawn),
-	reasonOutranked}
-
-// reasonOutranked is why a need went up a tier, or was waitlisted, after an
-// allocation round at its tier gave it no unit (domain.EscalatedOutranked, named
-// here until the domain declares it).
-const reasonOutranked = "outranked_in_round"
+	string(domain.EscalatedOutranked)}
 
 // stepRules are the rules that explain a proposal, each with its text ("rule.<rule>";
 // the matcher's matching.Rule*, named here: web does not import the matcher).
