@@ -399,7 +399,7 @@ func checkInvariants(events []domain.Event, positions []int64, runs map[string]*
 	touched := map[string]bool{}
 	allowed := map[string][]domain.NeedStatus{
 		"need.referral_proposed":  {domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld},
-		"need.held":               {domain.StatusOpen},
+		"need.held":               {domain.StatusOpen, domain.StatusHeld, domain.StatusWaitlisted},
 		"need.referral_accepted":  {domain.StatusProposed},
 		"need.referral_declined":  {domain.StatusProposed},
 		"need.referral_cancelled": {domain.StatusProposed, domain.StatusAccepted},

@@ -104,7 +104,7 @@ type SurgeReport struct {
 	// ArrivalSeconds is how long the needs took to arrive (appended in batches).
 	ArrivalSeconds float64 `json:"arrival_s"`
 	// AbsorbedSeconds is from the first need's arrival until the matchers have
-	// decided on every need: each referred or waitlisted.
+	// decided on every need: each referred, held for an allocation round, or waitlisted.
 	AbsorbedSeconds float64 `json:"absorbed_s"`
 	// ViewsSeconds is from the first need's arrival until the read models hold every need.
 	ViewsSeconds float64 `json:"read_models_s"`

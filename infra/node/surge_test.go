@@ -19,8 +19,8 @@ import (
 )
 
 // TestSurgeSmall plays a small surge on a node of the sixteen-district city: every
-// need arrives and gets exactly one first decision (a referral proposed, or
-// waitlisted) in its district's log; the report's times are ordered, it has samples,
+// need arrives and gets exactly one first decision (a referral proposed, held for
+// an allocation round, or waitlisted) in its district's log; the report's times are ordered, it has samples,
 // and its chart is well-formed SVG.
 func TestSurgeSmall(t *testing.T) {
 	base, err := reference.Default()
@@ -61,7 +61,7 @@ func TestSurgeSmall(t *testing.T) {
 			switch e.Event.Payload.(type) {
 			case domain.NeedRegistered:
 				registered++
-			case domain.ReferralProposed, domain.NeedWaitlisted:
+			case domain.ReferralProposed, domain.NeedHeld, domain.NeedWaitlisted:
 				if !first[e.Event.AggregateID] {
 					first[e.Event.AggregateID] = true
 					decided++

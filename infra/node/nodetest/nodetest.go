@@ -79,6 +79,12 @@ func StartWith(tb testing.TB, srv redistest.Server, consumer string, leaseTTL ti
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The tests see a need proposed at once: the harness keeps the default
+	// allocation rules but holds no need for a round (a test of rounds sets its own
+	// reference through opts).
+	if a := ref.Policy.Allocation; a != nil {
+		ref.Policy.Allocation = &domain.Allocation{Spare: a.Spare, MaxWait: a.MaxWait}
+	}
 	client := srv.Client(tb)
 	cfg := node.Config{
 		Client: client, Consumer: consumer, Reference: ref,
