@@ -1,0 +1,248 @@
+package quality
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/matching"
+)
+
+// MatcherRun says how to run the matcher: a label for reports and a change to the
+// district's policy (nil keeps the scenario's).
+type MatcherRun struct {
+	Label  string
+	Policy func(*domain.Policy)
+}
+
+// Progress reports how far a step has got: Done of Total (a step is over when
+// they are equal; the matcher counts the minutes it has played).
+type Progress struct {
+	Regime Regime
+	// Step names the step: "generate", an algorithm's name, "oracle".
+	Step        string
+	Done, Total int
+}
+
+// Actors of the events the simulation writes besides the matcher's.
+const (
+	actorProvider = "quality/provider"
+	actorCentre   = "quality/centre"
+	actorClock    = "quality/clock"
+)
+
+// Simulate plays a scenario through the real matcher (matching.New), without a
+// log store: reference.published first, then the offers and needs in time order with
+// a clock.ticked event every minute from the scenario's start to its end. Each
+// decision the matcher returns is turned into its events (matching.DecisionEvents)
+// and fed back to it, and each proposal is accepted at once by its centre
+// (need.referral_accepted), so that a proposed unit is consumed. progress, if set,
+// is told the minutes played.
+func Simulate(ctx context.Context, sc *Scenario, run MatcherRun, progress func(done, total int)) (Outcome, error) {
+	began := time.Now()
+	s, err := newSim(sc, run)
+	if err != nil {
+		return Outcome{}, err
+	}
+	total := int(sc.End.Sub(sc.Start)/time.Minute) + 1
+	offers, needs := 0, 0
+	for minute := 0; minute < total; minute++ {
+		if minute%1440 == 0 {
+			if err := ctx.Err(); err != nil {
+				return Outcome{}, fmt.Errorf("matcher: %w", err)
+			}
+			if progress != nil {
+				progress(minute, total)
+			}
+		}
+		tick := sc.Start.Add(time.Duration(minute) * time.Minute)
+		if minute == 0 {
+			if err := s.feed(s.reference, tick); err != nil {
+				return Outcome{}, err
+			}
+		}
+		if err := s.feed(s.event(domain.AggregateClock, sc.District, tick, actorClock, domain.ClockTicked{}), tick); err != nil {
+			return Outcome{}, err
+		}
+		until := tick.Add(time.Minute)
+		for {
+			// Within the minute, by time; an offer before a need posted at the same time.
+			takeOffer := offers < len(sc.Offers) && sc.Offers[offers].Posted.Before(until) &&
+				(needs == len(sc.Needs) || !sc.Needs[needs].Registered.Before(sc.Offers[offers].Posted))
+			takeNeed := !takeOffer && needs < len(sc.Needs) && sc.Needs[needs].Registered.Before(until)
+			switch {
+			case takeOffer:
+				o := sc.Offers[offers]
+				offers++
+				e := s.event(domain.AggregateOffer, o.ID, o.Posted, actorProvider, domain.OfferPosted{
+					Provider: o.Provider, Category: o.Category, Capacity: o.Capacity, Scope: o.Scope, District: sc.District,
+					Eligibility: o.Eligibility, ValidFrom: o.ValidFrom.UTC(), ValidUntil: o.ValidUntil.UTC()})
+				if err := s.feed(e, o.Posted); err != nil {
+					return Outcome{}, err
+				}
+			case takeNeed:
+				n := sc.Needs[needs]
+				needs++
+				e := s.event(domain.AggregateNeed, n.ID, n.Registered, actorCentre, domain.NeedRegistered{
+					HouseholdID: n.Household, Community: n.Community, Street: n.Street, Category: n.Category,
+					Urgency: n.Urgency, Hardship: n.Hardship, TargetGroups: n.Groups})
+				if err := s.feed(e, n.Registered); err != nil {
+					return Outcome{}, err
+				}
+			}
+			if !takeOffer && !takeNeed {
+				break
+			}
+		}
+	}
+	if offers < len(sc.Offers) || needs < len(sc.Needs) {
+		return Outcome{}, fmt.Errorf("matcher: %d offers and %d needs fall after the scenario's end", len(sc.Offers)-offers, len(sc.Needs)-needs)
+	}
+	if progress != nil {
+		progress(total, total)
+	}
+	s.out.Elapsed = time.Since(began)
+	return s.out, nil
+}
+
+// sim is a simulation in progress: the matcher, the versions of every aggregate it
+// has been fed, and the proposals.
+type sim struct {
+	sc        *Scenario
+	m         *matching.Matcher
+	reg       *domain.Registry
+	reference domain.Event
+	versions  map[domain.AggregateRef]int64
+	needIndex map[string]int
+	offerIdx  map[string]int
+	events    int
+	out       Outcome
+}
+
+func newSim(sc *Scenario, run MatcherRun) (*sim, error) {
+	policy := sc.Reference.Policy
+	policy.UrgencyPoints = maps.Clone(policy.UrgencyPoints)
+	policy.Hardship.Dimensions = maps.Clone(policy.Hardship.Dimensions)
+	policy.Hardship.Groups = maps.Clone(policy.Hardship.Groups)
+	if run.Policy != nil {
+		run.Policy(&policy)
+	}
+	label := run.Label
+	if label == "" {
+		label = "matcher"
+	}
+	s := &sim{sc: sc, m: matching.New(), reg: domain.NewRegistry(), versions: map[domain.AggregateRef]int64{},
+		needIndex: make(map[string]int, len(sc.Needs)), offerIdx: make(map[string]int, len(sc.Offers)),
+		out: newOutcome(label, len(sc.Needs))}
+	for i, n := range sc.Needs {
+		s.needIndex[n.ID] = i
+	}
+	for i, o := range sc.Offers {
+		s.offerIdx[o.ID] = i
+	}
+	pub, err := sc.Reference.Publication(sc.District)
+	if err != nil {
+		return nil, fmt.Errorf("matcher: %w", err)
+	}
+	pub.Policy = policy
+	if _, err := pub.Reference(); err != nil {
+		return nil, fmt.Errorf("matcher: the policy is refused: %w", err)
+	}
+	s.reference = s.event(domain.AggregateReference, sc.District, sc.Start, actorClock, pub)
+	return s, nil
+}
+
+// event envelops one payload as the next event of its aggregate.
+func (s *sim) event(aggregate, id string, at time.Time, actor string, p domain.Payload) domain.Event {
+	ref := domain.AggregateRef{Type: aggregate, ID: id}
+	s.events++
+	cmd := "q" + strconv.Itoa(s.events)
+	v, err := s.reg.SchemaVersion(p.EventType())
+	if err != nil {
+		panic(err) // every payload the simulation writes is registered
+	}
+	return domain.Event{
+		ID: cmd, Type: p.EventType(), SchemaVersion: v, AggregateType: ref.Type, AggregateID: ref.ID,
+		AggregateVersion: s.versions[ref] + 1, Partition: s.sc.District, Time: at.UTC(), Actor: actor,
+		CommandID: cmd, CorrelationID: cmd, Payload: p,
+	}
+}
+
+// errVersion means the simulation built an event out of its aggregate's order.
+var errVersion = errors.New("event out of its aggregate's version order")
+
+// feed applies an event and everything it leads to, in order: the events of each
+// decision the matcher returns, and the acceptance of each proposal, whose own
+// decisions are queued after them. now is the simulated time (a proposal's time).
+func (s *sim) feed(first domain.Event, now time.Time) error {
+	queue := []domain.Event{first}
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		ref := e.Aggregate()
+		if e.AggregateVersion != s.versions[ref]+1 {
+			return fmt.Errorf("matcher: %w: %s %s at version %d after %d", errVersion, e.Type, ref, e.AggregateVersion, s.versions[ref])
+		}
+		s.versions[ref] = e.AggregateVersion
+		for _, d := range s.m.Apply(e) {
+			evs, err := matching.DecisionEvents(s.reg, s.sc.District, d)
+			if err != nil {
+				return fmt.Errorf("matcher: decision for %s: %w", d.NeedID, err)
+			}
+			queue = append(queue, evs...)
+			if !d.Proposes() {
+				continue
+			}
+			accept, err := s.proposed(d, evs, now)
+			if err != nil {
+				return err
+			}
+			queue = append(queue, accept)
+		}
+	}
+	return nil
+}
+
+// proposed records a proposal and returns its acceptance by the centre, the next
+// event of its need after the decision's.
+func (s *sim) proposed(d matching.Decision, evs []domain.Event, now time.Time) (domain.Event, error) {
+	n, ok := s.needIndex[d.NeedID]
+	o, known := s.offerIdx[d.OfferID]
+	if !ok || !known {
+		return domain.Event{}, fmt.Errorf("matcher: proposed unknown need %s or offer %s", d.NeedID, d.OfferID)
+	}
+	if s.out.Offer[n] >= 0 {
+		return domain.Event{}, fmt.Errorf("matcher: need %s proposed %s after %s was accepted", d.NeedID, d.OfferID, s.sc.Offers[s.out.Offer[n]].ID)
+	}
+	s.out.Offer[n], s.out.At[n], s.out.Tier[n] = o, now, d.Tier
+	var referral string
+	last := int64(0)
+	for _, e := range evs {
+		if e.AggregateType != domain.AggregateNeed || e.AggregateID != d.NeedID {
+			continue
+		}
+		last = max(last, e.AggregateVersion)
+		if p, ok := e.Payload.(domain.ReferralProposed); ok {
+			referral = p.ReferralID
+		}
+	}
+	if referral == "" {
+		return domain.Event{}, fmt.Errorf("matcher: the proposal of %s to %s has no need.referral_proposed event", d.OfferID, d.NeedID)
+	}
+	s.events++
+	cmd := "q" + strconv.Itoa(s.events)
+	v, err := s.reg.SchemaVersion(domain.ReferralAccepted{}.EventType())
+	if err != nil {
+		return domain.Event{}, fmt.Errorf("matcher: %w", err)
+	}
+	return domain.Event{
+		ID: cmd, Type: domain.ReferralAccepted{}.EventType(), SchemaVersion: v,
+		AggregateType: domain.AggregateNeed, AggregateID: d.NeedID, AggregateVersion: last + 1,
+		Partition: s.sc.District, Time: now.UTC(), Actor: actorCentre, CommandID: cmd, CorrelationID: cmd,
+		Payload: domain.ReferralAccepted{ReferralID: referral},
+	}, nil
+}
