@@ -30,7 +30,7 @@ func allocationRules(round time.Duration) func(*domain.Policy) {
 }
 
 // The same configuration draws the same scenario; another seed another one.
-func TestGenerateIsDeterministic(t *testing.T) {
+func TestQualityGenerateIsDeterministic(t *testing.T) {
 	for _, r := range Regimes() {
 		a, b := generate(t, r, 400, 7), generate(t, r, 400, 7)
 		if !reflect.DeepEqual(a, b) {
@@ -54,7 +54,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 // Each regime has the capacity it promises, and its needs and offers arrive as it
 // says: the scarce ones are scarce, very scarce is skewed, standing offers come
 // first, interleaved ones are spread over the month, supply after demand comes late.
-func TestRegimesHaveTheirShape(t *testing.T) {
+func TestQualityRegimesHaveTheirShape(t *testing.T) {
 	bands := map[Regime][2]float64{Balanced: {0.95, 1.05}, Scarce: {0.45, 0.55}, VeryScarce: {0.2, 0.3}, Interleaved: {0.6, 0.7}, SupplyAfterDemand: {0.65, 0.75}}
 	for _, seed := range []uint64{1, 2, 3} {
 		for _, r := range Regimes() {
@@ -225,7 +225,7 @@ func checkFeasible(t *testing.T, sc *Scenario, out Outcome) {
 }
 
 // The edges of the optimum are every pair that fits, found by trying every offer.
-func TestFittingListsEveryFittingOffer(t *testing.T) {
+func TestQualityFittingListsEveryFittingOffer(t *testing.T) {
 	for _, r := range Regimes() {
 		sc := generate(t, r, 300, 9)
 		edges := 0
@@ -279,7 +279,7 @@ func playAll(t *testing.T, sc *Scenario) []Outcome {
 // The optimum bounds every algorithm, whose assignments are all feasible: no
 // algorithm serves more weight than the weighted optimum, nor more needs than the
 // most that can be served together.
-func TestOptimumBoundsEveryAlgorithm(t *testing.T) {
+func TestQualityOptimumBoundsEveryAlgorithm(t *testing.T) {
 	cases := []struct {
 		needs int
 		seeds []uint64
@@ -315,7 +315,7 @@ func TestOptimumBoundsEveryAlgorithm(t *testing.T) {
 // An online algorithm that finds a fitting offer with a free unit when a need
 // arrives serves it at once; the matcher serves a need at the most local tier when
 // supply is plentiful and waits for supply posted later.
-func TestMatcherOnAHandBuiltDistrict(t *testing.T) {
+func TestQualityMatcherOnAHandBuiltDistrict(t *testing.T) {
 	sc := generate(t, Balanced, MinNeeds, 1)
 	// Three needs of a category their community links, and for them a community
 	// offer of one unit, a district offer of one unit posted at noon of day 2, and a
@@ -379,7 +379,7 @@ func TestMatcherOnAHandBuiltDistrict(t *testing.T) {
 }
 
 // The measures on an outcome built by hand: shares, AUC, overtaken, waits.
-func TestMeasure(t *testing.T) {
+func TestQualityMeasure(t *testing.T) {
 	sc := generate(t, Balanced, MinNeeds, 2)
 	at := func(day, hour int) time.Time { return sc.Start.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour) }
 	base := sc.Needs[0]
@@ -451,7 +451,7 @@ func TestMeasure(t *testing.T) {
 }
 
 // A policy the matcher would refuse is an error, not a silent run on the old rules.
-func TestSimulateRefusesABadPolicy(t *testing.T) {
+func TestQualitySimulateRefusesABadPolicy(t *testing.T) {
 	sc := generate(t, Scarce, MinNeeds, 1)
 	_, err := Simulate(context.Background(), sc, MatcherRun{Policy: allocationRules(8 * 24 * time.Hour)}, nil)
 	if !errors.Is(err, domain.ErrInvalidReference) {
@@ -465,7 +465,7 @@ func TestSimulateRefusesABadPolicy(t *testing.T) {
 }
 
 // Run measures each regime asked with a row per algorithm, the optimum first.
-func TestRunReportsEveryRow(t *testing.T) {
+func TestQualityRunReportsEveryRow(t *testing.T) {
 	rep, err := Run(context.Background(), Options{Needs: 300, Seed: 5, Regimes: []Regime{Interleaved},
 		Matchers: []MatcherRun{{Label: "old"}, {Label: "1h", Policy: allocationRules(time.Hour)}}})
 	if err != nil {
