@@ -65,7 +65,7 @@ func Simulate(ctx context.Context, sc *Scenario, run MatcherRun, progress func(d
 				return Outcome{}, err
 			}
 		}
-		if err := s.feed(s.event(domain.AggregateClock, sc.District, tick, actorClock, domain.ClockTicked{}), tick); err != nil {
+		if err := s.post(domain.AggregateClock, sc.District, tick, actorClock, domain.ClockTicked{}); err != nil {
 			return Outcome{}, err
 		}
 		until := tick.Add(time.Minute)
@@ -74,25 +74,23 @@ func Simulate(ctx context.Context, sc *Scenario, run MatcherRun, progress func(d
 			takeOffer := offers < len(sc.Offers) && sc.Offers[offers].Posted.Before(until) &&
 				(needs == len(sc.Needs) || !sc.Needs[needs].Registered.Before(sc.Offers[offers].Posted))
 			takeNeed := !takeOffer && needs < len(sc.Needs) && sc.Needs[needs].Registered.Before(until)
+			var err error
 			switch {
 			case takeOffer:
 				o := sc.Offers[offers]
 				offers++
-				e := s.event(domain.AggregateOffer, o.ID, o.Posted, actorProvider, domain.OfferPosted{
+				err = s.post(domain.AggregateOffer, o.ID, o.Posted, actorProvider, domain.OfferPosted{
 					Provider: o.Provider, Category: o.Category, Capacity: o.Capacity, Scope: o.Scope, District: sc.District,
 					Eligibility: o.Eligibility, ValidFrom: o.ValidFrom.UTC(), ValidUntil: o.ValidUntil.UTC()})
-				if err := s.feed(e, o.Posted); err != nil {
-					return Outcome{}, err
-				}
 			case takeNeed:
 				n := sc.Needs[needs]
 				needs++
-				e := s.event(domain.AggregateNeed, n.ID, n.Registered, actorCentre, domain.NeedRegistered{
+				err = s.post(domain.AggregateNeed, n.ID, n.Registered, actorCentre, domain.NeedRegistered{
 					HouseholdID: n.Household, Community: n.Community, Street: n.Street, Category: n.Category,
 					Urgency: n.Urgency, Hardship: n.Hardship, TargetGroups: n.Groups})
-				if err := s.feed(e, n.Registered); err != nil {
-					return Outcome{}, err
-				}
+			}
+			if err != nil {
+				return Outcome{}, err
 			}
 			if !takeOffer && !takeNeed {
 				break
@@ -152,24 +150,33 @@ func newSim(sc *Scenario, run MatcherRun) (*sim, error) {
 	if _, err := pub.Reference(); err != nil {
 		return nil, fmt.Errorf("matcher: the policy is refused: %w", err)
 	}
-	s.reference = s.event(domain.AggregateReference, sc.District, sc.Start, actorClock, pub)
+	if s.reference, err = s.event(domain.AggregateReference, sc.District, 0, sc.Start, actorClock, pub); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// event envelops one payload as the next event of its aggregate.
-func (s *sim) event(aggregate, id string, at time.Time, actor string, p domain.Payload) domain.Event {
+// event envelops one payload as the event of its aggregate after version after
+// (one command of its own).
+func (s *sim) event(aggregate, id string, after int64, at time.Time, actor string, p domain.Payload) (domain.Event, error) {
 	ref := domain.AggregateRef{Type: aggregate, ID: id}
 	s.events++
 	cmd := "q" + strconv.Itoa(s.events)
-	v, err := s.reg.SchemaVersion(p.EventType())
+	evs, err := s.reg.Envelop([]domain.Change{{Aggregate: ref, ExpectedVersion: after, Payloads: []domain.Payload{p}}},
+		domain.Meta{Partition: s.sc.District, Time: at, Actor: actor, CommandID: cmd}, func() string { return cmd })
 	if err != nil {
-		panic(err) // every payload the simulation writes is registered
+		return domain.Event{}, fmt.Errorf("matcher: %s of %s: %w", p.EventType(), ref, err)
 	}
-	return domain.Event{
-		ID: cmd, Type: p.EventType(), SchemaVersion: v, AggregateType: ref.Type, AggregateID: ref.ID,
-		AggregateVersion: s.versions[ref] + 1, Partition: s.sc.District, Time: at.UTC(), Actor: actor,
-		CommandID: cmd, CorrelationID: cmd, Payload: p,
+	return evs[0], nil
+}
+
+// post feeds the matcher a person's event: the next of its aggregate, at a time.
+func (s *sim) post(aggregate, id string, at time.Time, actor string, p domain.Payload) error {
+	e, err := s.event(aggregate, id, s.versions[domain.AggregateRef{Type: aggregate, ID: id}], at, actor, p)
+	if err != nil {
+		return err
 	}
+	return s.feed(e, at)
 }
 
 // errVersion means the simulation built an event out of its aggregate's order.
@@ -233,16 +240,6 @@ func (s *sim) proposed(d matching.Decision, evs []domain.Event, now time.Time) (
 	if referral == "" {
 		return domain.Event{}, fmt.Errorf("matcher: the proposal of %s to %s has no need.referral_proposed event", d.OfferID, d.NeedID)
 	}
-	s.events++
-	cmd := "q" + strconv.Itoa(s.events)
-	v, err := s.reg.SchemaVersion(domain.ReferralAccepted{}.EventType())
-	if err != nil {
-		return domain.Event{}, fmt.Errorf("matcher: %w", err)
-	}
-	return domain.Event{
-		ID: cmd, Type: domain.ReferralAccepted{}.EventType(), SchemaVersion: v,
-		AggregateType: domain.AggregateNeed, AggregateID: d.NeedID, AggregateVersion: last + 1,
-		Partition: s.sc.District, Time: now.UTC(), Actor: actorCentre, CommandID: cmd, CorrelationID: cmd,
-		Payload: domain.ReferralAccepted{ReferralID: referral},
-	}, nil
+	// The centre accepts at once: the need's next event after the decision's.
+	return s.event(domain.AggregateNeed, d.NeedID, last, now, actorCentre, domain.ReferralAccepted{ReferralID: referral})
 }
