@@ -2,16 +2,17 @@
 // offers give at most their capacity, and the sum of the chosen edges' values is maximal.
 //
 // The solver is min-cost flow by successive shortest paths on the network
-// source → need (cap 1, cost 0) → offer (cap 1 per edge, cost −value) → sink (cap capacity, cost 0),
-// with one more arc need → sink (cap 1, cost 0) meaning "this need stays unserved".
-// With that arc every need can be routed, so the needs are added one at a time and each
-// addition is one shortest path from the new need to the sink (Dijkstra on reduced costs
-// with Johnson potentials, a binary heap, and an early exit once the sink is settled).
-// After need i is added the flow is optimal for needs 0..i; a path that ends on the
-// need's own "unserved" arc changes nothing, which is where the plain formulation would stop
-// because the cheapest augmenting path no longer has negative cost.
-// Each search only visits nodes closer than the sink, so it stays local when values are
-// spread out, which is what makes large offline problems cheap.
+// source → need (cap 1, cost 0) → offer (cap 1 per edge, cost −value) → sink (cap capacity, cost 0)
+// plus an arc need → sink (cap 1, cost 0) meaning "this need stays unserved". With that arc every
+// need can be routed, so needs are added one at a time, each by one shortest path from it to the
+// sink, and after need i the flow is optimal for needs 0..i. A path ending on the new need's own
+// "unserved" arc changes nothing: that is where the textbook version, which searches from all free
+// needs at once, stops because the cheapest augmenting path no longer costs less than 0.
+//
+// Each path is found by Dijkstra on reduced costs (Johnson potentials, a binary heap, ties by node
+// index). It stops once no node left is closer than the best way to the sink found so far, and an
+// arc into the sink is looked at when its tail is first reached, not when it is settled: with
+// tied values most searches then end at once instead of sweeping the whole zero-cost region.
 package allocation
 
 import (
@@ -99,7 +100,11 @@ type solver struct {
 	holders  [][]int32 // per offer, the needs matched to it
 	pos      []int32   // per need, its index in holders of its offer
 
-	pi   []int64 // Johnson potentials per node; reduced cost c(u,v) + pi[u] - pi[v] ≥ 0 on residual arcs
+	// Johnson potentials per node: the reduced cost c(u,v) + pi[u] - pi[v] is ≥ 0 on every residual arc.
+	// They stay within ±MaxValue, so no sum below overflows: an offer starts at 0 and only goes down,
+	// and its arc to the sink (if spare) or back to a holder n (whose arc to the sink gives pi[n] ≥ 0)
+	// keeps it ≥ -MaxValue; a matched need is between 0 and its value plus its offer's potential.
+	pi   []int64
 	dist []int64
 	seen []int32 // dist[v] is valid when seen[v] == round
 	done []int32 // v is settled when done[v] == round
@@ -221,10 +226,6 @@ func (s *solver) add(src int32) {
 		s.vis = append(s.vis, u)
 		pu := s.pi[u]
 		if u < needs {
-			// A need other than src is matched (it was reached from its offer): it may become unserved.
-			if u != src && d+pu < best {
-				best, end = d+pu, u
-			}
 			for a := s.start[u]; a < s.start[u+1]; a++ {
 				if a == s.match[u] {
 					continue
@@ -237,15 +238,14 @@ func (s *solver) add(src int32) {
 				if nd < best && (s.seen[v] != round || nd < s.dist[v]) {
 					s.dist[v], s.seen[v], s.pred[v] = nd, round, a
 					s.heap.push(heapItem{nd, v})
+					if o := s.arcOffer[a]; len(s.holders[o]) < s.capacity[o] && nd+s.pi[v] < best {
+						best, end = nd+s.pi[v], v // the offer has a spare unit
+					}
 				}
 			}
 			continue
 		}
-		o := u - needs
-		if len(s.holders[o]) < s.capacity[o] && d+pu < best {
-			best, end = d+pu, u
-		}
-		for _, v := range s.holders[o] {
+		for _, v := range s.holders[u-needs] {
 			// v is matched to o: taking its unit back is worth its value.
 			if s.done[v] == round {
 				continue
@@ -254,6 +254,9 @@ func (s *solver) add(src int32) {
 			if nd < best && (s.seen[v] != round || nd < s.dist[v]) {
 				s.dist[v], s.seen[v] = nd, round
 				s.heap.push(heapItem{nd, v})
+				if nd+s.pi[v] < best {
+					best, end = nd+s.pi[v], v // v becomes unserved
+				}
 			}
 		}
 	}
