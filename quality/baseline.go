@@ -42,7 +42,7 @@ func (o Outcome) Served() int {
 	return k
 }
 
-// Names of the baselines.
+// FirstFitName and BalanceName name the baselines in reports.
 const (
 	FirstFitName = "first-fit"
 	BalanceName  = "balance"

@@ -7,10 +7,9 @@ import (
 	"github.com/tierlink/tierlink/domain"
 )
 
-// Covers reports whether an offer may serve a need whatever the time: the same
-// category, a scope that covers the household (the scope's area is the household's
-// community, street or district at the scope's tier) and an eligibility that admits
-// the household — the matcher's eligibility.
+// Covers reports whether an offer may serve a need at some time, by the matcher's
+// eligibility: the same category, a scope over the household's area at the scope's
+// tier, and a household its eligibility admits.
 func (sc *Scenario) Covers(need, offer int) bool {
 	n, o := &sc.Needs[need], &sc.Offers[offer]
 	if n.Category != o.Category {
@@ -42,14 +41,14 @@ func (o *Offer) Opens() time.Time {
 	return o.Posted
 }
 
-// FitsAt reports whether an offer may serve a need at a time: it covers the need,
-// is valid then, and the need is registered by then.
+// FitsAt reports whether an offer may serve a need at a time: it covers the need
+// and is valid then, and the need is registered by then.
 func (sc *Scenario) FitsAt(need, offer int, t time.Time) bool {
 	return !t.Before(sc.Needs[need].Registered) && sc.Offers[offer].ValidAt(t) && sc.Covers(need, offer)
 }
 
-// Fits reports whether an offer fits a need at some time at or after its
-// registration, within the scenario: the edges of the offline optimum.
+// Fits reports whether an offer fits a need at some time from its registration to
+// the scenario's end: the edges of the offline optimum.
 func (sc *Scenario) Fits(need, offer int) bool {
 	o := &sc.Offers[offer]
 	first := o.Opens()
@@ -59,17 +58,15 @@ func (sc *Scenario) Fits(need, offer int) bool {
 	return !first.After(sc.End) && (o.ValidUntil.IsZero() || first.Before(o.ValidUntil)) && sc.Covers(need, offer)
 }
 
-// Fitting lists the offers (by index, in posting order) that fit a need (Fits).
-// The caller must not change it.
+// Fitting lists the offers that fit a need (Fits) by index in posting order, not to be changed.
 func (sc *Scenario) Fitting(need int) []int32 { return sc.fit[need] }
 
 // Servable reports whether some offer fits a need.
 func (sc *Scenario) Servable(need int) bool { return len(sc.fit[need]) > 0 }
 
 // TierOf is the tier at which the matcher's rules would propose an offer for a
-// need: the offer's scope tier, or the district when the offer lies below the
-// need's starting tier (a community's offer for a need that starts at the street is
-// a candidate only at the district, the last resort).
+// need: the offer's scope tier, or the district (the last resort) for an offer
+// below the need's starting tier.
 func (sc *Scenario) TierOf(need, offer int) int {
 	t := sc.Offers[offer].Scope.Tier
 	if t < sc.Needs[need].StartTier {

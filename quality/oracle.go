@@ -10,9 +10,8 @@ import (
 // OracleName names the offline optimum in reports.
 const OracleName = "oracle"
 
-// Optimum is the exact offline optimum of a scenario: the assignment of needs to
-// offers, over the whole month at once, that maximises the hardship-weighted
-// priority served (allocation.Solve), and the most needs any assignment serves.
+// Optimum is a scenario's exact offline optimum: the assignment of the largest
+// hardship-weighted total over the whole month, and the most needs any serves.
 type Optimum struct {
 	// Weighted is the assignment of the largest total Value; its Tier is TierOf.
 	Weighted Outcome
@@ -24,10 +23,9 @@ type Optimum struct {
 	Edges int
 }
 
-// Oracle solves a scenario offline: an edge from a need to every offer that fits it
-// at some time at or after its registration (Scenario.Fits), each offer taking at
-// most its capacity; once with each edge worth the need's Value, once with each
-// worth 1.
+// Oracle solves a scenario offline with allocation.Solve over an edge from each
+// need to every offer that fits it (Scenario.Fits), once with each edge worth the
+// need's Value and once worth 1.
 func Oracle(sc *Scenario) (Optimum, error) {
 	began := time.Now()
 	capacity := make([]int, len(sc.Offers))

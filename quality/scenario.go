@@ -2,6 +2,10 @@
 // generates seeded scenarios on the Changning geography, plays them through the
 // matcher and two plain online baselines, and compares each outcome with the exact
 // offline optimum (package allocation). It is pure: no network, no Redis, no clock.
+//
+// In a scenario every proposal is accepted at once and no service completes within
+// the month, so a unit once proposed is consumed: the offline optimum is a maximum
+// weight b-matching of needs to offers.
 package quality
 
 import (
@@ -55,7 +59,7 @@ func ParseRegime(name string) (Regime, error) {
 // Days is how many days a scenario lasts.
 const Days = 30
 
-// Limits of the number of needs a scenario may have.
+// MinNeeds and MaxNeeds bound the needs of a scenario.
 const (
 	MinNeeds = 50
 	MaxNeeds = 200_000
@@ -96,10 +100,8 @@ type Offer struct {
 	Posted, ValidFrom, ValidUntil time.Time
 }
 
-// Scenario is one seeded district month: its reference data, its needs in order of
-// registration and its offers in order of posting. Every proposal is accepted and no
-// service completes within it, so a unit once proposed is consumed. It is not
-// changed once generated and may be shared.
+// Scenario is one seeded district month, not changed once generated: its reference
+// data, its needs in order of registration and its offers in order of posting.
 type Scenario struct {
 	Regime    Regime
 	Seed      uint64
@@ -124,10 +126,10 @@ type Config struct {
 	Seed  uint64
 }
 
-// Generate draws a scenario: the demo's Changning district of the seed, households
-// drawn as the demo draws them until there are cfg.Needs needs, registered in the
-// regime's pattern, and offers in every scope whose capacity matches the regime's
-// share of each category's demand. The same configuration gives the same scenario.
+// Generate draws the scenario of a configuration, the same each time: households
+// drawn as the demo draws them on its Changning district of the seed, registered in
+// the regime's pattern, and offers in every scope for the regime's share of each
+// category's demand.
 func Generate(cfg Config) (*Scenario, error) {
 	ri := slices.Index(Regimes(), cfg.Regime)
 	if ri < 0 {

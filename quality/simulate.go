@@ -19,8 +19,8 @@ type MatcherRun struct {
 	Policy func(*domain.Policy)
 }
 
-// Progress reports how far a step has got: Done of Total (a step is over when
-// they are equal; the matcher counts the minutes it has played).
+// Progress reports that a step has done Done of Total (it is over when they are
+// equal; the matcher counts the minutes it has played).
 type Progress struct {
 	Regime Regime
 	// Step names the step: "generate", an algorithm's name, "oracle".
@@ -35,14 +35,14 @@ const (
 	actorClock    = "quality/clock"
 )
 
-// Simulate plays a scenario through the real matcher (matching.New), without a
-// log store: reference.published first, then the offers and needs in time order with
-// a clock.ticked event every minute from the scenario's start to its end. Each
-// decision the matcher returns is turned into its events (matching.DecisionEvents)
-// and fed back to it, and each proposal is accepted at once by its centre
-// (need.referral_accepted), so that a proposed unit is consumed. progress, if set,
-// is told the minutes played.
+// Simulate plays a scenario through the real matcher (matching.New, no log store),
+// each proposal accepted at once so that a proposed unit is consumed; progress, if
+// set, is told the minutes played.
 func Simulate(ctx context.Context, sc *Scenario, run MatcherRun, progress func(done, total int)) (Outcome, error) {
+	// reference.published first, then the offers and needs in time order with a
+	// clock.ticked event every minute from the scenario's start to its end. The
+	// events of each decision (matching.DecisionEvents) are fed back to the matcher,
+	// and the centre's need.referral_accepted after a proposal's (sim.feed).
 	began := time.Now()
 	s, err := newSim(sc, run)
 	if err != nil {
