@@ -156,7 +156,7 @@ func Generate(cfg Config) (*Scenario, error) {
 	if err := sc.drawNeeds(houses, times, w.Communities(), cfg.Needs); err != nil {
 		return nil, err
 	}
-	sc.Target = targets(cfg.Regime, supply, sc.demand())
+	sc.Target = targets(cfg.Regime, supply, sc.Demand())
 	if err := sc.drawOffers(supply); err != nil {
 		return nil, err
 	}
@@ -246,17 +246,14 @@ func businessTime(rng *rand.Rand, day int) time.Time {
 	return start.AddDate(0, 0, day).Add(8*time.Hour + time.Duration(rng.IntN(10*3600))*time.Second)
 }
 
-// demand counts the needs of each category.
-func (sc *Scenario) demand() map[string]int {
+// Demand counts the needs of each category.
+func (sc *Scenario) Demand() map[string]int {
 	out := map[string]int{}
 	for _, n := range sc.Needs {
 		out[n.Category]++
 	}
 	return out
 }
-
-// Demand counts the needs of each category.
-func (sc *Scenario) Demand() map[string]int { return sc.demand() }
 
 // Capacity sums the capacity of each category's offers.
 func (sc *Scenario) Capacity() map[string]int {
@@ -348,7 +345,7 @@ const (
 func (sc *Scenario) drawOffers(rng *rand.Rand) error {
 	geo := sc.Reference.Geography
 	district := geo.Districts()[0]
-	demand := sc.demand()
+	demand := sc.Demand()
 	byStreet := map[[2]string]int{}
 	byCommunity := map[[2]string]int{}
 	for _, n := range sc.Needs {

@@ -55,15 +55,19 @@ func qualityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("quality: %w", err)
 	}
+	rulesText := describeRules(*rules, *rounds, *maxWait, *spare)
 	if *jsonOut {
-		b, err := json.MarshalIndent(rep, "", "  ")
+		b, err := json.MarshalIndent(struct {
+			Rules string `json:"rules"`
+			quality.Report
+		}{rulesText, rep}, "", "  ")
 		if err != nil {
 			return fmt.Errorf("quality: %w", err)
 		}
 		_, err = stdout.Write(append(b, '\n'))
 		return err
 	}
-	fmt.Fprintf(stdout, "rules: %s\n", describeRules(*rules, *rounds, *maxWait, *spare))
+	fmt.Fprintf(stdout, "rules: %s\n", rulesText)
 	return rep.WriteTable(stdout)
 }
 
