@@ -83,7 +83,7 @@ func matcherRuns(fs *flag.FlagSet, rules, rounds string, maxWait time.Duration, 
 			}
 		})
 		if len(set) > 0 {
-			return nil, fmt.Errorf("quality: %s set the allocation rules, which --rules old leaves out", strings.Join(set, ", "))
+			return nil, fmt.Errorf("quality: --rules old has no allocation rules for %s to set", strings.Join(set, ", "))
 		}
 		return []quality.MatcherRun{{Label: "matcher (old rules)", Policy: func(p *domain.Policy) { p.Allocation = nil }}}, nil
 	case "allocation":

@@ -57,7 +57,7 @@ func TestQualityCommandRefusals(t *testing.T) {
 		{[]string{"quality", "--needs", "0"}, "--needs from 50"},
 		{[]string{"quality", "--regimes", "scarce,plenty"}, `unknown regime "plenty"`},
 		{[]string{"quality", "--rules", "new"}, "--rules is old or allocation"},
-		{[]string{"quality", "--rules", "old", "--round", "1h"}, "--round set the allocation rules"},
+		{[]string{"quality", "--rules", "old", "--round", "1h"}, "no allocation rules for --round to set"},
 		{[]string{"quality", "--round", "1h,8d"}, "--round takes durations"},
 		{[]string{"quality", "--round", "200h"}, "--round takes durations"},
 		{[]string{"quality", "--max-wait", "-1h"}, "--max-wait from 0s"},
