@@ -110,6 +110,25 @@ func online(ctx context.Context, sc *Scenario, name string, pick func(free []int
 		out.Offer[n], out.At[n], out.Tier[n] = o, at, sc.TierOf(n, o)
 		free[o]--
 	}
+	// serve gives an offer that opens to the needs waiting under its scope that it
+	// fits, first come first served.
+	serve := func(o int) {
+		of := &sc.Offers[o]
+		at := of.Opens()
+		s := slot{of.Category, of.Scope.Tier, of.Scope.Area}
+		kept := waiting[s][:0]
+		for _, w := range waiting[s] {
+			if out.Offer[w] >= 0 {
+				continue // served meanwhile by other supply
+			}
+			if free[o] > 0 && sc.FitsAt(w, o, at) {
+				give(w, o, at)
+				continue
+			}
+			kept = append(kept, w)
+		}
+		waiting[s] = kept
+	}
 	var cands []int32
 	next := 0
 	for n := range sc.Needs {
@@ -118,22 +137,7 @@ func online(ctx context.Context, sc *Scenario, name string, pick func(free []int
 		}
 		need := &sc.Needs[n]
 		for ; next < len(opens) && !sc.Offers[opens[next]].Opens().After(need.Registered); next++ {
-			o := opens[next]
-			of := &sc.Offers[o]
-			at := of.Opens()
-			s := slot{of.Category, of.Scope.Tier, of.Scope.Area}
-			kept := waiting[s][:0]
-			for _, w := range waiting[s] {
-				if out.Offer[w] >= 0 {
-					continue // served meanwhile by other supply
-				}
-				if free[o] > 0 && sc.FitsAt(w, o, at) {
-					give(w, o, at)
-					continue
-				}
-				kept = append(kept, w)
-			}
-			waiting[s] = kept
+			serve(opens[next])
 		}
 		cands = cands[:0]
 		for _, o := range sc.fit[n] {
@@ -149,22 +153,9 @@ func online(ctx context.Context, sc *Scenario, name string, pick func(free []int
 			waiting[s] = append(waiting[s], n)
 		}
 	}
-	// Supply that opens after the last registration serves those still waiting.
-	for ; next < len(opens); next++ {
-		o := opens[next]
-		of := &sc.Offers[o]
-		at := of.Opens()
-		if at.After(sc.End) {
-			break
-		}
-		for _, w := range waiting[slot{of.Category, of.Scope.Tier, of.Scope.Area}] {
-			if free[o] == 0 {
-				break
-			}
-			if out.Offer[w] < 0 && sc.FitsAt(w, o, at) {
-				give(w, o, at)
-			}
-		}
+	// Supply that opens after the last registration, within the scenario.
+	for ; next < len(opens) && !sc.Offers[opens[next]].Opens().After(sc.End); next++ {
+		serve(opens[next])
 	}
 	out.Elapsed = time.Since(began)
 	return out, nil

@@ -328,10 +328,13 @@ func targets(r Regime, rng *rand.Rand, demand map[string]int) map[string]float64
 			break
 		}
 	}
+	for c, x := range out {
+		out[c] = min(x, 1)
+	}
 	return out
 }
 
-// Shares of a category's capacity by scope, and caps on how many offers share it.
+// Caps on how many offers share a category's capacity at each scope.
 const (
 	maxDistrictOffers  = 10
 	maxStreetOffers    = 4 // per street
