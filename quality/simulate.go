@@ -28,12 +28,20 @@ type Progress struct {
 	Done, Total int
 }
 
-// Actors of the events the simulation writes besides the matcher's.
+// Actors of the system's events the simulation writes besides the matcher's.
 const (
-	actorProvider = "quality/provider"
-	actorCentre   = "quality/centre"
-	actorClock    = "quality/clock"
+	actorClock     = "system:clock"
+	actorReference = "system:reference"
 )
+
+// centre names the centre of a need's area at a tier as an event's actor.
+func (s *sim) centre(n int, tier int) string {
+	area := map[int]string{domain.TierCommunity: s.sc.Needs[n].Community, domain.TierStreet: s.sc.Needs[n].Street}[tier]
+	if area == "" {
+		area = s.sc.District
+	}
+	return domain.Principal{Role: domain.RoleCentre, Tier: tier, Area: area}.String()
+}
 
 // Simulate plays a scenario through the real matcher (matching.New, no log store),
 // each proposal accepted at once so that a proposed unit is consumed; progress, if
@@ -79,13 +87,13 @@ func Simulate(ctx context.Context, sc *Scenario, run MatcherRun, progress func(d
 			case takeOffer:
 				o := sc.Offers[offers]
 				offers++
-				err = s.post(domain.AggregateOffer, o.ID, o.Posted, actorProvider, domain.OfferPosted{
+				err = s.post(domain.AggregateOffer, o.ID, o.Posted, domain.Principal{Role: domain.RoleProvider, Provider: o.Provider}.String(), domain.OfferPosted{
 					Provider: o.Provider, Category: o.Category, Capacity: o.Capacity, Scope: o.Scope, District: sc.District,
 					Eligibility: o.Eligibility, ValidFrom: o.ValidFrom.UTC(), ValidUntil: o.ValidUntil.UTC()})
 			case takeNeed:
 				n := sc.Needs[needs]
 				needs++
-				err = s.post(domain.AggregateNeed, n.ID, n.Registered, actorCentre, domain.NeedRegistered{
+				err = s.post(domain.AggregateNeed, n.ID, n.Registered, s.centre(needs-1, domain.TierCommunity), domain.NeedRegistered{
 					HouseholdID: n.Household, Community: n.Community, Street: n.Street, Category: n.Category,
 					Urgency: n.Urgency, Hardship: n.Hardship, TargetGroups: n.Groups})
 			}
@@ -150,7 +158,7 @@ func newSim(sc *Scenario, run MatcherRun) (*sim, error) {
 	if _, err := pub.Reference(); err != nil {
 		return nil, fmt.Errorf("matcher: the policy is refused: %w", err)
 	}
-	if s.reference, err = s.event(domain.AggregateReference, sc.District, 0, sc.Start, actorClock, pub); err != nil {
+	if s.reference, err = s.event(domain.AggregateReference, sc.District, 0, sc.Start, actorReference, pub); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -240,6 +248,6 @@ func (s *sim) proposed(d matching.Decision, evs []domain.Event, now time.Time) (
 	if referral == "" {
 		return domain.Event{}, fmt.Errorf("matcher: the proposal of %s to %s has no need.referral_proposed event", d.OfferID, d.NeedID)
 	}
-	// The centre accepts at once: the need's next event after the decision's.
-	return s.event(domain.AggregateNeed, d.NeedID, last, now, actorCentre, domain.ReferralAccepted{ReferralID: referral})
+	// The centre of the proposal's tier accepts at once: the need's next event.
+	return s.event(domain.AggregateNeed, d.NeedID, last, now, s.centre(n, d.Tier), domain.ReferralAccepted{ReferralID: referral})
 }
