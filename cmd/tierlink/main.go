@@ -28,6 +28,10 @@ Usage:
                                            (drive a running tierlink's API; measure it)
   tierlink surge [--needs 1000000] [--offers 100000] [--json FILE] [--svg FILE]
                                            (a city-wide lockdown day on an empty Redis)
+  tierlink quality [--needs 10000] [--seed 1] [--regimes balanced,scarce,...] [--rules allocation|old]
+                   [--round 1h|1m,1h,24h] [--max-wait 336h] [--json]
+                                           (the matcher against the exact offline optimum and
+                                            two online baselines, on seeded district months)
 
 Environment:
   REDIS_URL   the Redis that holds the event log (redis://host:6379/0).
@@ -61,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return surgeCmd(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadCmd(ctx, args[1:], stdout, stderr)
+	case "quality":
+		return qualityCmd(ctx, args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "tokens":

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/quality"
+)
+
+// qualityCmd measures the matcher's sharing of supply against the exact offline
+// optimum and two online baselines, on seeded scenarios of the Changning district.
+func qualityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("quality", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	needs := fs.Int("needs", 10_000, "needs registered in each regime's month")
+	seed := fs.Uint64("seed", 1, "seed of the scenarios")
+	regimes := fs.String("regimes", "all", "regimes to measure, comma-separated: balanced, scarce, very-scarce, interleaved, supply-after-demand (all: every one)")
+	rounds := fs.String("round", "1h", "allocation round of every category (Allocation.Rounds[\"*\"]); a comma list such as 1m,1h,24h prints one matcher row per round")
+	maxWait := fs.Duration("max-wait", 336*time.Hour, "the policy's bound on waiting (Allocation.MaxWait; 0 for none)")
+	spare := fs.Int("spare", 0, "the policy's spare units (Allocation.Spare)")
+	rules := fs.String("rules", "allocation", "the matcher's rules: allocation (the policy's Allocation as set by --round, --max-wait, --spare) or old (a policy without Allocation)")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("quality takes no arguments, got %q", fs.Args())
+	}
+	if *needs < quality.MinNeeds || *needs > quality.MaxNeeds {
+		return fmt.Errorf("quality: --needs from %d to %d, got %d", quality.MinNeeds, quality.MaxNeeds, *needs)
+	}
+	opts := quality.Options{Needs: *needs, Seed: *seed}
+	if *regimes != "all" {
+		for _, name := range strings.Split(*regimes, ",") {
+			r, err := quality.ParseRegime(strings.TrimSpace(name))
+			if err != nil {
+				return fmt.Errorf("quality: --regimes: %w", err)
+			}
+			opts.Regimes = append(opts.Regimes, r)
+		}
+	}
+	runs, err := matcherRuns(fs, *rules, *rounds, *maxWait, *spare)
+	if err != nil {
+		return err
+	}
+	opts.Matchers = runs
+	opts.Progress = progressLines(stderr)
+	rep, err := quality.Run(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("quality: %w", err)
+	}
+	rulesText := describeRules(*rules, *rounds, *maxWait, *spare)
+	if *jsonOut {
+		b, err := json.MarshalIndent(struct {
+			Rules string `json:"rules"`
+			quality.Report
+		}{rulesText, rep}, "", "  ")
+		if err != nil {
+			return fmt.Errorf("quality: %w", err)
+		}
+		_, err = stdout.Write(append(b, '\n'))
+		return err
+	}
+	fmt.Fprintf(stdout, "rules: %s\n", rulesText)
+	return rep.WriteTable(stdout)
+}
+
+// matcherRuns turns the rule flags into the matcher's runs: one without Allocation
+// for the old rules, or one per round length.
+func matcherRuns(fs *flag.FlagSet, rules, rounds string, maxWait time.Duration, spare int) ([]quality.MatcherRun, error) {
+	switch rules {
+	case "old":
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "round" || f.Name == "max-wait" || f.Name == "spare" {
+				set = append(set, "--"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return nil, fmt.Errorf("quality: --rules old has no allocation rules for %s to set", strings.Join(set, ", "))
+		}
+		return []quality.MatcherRun{{Label: "matcher (old rules)", Policy: func(p *domain.Policy) { p.Allocation = nil }}}, nil
+	case "allocation":
+	default:
+		return nil, fmt.Errorf("quality: --rules is old or allocation, got %q", rules)
+	}
+	if maxWait < 0 || maxWait > 365*24*time.Hour {
+		return nil, fmt.Errorf("quality: --max-wait from 0s (no bound) to 8760h, got %v", maxWait)
+	}
+	if spare < 0 || spare > domain.MaxSpare {
+		return nil, fmt.Errorf("quality: --spare from 0 to %d, got %d", domain.MaxSpare, spare)
+	}
+	var runs []quality.MatcherRun
+	for _, s := range strings.Split(rounds, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < 0 || d > domain.MaxRound {
+			return nil, fmt.Errorf("quality: --round takes durations from 0s to %v, such as 1h or 1m,1h,24h; got %q", domain.MaxRound, s)
+		}
+		runs = append(runs, quality.MatcherRun{Label: "matcher (round " + shortDuration(d) + ")", Policy: func(p *domain.Policy) {
+			p.Allocation = &domain.Allocation{Rounds: map[string]domain.Duration{"*": domain.Duration(d)}, Spare: spare, MaxWait: domain.Duration(maxWait)}
+		}})
+	}
+	return runs, nil
+}
+
+// describeRules says which rules the matcher's rows ran with.
+func describeRules(rules, rounds string, maxWait time.Duration, spare int) string {
+	if rules == "old" {
+		return "old (a policy without allocation rules)"
+	}
+	return fmt.Sprintf("allocation, rounds %s, max_wait %s, spare %d", rounds, shortDuration(maxWait), spare)
+}
+
+// shortDuration writes a duration without its zero parts: 1h, 90m, 336h.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// progressLines tells stderr how a run goes: the days the matcher has played, and
+// a line when a step ends, with its wall time.
+func progressLines(stderr io.Writer) func(quality.Progress) {
+	var step string
+	var began time.Time
+	day := 0
+	return func(p quality.Progress) {
+		if key := string(p.Regime) + ": " + p.Step; key != step {
+			step, began, day = key, time.Now(), 0
+		}
+		if p.Total > 1 && p.Done < p.Total {
+			if d := p.Done * quality.Days / p.Total; d >= day+10 {
+				day = d
+				fmt.Fprintf(stderr, "quality: %s: day %d of %d\n", step, d, quality.Days)
+			}
+		}
+		if p.Total > 0 && p.Done == p.Total {
+			fmt.Fprintf(stderr, "quality: %s: %.1f s\n", step, time.Since(began).Seconds())
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/tierlink/tierlink/quality"
+)
+
+// tierlink quality prints a table per regime, with a row per algorithm and one
+// matcher row per round, and its progress on stderr.
+func TestQualityCommandPrintsTables(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"quality", "--needs", "300", "--regimes", "scarce,interleaved", "--round", "1m,24h"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"== scarce:", "== interleaved:", "\noracle ", "\nmatcher (round 1m) ", "\nmatcher (round 24h) ", "\nfirst-fit ", "\nbalance ", "rules: allocation, rounds 1m,24h, max_wait 336h"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "== balanced") {
+		t.Errorf("a regime not asked for is printed:\n%s", out.String())
+	}
+	if !strings.Contains(errOut.String(), "quality: scarce: oracle:") {
+		t.Errorf("no progress on stderr: %q", errOut.String())
+	}
+}
+
+// --json prints the report, which reads back.
+func TestQualityCommandJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"quality", "--needs", "200", "--regimes", "very-scarce", "--rules", "old", "--json"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var rep quality.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if len(rep.Regimes) != 1 || rep.Regimes[0].Regime != quality.VeryScarce || len(rep.Regimes[0].Rows) != 4 || rep.Regimes[0].Rows[1].Algorithm != "matcher (old rules)" {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// Bad flags get a plain message; --help is help, not an error message.
+func TestQualityCommandRefusals(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"quality", "--needs", "0"}, "--needs from 50"},
+		{[]string{"quality", "--regimes", "scarce,plenty"}, `unknown regime "plenty"`},
+		{[]string{"quality", "--rules", "new"}, "--rules is old or allocation"},
+		{[]string{"quality", "--rules", "old", "--round", "1h"}, "no allocation rules for --round to set"},
+		{[]string{"quality", "--round", "1h,8d"}, "--round takes durations"},
+		{[]string{"quality", "--round", "200h"}, "--round takes durations"},
+		{[]string{"quality", "--max-wait", "-1h"}, "--max-wait from 0s"},
+		{[]string{"quality", "extra"}, "no arguments"},
+	}
+	for _, c := range cases {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), c.args, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("tierlink %s: got %v, want an error saying %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"quality", "--help"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut.String(), "-regimes") {
+		t.Errorf("--help: %v, %q", err, errOut.String())
+	}
+}

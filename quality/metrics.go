@@ -1,0 +1,205 @@
+package quality
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Metrics is how well one algorithm did on one scenario, against the optimum.
+type Metrics struct {
+	Algorithm string `json:"algorithm"`
+	// Served counts the needs given an offer; ServedRatio is that ÷ the most needs
+	// any assignment serves.
+	Served      int     `json:"served"`
+	ServedRatio float64 `json:"served_of_max_servable"`
+	// Weighted is the total Value served; WeightedRatio that ÷ the optimum's.
+	Weighted      int64   `json:"weighted"`
+	WeightedRatio float64 `json:"weighted_of_optimum"`
+	// Local is the share of served needs proposed at the most local tier any offer
+	// that fits them allows (Scenario.MostLocalTier).
+	Local float64 `json:"most_local_tier_share"`
+	// TopDecile is the share of the tenth of needs in deepest hardship that is
+	// served; TopDecileRatio that ÷ the optimum's share.
+	TopDecile      float64 `json:"top_decile_served"`
+	TopDecileRatio float64 `json:"top_decile_of_optimum"`
+	// AUC is the chance that a random served need has more hardship than a random
+	// unserved one, among servable needs (ties count half; 0.5 is chance); nil when
+	// every servable need, or none, is served.
+	AUC *float64 `json:"hardship_auc,omitempty"`
+	// Waits are the times from registration to proposal; nil for the optimum.
+	Waits *Waits `json:"waits,omitempty"`
+	// Overtaken counts the needs never served that fitted an offer that was given
+	// to a need registered after them.
+	Overtaken int     `json:"overtaken"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// Waits are the times from registration to proposal of one algorithm, in hours.
+type Waits struct {
+	// Longest is the longest wait of a servable need: to its proposal, or to the
+	// end of the scenario if it was never served.
+	Longest float64 `json:"longest_servable_hours"`
+	// Median and P90 are over the served needs; the Plentiful ones over the served
+	// needs of the categories whose capacity is at least their demand (nil if none).
+	Median          float64  `json:"median_hours"`
+	P90             float64  `json:"p90_hours"`
+	MedianPlentiful *float64 `json:"median_plentiful_hours,omitempty"`
+	P90Plentiful    *float64 `json:"p90_plentiful_hours,omitempty"`
+}
+
+// Measure measures an outcome against the optimum (which it may be).
+func Measure(sc *Scenario, opt Optimum, out Outcome) Metrics {
+	m := Metrics{Algorithm: out.Algorithm, Served: out.Served(), Seconds: out.Elapsed.Seconds()}
+	local := 0
+	for n, o := range out.Offer {
+		if o < 0 {
+			continue
+		}
+		m.Weighted += sc.Value(n)
+		if out.Tier[n] == sc.MostLocalTier(n) {
+			local++
+		}
+	}
+	m.ServedRatio = ratio(float64(m.Served), float64(opt.MaxServable))
+	m.WeightedRatio = ratio(float64(m.Weighted), float64(opt.Total))
+	m.Local = ratio(float64(local), float64(m.Served))
+	top := sc.TopDecile()
+	m.TopDecile = servedShare(out, top)
+	m.TopDecileRatio = ratio(m.TopDecile, servedShare(opt.Weighted, top))
+	m.AUC = hardshipAUC(sc, out)
+	m.Overtaken = overtaken(sc, out)
+	if out.Algorithm != OracleName {
+		m.Waits = waits(sc, out)
+	}
+	return m
+}
+
+// ratio is a ÷ b, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// TopDecile lists the tenth of needs (rounded up) in deepest hardship: by hardship,
+// then urgency points, then registration.
+func (sc *Scenario) TopDecile() []int {
+	idx := make([]int, len(sc.Needs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		na, nb := &sc.Needs[idx[a]], &sc.Needs[idx[b]]
+		if na.Hardship != nb.Hardship {
+			return na.Hardship > nb.Hardship
+		}
+		return sc.Value(idx[a]) > sc.Value(idx[b])
+	})
+	return idx[:(len(idx)+9)/10]
+}
+
+func servedShare(out Outcome, needs []int) float64 {
+	k := 0
+	for _, n := range needs {
+		if out.Offer[n] >= 0 {
+			k++
+		}
+	}
+	return ratio(float64(k), float64(len(needs)))
+}
+
+// hardshipAUC is P(hardship of a random served need > that of a random unserved
+// one) among servable needs, ties counted half.
+func hardshipAUC(sc *Scenario, out Outcome) *float64 {
+	var served, unserved [101]float64
+	var s, u float64
+	for n := range sc.Needs {
+		if !sc.Servable(n) {
+			continue
+		}
+		h := min(max(sc.Needs[n].Hardship, 0), 100)
+		if out.Offer[n] >= 0 {
+			served[h]++
+			s++
+		} else {
+			unserved[h]++
+			u++
+		}
+	}
+	if s == 0 || u == 0 {
+		return nil
+	}
+	wins, below := 0.0, 0.0
+	for h := range served {
+		wins += served[h] * (below + unserved[h]/2)
+		below += unserved[h]
+	}
+	auc := wins / (s * u)
+	return &auc
+}
+
+// overtaken counts the needs never served that fitted an offer given to a need
+// registered after them.
+func overtaken(sc *Scenario, out Outcome) int {
+	latest := make([]time.Time, len(sc.Offers)) // latest registration among each offer's needs
+	for n, o := range out.Offer {
+		if o >= 0 && sc.Needs[n].Registered.After(latest[o]) {
+			latest[o] = sc.Needs[n].Registered
+		}
+	}
+	k := 0
+	for n, fit := range sc.fit {
+		if out.Offer[n] >= 0 {
+			continue
+		}
+		if slices.ContainsFunc(fit, func(o int32) bool { return latest[o].After(sc.Needs[n].Registered) }) {
+			k++
+		}
+	}
+	return k
+}
+
+// waits measures the times from registration to proposal.
+func waits(sc *Scenario, out Outcome) *Waits {
+	demand, capacity := sc.Demand(), sc.Capacity()
+	var all, plentiful []time.Duration
+	w := &Waits{}
+	longest := time.Duration(0)
+	for n := range sc.Needs {
+		if !sc.Servable(n) {
+			continue
+		}
+		reg := sc.Needs[n].Registered
+		if out.Offer[n] < 0 {
+			longest = max(longest, sc.End.Sub(reg))
+			continue
+		}
+		d := out.At[n].Sub(reg)
+		longest = max(longest, d)
+		all = append(all, d)
+		if c := sc.Needs[n].Category; capacity[c] >= demand[c] {
+			plentiful = append(plentiful, d)
+		}
+	}
+	w.Longest = longest.Hours()
+	w.Median, w.P90 = quantile(all, 0.5), quantile(all, 0.9)
+	if len(plentiful) > 0 {
+		med, p90 := quantile(plentiful, 0.5), quantile(plentiful, 0.9)
+		w.MedianPlentiful, w.P90Plentiful = &med, &p90
+	}
+	return w
+}
+
+// quantile is the nearest-rank q-quantile of durations, in hours (0 for none).
+func quantile(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)].Hours()
+}
