@@ -48,6 +48,7 @@ func newBenchWorld(b *testing.B, needs, offers int) *benchWorld {
 	pub := testReference(rand.New(rand.NewPCG(1, 1)))
 	pub.District = domain.DistrictNode{Code: "d", Name: domain.Text{Zh: "区", En: "d"}, Streets: streets}
 	pub.Categories = cats
+	pub.Policy.Allocation = nil // the first rules: these benchmarks measure proposals made at once
 	w.apply(domain.AggregateReference, "d", pub)
 	for i := 0; i < offers; i++ {
 		w.offer(9 + w.rng.IntN(9))
@@ -128,6 +129,43 @@ func BenchmarkMemoryPerOpenNeed(b *testing.B) {
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(needs), "B/need")
 				runtime.KeepAlive(w)
+			}
+		})
+	}
+}
+
+// BenchmarkRound measures one allocation round: N needs of one category held in a
+// district of three communities, all deciding at one tick, for N/4 units spread over
+// N/20 offers of every scope (some restricted to a target group). Its cost grows with
+// the needs times the offers each reaches, plus the exact optimisation
+// (allocation.Solve).
+func BenchmarkRound(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 2000} {
+		b.Run(fmt.Sprintf("needs=%d", n), func(b *testing.B) {
+			alloc := &domain.Allocation{Rounds: map[string]domain.Duration{"*": domain.Duration(time.Hour)}, Spare: domain.MaxSpare}
+			for b.Loop() {
+				b.StopTimer()
+				w := newBench(b, alloc, map[string][]string{"c1": {"counselling"}, "c2": {"counselling"}, "c3": {"counselling"}})
+				rng := rand.New(rand.NewPCG(uint64(n), 3))
+				scopes := []domain.Scope{inC1, {Tier: domain.TierCommunity, Area: "c2"}, {Tier: domain.TierCommunity, Area: "c3"}, inS1, {Tier: domain.TierStreet, Area: "s2"}, inD}
+				for i := 0; i < max(1, n/20); i++ {
+					var elig domain.Eligibility
+					if rng.IntN(4) == 0 {
+						elig.TargetGroups = []domain.TargetGroup{domain.GroupElderly}
+					}
+					w.offer(fmt.Sprintf("o%d", i), 0, scopes[rng.IntN(len(scopes))], 5, elig, t0)
+				}
+				for i := 0; i < n; i++ {
+					var groups []domain.TargetGroup
+					if rng.IntN(3) == 0 {
+						groups = []domain.TargetGroup{domain.GroupElderly}
+					}
+					w.need(fmt.Sprintf("n%d", i), []string{"c1", "c2", "c3"}[rng.IntN(3)], 1, rng.IntN(101), groups...)
+				}
+				b.StartTimer()
+				if ds := w.tick(62); len(ds) == 0 {
+					b.Fatal("the round decided nothing")
+				}
 			}
 		})
 	}

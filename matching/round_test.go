@@ -11,12 +11,12 @@ import (
 // bench is a matcher fed events by hand, one district "d" of streets s1 (c1, c2)
 // and s2 (c3), under a policy the test sets.
 type bench struct {
-	t        *testing.T
+	t        testing.TB
 	m        *Matcher
 	versions map[string]int64
 }
 
-func newBench(t *testing.T, alloc *domain.Allocation, caps map[string][]string) *bench {
+func newBench(t testing.TB, alloc *domain.Allocation, caps map[string][]string) *bench {
 	b := &bench{t: t, m: New(), versions: map[string]int64{}}
 	street := func(code string, coms ...string) domain.StreetNode {
 		st := domain.StreetNode{Code: code, Name: domain.Text{Zh: code, En: code}}
