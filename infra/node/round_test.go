@@ -2,8 +2,13 @@ package node_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/node"
@@ -73,4 +78,71 @@ func TestScarcePlaceGoesToTheNeediestEndToEnd(t *testing.T) {
 	if last.What != "waitlisted" || last.Reason != string(domain.EscalatedOutranked) || vl.Held != nil {
 		t.Fatalf("the other need's last step: %+v (held %+v)", last, vl.Held)
 	}
+}
+
+// TestBrowserAllocationRound shows a round to the community centre in a real
+// browser, at phone width, in both languages: the inbox's section of needs held
+// for the next round and the held case; then, after the round, the winner's card
+// in the inbox with the round's explanation and the loser's case. Screenshots are
+// kept (round-*.png).
+func TestBrowserAllocationRound(t *testing.T) {
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {
+			t.Fatalf("no chromium on this machine (apt-get install chromium): %v", err)
+		}
+		t.Skip("no chromium on this machine: .ci/run installs it")
+	}
+	r := nodetest.StartWith(t, redistest.Real(t), "node-round-browser", 0, func(c *node.Config) {
+		ref, err := reference.Default()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Reference = ref
+	})
+	base := r.Server.URL
+	r.Offer(t, "huayang-01", "elderly_care", 1)
+	register := func(body string) (household, need string) {
+		t.Helper()
+		code, _, out := r.Call(t, "POST", "/v1/households", body)
+		if code != 201 {
+			t.Fatalf("register: %d %v", code, out)
+		}
+		return out["household_id"].(string), out["needs"].([]any)[0].(map[string]any)["need_id"].(string)
+	}
+	held := func(v projections.NeedView) bool { return v.Status == domain.StatusHeld }
+	lowHousehold, low := register(`{"community":"huayang-01","target_groups":["elderly"],"needs":[{"category":"elderly_care","urgency":"normal"}]}`)
+	highHousehold, high := register(`{"community":"huayang-01","target_groups":["elderly","living_alone","disabled"],
+		"assessment":{"income":4,"health":4},"needs":[{"category":"elderly_care","urgency":"high"}]}`)
+	vl := r.Need(t, low, held)
+	r.Need(t, high, held)
+
+	centre := newBrowser(t, exe)
+	if err := chromedp.Do(centre,
+		chromedp.Navigate(base+"/ui/lang?to=en&back=/ui/signin"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), r.Token(t, ownCommunity)),
+		chromedp.Submit(chromedp.CSS("#token"))); err != nil {
+		t.Fatal(err)
+	}
+	settled(t, centre, `location.pathname !== "/ui/signin"`)
+	shoot(t, centre, base, "/ui/inbox", "round-inbox-held")
+	page, err := chromedp.Run(centre, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(page, "allocation round") {
+		t.Fatalf("the inbox does not show the needs held for the round (%v): %s", err, page)
+	}
+	shoot(t, centre, base, "/ui/households/"+highHousehold, "round-case-held")
+
+	if err := r.Node.Tick(context.Background(), vl.Held.Until.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r.Need(t, high, nodetest.Referred)
+	r.Need(t, low, nodetest.Waitlisted)
+	r.Settle(t)
+	shoot(t, centre, base, "/ui/inbox", "round-inbox-won")
+	page, err = chromedp.Run(centre, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(page, "competed") {
+		t.Fatalf("the inbox card does not explain the round (%v): %s", err, page)
+	}
+	shoot(t, centre, base, "/ui/households/"+lowHousehold, "round-case-outranked")
 }

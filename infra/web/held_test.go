@@ -240,7 +240,7 @@ func TestHeldAndRoundsOnThePages(t *testing.T) {
 			"等待分配轮次", "：街道层级，12-01 11:00 分配（12 个需求竞争 3 个名额）", "资源紧张，等待街道层级的分配轮次，12-01 11:00 分配（12 个需求竞争 3 个名额）"},
 		{LangEN, "Held for the next allocation round", "12 needs for 3 places",
 			"Allocation round: 12 households competed for 3 places; priority 84 (highest left without a place: 61); waited past the maximum wait, so it went first",
-			"rule: allocation round, 3 candidates",
+			"rule: allocation round; fitting offers: 3",
 			"held for allocation round", " at the street tier until 12-01 11:00 (12 needs for 3 places)",
 			"supply is scarce: held for an allocation round at the street tier until 12-01 11:00 (12 needs for 3 places)"},
 	} {

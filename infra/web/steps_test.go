@@ -138,22 +138,22 @@ func TestRoundsInWords(t *testing.T) {
 			"held — held at the street tier", "held — held at the street tier"},
 		{"won in a round", projections.Step{What: "referral_proposed", Tier: 2, Rule: "allocation-round", Candidates: 3, Due: &due, Round: round(12, 3, 9, 61, false)},
 			"转介至街道层级的资源（规则：分配轮次，3 个候选），12-03 11:00 前答复。分配轮次：12 户竞争 3 个名额；优先级 84（未获名额者最高 61）",
-			"proposed an offer at the street tier (rule: allocation round, 3 candidates); answer by 12-03 11:00. " +
+			"proposed an offer at the street tier (rule: allocation round; fitting offers: 3); answer by 12-03 11:00. " +
 				"Allocation round: 12 households competed for 3 places; priority 84 (highest left without a place: 61)"},
 		{"won overdue", projections.Step{What: "referral_proposed", Tier: 3, Rule: "allocation-round", Candidates: 1, Due: &due, Round: round(5, 1, 4, 90, true)},
 			"转介至区层级的资源（规则：分配轮次，1 个候选），12-03 11:00 前答复。分配轮次：5 户竞争 1 个名额；优先级 84（未获名额者最高 90）；等待超过上限，优先安排",
-			"proposed an offer at the district tier (rule: allocation round, 1 candidates); answer by 12-03 11:00. " +
+			"proposed an offer at the district tier (rule: allocation round; fitting offers: 1); answer by 12-03 11:00. " +
 				"Allocation round: 5 households competed for 1 place; priority 84 (highest left without a place: 90); waited past the maximum wait, so it went first"},
 		{"every one served", projections.Step{What: "referral_proposed", Tier: 1, Rule: "allocation-round", Candidates: 2, Due: &due, Round: round(1, 2, 0, 0, false)},
 			"转介至社区层级的资源（规则：分配轮次，2 个候选），12-03 11:00 前答复。分配轮次：1 户竞争 2 个名额；优先级 84（全部获得名额）",
-			"proposed an offer at the community tier (rule: allocation round, 2 candidates); answer by 12-03 11:00. " +
+			"proposed an offer at the community tier (rule: allocation round; fitting offers: 2); answer by 12-03 11:00. " +
 				"Allocation round: 1 household competed for 2 places; priority 84 (every one got a place)"},
 		{"proposed at once", projections.Step{What: "referral_proposed", Tier: 2, Rule: "best-candidate-at-tier", Candidates: 2, Due: &due},
 			"转介至街道层级的资源（规则：本层级排序第一的资源，2 个候选），12-03 11:00 前答复",
-			"proposed an offer at the street tier (rule: the first candidate at the tier, 2 candidates); answer by 12-03 11:00"},
+			"proposed an offer at the street tier (rule: the first candidate at the tier; fitting offers: 2); answer by 12-03 11:00"},
 		{"a rule not known yet", projections.Step{What: "referral_proposed", Tier: 2, Rule: "a-rule-of-later", Candidates: 2, Due: &due},
 			"转介至街道层级的资源（规则：a-rule-of-later，2 个候选），12-03 11:00 前答复",
-			"proposed an offer at the street tier (rule: a-rule-of-later, 2 candidates); answer by 12-03 11:00"},
+			"proposed an offer at the street tier (rule: a-rule-of-later; fitting offers: 2); answer by 12-03 11:00"},
 		{"outranked", projections.Step{What: "escalated", From: 2, Tier: 3, Reason: string(domain.EscalatedOutranked)},
 			"由街道层级上转至区层级：在该层级的分配轮次中未获名额（其他需求优先）",
 			"escalated from the street to the district tier: no place in the allocation round at that tier: other needs came first"},
