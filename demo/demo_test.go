@@ -145,7 +145,7 @@ func TestPlayIsDeterministicAndAlive(t *testing.T) {
 		t.Fatalf("seed %d: only %d households and %d needs", seed, totals.Households, totals.Needs)
 	}
 	for _, k := range []string{"offer.posted", "offer.capacity_changed", "need.referral_proposed", "need.referral_accepted",
-		"need.referral_declined", "need.service_started", "need.service_completed", "need.waitlisted", "need.withdrawn",
+		"need.referral_declined", "need.service_started", "need.service_completed", "need.waitlisted", "need.withdrawn", "need.held",
 		"escalated:" + string(domain.EscalatedByCentre), "escalated:" + string(domain.EscalatedExpired), "escalated:" + string(domain.EscalatedNotCapable)} {
 		if kinds[k] == 0 {
 			t.Errorf("seed %d: the play wrote no %s (%v)", seed, k, kinds)
