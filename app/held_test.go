@@ -5,66 +5,32 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/projections"
+	"github.com/tierlink/tierlink/projections/projectionstest"
 )
 
 // memViews is the read models in memory: a projections.Store that the cases
 // projection writes, read back as app.Views and app.IndicatorViews.
 type memViews struct {
 	noViews
-	cp       int64
-	docs     map[string][]byte
-	indexes  map[string]map[string]float64
-	counters map[string]map[string]int64
+	*projectionstest.Memory
 }
 
-func (m *memViews) Checkpoint(context.Context, string) (int64, error) { return m.cp, nil }
-func (m *memViews) Get(_ context.Context, model, id string) ([]byte, bool, error) {
-	b, ok := m.docs[model+"/"+id]
-	return b, ok, nil
-}
-func (m *memViews) GetMany(_ context.Context, model string, ids []string) ([][]byte, error) {
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		out[i] = m.docs[model+"/"+id]
-	}
-	return out, nil
-}
-func (m *memViews) Commit(_ context.Context, _ string, pos int64, ch projections.Changes) error {
-	for _, d := range ch.Docs {
-		m.docs[d.Model+"/"+d.ID] = d.Body
-	}
-	for _, ix := range ch.Indexes {
-		if m.indexes[ix.Index] == nil {
-			m.indexes[ix.Index] = map[string]float64{}
-		}
-		if ix.Remove {
-			delete(m.indexes[ix.Index], ix.Member)
-		} else {
-			m.indexes[ix.Index][ix.Member] = ix.Score
-		}
-	}
-	for _, c := range ch.Counters {
-		if m.counters[c.Counters] == nil {
-			m.counters[c.Counters] = map[string]int64{}
-		}
-		m.counters[c.Counters][c.Field] += c.Delta
-	}
-	m.cp = pos
-	return nil
+// Checkpoint is the cases projection's: the read models' position for any district.
+func (m *memViews) Checkpoint(ctx context.Context, _ string) (int64, error) {
+	return m.Memory.Checkpoint(ctx, projections.CasesName)
 }
 
 // The read side of app.Views.
 func (m *memViews) Needs(_ context.Context, _ string, ids []string) ([]*projections.NeedView, error) {
 	out := make([]*projections.NeedView, len(ids))
 	for i, id := range ids {
-		if b, ok := m.docs[projections.NeedsModel+"/"+id]; ok {
+		if b, ok := m.Docs[projections.NeedsModel+"/"+id]; ok {
 			var v projections.NeedView
 			if err := json.Unmarshal(b, &v); err != nil {
 				return nil, err
@@ -76,18 +42,9 @@ func (m *memViews) Needs(_ context.Context, _ string, ids []string) ([]*projecti
 }
 func (m *memViews) members(index string) []app.Cursor {
 	var out []app.Cursor
-	for id, s := range m.indexes[index] {
-		out = append(out, app.Cursor{ID: id, Score: s})
+	for _, c := range m.Members(index) {
+		out = append(out, app.Cursor{ID: c.ID, Score: c.Score})
 	}
-	slices.SortFunc(out, func(a, b app.Cursor) int {
-		if a.Score != b.Score {
-			if a.Score < b.Score {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	return out
 }
 func (m *memViews) Page(_ context.Context, _, index string, after app.Cursor, limit int) ([]app.Cursor, error) {
@@ -105,13 +62,13 @@ func (m *memViews) Page(_ context.Context, _, index string, after app.Cursor, li
 func (m *memViews) Counters(_ context.Context, _ string, names []string) ([]map[string]int64, error) {
 	out := make([]map[string]int64, len(names))
 	for i, n := range names {
-		out[i] = m.counters[n]
+		out[i] = m.Groups[n]
 	}
 	return out, nil
 }
 func (m *memViews) Count(_ context.Context, _, index string, lo, hi float64) (int64, error) {
 	var n int64
-	for _, s := range m.indexes[index] {
+	for _, s := range m.Indexes[index] {
 		if s >= lo && s <= hi {
 			n++
 		}
@@ -124,7 +81,7 @@ func (m *memViews) Count(_ context.Context, _, index string, lo, hi float64) (in
 // soonest first, to the centres whose node holds them; the indicators count them
 // as held (waiting), not on the waitlist nor in the supply gap.
 func TestHeldNeedsAreWaitingNotAGap(t *testing.T) {
-	views := &memViews{docs: map[string][]byte{}, indexes: map[string]map[string]float64{}, counters: map[string]map[string]int64{}}
+	views := &memViews{Memory: projectionstest.NewMemory()}
 	f := newFixtureReading(t, views)
 	cases, err := projections.NewCases(views, district)
 	if err != nil {

@@ -276,28 +276,8 @@ func (r Reads) Inbox(ctx context.Context, tierName, area string, page PageReques
 // serve them now), highest priority first; the needs held for an allocation round
 // are listed by Held.
 func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal) (Page[projections.NeedView], error) {
-	tier, district, err := r.node(tierName, area)
-	if err != nil {
-		return Page[projections.NeedView]{}, err
-	}
-	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
-		return Page[projections.NeedView]{}, err
-	}
-	ids, next, err := r.pageOf(ctx, district, projections.WaitlistIndex(tier, area), page)
-	if err != nil {
-		return Page[projections.NeedView]{}, err
-	}
-	needs, err := r.needsOf(ctx, district, ids, false)
-	if err != nil {
-		return Page[projections.NeedView]{}, err
-	}
-	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: next}
-	for _, n := range needs {
-		if n != nil && n.Status == domain.StatusWaitlisted {
-			out.Items = append(out.Items, *n)
-		}
-	}
-	return out, nil
+	return r.needsIn(ctx, tierName, area, page, who, projections.WaitlistIndex,
+		func(n *projections.NeedView) bool { return n.Status == domain.StatusWaitlisted })
 }
 
 // Held returns the needs held for an allocation round in a node's area, the round
@@ -305,6 +285,15 @@ func (r Reads) Waitlist(ctx context.Context, tierName, area string, page PageReq
 // need waits as a waitlisted one does, but not on the waitlist: supply that fits it
 // exists, and its round shares it out (projections.HeldIndex).
 func (r Reads) Held(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal) (Page[projections.NeedView], error) {
+	return r.needsIn(ctx, tierName, area, page, who, projections.HeldIndex,
+		func(n *projections.NeedView) bool { return n.Status == domain.StatusHeld && n.Held != nil })
+}
+
+// needsIn pages through one of a node's need indexes, to those who may read the
+// node's area, keeping the needs still in the state the index lists (a view may be
+// ahead of its index).
+func (r Reads) needsIn(ctx context.Context, tierName, area string, page PageRequest, who domain.Principal,
+	index func(tier int, area string) string, keep func(*projections.NeedView) bool) (Page[projections.NeedView], error) {
 	tier, district, err := r.node(tierName, area)
 	if err != nil {
 		return Page[projections.NeedView]{}, err
@@ -312,7 +301,7 @@ func (r Reads) Held(ctx context.Context, tierName, area string, page PageRequest
 	if err := who.MayReadArea(r.cfg.References.Current().Geography, tier, area); err != nil {
 		return Page[projections.NeedView]{}, err
 	}
-	ids, next, err := r.pageOf(ctx, district, projections.HeldIndex(tier, area), page)
+	ids, next, err := r.pageOf(ctx, district, index(tier, area), page)
 	if err != nil {
 		return Page[projections.NeedView]{}, err
 	}
@@ -322,7 +311,7 @@ func (r Reads) Held(ctx context.Context, tierName, area string, page PageRequest
 	}
 	out := Page[projections.NeedView]{Items: []projections.NeedView{}, NextCursor: next}
 	for _, n := range needs {
-		if n != nil && n.Status == domain.StatusHeld && n.Held != nil {
+		if n != nil && keep(n) {
 			out.Items = append(out.Items, *n)
 		}
 	}

@@ -19,48 +19,17 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog/memlog"
 	"github.com/tierlink/tierlink/infra/reference"
 	"github.com/tierlink/tierlink/projections"
+	"github.com/tierlink/tierlink/projections/projectionstest"
 )
 
 // memViews is a district's read models in memory: the cases projection writes
 // them (projections.Store) and the application reads them (app.Views).
 type memViews struct {
-	cp      int64
-	docs    map[string][]byte
-	indexes map[string]map[string]float64
-}
-
-func (m *memViews) Checkpoint(context.Context, string) (int64, error) { return m.cp, nil }
-func (m *memViews) Get(_ context.Context, model, id string) ([]byte, bool, error) {
-	b, ok := m.docs[model+"/"+id]
-	return b, ok, nil
-}
-func (m *memViews) GetMany(_ context.Context, model string, ids []string) ([][]byte, error) {
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		out[i] = m.docs[model+"/"+id]
-	}
-	return out, nil
-}
-func (m *memViews) Commit(_ context.Context, _ string, pos int64, ch projections.Changes) error {
-	for _, d := range ch.Docs {
-		m.docs[d.Model+"/"+d.ID] = d.Body
-	}
-	for _, ix := range ch.Indexes {
-		if m.indexes[ix.Index] == nil {
-			m.indexes[ix.Index] = map[string]float64{}
-		}
-		if ix.Remove {
-			delete(m.indexes[ix.Index], ix.Member)
-		} else {
-			m.indexes[ix.Index][ix.Member] = ix.Score
-		}
-	}
-	m.cp = pos
-	return nil
+	*projectionstest.Memory
 }
 
 func decode[T any](m *memViews, model, id string) (*T, bool) {
-	b, ok := m.docs[model+"/"+id]
+	b, ok := m.Docs[model+"/"+id]
 	if !ok {
 		return nil, false
 	}
@@ -100,13 +69,13 @@ func (m *memViews) Offers(_ context.Context, _ string, ids []string) ([]*project
 func (m *memViews) NeedsOfReferrals(_ context.Context, _ string, ids []string) ([]string, error) {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = string(m.docs[projections.ReferralsModel+"/"+id])
+		out[i] = string(m.Docs[projections.ReferralsModel+"/"+id])
 	}
 	return out, nil
 }
 func (m *memViews) Page(_ context.Context, _, index string, after app.Cursor, limit int) ([]app.Cursor, error) {
 	var all []app.Cursor
-	for id, s := range m.indexes[index] {
+	for id, s := range m.Indexes[index] {
 		all = append(all, app.Cursor{ID: id, Score: s})
 	}
 	slices.SortFunc(all, func(a, b app.Cursor) int {
@@ -161,7 +130,7 @@ func TestHeldAndRoundsOnThePages(t *testing.T) {
 	community := street.Communities[0].Code
 	category := ref.Taxonomy.Categories()[0]
 	now := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-	views := &memViews{docs: map[string][]byte{}, indexes: map[string]map[string]float64{}}
+	views := &memViews{Memory: projectionstest.NewMemory()}
 	a, err := app.New(app.Config{Log: applog.New(l, []string{district}), NeedViews: views, Referrals: l, Views: views,
 		Registry: registry, References: fixedReferences{ref}, NewID: func() string { return uuid.Must(uuid.NewV7()).String() },
 		Now: func() time.Time { return now }})
