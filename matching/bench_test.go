@@ -23,7 +23,7 @@ type benchWorld struct {
 
 func benchCategory(i int) string { return fmt.Sprintf("cat%02d", i) }
 
-func newBenchWorld(b *testing.B, needs, offers int) *benchWorld {
+func newBenchWorld(b *testing.B, needs, offers int, alloc *domain.Allocation) *benchWorld {
 	b.Helper()
 	w := &benchWorld{m: New(), rng: rand.New(rand.NewPCG(1, 2)), street: map[string]string{}, at: t0}
 	var streets []domain.StreetNode
@@ -48,7 +48,7 @@ func newBenchWorld(b *testing.B, needs, offers int) *benchWorld {
 	pub := testReference(rand.New(rand.NewPCG(1, 1)))
 	pub.District = domain.DistrictNode{Code: "d", Name: domain.Text{Zh: "区", En: "d"}, Streets: streets}
 	pub.Categories = cats
-	pub.Policy.Allocation = nil // the first rules: these benchmarks measure proposals made at once
+	pub.Policy.Allocation = alloc
 	w.apply(domain.AggregateReference, "d", pub)
 	for i := 0; i < offers; i++ {
 		w.offer(9 + w.rng.IntN(9))
@@ -93,44 +93,58 @@ func (w *benchWorld) offer(cat int) []Decision {
 // its scope). The waitlist and the offers keep their sizes; decisions/s counts the
 // three decisions of each operation.
 func BenchmarkMatcherDecisions(b *testing.B) {
-	for _, needs := range []int{10_000, 100_000, 1_000_000} {
-		for _, offers := range []int{1_000, 10_000, 100_000} {
-			b.Run(fmt.Sprintf("needs=%d/offers=%d", needs, offers), func(b *testing.B) {
-				w := newBenchWorld(b, needs, offers)
-				decisions := 0
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					decisions += len(w.need(9 + w.rng.IntN(9)))
-					decisions += len(w.need(w.rng.IntN(9)))
-					com := w.coms[w.rng.IntN(len(w.coms))]
-					decisions += len(w.apply(domain.AggregateOffer, fmt.Sprintf("u%d", w.n), domain.OfferPosted{
-						Provider: "p", Category: benchCategory(w.rng.IntN(9)), Capacity: 1,
-						Scope: domain.Scope{Tier: domain.TierCommunity, Area: com}, District: "d", ValidFrom: t0}))
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(decisions)/b.Elapsed().Seconds(), "decisions/s")
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(decisions, 1)), "ns/decision")
-			})
+	for _, rules := range benchRules {
+		for _, needs := range []int{10_000, 100_000, 1_000_000} {
+			for _, offers := range []int{1_000, 10_000, 100_000} {
+				b.Run(fmt.Sprintf("rules=%s/needs=%d/offers=%d", rules.name, needs, offers), func(b *testing.B) {
+					w := newBenchWorld(b, needs, offers, rules.alloc)
+					decisions := 0
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						decisions += len(w.need(9 + w.rng.IntN(9)))
+						decisions += len(w.need(w.rng.IntN(9)))
+						com := w.coms[w.rng.IntN(len(w.coms))]
+						decisions += len(w.apply(domain.AggregateOffer, fmt.Sprintf("u%d", w.n), domain.OfferPosted{
+							Provider: "p", Category: benchCategory(w.rng.IntN(9)), Capacity: 1,
+							Scope: domain.Scope{Tier: domain.TierCommunity, Area: com}, District: "d", ValidFrom: t0}))
+					}
+					b.StopTimer()
+					b.ReportMetric(float64(decisions)/b.Elapsed().Seconds(), "decisions/s")
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(decisions, 1)), "ns/decision")
+				})
+			}
 		}
 	}
 }
 
+// benchRules are the rule sets the benchmarks compare: the first rules, and the
+// allocation rules of the default policy (hourly rounds, spare 2, max_wait 14 days).
+var benchRules = []struct {
+	name  string
+	alloc *domain.Allocation
+}{
+	{"first", nil},
+	{"allocation", &domain.Allocation{Rounds: map[string]domain.Duration{"*": domain.Duration(time.Hour)}, Spare: 2, MaxWait: domain.Duration(14 * 24 * time.Hour)}},
+}
+
 // BenchmarkMemoryPerOpenNeed measures the heap the core holds per waitlisted need.
 func BenchmarkMemoryPerOpenNeed(b *testing.B) {
-	for _, needs := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("needs=%d", needs), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				w := newBenchWorld(b, needs, 1000)
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(needs), "B/need")
-				runtime.KeepAlive(w)
-			}
-		})
+	for _, rules := range benchRules {
+		for _, needs := range []int{100_000, 1_000_000} {
+			b.Run(fmt.Sprintf("rules=%s/needs=%d", rules.name, needs), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					var before, after runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&before)
+					w := newBenchWorld(b, needs, 1000, rules.alloc)
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(needs), "B/need")
+					runtime.KeepAlive(w)
+				}
+			})
+		}
 	}
 }
 

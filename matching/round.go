@@ -59,14 +59,16 @@ func (m *Matcher) reorderCandidates() {
 // scarce decides, under the allocation rules, whether a need that has a candidate
 // at a tier is held for a round: its category has a round length and the free
 // units that fit it there do not exceed the needs competing for them (held or
-// waitlisted needs that fit one of those offers) by more than the policy's spare.
-// It returns the round's due time, the competing needs (itself included) and the
-// free units; a zero time when the need is proposed at once.
+// waitlisted needs that fit one of those offers) by more than the policy's spare,
+// and it has not waited past max_wait (then it goes first, at once). It returns the
+// round's due time (no later than the need would pass max_wait), the competing
+// needs (itself included) and the free units; a zero time when the need is
+// proposed at once.
 func (m *Matcher) scarce(n *need, tier int) (time.Time, int, int) {
 	a := m.rules()
 	round := a.Round(n.category)
-	if round <= 0 {
-		return time.Time{}, 0, 0
+	if round <= 0 || a.Overdue(n.registered, m.latest) {
+		return time.Time{}, 0, 0 // a need past max_wait goes first: at once
 	}
 	var fitting []*offer
 	free := 0
@@ -95,7 +97,15 @@ func (m *Matcher) scarce(n *need, tier int) (time.Time, int, int) {
 	if free > a.Spare+competing {
 		return time.Time{}, 0, 0
 	}
-	return m.latest.Add(round), competing + 1, free
+	until := m.latest.Add(round)
+	if a.MaxWait > 0 {
+		// Its round is due no later than the need would pass max_wait: then it goes
+		// first, and no need proposed at once meanwhile takes its unit past the bound.
+		if bound := n.registered.Add(time.Duration(a.MaxWait)); bound.Before(until) {
+			until = bound
+		}
+	}
+	return until, competing + 1, free
 }
 
 // reaches reports whether a need may take a unit of an offer: the offer covers its

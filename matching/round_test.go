@@ -262,3 +262,27 @@ func TestOfferStartingLaterServesTheWaitlistFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldNeedNeverWaitsPastMaxWait: a need's round is due no later than the need
+// would pass max_wait, even when the round is longer; and a need already past
+// max_wait when it is matched again (here after a decline) is not held but proposed
+// at once, before a newcomer can take the unit.
+func TestHeldNeedNeverWaitsPastMaxWait(t *testing.T) {
+	b := newBench(t, &domain.Allocation{Rounds: map[string]domain.Duration{"*": domain.Duration(24 * time.Hour)}, Spare: 1, MaxWait: domain.Duration(time.Hour)},
+		map[string][]string{"c1": {"counselling"}})
+	b.offer("o", 0, inC1, 1, domain.Eligibility{}, t0)
+	ds := b.need("first", "c1", 0, 10)
+	if len(ds) != 1 || !ds[0].Hold || !ds[0].HeldUntil.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("held until %+v; want the round due when max_wait (1h) is reached, not the day's round", ds)
+	}
+	if ds := b.tick(61); len(ds) != 1 || ds[0].NeedID != "first" || ds[0].OfferID != "o" || ds[0].Round == nil {
+		t.Fatalf("the round at max_wait: %+v", ds)
+	}
+	// Declined two hours later: matched again past max_wait, proposed at once.
+	b.offer("o2", 120, inC1, 1, domain.Eligibility{}, t0)
+	ref := ReferralID("first", 1)
+	ds = b.apply(domain.AggregateNeed, "first", 121, domain.ReferralDeclined{ReferralID: ref, OfferID: "o", Reason: domain.DeclineNotSuitable})
+	if len(ds) != 1 || ds[0].Hold || ds[0].OfferID != "o2" {
+		t.Fatalf("a need past max_wait matched again: %+v; want o2 proposed at once", ds)
+	}
+}
