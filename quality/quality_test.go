@@ -29,6 +29,9 @@ func allocationRules(round time.Duration) func(*domain.Policy) {
 	}
 }
 
+// oldRules takes the allocation rules out of the policy: the matcher's first rules.
+func oldRules(p *domain.Policy) { p.Allocation = nil }
+
 // The same configuration draws the same scenario; another seed another one.
 func TestQualityGenerateIsDeterministic(t *testing.T) {
 	for _, r := range Regimes() {
@@ -259,7 +262,7 @@ func playAll(t *testing.T, sc *Scenario) []Outcome {
 	t.Helper()
 	ctx := context.Background()
 	var outs []Outcome
-	for _, run := range []MatcherRun{{Label: "matcher (old rules)"}, {Label: "matcher (round 1h)", Policy: allocationRules(time.Hour)}} {
+	for _, run := range []MatcherRun{{Label: "matcher (old rules)", Policy: oldRules}, {Label: "matcher (round 1h)", Policy: allocationRules(time.Hour)}} {
 		out, err := Simulate(ctx, sc, run, nil)
 		if err != nil {
 			t.Fatalf("seed %d, %s, %s: %v", sc.Seed, sc.Regime, run.Label, err)
@@ -339,18 +342,28 @@ func TestQualityMatcherOnAHandBuiltDistrict(t *testing.T) {
 		{ID: "o3", Category: first.Category, Capacity: 1, Scope: domain.Scope{Tier: domain.TierStreet, Area: first.Street}, Posted: at(2, 13), ValidFrom: at(5, 0)},
 	}
 	sc.fit = sc.fitting()
-	out, err := Simulate(context.Background(), sc, MatcherRun{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkFeasible(t, sc, out)
-	want := []struct {
-		offer, tier int
-		at          time.Time
-	}{{0, domain.TierCommunity, at(0, 9)}, {2, domain.TierDistrict, at(5, 0)}, {1, domain.TierDistrict, at(2, 12)}}
-	for i, w := range want {
-		if out.Offer[i] != w.offer || out.Tier[i] != w.tier || !out.At[i].Equal(w.at) {
-			t.Errorf("need %d: offer %d at tier %d at %v, want offer %d at tier %d at %v", i+1, out.Offer[i], out.Tier[i], out.At[i], w.offer, w.tier, w.at)
+	// Under the old rules need 1 is proposed o1 at once; under the default policy
+	// (rounds of an hour, spare 2) one free unit is scarce, so need 1 is held for
+	// the round at 10:00, which it wins alone.
+	var out Outcome
+	for _, c := range []struct {
+		run   MatcherRun
+		first time.Time
+	}{{MatcherRun{Label: "old rules", Policy: oldRules}, at(0, 9)}, {MatcherRun{Label: "default policy"}, at(0, 10)}} {
+		var err error
+		out, err = Simulate(context.Background(), sc, c.run, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFeasible(t, sc, out)
+		want := []struct {
+			offer, tier int
+			at          time.Time
+		}{{0, domain.TierCommunity, c.first}, {2, domain.TierDistrict, at(5, 0)}, {1, domain.TierDistrict, at(2, 12)}}
+		for i, w := range want {
+			if out.Offer[i] != w.offer || out.Tier[i] != w.tier || !out.At[i].Equal(w.at) {
+				t.Errorf("%s: need %d: offer %d at tier %d at %v, want offer %d at tier %d at %v", c.run.Label, i+1, out.Offer[i], out.Tier[i], out.At[i], w.offer, w.tier, w.at)
+			}
 		}
 	}
 	ff, err := FirstFit(context.Background(), sc)
@@ -467,7 +480,7 @@ func TestQualitySimulateRefusesABadPolicy(t *testing.T) {
 // Run measures each regime asked with a row per algorithm, the optimum first.
 func TestQualityRunReportsEveryRow(t *testing.T) {
 	rep, err := Run(context.Background(), Options{Needs: 300, Seed: 5, Regimes: []Regime{Interleaved},
-		Matchers: []MatcherRun{{Label: "old"}, {Label: "1h", Policy: allocationRules(time.Hour)}}})
+		Matchers: []MatcherRun{{Label: "old", Policy: oldRules}, {Label: "1h", Policy: allocationRules(time.Hour)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +503,7 @@ func TestQualityRunReportsEveryRow(t *testing.T) {
 // rules and a round of an hour) and the baselines against the optimum.
 func BenchmarkQuality(b *testing.B) {
 	sc := generate(b, Scarce, 5000, 1)
-	runs := []MatcherRun{{Label: "old"}, {Label: "round1h", Policy: allocationRules(time.Hour)}}
+	runs := []MatcherRun{{Label: "old", Policy: oldRules}, {Label: "round1h", Policy: allocationRules(time.Hour)}}
 	var rr RegimeReport
 	for b.Loop() {
 		var err error
