@@ -201,11 +201,14 @@ func overtaken(sc *Scenario, out Outcome) int {
 // unserved (proposed later or never; one proposed at the same time was not left
 // behind).
 func overtakenPastMaxWait(sc *Scenario, out Outcome, bound time.Duration) *PastMaxWait {
-	fitters := make([][]int, len(sc.Offers)) // the needs each offer fits at some time
+	fitters := make([][]int, len(sc.Offers)) // the needs each offer fits at some time, by registration
 	for n, fit := range sc.fit {
 		for _, o := range fit {
 			fitters[o] = append(fitters[o], n)
 		}
+	}
+	for _, f := range fitters {
+		slices.SortStableFunc(f, func(a, b int) int { return sc.Needs[a].Registered.Compare(sc.Needs[b].Registered) })
 	}
 	late := make([]bool, len(sc.Needs))
 	var worst time.Duration
@@ -220,7 +223,10 @@ func overtakenPastMaxWait(sc *Scenario, out Outcome, bound time.Duration) *PastM
 		}
 		for _, w := range fitters[o] {
 			waited := t.Sub(sc.Needs[w].Registered)
-			if w == n || waited <= bound || (out.Offer[w] >= 0 && !out.At[w].After(t)) {
+			if waited <= bound {
+				break // nobody registered later has waited longer than the bound
+			}
+			if out.Offer[w] >= 0 && !out.At[w].After(t) {
 				continue
 			}
 			if !late[w] {
