@@ -9,6 +9,7 @@ import (
 
 // Metrics is how well one algorithm did on one scenario, against the optimum.
 type Metrics struct {
+	// Algorithm names the row: the optimum, a matcher run or a baseline.
 	Algorithm string `json:"algorithm"`
 	// Served counts the needs given an offer; ServedRatio is that ÷ the most needs
 	// any assignment serves.
@@ -40,7 +41,8 @@ type Metrics struct {
 	// PastMaxWait counts the needs overtaken once they had waited past the bound on
 	// waiting; nil for the optimum, which has no time.
 	PastMaxWait *PastMaxWait `json:"overtaken_past_max_wait,omitempty"`
-	Seconds     float64      `json:"seconds"`
+	// Seconds is the algorithm's wall time (the optimum's: both solves).
+	Seconds float64 `json:"seconds"`
 }
 
 // PastMaxWait counts the needs overtaken past a bound on waiting (the goal of
