@@ -19,6 +19,9 @@ type Outcome struct {
 	At []time.Time
 	// Tier is the tier each served need was proposed at.
 	Tier []int
+	// MaxWait is the bound on waiting the algorithm ran under (the max_wait of the
+	// matcher's policy); 0 for none.
+	MaxWait time.Duration
 	// Elapsed is the wall time the algorithm took.
 	Elapsed time.Duration
 }

@@ -87,6 +87,19 @@ func (sc *Scenario) MostLocalTier(need int) int {
 	return best
 }
 
+// MostLocalScope is the lowest scope tier among the offers that fit a need: where
+// the most local supply that could have served it comes from; 0 for a need nothing
+// fits.
+func (sc *Scenario) MostLocalScope(need int) int {
+	best := 0
+	for _, o := range sc.fit[need] {
+		if t := sc.Offers[o].Scope.Tier; best == 0 || t < best {
+			best = t
+		}
+	}
+	return best
+}
+
 // fitting indexes, per need, the offers that fit it, by category and area.
 func (sc *Scenario) fitting() [][]int32 {
 	type slot struct {

@@ -9,6 +9,7 @@ import (
 
 // Metrics is how well one algorithm did on one scenario, against the optimum.
 type Metrics struct {
+	// Algorithm names the row: the optimum, a matcher run or a baseline.
 	Algorithm string `json:"algorithm"`
 	// Served counts the needs given an offer; ServedRatio is that ÷ the most needs
 	// any assignment serves.
@@ -18,8 +19,12 @@ type Metrics struct {
 	Weighted      int64   `json:"weighted"`
 	WeightedRatio float64 `json:"weighted_of_optimum"`
 	// Local is the share of served needs proposed at the most local tier any offer
-	// that fits them allows (Scenario.MostLocalTier).
+	// that fits them allows (Scenario.MostLocalTier): where the decision was taken.
 	Local float64 `json:"most_local_tier_share"`
+	// LocalScope is the share of served needs given an offer whose scope tier is
+	// the lowest among the offers that fit them (Scenario.MostLocalScope): where the
+	// service comes from, whatever the tier it was proposed at.
+	LocalScope float64 `json:"most_local_scope_share"`
 	// TopDecile is the share of the tenth of needs in deepest hardship that is
 	// served; TopDecileRatio that ÷ the optimum's share.
 	TopDecile      float64 `json:"top_decile_served"`
@@ -32,8 +37,27 @@ type Metrics struct {
 	Waits *Waits `json:"waits,omitempty"`
 	// Overtaken counts the needs never served that fitted an offer that was given
 	// to a need registered after them.
-	Overtaken int     `json:"overtaken"`
-	Seconds   float64 `json:"seconds"`
+	Overtaken int `json:"overtaken_never_served"`
+	// PastMaxWait counts the needs overtaken once they had waited past the bound on
+	// waiting; nil for the optimum, which has no time.
+	PastMaxWait *PastMaxWait `json:"overtaken_past_max_wait,omitempty"`
+	// Seconds is the algorithm's wall time (the optimum's: both solves).
+	Seconds float64 `json:"seconds"`
+}
+
+// PastMaxWait counts the needs overtaken past a bound on waiting (the goal of
+// issue 12: no servable need overtaken beyond max_wait).
+type PastMaxWait struct {
+	// BoundHours is the bound measured against: the max_wait the algorithm ran
+	// under, or the scenario's policy's for an algorithm without one.
+	BoundHours float64 `json:"bound_hours"`
+	// Needs counts the needs that, at a moment when they had waited longer than the
+	// bound and were still unserved, fitted a unit (of an offer they fit, valid
+	// then) that was proposed to another need that had not waited longer.
+	Needs int `json:"needs"`
+	// WorstHours is the longest such a need had waited past the bound when it was
+	// overtaken (0 for none).
+	WorstHours float64 `json:"worst_hours"`
 }
 
 // Waits are the times from registration to proposal of one algorithm, in hours.
@@ -52,7 +76,7 @@ type Waits struct {
 // Measure measures an outcome against the optimum (which it may be).
 func Measure(sc *Scenario, opt Optimum, out Outcome) Metrics {
 	m := Metrics{Algorithm: out.Algorithm, Served: out.Served(), Seconds: out.Elapsed.Seconds()}
-	local := 0
+	local, localScope := 0, 0
 	for n, o := range out.Offer {
 		if o < 0 {
 			continue
@@ -61,10 +85,14 @@ func Measure(sc *Scenario, opt Optimum, out Outcome) Metrics {
 		if out.Tier[n] == sc.MostLocalTier(n) {
 			local++
 		}
+		if sc.Offers[o].Scope.Tier == sc.MostLocalScope(n) {
+			localScope++
+		}
 	}
 	m.ServedRatio = ratio(float64(m.Served), float64(opt.MaxServable))
 	m.WeightedRatio = ratio(float64(m.Weighted), float64(opt.Total))
 	m.Local = ratio(float64(local), float64(m.Served))
+	m.LocalScope = ratio(float64(localScope), float64(m.Served))
 	top := sc.TopDecile()
 	m.TopDecile = servedShare(out, top)
 	m.TopDecileRatio = ratio(m.TopDecile, servedShare(opt.Weighted, top))
@@ -72,6 +100,13 @@ func Measure(sc *Scenario, opt Optimum, out Outcome) Metrics {
 	m.Overtaken = overtaken(sc, out)
 	if out.Algorithm != OracleName {
 		m.Waits = waits(sc, out)
+		bound := out.MaxWait
+		if bound <= 0 {
+			bound = sc.MaxWait()
+		}
+		if bound > 0 {
+			m.PastMaxWait = overtakenPastMaxWait(sc, out, bound)
+		}
 	}
 	return m
 }
@@ -160,6 +195,50 @@ func overtaken(sc *Scenario, out Outcome) int {
 		}
 	}
 	return k
+}
+
+// overtakenPastMaxWait finds the needs overtaken past a bound on waiting: at the
+// time a unit of an offer was proposed to a need that had waited no longer than the
+// bound, another need that the offer fitted then had waited longer and was still
+// unserved (proposed later or never; one proposed at the same time was not left
+// behind).
+func overtakenPastMaxWait(sc *Scenario, out Outcome, bound time.Duration) *PastMaxWait {
+	fitters := make([][]int, len(sc.Offers)) // the needs each offer fits at some time, by registration
+	for n, fit := range sc.fit {
+		for _, o := range fit {
+			fitters[o] = append(fitters[o], n)
+		}
+	}
+	for _, f := range fitters {
+		slices.SortStableFunc(f, func(a, b int) int { return sc.Needs[a].Registered.Compare(sc.Needs[b].Registered) })
+	}
+	late := make([]bool, len(sc.Needs))
+	var worst time.Duration
+	k := 0
+	for n, o := range out.Offer {
+		if o < 0 {
+			continue
+		}
+		t := out.At[n]
+		if t.Sub(sc.Needs[n].Registered) > bound || !sc.Offers[o].ValidAt(t) {
+			continue
+		}
+		for _, w := range fitters[o] {
+			waited := t.Sub(sc.Needs[w].Registered)
+			if waited <= bound {
+				break // nobody registered later has waited longer than the bound
+			}
+			if out.Offer[w] >= 0 && !out.At[w].After(t) {
+				continue
+			}
+			if !late[w] {
+				late[w] = true
+				k++
+			}
+			worst = max(worst, waited-bound)
+		}
+	}
+	return &PastMaxWait{BoundHours: bound.Hours(), Needs: k, WorstHours: worst.Hours()}
 }
 
 // waits measures the times from registration to proposal.

@@ -29,6 +29,9 @@ func allocationRules(round time.Duration) func(*domain.Policy) {
 	}
 }
 
+// oldRules takes the allocation rules out of the policy: the matcher's first rules.
+func oldRules(p *domain.Policy) { p.Allocation = nil }
+
 // The same configuration draws the same scenario; another seed another one.
 func TestQualityGenerateIsDeterministic(t *testing.T) {
 	for _, r := range Regimes() {
@@ -259,7 +262,7 @@ func playAll(t *testing.T, sc *Scenario) []Outcome {
 	t.Helper()
 	ctx := context.Background()
 	var outs []Outcome
-	for _, run := range []MatcherRun{{Label: "matcher (old rules)"}, {Label: "matcher (round 1h)", Policy: allocationRules(time.Hour)}} {
+	for _, run := range []MatcherRun{{Label: "matcher (old rules)", Policy: oldRules}, {Label: "matcher (round 1h)", Policy: allocationRules(time.Hour)}} {
 		out, err := Simulate(ctx, sc, run, nil)
 		if err != nil {
 			t.Fatalf("seed %d, %s, %s: %v", sc.Seed, sc.Regime, run.Label, err)
@@ -339,18 +342,28 @@ func TestQualityMatcherOnAHandBuiltDistrict(t *testing.T) {
 		{ID: "o3", Category: first.Category, Capacity: 1, Scope: domain.Scope{Tier: domain.TierStreet, Area: first.Street}, Posted: at(2, 13), ValidFrom: at(5, 0)},
 	}
 	sc.fit = sc.fitting()
-	out, err := Simulate(context.Background(), sc, MatcherRun{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkFeasible(t, sc, out)
-	want := []struct {
-		offer, tier int
-		at          time.Time
-	}{{0, domain.TierCommunity, at(0, 9)}, {2, domain.TierDistrict, at(5, 0)}, {1, domain.TierDistrict, at(2, 12)}}
-	for i, w := range want {
-		if out.Offer[i] != w.offer || out.Tier[i] != w.tier || !out.At[i].Equal(w.at) {
-			t.Errorf("need %d: offer %d at tier %d at %v, want offer %d at tier %d at %v", i+1, out.Offer[i], out.Tier[i], out.At[i], w.offer, w.tier, w.at)
+	// Under the old rules need 1 is proposed o1 at once; under the default policy
+	// (rounds of an hour, spare 2) one free unit is scarce, so need 1 is held for
+	// the round at 10:00, which it wins alone.
+	var out Outcome
+	for _, c := range []struct {
+		run   MatcherRun
+		first time.Time
+	}{{MatcherRun{Label: "old rules", Policy: oldRules}, at(0, 9)}, {MatcherRun{Label: "default policy"}, at(0, 10)}} {
+		var err error
+		out, err = Simulate(context.Background(), sc, c.run, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFeasible(t, sc, out)
+		want := []struct {
+			offer, tier int
+			at          time.Time
+		}{{0, domain.TierCommunity, c.first}, {2, domain.TierDistrict, at(5, 0)}, {1, domain.TierDistrict, at(2, 12)}}
+		for i, w := range want {
+			if out.Offer[i] != w.offer || out.Tier[i] != w.tier || !out.At[i].Equal(w.at) {
+				t.Errorf("%s: need %d: offer %d at tier %d at %v, want offer %d at tier %d at %v", c.run.Label, i+1, out.Offer[i], out.Tier[i], out.At[i], w.offer, w.tier, w.at)
+			}
 		}
 	}
 	ff, err := FirstFit(context.Background(), sc)
@@ -373,8 +386,14 @@ func TestQualityMatcherOnAHandBuiltDistrict(t *testing.T) {
 		t.Errorf("longest wait %+v, want %v", m.Waits, at(5, 0).Sub(at(0, 10)))
 	}
 	// The community offer fits all three: only need 1 got it, at the community tier.
-	if m.Local != 1.0/3 {
-		t.Errorf("local share %.3f, want 1/3", m.Local)
+	if m.Local != 1.0/3 || m.LocalScope != 1.0/3 {
+		t.Errorf("local tier share %.3f, local scope share %.3f, want 1/3 and 1/3", m.Local, m.LocalScope)
+	}
+	// Proposed at the district tier, the community's offer is still the most local
+	// supply: local by scope, not by tier.
+	out.Tier[0] = domain.TierDistrict
+	if m := Measure(sc, opt, out); m.Local != 0 || m.LocalScope != 1.0/3 {
+		t.Errorf("need 1 at the district tier: local tier share %.3f, local scope share %.3f, want 0 and 1/3", m.Local, m.LocalScope)
 	}
 }
 
@@ -448,6 +467,69 @@ func TestQualityMeasure(t *testing.T) {
 	if m.Overtaken != 5 || m.AUC == nil || *m.AUC != 1 || m.WeightedRatio != 1 || m.TopDecileRatio != 1 {
 		t.Errorf("the neediest five: overtaken %d, AUC %v, weighted %.3f, top decile %.3f", m.Overtaken, m.AUC, m.WeightedRatio, m.TopDecileRatio)
 	}
+	// No max_wait of its own: measured against the scenario's policy's 14 days,
+	// which nobody waits here.
+	if p := m.PastMaxWait; p == nil || p.BoundHours != 336 || p.Needs != 0 || p.WorstHours != 0 {
+		t.Errorf("past the policy's max_wait: %+v, want nobody against 336 h", p)
+	}
+	// Under a max_wait of an hour the first five (registered 08:00 to 12:00) are
+	// overdue when the last five take the units at their registration (13:00 to
+	// 17:00): need a waited 9 h by 17:00, 8 h past the bound. Need e (12:00) waited
+	// exactly the bound at 13:00, and longer from 14:00.
+	out.MaxWait = time.Hour
+	if p := Measure(sc, opt, out).PastMaxWait; p == nil || p.BoundHours != 1 || p.Needs != 5 || p.WorstHours != 8 {
+		t.Errorf("past a max_wait of an hour: %+v, want 5 needs, the worst 8 h past", p)
+	}
+	// A need served at the same time is not left behind, nor one served before; one
+	// the offer did not fit then (not yet registered) is not overtaken.
+	out = newOutcome("test", len(sc.Needs))
+	out.MaxWait = time.Hour
+	for n := range 5 {
+		out.Offer[n], out.Tier[n], out.At[n] = 0, domain.TierDistrict, at(0, 13)
+	}
+	out.Offer[5], out.Offer[6], out.At[5], out.At[6] = -1, -1, time.Time{}, time.Time{}
+	if p := Measure(sc, opt, out).PastMaxWait; p == nil || p.Needs != 0 {
+		t.Errorf("overdue needs served with the others: %+v, want nobody overtaken", p)
+	}
+	// The optimum has no time: no such count.
+	if p := Measure(sc, opt, opt.Weighted).PastMaxWait; p != nil {
+		t.Errorf("the optimum's overtaken past max_wait: %+v, want none", p)
+	}
+}
+
+// The goal of issue 12, an invariant of the matcher: under the default policy no
+// servable need that has waited past max_wait is overtaken, in any regime. Without
+// a bound some are, in the regimes where supply arrives over the month, so the
+// measure sees them.
+func TestQualityMatcherOvertakesNobodyPastMaxWait(t *testing.T) {
+	ctx := context.Background()
+	for _, seed := range []uint64{1, 2} {
+		for _, r := range Regimes() {
+			sc := generate(t, r, 1000, seed)
+			opt, err := Oracle(sc)
+			if err != nil {
+				t.Fatalf("seed %d, %s: %v", seed, r, err)
+			}
+			noBound := func(p *domain.Policy) { p.Allocation.MaxWait = 0 }
+			for _, run := range []MatcherRun{{Label: "default policy"}, {Label: "no max_wait", Policy: noBound}} {
+				out, err := Simulate(ctx, sc, run, nil)
+				if err != nil {
+					t.Fatalf("seed %d, %s, %s: %v", seed, r, run.Label, err)
+				}
+				p := Measure(sc, opt, out).PastMaxWait
+				if p == nil || p.BoundHours != 336 {
+					t.Fatalf("seed %d, %s, %s: past max_wait %+v, want a count against 336 h", seed, r, run.Label, p)
+				}
+				switch {
+				case run.Policy == nil && p.Needs != 0:
+					t.Errorf("seed %d, %s, default policy: %d needs overtaken past max_wait, the worst %.1f h past it (go run ./cmd/tierlink quality --needs 1000 --seed %d --regimes %s)",
+						seed, r, p.Needs, p.WorstHours, seed, r)
+				case run.Policy != nil && (r == Interleaved || r == SupplyAfterDemand) && p.Needs == 0:
+					t.Errorf("seed %d, %s, no max_wait: nobody overtaken past 336 h, want some", seed, r)
+				}
+			}
+		}
+	}
 }
 
 // A policy the matcher would refuse is an error, not a silent run on the old rules.
@@ -467,7 +549,7 @@ func TestQualitySimulateRefusesABadPolicy(t *testing.T) {
 // Run measures each regime asked with a row per algorithm, the optimum first.
 func TestQualityRunReportsEveryRow(t *testing.T) {
 	rep, err := Run(context.Background(), Options{Needs: 300, Seed: 5, Regimes: []Regime{Interleaved},
-		Matchers: []MatcherRun{{Label: "old"}, {Label: "1h", Policy: allocationRules(time.Hour)}}})
+		Matchers: []MatcherRun{{Label: "old", Policy: oldRules}, {Label: "1h", Policy: allocationRules(time.Hour)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +572,7 @@ func TestQualityRunReportsEveryRow(t *testing.T) {
 // rules and a round of an hour) and the baselines against the optimum.
 func BenchmarkQuality(b *testing.B) {
 	sc := generate(b, Scarce, 5000, 1)
-	runs := []MatcherRun{{Label: "old"}, {Label: "round1h", Policy: allocationRules(time.Hour)}}
+	runs := []MatcherRun{{Label: "old", Policy: oldRules}, {Label: "round1h", Policy: allocationRules(time.Hour)}}
 	var rr RegimeReport
 	for b.Loop() {
 		var err error

@@ -157,7 +157,8 @@ func (r Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "\n== %s: %d needs, %d offers, capacity %d (%.0f %% of demand); %d servable, at most %d served together; optimum %d; %d edges\n",
 			rr.Regime, rr.Needs, rr.Offers, rr.Capacity, 100*rr.CapacityRatio, rr.Servable, rr.MaxServable, rr.Optimum, rr.Edges)
 		fmt.Fprintf(&b, "   categories with capacity ≥ demand: %s\n", listOrNone(rr.Plentiful))
-		rows := [][]string{{"algorithm", "served", "/max", "weighted/opt", "local", "top10%", "/opt", "AUC", "longest", "median", "p90", "median(pl)", "p90(pl)", "overtaken", "time"}}
+		rows := [][]string{{"algorithm", "served", "/max", "weighted/opt", "local tier", "local scope", "top10%", "/opt", "AUC", "longest", "median", "p90", "median(pl)", "p90(pl)",
+			"overtaken (never served)", "overtaken past max_wait", "worst lateness", "time"}}
 		for _, m := range rr.Rows {
 			auc := "-"
 			if m.AUC != nil {
@@ -170,15 +171,62 @@ func (r Report) WriteTable(w io.Writer) error {
 					mpl, ppl = hours(*m.Waits.MedianPlentiful), hours(*m.Waits.P90Plentiful)
 				}
 			}
+			past, worst := "-", "-"
+			if p := m.PastMaxWait; p != nil {
+				past = fmt.Sprint(p.Needs)
+				if p.Needs > 0 {
+					worst = hours(p.WorstHours)
+				}
+			}
 			rows = append(rows, []string{m.Algorithm, fmt.Sprint(m.Served), fmt.Sprintf("%.3f", m.ServedRatio), fmt.Sprintf("%.3f", m.WeightedRatio),
-				fmt.Sprintf("%.3f", m.Local), fmt.Sprintf("%.3f", m.TopDecile), fmt.Sprintf("%.3f", m.TopDecileRatio), auc,
-				longest, median, p90, mpl, ppl, fmt.Sprint(m.Overtaken), fmt.Sprintf("%.1fs", m.Seconds)})
+				fmt.Sprintf("%.3f", m.Local), fmt.Sprintf("%.3f", m.LocalScope), fmt.Sprintf("%.3f", m.TopDecile), fmt.Sprintf("%.3f", m.TopDecileRatio), auc,
+				longest, median, p90, mpl, ppl, fmt.Sprint(m.Overtaken), past, worst, fmt.Sprintf("%.1fs", m.Seconds)})
 		}
 		writeColumns(&b, rows)
 	}
+	b.WriteString(Legend)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// Legend explains the columns of WriteTable's tables; it ends them.
+const Legend = `
+Columns
+-------
+served          needs proposed an offer
+/max            served ÷ the most needs any assignment serves (optimum with every edge worth 1)
+weighted/opt    Σ (hardship + urgency points) served ÷ the weighted optimum
+local tier      share of served needs proposed at the most local tier possible: the tier of
+                their most local fitting offer (at least the street when the community does
+                not link the category); where the decision was taken. The matcher proposes
+                a waitlisted need at the district tier even with its community's offer; the
+                baselines and the optimum count the offer's scope tier (or the district
+                below the need's first tier)
+local scope     share of served needs given an offer whose scope tier is the lowest among
+                the offers that fit them: where the service comes from
+top10%          share of the tenth of needs in deepest hardship that is served; /opt: ÷ the
+                optimum's
+AUC             P(hardship of a served need > that of an unserved one), servable needs only,
+                ties half; 0.5 = chance
+longest         longest wait of a servable need (to its proposal, or to the month's end if
+                never served)
+median, p90     registration → proposal of served needs; (pl): only categories with
+                capacity ≥ demand
+overtaken (never served)
+                needs never served that fitted an offer given to a need registered after them
+overtaken past max_wait
+                needs that, at a moment when they had waited longer than max_wait and were
+                still unserved, fitted a unit (of an offer they fit, valid then) that was
+                proposed to a need that had not waited longer than max_wait; measured
+                against the row's own max_wait, or for rows without one (old rules, no
+                max_wait, the baselines) the scenario policy's (the default's 336h); "-"
+                for the optimum, which has no time
+worst lateness  the longest such a need had waited past max_wait when it was overtaken
+time            wall time of the algorithm (the optimum: both solves)
+
+The optimum's local shares and overtaken count depend on which of several optimal
+assignments the solver returns; only its totals are unique.
+`
 
 func listOrNone(xs []string) string {
 	if len(xs) == 0 {
@@ -190,7 +238,7 @@ func listOrNone(xs []string) string {
 // hours renders a wait in hours readably: minutes under an hour, days from two days.
 func hours(h float64) string {
 	switch {
-	case h < 1:
+	case h*60 < 59.5: // not "60m"
 		return fmt.Sprintf("%.0fm", h*60)
 	case h < 48:
 		return fmt.Sprintf("%.1fh", h)

@@ -271,6 +271,15 @@ func (sc *Scenario) Value(need int) int64 {
 	return int64(n.Hardship + sc.Reference.Policy.UrgencyPoints[n.Urgency])
 }
 
+// MaxWait is the bound on waiting of the scenario's policy (Allocation.MaxWait);
+// 0 for none.
+func (sc *Scenario) MaxWait() time.Duration {
+	if a := sc.Reference.Policy.Allocation; a != nil {
+		return time.Duration(a.MaxWait)
+	}
+	return 0
+}
+
 // targets returns the capacity ÷ demand the regime intends for each category.
 func targets(r Regime, rng *rand.Rand, demand map[string]int) map[string]float64 {
 	cats := make([]string, 0, len(demand))

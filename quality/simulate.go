@@ -134,6 +134,11 @@ func newSim(sc *Scenario, run MatcherRun) (*sim, error) {
 	policy.UrgencyPoints = maps.Clone(policy.UrgencyPoints)
 	policy.Hardship.Dimensions = maps.Clone(policy.Hardship.Dimensions)
 	policy.Hardship.Groups = maps.Clone(policy.Hardship.Groups)
+	if a := policy.Allocation; a != nil {
+		c := *a
+		c.Rounds = maps.Clone(a.Rounds)
+		policy.Allocation = &c
+	}
 	if run.Policy != nil {
 		run.Policy(&policy)
 	}
@@ -144,6 +149,9 @@ func newSim(sc *Scenario, run MatcherRun) (*sim, error) {
 	s := &sim{sc: sc, m: matching.New(), reg: domain.NewRegistry(), versions: map[domain.AggregateRef]int64{},
 		needIndex: make(map[string]int, len(sc.Needs)), offerIdx: make(map[string]int, len(sc.Offers)),
 		out: newOutcome(label, len(sc.Needs))}
+	if policy.Allocation != nil {
+		s.out.MaxWait = time.Duration(policy.Allocation.MaxWait)
+	}
 	for i, n := range sc.Needs {
 		s.needIndex[n.ID] = i
 	}

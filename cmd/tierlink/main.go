@@ -29,7 +29,7 @@ Usage:
   tierlink surge [--needs 1000000] [--offers 100000] [--json FILE] [--svg FILE]
                                            (a city-wide lockdown day on an empty Redis)
   tierlink quality [--needs 10000] [--seed 1] [--regimes balanced,scarce,...] [--rules allocation|old]
-                   [--round 1h|1m,1h,24h] [--max-wait 336h] [--json]
+                   [--round 1h|1m,1h,24h] [--max-wait 336h|0s,168h,336h] [--spare 2] [--json]
                                            (the matcher against the exact offline optimum and
                                             two online baselines, on seeded district months)
 

@@ -22,8 +22,8 @@ func qualityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	seed := fs.Uint64("seed", 1, "seed of the scenarios")
 	regimes := fs.String("regimes", "all", "regimes to measure, comma-separated: balanced, scarce, very-scarce, interleaved, supply-after-demand (all: every one)")
 	rounds := fs.String("round", "1h", "allocation round of every category (Allocation.Rounds[\"*\"]); a comma list such as 1m,1h,24h prints one matcher row per round")
-	maxWait := fs.Duration("max-wait", 336*time.Hour, "the policy's bound on waiting (Allocation.MaxWait; 0 for none)")
-	spare := fs.Int("spare", 0, "the policy's spare units (Allocation.Spare)")
+	maxWait := fs.String("max-wait", "336h", "the policy's bound on waiting (Allocation.MaxWait; 0s for none); a comma list such as 0s,168h,336h prints one matcher row per round and bound")
+	spare := fs.Int("spare", 2, "the policy's spare units (Allocation.Spare)")
 	rules := fs.String("rules", "allocation", "the matcher's rules: allocation (the policy's Allocation as set by --round, --max-wait, --spare) or old (a policy without Allocation)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
 	if err := fs.Parse(args); err != nil {
@@ -72,8 +72,8 @@ func qualityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // matcherRuns turns the rule flags into the matcher's runs: one without Allocation
-// for the old rules, or one per round length.
-func matcherRuns(fs *flag.FlagSet, rules, rounds string, maxWait time.Duration, spare int) ([]quality.MatcherRun, error) {
+// for the old rules, or one per round length and max_wait.
+func matcherRuns(fs *flag.FlagSet, rules, rounds, maxWait string, spare int) ([]quality.MatcherRun, error) {
 	switch rules {
 	case "old":
 		var set []string
@@ -90,31 +90,60 @@ func matcherRuns(fs *flag.FlagSet, rules, rounds string, maxWait time.Duration, 
 	default:
 		return nil, fmt.Errorf("quality: --rules is old or allocation, got %q", rules)
 	}
-	if maxWait < 0 || maxWait > 365*24*time.Hour {
-		return nil, fmt.Errorf("quality: --max-wait from 0s (no bound) to 8760h, got %v", maxWait)
-	}
 	if spare < 0 || spare > domain.MaxSpare {
 		return nil, fmt.Errorf("quality: --spare from 0 to %d, got %d", domain.MaxSpare, spare)
 	}
+	roundList, err := durations(rounds, 0, domain.MaxRound)
+	if err != nil {
+		return nil, fmt.Errorf("quality: --round takes durations from 0s to %v, such as 1h or 1m,1h,24h; got %w", domain.MaxRound, err)
+	}
+	waitList, err := durations(maxWait, 0, 365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("quality: --max-wait takes durations from 0s (no bound) to 8760h, such as 336h or 0s,168h,336h; got %w", err)
+	}
 	var runs []quality.MatcherRun
-	for _, s := range strings.Split(rounds, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || d < 0 || d > domain.MaxRound {
-			return nil, fmt.Errorf("quality: --round takes durations from 0s to %v, such as 1h or 1m,1h,24h; got %q", domain.MaxRound, s)
+	for _, d := range roundList {
+		for _, w := range waitList {
+			bound := "no max_wait"
+			if w > 0 {
+				bound = "max_wait " + days(w)
+			}
+			runs = append(runs, quality.MatcherRun{Label: "matcher (round " + shortDuration(d) + ", " + bound + ")", Policy: func(p *domain.Policy) {
+				p.Allocation = &domain.Allocation{Rounds: map[string]domain.Duration{"*": domain.Duration(d)}, Spare: spare, MaxWait: domain.Duration(w)}
+			}})
 		}
-		runs = append(runs, quality.MatcherRun{Label: "matcher (round " + shortDuration(d) + ")", Policy: func(p *domain.Policy) {
-			p.Allocation = &domain.Allocation{Rounds: map[string]domain.Duration{"*": domain.Duration(d)}, Spare: spare, MaxWait: domain.Duration(maxWait)}
-		}})
 	}
 	return runs, nil
 }
 
+// durations parses a comma list of durations, each from lo to hi.
+func durations(list string, lo, hi time.Duration) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, s := range strings.Split(list, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < lo || d > hi {
+			return nil, fmt.Errorf("%q", s)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // describeRules says which rules the matcher's rows ran with.
-func describeRules(rules, rounds string, maxWait time.Duration, spare int) string {
+func describeRules(rules, rounds, maxWait string, spare int) string {
 	if rules == "old" {
 		return "old (a policy without allocation rules)"
 	}
-	return fmt.Sprintf("allocation, rounds %s, max_wait %s, spare %d", rounds, shortDuration(maxWait), spare)
+	return fmt.Sprintf("allocation, rounds %s, max_wait %s, spare %d", strings.ReplaceAll(rounds, " ", ""), strings.ReplaceAll(maxWait, " ", ""), spare)
+}
+
+// days writes a duration of whole days as days (336h: 14d), any other as
+// shortDuration does.
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return shortDuration(d)
 }
 
 // shortDuration writes a duration without its zero parts: 1h, 90m, 336h.
