@@ -85,6 +85,7 @@ func (m *Matcher) applyReference(p domain.ReferencePublished) {
 	if (m.rules() != nil) != before {
 		m.reorderCandidates()
 	}
+	m.indexAges()
 	for _, st := range p.District.Streets {
 		for _, c := range st.Communities {
 			if com, err := ref.Geography.Community(c.Code); err == nil {

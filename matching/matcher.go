@@ -127,6 +127,7 @@ type Matcher struct {
 	// aged indexes the pool of waiting needs (waits) by registration, for max_wait.
 	holds *btree.BTreeG[*need]
 	aged  map[slot]*btree.BTreeG[*need]
+	byAge bool // whether aged is kept: while the policy has a max_wait
 	// ending holds the offers with an end date, by it; starting those not yet valid, by start.
 	ending, starting *btree.BTreeG[*offer]
 	// now is the time of the last clock tick read; latest the latest time of any

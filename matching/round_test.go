@@ -18,6 +18,12 @@ type bench struct {
 
 func newBench(t testing.TB, alloc *domain.Allocation, caps map[string][]string) *bench {
 	b := &bench{t: t, m: New(), versions: map[string]int64{}}
+	b.publish(alloc, caps)
+	return b
+}
+
+// publish publishes the bench's district with a policy's allocation rules.
+func (b *bench) publish(alloc *domain.Allocation, caps map[string][]string) {
 	street := func(code string, coms ...string) domain.StreetNode {
 		st := domain.StreetNode{Code: code, Name: domain.Text{Zh: code, En: code}}
 		for _, c := range coms {
@@ -40,7 +46,6 @@ func newBench(t testing.TB, alloc *domain.Allocation, caps map[string][]string) 
 			Allocation:        alloc,
 		},
 	})
-	return b
 }
 
 // apply feeds one event at t0 plus minutes, and the decisions' own events back.
@@ -284,5 +289,25 @@ func TestHeldNeedNeverWaitsPastMaxWait(t *testing.T) {
 	ds = b.apply(domain.AggregateNeed, "first", 121, domain.ReferralDeclined{ReferralID: ref, OfferID: "o", Reason: domain.DeclineNotSuitable})
 	if len(ds) != 1 || ds[0].Hold || ds[0].OfferID != "o2" {
 		t.Fatalf("a need past max_wait matched again: %+v; want o2 proposed at once", ds)
+	}
+}
+
+// TestRulesPublishedLaterApplyFromThere: a district matched under the first rules
+// publishes a policy with the allocation rules; from that entry on, the waiting
+// needs are indexed by age (the overdue one goes first) and the candidates are
+// ranked least flexible first.
+func TestRulesPublishedLaterApplyFromThere(t *testing.T) {
+	b := newBench(t, nil, map[string][]string{"c1": {"material_aid"}})
+	day := 24 * 60
+	b.need("m-old", "c2", 0, 10)
+	b.need("m-new", "c2", 20*day, 90)
+	b.offer("m-open", 20*day, inC1, 5, domain.Eligibility{}, t0)
+	b.offer("m-elderly", 20*day, inC1, 1, domain.Eligibility{TargetGroups: []domain.TargetGroup{domain.GroupElderly}}, t0)
+	b.publish(&domain.Allocation{MaxWait: domain.Duration(14 * 24 * time.Hour)}, map[string][]string{"c1": {"material_aid"}})
+	if ds := b.offer("m-o", 20*day+1, inS1, 1, domain.Eligibility{}, t0); len(ds) != 1 || ds[0].NeedID != "m-old" {
+		t.Fatalf("the new unit went to %+v; want the overdue need", ds)
+	}
+	if ds := b.need("m-c1", "c1", 20*day+2, 50, domain.GroupElderly); len(ds) != 1 || ds[0].OfferID != "m-elderly" {
+		t.Fatalf("the elderly need in c1: %+v; want the offer restricted to the elderly", ds)
 	}
 }

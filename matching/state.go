@@ -127,12 +127,39 @@ func (m *Matcher) pool(n *need) {
 			m.waits[s] = t
 		}
 		t.ReplaceOrInsert(n)
-		a := m.aged[s]
-		if a == nil {
-			a = btree.NewG(16, ageLess)
-			m.aged[s] = a
+		if m.byAge {
+			m.age(s, n)
 		}
-		a.ReplaceOrInsert(n)
+	}
+}
+
+// age indexes a waiting need by registration under one of its areas.
+func (m *Matcher) age(s slot, n *need) {
+	a := m.aged[s]
+	if a == nil {
+		a = btree.NewG(16, ageLess)
+		m.aged[s] = a
+	}
+	a.ReplaceOrInsert(n)
+}
+
+// indexAges keeps the waiting needs indexed by registration exactly while the
+// policy bounds waiting (max_wait), rebuilding the index when that changes.
+func (m *Matcher) indexAges() {
+	want := m.rules() != nil && m.rules().MaxWait > 0
+	if want == m.byAge {
+		return
+	}
+	m.byAge = want
+	clear(m.aged)
+	if !want {
+		return
+	}
+	for s, t := range m.waits {
+		t.Ascend(func(n *need) bool {
+			m.age(s, n)
+			return true
+		})
 	}
 }
 
