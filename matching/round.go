@@ -70,11 +70,18 @@ func (m *Matcher) scarce(n *need, tier int) (time.Time, int, int) {
 	if round <= 0 || a.Overdue(n.registered, m.latest) {
 		return time.Time{}, 0, 0 // a need past max_wait goes first: at once
 	}
+	// The free units that fit it: reading stops once they exceed every need that
+	// could compete (the pool under its area) by more than the spare.
+	pool := m.waits[slot{n.category, tier, n.areas[tier]}]
+	enough := a.Spare
+	if pool != nil {
+		enough += pool.Len()
+	}
 	var fitting []*offer
 	free := 0
 	for _, t := range domain.CandidateTiers(tier) {
 		tree := m.cands[slot{n.category, t, n.areas[t]}]
-		if tree == nil {
+		if tree == nil || free > enough {
 			continue
 		}
 		tree.Ascend(func(o *offer) bool {
@@ -82,11 +89,11 @@ func (m *Matcher) scarce(n *need, tier int) (time.Time, int, int) {
 				fitting = append(fitting, o)
 				free += o.Free
 			}
-			return free <= a.Spare+MaxRoundNeeds
+			return free <= enough
 		})
 	}
 	competing := 0
-	if pool := m.waits[slot{n.category, tier, n.areas[tier]}]; pool != nil && free <= a.Spare+pool.Len() {
+	if pool != nil && free <= enough {
 		pool.Ascend(func(x *need) bool {
 			if x != n && slices.ContainsFunc(fitting, func(o *offer) bool { return m.reaches(x, o) }) {
 				competing++
@@ -196,14 +203,15 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 	// no free unit take no part.
 	var needs []*need
 	seen := map[*need]bool{}
-	var bare []*need // held needs that reach no free unit any more
+	var bare []*need     // held needs that reach no free unit any more
+	var reach [][]*offer // the offers each need of the round reaches
 	take := func(n *need) bool {
 		if seen[n] || len(needs) >= MaxRoundNeeds {
 			return len(needs) < MaxRoundNeeds
 		}
 		seen[n] = true
-		if slices.ContainsFunc(offers, func(o *offer) bool { return m.reaches(n, o) }) {
-			needs = append(needs, n)
+		if r := m.reachable(n); len(r) > 0 {
+			needs, reach = append(needs, n), append(reach, r)
 		} else if n.state == needHeld {
 			bare = append(bare, n)
 		}
@@ -238,11 +246,9 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 		if late {
 			w += overdueBonus
 		}
-		for j, o := range offers {
-			if m.reaches(n, o) {
-				tier := proposalTier(n.tier, o.scope.Tier)
-				edges = append(edges, allocation.Edge{Need: i, Offer: j, Value: w*k1 + localities - 1 - locality(tier, o.scope.Tier)})
-			}
+		for _, o := range reach[i] {
+			tier := proposalTier(n.tier, o.scope.Tier)
+			edges = append(edges, allocation.Edge{Need: i, Offer: index[o], Value: w*k1 + localities - 1 - locality(tier, o.scope.Tier)})
 		}
 	}
 	chosen, err := allocation.Solve(len(needs), capacity, edges)
@@ -256,7 +262,7 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 			capacity[edges[e].Offer]--
 		}
 	}
-	m.leastFlexible(needs, assigned, capacity, offers, index)
+	m.leastFlexible(needs, reach, assigned, capacity, index)
 	unserved, highest := len(left), 0
 	for i := range needs {
 		if assigned[i] == nil {
@@ -277,13 +283,7 @@ func (m *Matcher) round(category, district string, cause domain.Event) []Decisio
 			for t := n.tier; t < tier; t++ {
 				d.Escalations = append(d.Escalations, Escalation{From: t, To: t + 1, Reason: domain.EscalatedOutranked})
 			}
-			fits := 0
-			for _, x := range offers {
-				if m.reaches(n, x) {
-					fits++
-				}
-			}
-			d.Tier, d.Rule, d.Candidates, d.Considered = tier, RuleRound, fits, []string{o.ID}
+			d.Tier, d.Rule, d.Candidates, d.Considered = tier, RuleRound, len(reach[i]), []string{o.ID}
 			d.Round = &domain.RoundOutcome{Competing: len(needs) + len(left), Units: units, Priority: pts[i], Overdue: overdue[i], Unserved: unserved, HighestUnserved: highest}
 			m.propose(n, o, &d)
 			ds = append(ds, d)
@@ -319,18 +319,18 @@ func (m *Matcher) waitlist(n *need, up, reason domain.EscalationReason, cause do
 // leastFlexible moves each winner, best ranked first, to the least flexible offer
 // that is as good for it (same proposal tier and scope) and still has a unit left,
 // so that broad supply stays for the needs only it can serve.
-func (m *Matcher) leastFlexible(needs []*need, assigned []*offer, left []int, offers []*offer, index map[*offer]int) {
+func (m *Matcher) leastFlexible(needs []*need, reach [][]*offer, assigned []*offer, left []int, index map[*offer]int) {
 	for i, n := range needs {
 		cur := assigned[i]
 		if cur == nil {
 			continue
 		}
 		tier := proposalTier(n.tier, cur.scope.Tier)
-		for _, o := range offers {
+		for _, o := range reach[i] { // least flexible first
 			if !flexLess(o, cur) {
 				break
 			}
-			if left[index[o]] > 0 && o.scope.Tier == cur.scope.Tier && proposalTier(n.tier, o.scope.Tier) == tier && m.reaches(n, o) {
+			if left[index[o]] > 0 && o.scope.Tier == cur.scope.Tier && proposalTier(n.tier, o.scope.Tier) == tier {
 				left[index[o]]--
 				left[index[cur]]++
 				assigned[i] = o
@@ -338,4 +338,23 @@ func (m *Matcher) leastFlexible(needs []*need, assigned []*offer, left []int, of
 			}
 		}
 	}
+}
+
+// reachable lists the free units' offers a need may take, least flexible first:
+// those of its category scoped to one of its areas that fit it now and were not
+// declined for it (reaches), read from the candidate trees of its areas.
+func (m *Matcher) reachable(n *need) []*offer {
+	var out []*offer
+	for t := domain.TierCommunity; t <= domain.TierDistrict; t++ {
+		if tree := m.cands[slot{n.category, t, n.areas[t]}]; tree != nil {
+			tree.Ascend(func(o *offer) bool {
+				if !n.declined[o.ID] && o.FitsAt(n.groups, m.latest) {
+					out = append(out, o)
+				}
+				return true
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return flexLess(out[i], out[j]) })
+	return out
 }
