@@ -227,7 +227,7 @@ func (l *Loop) refuseStale(e domain.Event) error {
 		for i, r := range rest {
 			ds[i] = r.d
 		}
-		l.log.Info("decision stale: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
+		l.log.Debug("decision stale: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
 			"command", p.events[0].CommandID, "correlation_id", p.d.Cause.CorrelationID, "changed_by", e.ID)
 		affected, redo := l.core.TakeBack(p.d, ds, e)
 
@@ -348,7 +348,7 @@ func (l *Loop) settle() error {
 			in[p] = true
 		case errors.Is(err, ErrStale):
 			p.refused = true
-			l.log.Info("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
+			l.log.Debug("decision refused: the need or offer changed; it waits for that change", "need", p.d.NeedID, "offer", p.d.OfferID,
 				"correlation_id", p.d.Cause.CorrelationID, "err", err)
 		default:
 			return err
