@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,20 +115,30 @@ func (r remoteEngine) Settle(ctx context.Context) error {
 	return nil
 }
 
+const demoUsage = `Usage:
+  tierlink demo [flags]
+
+Plays the demo district's last days against a tierlink serve already running on
+the same REDIS_URL, then prints tokens to sign in with. (tierlink serve --demo does
+the same in one process, on the embedded store.)
+`
+
 // demoCmd plays the demo against a running tierlink: it publishes the demo
 // district's geography as an operator, then registers, answers and serves through
 // the application, on the Redis of REDIS_URL.
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommand("demo", demoUsage, stdout)
 	seed := fs.Uint64("seed", 1, "the demo's seed")
 	days := fs.Int("days", demo.DefaultDays, "how many days of activity to play (at once: against a running server the demo acts now)")
 	perDay := fs.Int("households-per-day", 60, "households registered on a weekday")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("demo takes no arguments, got %q", fs.Args())
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	if *days < 1 || *days > 366 || *perDay < 1 {
+		return invalid("demo: --days from 1 to 366 and --households-per-day of 1 or more, got %d and %d", *days, *perDay)
 	}
 	client, err := redisFromEnv("demo", "the Redis of the running tierlink serve that the demo plays on; or run tierlink serve --demo")
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,10 +25,17 @@ type loadResult struct {
 	At    time.Time `json:"at"`
 }
 
+const loadUsage = `Usage:
+  tierlink load [flags]
+
+Drives a running tierlink's API (--url) with households, needs and offers, and
+measures it beside the raw limits of its Redis (REDIS_URL, the one it serves from:
+the load issues its tokens there and times the matcher's decisions in the log).
+`
+
 // loadCmd drives a running tierlink's API and measures it beside the raw Redis limits.
 func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommand("load", loadUsage, stdout)
 	url := fs.String("url", "http://127.0.0.1:8080", "the running tierlink's API")
 	clients := fs.Int("clients", 8, "concurrent clients")
 	duration := fs.Duration("duration", 10*time.Second, "how long to send commands")
@@ -41,21 +47,21 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	raw := fs.Bool("raw", true, "measure the raw Redis limits (XADD, Lua append, XREADGROUP, XRANGE + decode) after the load, for --duration each")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file, to compare runs")
 	baseline := fs.String("baseline", "", "a JSON file an earlier run wrote: print this run's figures beside it")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("load takes no arguments, got %q", fs.Args())
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	base, err := readBaseline(*baseline)
 	if err != nil {
 		return err
 	}
 	if *batch < 1 || *batch > 500 {
-		return fmt.Errorf("load: --batch from 1 to 500, got %d", *batch)
+		return invalid("load: --batch from 1 to 500, got %d", *batch)
 	}
 	if *clients < 1 || *clients > 1024 || *duration < time.Second || *rate < 0 || *offerOneIn < 1 || *drain < 0 {
-		return fmt.Errorf("load: --clients from 1 to 1024, --duration of 1s or more, --rate of 0 or more, --offer-one-in of 1 or more; got %d, %v, %v, %d",
+		return invalid("load: --clients from 1 to 1024, --duration of 1s or more, --rate of 0 or more, --offer-one-in of 1 or more; got %d, %v, %v, %d",
 			*clients, *duration, *rate, *offerOneIn)
 	}
 	client, err := redisFromEnv("load", "for its tokens, to time the matcher's decisions in the log, and to measure the raw limits beside it")

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -15,17 +15,40 @@ import (
 	"github.com/tierlink/tierlink/infra/reference"
 )
 
+const projectionsUsage = `Usage:
+  tierlink projections rebuild
+
+Rebuilds the read models of every district from the event log on the Redis of
+REDIS_URL; a tierlink serving from it goes on answering from the old ones meanwhile.
+`
+
 // projectionsCmd rebuilds the read models.
 func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 || args[0] != "rebuild" {
-		fmt.Fprintln(stderr, "Usage: tierlink projections rebuild   (on the Redis of REDIS_URL)")
-		return errors.New("projections: the one action is rebuild")
+	if len(args) == 0 {
+		return misused(projectionsUsage, "projections: name the action: rebuild")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, projectionsUsage)
+		return flag.ErrHelp
+	}
+	if args[0] != "rebuild" {
+		return misused(projectionsUsage, "projections: unknown action %q: the one action is rebuild", args[0])
+	}
+	fs := newCommand("projections rebuild", projectionsUsage, stdout)
+	if err := fs.parse(args[1:]); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	client, err := redisFromEnv("projections rebuild", "whose read models to rebuild")
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	if err := ping(ctx, client); err != nil {
+		return fmt.Errorf("projections rebuild: %w", err)
+	}
 	ref, err := reference.Default()
 	if err != nil {
 		return err

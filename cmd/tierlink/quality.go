@@ -13,11 +13,18 @@ import (
 	"github.com/tierlink/tierlink/quality"
 )
 
+const qualityUsage = `Usage:
+  tierlink quality [flags]
+
+Measures the matcher's sharing of supply against the exact offline optimum and two
+online baselines (first-fit, balance), on seeded months of the Changning district;
+needs no Redis.
+`
+
 // qualityCmd measures the matcher's sharing of supply against the exact offline
 // optimum and two online baselines, on seeded scenarios of the Changning district.
 func qualityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("quality", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommand("quality", qualityUsage, stdout)
 	needs := fs.Int("needs", 10_000, "needs registered in each regime's month")
 	seed := fs.Uint64("seed", 1, "seed of the scenarios")
 	regimes := fs.String("regimes", "all", "regimes to measure, comma-separated: balanced, scarce, very-scarce, interleaved, supply-after-demand (all: every one)")
@@ -26,26 +33,26 @@ func qualityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	spare := fs.Int("spare", 2, "the policy's spare units (Allocation.Spare)")
 	rules := fs.String("rules", "allocation", "the matcher's rules: allocation (the policy's Allocation as set by --round, --max-wait, --spare) or old (a policy without Allocation)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("quality takes no arguments, got %q", fs.Args())
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if *needs < quality.MinNeeds || *needs > quality.MaxNeeds {
-		return fmt.Errorf("quality: --needs from %d to %d, got %d", quality.MinNeeds, quality.MaxNeeds, *needs)
+		return invalid("quality: --needs from %d to %d, got %d", quality.MinNeeds, quality.MaxNeeds, *needs)
 	}
 	opts := quality.Options{Needs: *needs, Seed: *seed}
 	if *regimes != "all" {
 		for _, name := range strings.Split(*regimes, ",") {
 			r, err := quality.ParseRegime(strings.TrimSpace(name))
 			if err != nil {
-				return fmt.Errorf("quality: --regimes: %w", err)
+				return invalid("quality: --regimes: %w", err)
 			}
 			opts.Regimes = append(opts.Regimes, r)
 		}
 	}
-	runs, err := matcherRuns(fs, *rules, *rounds, *maxWait, *spare)
+	runs, err := matcherRuns(fs.FlagSet, *rules, *rounds, *maxWait, *spare)
 	if err != nil {
 		return err
 	}
@@ -83,23 +90,23 @@ func matcherRuns(fs *flag.FlagSet, rules, rounds, maxWait string, spare int) ([]
 			}
 		})
 		if len(set) > 0 {
-			return nil, fmt.Errorf("quality: --rules old has no allocation rules for %s to set", strings.Join(set, ", "))
+			return nil, invalid("quality: --rules old has no allocation rules for %s to set", strings.Join(set, ", "))
 		}
 		return []quality.MatcherRun{{Label: "matcher (old rules)", Policy: func(p *domain.Policy) { p.Allocation = nil }}}, nil
 	case "allocation":
 	default:
-		return nil, fmt.Errorf("quality: --rules is old or allocation, got %q", rules)
+		return nil, invalid("quality: --rules is old or allocation, got %q", rules)
 	}
 	if spare < 0 || spare > domain.MaxSpare {
-		return nil, fmt.Errorf("quality: --spare from 0 to %d, got %d", domain.MaxSpare, spare)
+		return nil, invalid("quality: --spare from 0 to %d, got %d", domain.MaxSpare, spare)
 	}
 	roundList, err := durations(rounds, 0, domain.MaxRound)
 	if err != nil {
-		return nil, fmt.Errorf("quality: --round takes durations from 0s to %v, such as 1h or 1m,1h,24h; got %w", domain.MaxRound, err)
+		return nil, invalid("quality: --round takes durations from 0s to %v, such as 1h or 1m,1h,24h; got %w", domain.MaxRound, err)
 	}
 	waitList, err := durations(maxWait, 0, 365*24*time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("quality: --max-wait takes durations from 0s (no bound) to 8760h, such as 336h or 0s,168h,336h; got %w", err)
+		return nil, invalid("quality: --max-wait takes durations from 0s (no bound) to 8760h, such as 336h or 0s,168h,336h; got %w", err)
 	}
 	var runs []quality.MatcherRun
 	for _, d := range roundList {

@@ -80,7 +80,7 @@ func TestQualityCommandRefusals(t *testing.T) {
 		}
 	}
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"quality", "--help"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut.String(), "-regimes") {
-		t.Errorf("--help: %v, %q", err, errOut.String())
+	if err := run(context.Background(), []string{"quality", "--help"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "-regimes") {
+		t.Errorf("--help: %v, %q", err, out.String())
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,11 +38,19 @@ type serveOptions struct {
 	sessionIdle, lifetime     time.Duration
 }
 
+const serveUsage = `Usage:
+  tierlink serve [flags]
+
+Serves the API and the web pages (/ui/) on --addr and runs the matcher, the read
+models and the clock of every district, on the Redis of REDIS_URL. Without
+REDIS_URL it starts an embedded in-process Redis, whose data lasts only as long as
+the process, and prints API tokens for it.
+`
+
 // parseServe reads serve's flags and refuses values it cannot run with.
-func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
+func parseServe(args []string, stdout io.Writer) (serveOptions, error) {
 	var o serveOptions
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommand("serve", serveUsage, stdout)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address of the HTTP API")
 	host, _ := os.Hostname()
 	fs.StringVar(&o.consumer, "consumer", host, "this process's stable name in the consumer groups (keep it across restarts)")
@@ -55,33 +63,43 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	trustedProxies := fs.String("trusted-proxy", "", "addresses or CIDRs of the proxies in front of tierlink, comma-separated: the limiter of failed authentications keys a request from one by the client X-Forwarded-For names (without it, every client behind the proxy shares the proxy's limit)")
 	fs.DurationVar(&o.sessionIdle, "session-idle", sessions.DefaultIdleTimeout, "a web session unused for this long ends")
 	fs.DurationVar(&o.lifetime, "session-lifetime", sessions.DefaultLifetime, "a web session ends this long after sign-in, however much it is used")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	if err := fs.noArgs(); err != nil {
+		return o, err
 	}
 	if o.consumer == "" {
-		return o, errors.New("--consumer is empty and the host has no name: pass --consumer NAME")
+		return o, invalid("--consumer is empty and the host has no name: pass --consumer NAME")
 	}
 	var err error
 	if o.proxies, err = parsePrefixes(*trustedProxies); err != nil {
-		return o, fmt.Errorf("--trusted-proxy: %w", err)
+		return o, invalid("--trusted-proxy: %w", err)
 	}
 	if o.tick < time.Second {
-		return o, fmt.Errorf("--tick %v is too short: use 1s or more", o.tick)
+		return o, invalid("--tick %v is too short: use 1s or more", o.tick)
+	}
+	if o.demoDays < 1 || o.demoDays > 366 {
+		return o, invalid("--demo-days %d: play from 1 to 366 days", o.demoDays)
 	}
 	if o.sessionIdle < time.Minute || o.lifetime < o.sessionIdle {
-		return o, fmt.Errorf("--session-idle %v, --session-lifetime %v: give an idle timeout of 1m or more, and a lifetime no shorter", o.sessionIdle, o.lifetime)
+		return o, invalid("--session-idle %v, --session-lifetime %v: give an idle timeout of 1m or more, and a lifetime no shorter", o.sessionIdle, o.lifetime)
 	}
 	return o, nil
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	o, err := parseServe(args, stderr)
+// serve runs a node: it binds its addresses first, so that a taken port fails
+// before anything is written or any token printed, then opens the store.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseServe(args, stdout)
 	if err != nil {
 		return err
 	}
+	ln, err := listen("--addr", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	log := newLogger(stderr)
 	if o.pprofAddr != "" {
 		if err := servePprof(o.pprofAddr, log); err != nil {
@@ -121,7 +139,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	return runNode(ctx, n, o, play, log)
+	return runNode(ctx, n, ln, o, play, log)
+}
+
+// listen binds addr (the value of flag), saying plainly when it is taken.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s %s: the address is already in use (another tierlink?): stop what listens there, or pass %s HOST:PORT to use another", flag, addr, flag)
+	case err != nil:
+		return nil, fmt.Errorf("%s %s: cannot listen: %w (pass %s HOST:PORT, e.g. 127.0.0.1:8080)", flag, addr, err, flag)
+	}
+	return ln, nil
 }
 
 // servePprof serves Go's profiles on their own address.
@@ -130,9 +160,9 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("--pprof", addr)
 	if err != nil {
-		return fmt.Errorf("--pprof %s: %w", addr, err)
+		return err
 	}
 	go func() { _ = http.Serve(ln, mux) }()
 	log.Info("profiles served", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
@@ -176,11 +206,7 @@ func openStore(ctx context.Context, log *slog.Logger) (client *redis.Client, emb
 
 // runNode serves the node's HTTP handler and runs its consumers (and the demo's
 // play) until ctx ends or one of them stops, then shuts down.
-func runNode(ctx context.Context, n *node.Node, o serveOptions, play *demoPlay, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (pass --addr to use another)", o.addr, err)
-	}
+func runNode(ctx context.Context, n *node.Node, ln net.Listener, o serveOptions, play *demoPlay, log *slog.Logger) error {
 	srv := &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(ctx) }()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,13 +20,21 @@ import (
 	"github.com/tierlink/tierlink/infra/reference"
 )
 
+const surgeUsage = `Usage:
+  tierlink surge [flags]
+
+Plays a city-wide lockdown day: a node of sixteen districts runs in this process
+on the Redis of REDIS_URL (an empty database: it writes several GB for a million
+needs) while offers and then needs for food and medicine arrive in bulk; reports
+when every need was decided, the memory, and the consumers' lag over time.
+`
+
 // surgeCmd plays a city-wide lockdown day: a node of sixteen districts runs in this
 // process on the Redis of REDIS_URL while offers and then needs for food and
 // medicine arrive in bulk; it reports when every need was decided, the memory, and
 // the consumers' lag over time.
 func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("surge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommand("surge", surgeUsage, stdout)
 	needs := fs.Int("needs", 1_000_000, "needs that arrive (one household each, food or medicine)")
 	offers := fs.Int("offers", 100_000, "offers posted before the needs arrive")
 	streets := fs.Int("streets", 8, "streets per district")
@@ -37,14 +44,14 @@ func surgeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	raw := fs.Bool("raw", true, "after the surge, measure the raw Redis limits (XADD, Lua append, XREADGROUP, XRANGE + decode) with 16 writers, 5 s each")
 	cpuOut := fs.String("cpuprofile", "", "write a CPU profile of the surge (go tool pprof) to this file")
 	memOut := fs.String("memprofile", "", "write a heap profile, taken once everything has caught up, to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("surge takes no arguments, got %q", fs.Args())
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if *needs < 1 || *needs > 10_000_000 || *offers < 0 || *offers > 1_000_000 || *streets < 1 || *streets > 50 || *communities < 1 || *communities > 50 {
-		return fmt.Errorf("surge: --needs from 1 to 10000000, --offers from 0 to 1000000, --streets and --communities from 1 to 50")
+		return invalid("surge: --needs from 1 to 10000000, --offers from 0 to 1000000, --streets and --communities from 1 to 50")
 	}
 	client, err := redisFromEnv("surge", "an empty Redis database the surge may fill: it writes sixteen districts' logs, several GB for a million needs")
 	if err != nil {
