@@ -29,7 +29,7 @@ func TestCommandLineRefusals(t *testing.T) {
 		{[]string{"load", "--baseline", bad}, "is not the JSON of tierlink load"},
 		{[]string{"serve", "--demo", "--demo-days", "0"}, "play from 1 to 366 days"},
 		{[]string{"serve", "--trusted-proxy", "10.0.0.0/8,nope"}, `"nope" is not an address or a CIDR`},
-		{[]string{"nonsense"}, "unknown subcommand"},
+		{[]string{"nonsense"}, "unknown command"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
