@@ -46,6 +46,9 @@ Usage:
       this text, or a command's
 
 tierlink COMMAND --help says what each of the command's flags does.
+Exit status: 0 when done (and after --help), 1 when the work failed, 2 when the
+command line was wrong (a command, action or flag tierlink does not have, or a
+value out of range).
 
 Environment:
   REDIS_URL   the Redis that holds the event log (redis://host:6379/0).
