@@ -261,27 +261,6 @@ func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
 var declineReasons = []domain.DeclineReason{domain.DeclineNoLongerNeeded, domain.DeclineNotSuitable, domain.DeclineHouseholdRefused,
 	domain.DeclineProviderUnreachable, domain.DeclineOther}
 
-// inbox lists the referrals awaiting the centre's answer, overdue first.
-func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
-	after, err := app.ParseCursor(r.URL.Query().Get("cursor"))
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	page, err := s.cfg.App.Queries.Reads.Inbox(r.Context(), domain.TierName(v.who.Tier), v.who.Area, app.PageRequest{After: after}, v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	held, err := s.heldAt(r.Context(), v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": viewInbox, "Items": page.Items, "Next": page.NextCursor,
-		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons, "Held": held.Items, "HeldMore": held.NextCursor != "", "HeldShown": heldShown})
-}
-
 // heldShown is how many of the needs held for an allocation round an inbox shows.
 const heldShown = 20
 
