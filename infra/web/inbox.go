@@ -152,13 +152,17 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
+	heldRefs := map[string]string{}
+	for _, n := range held.Items {
+		heldRefs[n.HouseholdID] = shortRef(n.HouseholdID)
+	}
 	more := ""
 	if page.NextCursor != "" {
 		more = "+"
 	}
 	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": viewInbox, "Items": cards, "Next": page.NextCursor,
 		"Count": strconv.Itoa(len(cards)) + more, "Late": late, "Soon": soon, "First": r.URL.Query().Get("cursor") == "",
-		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons, "Held": held.Items, "HeldMore": held.NextCursor != "", "HeldShown": heldShown})
+		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons, "Held": held.Items, "HeldMore": held.NextCursor != "", "HeldShown": heldShown, "HeldRefs": heldRefs})
 }
 
 // cards says a page of an inbox's referrals in words, and counts those overdue and
