@@ -294,7 +294,7 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 				if len(c.Keys) > 0 {
 					t.Errorf("%s: raw message keys on the page: %q", what, c.Keys)
 				}
-				png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(90))
+				png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 				if err != nil {
 					t.Fatalf("%s: screenshot: %v", what, err)
 				}

@@ -110,7 +110,7 @@ func wordsOf(lang string, o projections.OfferView, areas, categories map[string]
 		w.Where = name(areas, o.Scope.Area)
 	}
 	if !o.ValidUntil.IsZero() {
-		w.Until = local(o.ValidUntil).Format("2006-01-02 15:04") + " " + translate(lang, "zone.short")
+		w.Until = fmt.Sprintf(translate(lang, "inbox.offer.until"), local(o.ValidUntil).Format("2006-01-02 15:04")+" "+translate(lang, "zone.short"))
 	}
 	var groups []string
 	for _, g := range o.Eligibility.TargetGroups {
