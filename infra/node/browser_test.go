@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,4 +191,117 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	shoot(t, op, base, "/ui/dashboard", "operator-dashboard")
 	shoot(t, op, base, "/ui/signin", "signin")
+}
+
+// pageCheck is what the browser reads of a page: its width against the viewport's,
+// and the texts that are raw message keys (a key with no text in the language).
+type pageCheck struct {
+	Scroll int      `json:"scroll"`
+	Inner  int      `json:"inner"`
+	Keys   []string `json:"keys"`
+}
+
+// checkPageJS measures a page: the document's width against the viewport's, and
+// every text node, title and label a person reads that looks like a message key
+// ("dashboard.title", "step.held").
+const checkPageJS = `(() => {
+  const key = /^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$/;
+  const keys = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const p = n.parentElement;
+    if (p && (p.closest("script") || p.closest("style"))) continue;
+    const s = n.textContent.trim();
+    if (key.test(s)) keys.push(s);
+  }
+  for (const part of document.title.split(" · ")) if (key.test(part.trim())) keys.push("title: " + part.trim());
+  for (const el of document.querySelectorAll("[aria-label],[title],[placeholder]")) {
+    for (const a of ["aria-label", "title", "placeholder"]) {
+      const v = (el.getAttribute(a) || "").trim();
+      if (key.test(v)) keys.push(a + ": " + v);
+    }
+  }
+  return JSON.stringify({scroll: document.documentElement.scrollWidth, inner: window.innerWidth, keys: keys});
+})()`
+
+// TestBrowserPagesFitAndSpeak opens every page a role can open (a centre's inbox,
+// case and household form and dashboard, a provider's offers and referrals, the
+// operator's dashboard, the sign-in page) at a desktop (1280 px) and a phone
+// (390 px) width, in zh-CN and en, and checks that no page is wider than the
+// viewport and no text is a raw message key. Screenshots of each are kept.
+func TestBrowserPagesFitAndSpeak(t *testing.T) {
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {
+			t.Fatalf("no chromium on this machine (apt-get install chromium): %v", err)
+		}
+		t.Skip("no chromium on this machine: .ci/run installs it")
+	}
+	r := nodetest.Start(t, redistest.Real(t), "node-browser-pages")
+	base := r.Server.URL
+	f := newFixture(t, r, false) // a referral awaiting the community centre's answer
+	newFixture(t, r, true)       // one accepted: the provider's referrals list it
+	r.Settle(t)
+	signIn := func(ctx context.Context, token string) {
+		t.Helper()
+		err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/lang?to=en&back=/ui/signin"),
+			chromedp.WaitVisible(chromedp.CSS("#token")),
+			chromedp.SendKeys(chromedp.CSS("#token"), token),
+			chromedp.Submit(chromedp.CSS("#token")))
+		if err != nil {
+			t.Fatalf("sign in: %v", err)
+		}
+		settled(t, ctx, `location.pathname !== "/ui/signin"`)
+	}
+	centre, provider, op, visitor := newBrowser(t, exe), newBrowser(t, exe), newBrowser(t, exe), newBrowser(t, exe)
+	signIn(centre, r.Token(t, ownCommunity))
+	signIn(provider, r.Token(t, ownProvider))
+	signIn(op, r.Token(t, operator))
+	dir := artifacts(t)
+	for _, p := range []struct {
+		ctx        context.Context
+		name, path string
+	}{
+		{centre, "centre-inbox", "/ui/inbox"},
+		{centre, "centre-case", "/ui/households/" + f.household},
+		{centre, "centre-household-form", "/ui/households/new"},
+		{centre, "centre-dashboard", "/ui/dashboard"},
+		{provider, "provider-offers", "/ui/offers"},
+		{provider, "provider-referrals", "/ui/referrals"},
+		{op, "operator-dashboard", "/ui/dashboard"},
+		{visitor, "signin", "/ui/signin"},
+	} {
+		for _, width := range []int64{1280, 390} {
+			for _, lang := range []string{"zh-CN", "en"} {
+				what := fmt.Sprintf("%s at %d px in %s", p.name, width, lang)
+				err := chromedp.Do(p.ctx, chromedp.EmulateViewport(width, 900),
+					chromedp.Navigate(base+"/ui/lang?to="+lang+"&back="+p.path), chromedp.WaitVisible(chromedp.CSS("main")))
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				settled(t, p.ctx, `location.pathname === "`+p.path+`"`)
+				raw, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](checkPageJS))
+				var c pageCheck
+				if err == nil {
+					err = json.Unmarshal([]byte(raw), &c)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if c.Scroll > c.Inner {
+					t.Errorf("%s: the page is %d px wide in a %d px viewport", what, c.Scroll, c.Inner)
+				}
+				if len(c.Keys) > 0 {
+					t.Errorf("%s: raw message keys on the page: %q", what, c.Keys)
+				}
+				png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+				if err != nil {
+					t.Fatalf("%s: screenshot: %v", what, err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.%s.png", p.name, width, lang)), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 }

@@ -401,7 +401,7 @@ func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
 		who   domain.Principal
 		pages []string
 	}{
-		{ownCommunity, []string{"/ui/inbox", "/ui/households/new"}},
+		{ownCommunity, []string{"/ui/inbox", "/ui/households/new", "/ui/households/" + proposed.household}},
 		{ownProvider, []string{"/ui/offers", "/ui/referrals"}},
 	} {
 		b := browser(t)
@@ -430,7 +430,8 @@ func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
 		}
 	}
 	for _, action := range []string{"/ui/referrals/{id}/accept", "/ui/referrals/{id}/decline", "/ui/referrals/{id}/escalate",
-		"/ui/referrals/{id}/start", "/ui/referrals/{id}/complete", "/ui/households", "/ui/offers", "/ui/offers/{id}/capacity", "/ui/offers/{id}/withdraw"} {
+		"/ui/referrals/{id}/start", "/ui/referrals/{id}/complete", "/ui/households", "/ui/offers", "/ui/offers/{id}/capacity", "/ui/offers/{id}/withdraw",
+		"/ui/households/{id}/needs", "/ui/needs/{id}/withdraw"} {
 		if !seen[action] {
 			t.Errorf("no page showed a form for %s (forms seen: %v; referral %s)", action, slices.Sorted(maps.Keys(seen)), proposed.referral)
 		}

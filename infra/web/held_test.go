@@ -205,11 +205,11 @@ func TestHeldAndRoundsOnThePages(t *testing.T) {
 		heldTitle, competition, round, first string
 		status, hold, story                  string
 	}{
-		{LangZH, "等待分配轮次的需求", "12 个需求竞争 3 个名额", "分配轮次：12 户竞争 3 个名额；优先级 84（未获名额者最高 61）；等待超过上限，优先安排", "规则：分配轮次，候选 3 个",
+		{LangZH, "等待分配轮次的需求", "12 个需求竞争 3 个名额", "分配轮次：12 户竞争 3 个名额；优先级 84（未获名额者最高 61）；等待超过上限，优先安排", "分配轮次（街道层级；共 3 个合适资源）",
 			"等待分配轮次", "：街道层级，12-01 11:00 分配（12 个需求竞争 3 个名额）", "资源紧张，等待街道层级的分配轮次，12-01 11:00 分配（12 个需求竞争 3 个名额）"},
 		{LangEN, "Held for the next allocation round", "12 needs for 3 places",
 			"Allocation round: 12 households competed for 3 places; priority 84 (highest left without a place: 61); waited past the maximum wait, so it went first",
-			"rule: allocation round; fitting offers: 3",
+			"allocation round (street tier; 3 fitting offers)",
 			"held for allocation round", " at the street tier until 12-01 11:00 (12 needs for 3 places)",
 			"supply is scarce: held for an allocation round at the street tier until 12-01 11:00 (12 needs for 3 places)"},
 	} {

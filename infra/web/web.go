@@ -124,6 +124,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ui/households/new", s.signedIn(s.only(domain.RoleCentre, "error.role", s.householdForm)))
 	s.mux.HandleFunc("POST /ui/households", s.signedIn(s.registerHousehold))
 	s.mux.HandleFunc("GET /ui/households/{id}", s.signedIn(s.caseView))
+	s.mux.HandleFunc("POST /ui/households/{id}/needs", s.signedIn(s.addNeed))
+	s.mux.HandleFunc("POST /ui/needs/{id}/withdraw", s.signedIn(s.withdrawNeed))
 	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
 	s.mux.HandleFunc("GET /ui/dashboard", s.signedIn(s.dashboard))
 	s.mux.HandleFunc("GET /ui/events", s.signedIn(s.events))
@@ -261,27 +263,6 @@ func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
 var declineReasons = []domain.DeclineReason{domain.DeclineNoLongerNeeded, domain.DeclineNotSuitable, domain.DeclineHouseholdRefused,
 	domain.DeclineProviderUnreachable, domain.DeclineOther}
 
-// inbox lists the referrals awaiting the centre's answer, overdue first.
-func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
-	after, err := app.ParseCursor(r.URL.Query().Get("cursor"))
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	page, err := s.cfg.App.Queries.Reads.Inbox(r.Context(), domain.TierName(v.who.Tier), v.who.Area, app.PageRequest{After: after}, v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	held, err := s.heldAt(r.Context(), v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "inbox", map[string]any{"Live": viewInbox, "Items": page.Items, "Next": page.NextCursor,
-		"Tier": v.who.Tier, "Area": v.who.Area, "Reasons": declineReasons, "Held": held.Items, "HeldMore": held.NextCursor != "", "HeldShown": heldShown})
-}
-
 // heldShown is how many of the needs held for an allocation round an inbox shows.
 const heldShown = 20
 
@@ -341,7 +322,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v visitor) {
 	meta := v.meta(r)
 	a := domain.Answer{ReferralID: r.PathValue("id"), Kind: kind, Reason: domain.DeclineReason(r.PostFormValue("reason")), Note: r.PostFormValue("note")}
 	if _, err := s.cfg.App.Commands.AnswerReferral.Handle(r.Context(), a, meta); err != nil {
-		s.fail(w, r, v, err)
+		s.answerFailed(w, r, v, kind, err)
 		return
 	}
 	http.Redirect(w, r, "/ui/inbox?done="+url.QueryEscape(kind), http.StatusSeeOther)
@@ -559,22 +540,6 @@ func (s *Server) registerHousehold(w http.ResponseWriter, r *http.Request, v vis
 		return
 	}
 	http.Redirect(w, r, "/ui/households/"+url.PathEscape(res.HouseholdID), http.StatusSeeOther)
-}
-
-// caseView shows a household's case and history to those who may read it.
-func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
-	id := r.PathValue("id")
-	c, err := s.cfg.App.Queries.Reads.Case(r.Context(), id, v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	history, err := s.cfg.App.Queries.Reads.History(r.Context(), id, v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	s.render(w, r, v, http.StatusOK, "case", map[string]any{"Case": c, "History": history})
 }
 
 // percent shows a rate as a percentage.
