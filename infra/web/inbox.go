@@ -102,7 +102,7 @@ func wordsOf(lang string, o projections.OfferView, areas, categories map[string]
 	}
 	w := offerWords{Known: true,
 		What:   fmt.Sprintf(translate(lang, "inbox.offer.what"), name(categories, o.Category), o.Provider),
-		Places: fmt.Sprintf(translate(lang, "inbox.offer.free"), o.Free, o.Capacity),
+		Places: fmt.Sprintf(translate(lang, "inbox.offer.free"), o.Free, counted(lang, "place", o.Capacity)),
 		Until:  translate(lang, "inbox.offer.open")}
 	if tier, ok := domain.ParseTier(o.Scope.Tier); ok {
 		w.Where = fmt.Sprintf(translate(lang, "inbox.offer.scope"), name(areas, o.Scope.Area), translate(lang, "tier."+strconv.Itoa(tier)))
