@@ -499,11 +499,10 @@ func (c *Cases) indicate(tx *tx, before, after NeedView, e domain.Event) {
 	}
 }
 
-// acceptedBefore reports whether a need's story holds an acceptance.
+// acceptedBefore reports whether a need's story, before an event, holds an
+// acceptance (its referral's AcceptedAt is no witness: the event's fold sets it on
+// the referral the view before shares).
 func acceptedBefore(v NeedView) bool {
-	if v.Referral != nil && v.Referral.AcceptedAt != nil {
-		return true
-	}
 	return slices.ContainsFunc(v.Steps, func(s Step) bool { return s.What == stepAccepted })
 }
 
