@@ -162,7 +162,7 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 	return out, nil
 }
 
-// periodsBetween names the periods of a request, defaulting to the last 7 days, 8
+// periodsBetween names the periods of a request, defaulting to the last 14 days, 8
 // weeks or 6 months.
 func periodsBetween(req IndicatorRequest, now time.Time) ([]string, error) {
 	step := map[string]func(time.Time) time.Time{
@@ -178,7 +178,7 @@ func periodsBetween(req IndicatorRequest, now time.Time) ([]string, error) {
 		to = now
 	}
 	if from.IsZero() {
-		from = map[string]time.Time{projections.PeriodDay: to.AddDate(0, 0, -6), projections.PeriodWeek: to.AddDate(0, 0, -7*7),
+		from = map[string]time.Time{projections.PeriodDay: to.AddDate(0, 0, -13), projections.PeriodWeek: to.AddDate(0, 0, -7*7),
 			projections.PeriodMonth: to.AddDate(0, -5, 0)}[req.Period]
 	}
 	if from.After(to) {
