@@ -59,7 +59,7 @@ func TestDashboardFitsTheScreen(t *testing.T) {
 			if m := raw.FindAllString(text, -1); len(m) > 0 {
 				t.Errorf("%d px, %s: raw keys %v", width, lang, m)
 			}
-			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatal(err)
 			}
