@@ -27,6 +27,9 @@ type IndicatorRequest struct {
 	From, To time.Time
 }
 
+// DueSoonWithin is how soon a deadline counts as due soon (Indicators.DueSoon).
+const DueSoonWithin = 24 * time.Hour
+
 // MaxPeriods bounds the periods of one indicators answer.
 const MaxPeriods = 92
 
@@ -65,13 +68,16 @@ type GapRow struct {
 
 // Indicators are an area's indicators by period, and its present state.
 type Indicators struct {
-	Tier       string             `json:"tier"`
-	Area       string             `json:"area"`
-	Period     string             `json:"period"`
-	Zone       string             `json:"zone"`
-	Periods    []PeriodIndicators `json:"periods"`
-	Overdue    int64              `json:"overdue_referrals"`
-	Waitlisted int64              `json:"waitlisted_needs"`
+	Tier    string             `json:"tier"`
+	Area    string             `json:"area"`
+	Period  string             `json:"period"`
+	Zone    string             `json:"zone"`
+	Periods []PeriodIndicators `json:"periods"`
+	Overdue int64              `json:"overdue_referrals"`
+	// DueSoon counts the referrals awaiting an answer whose deadline is within the
+	// next 24 hours (not yet overdue).
+	DueSoon    int64 `json:"due_within_24h"`
+	Waitlisted int64 `json:"waitlisted_needs"`
 	// Held counts the needs held for an allocation round: waiting too, but for a
 	// round that shares supply that exists, so not in the supply gap. Waiting needs
 	// are Waitlisted + Held.
@@ -109,7 +115,8 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 	for i, p := range periods {
 		out.Periods = append(out.Periods, periodIndicators(p, sets[i]))
 	}
-	// The present: referrals past their deadline in the area's inboxes, needs
+	// The present: referrals past their deadline in the area's inboxes and those
+	// due within a day, needs
 	// waiting (on the waitlist, or held for an allocation round).
 	for _, n := range r.nodesIn(tier, req.Area) {
 		c, err := iv.Count(ctx, district, projections.InboxIndex(n.tier, n.area), 0, float64(now.UnixMilli()))
@@ -117,6 +124,11 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 			return Indicators{}, err
 		}
 		out.Overdue += c
+		soon, err := iv.Count(ctx, district, projections.InboxIndex(n.tier, n.area), float64(now.UnixMilli()+1), float64(now.Add(DueSoonWithin).UnixMilli()))
+		if err != nil {
+			return Indicators{}, err
+		}
+		out.DueSoon += soon
 	}
 	if out.Waitlisted, err = iv.Count(ctx, district, projections.WaitlistIndex(tier, req.Area), -1e18, 1e18); err != nil {
 		return Indicators{}, err
@@ -150,7 +162,7 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 	return out, nil
 }
 
-// periodsBetween names the periods of a request, defaulting to the last 7 days, 8
+// periodsBetween names the periods of a request, defaulting to the last 14 days, 8
 // weeks or 6 months.
 func periodsBetween(req IndicatorRequest, now time.Time) ([]string, error) {
 	step := map[string]func(time.Time) time.Time{
@@ -166,7 +178,7 @@ func periodsBetween(req IndicatorRequest, now time.Time) ([]string, error) {
 		to = now
 	}
 	if from.IsZero() {
-		from = map[string]time.Time{projections.PeriodDay: to.AddDate(0, 0, -6), projections.PeriodWeek: to.AddDate(0, 0, -7*7),
+		from = map[string]time.Time{projections.PeriodDay: to.AddDate(0, 0, -13), projections.PeriodWeek: to.AddDate(0, 0, -7*7),
 			projections.PeriodMonth: to.AddDate(0, -5, 0)}[req.Period]
 	}
 	if from.After(to) {
@@ -275,4 +287,226 @@ func (r Reads) nodesIn(tier int, area string) []areaNode {
 		}
 	}
 	return out
+}
+
+// Spans of the dashboard's period chooser: the China days (projections.Zone) whose
+// registrations an Overview counts.
+const (
+	// SpanToday is the current day.
+	SpanToday = "today"
+	// Span7Days is the last 7 days, today included.
+	Span7Days = "7d"
+	// Span30Days is the last 30 days, today included.
+	Span30Days = "30d"
+	// SpanMonth is a calendar month (up to today, for the current one).
+	SpanMonth = "month"
+)
+
+// Spans lists the spans of the period chooser, in order.
+var Spans = []string{SpanToday, Span7Days, Span30Days, SpanMonth}
+
+// OverviewRequest asks for an area's headline figures over a span of days.
+type OverviewRequest struct {
+	Tier, Area string
+	// Span is today, 7d, 30d or month (7d if empty); Month ("2026-11") is the
+	// calendar month of the month span (the current one if empty).
+	Span, Month string
+}
+
+// Quantiles are the median and 90th percentile of a histogram of durations,
+// estimated by interpolating within the bucket that holds each.
+type Quantiles struct {
+	// Count is how many durations the histogram holds; with none, P50 and P90 are 0.
+	Count int64         `json:"count"`
+	P50   time.Duration `json:"p50_ns"`
+	P90   time.Duration `json:"p90_ns"`
+	// P50Beyond and P90Beyond say the percentile lies past the histogram's last
+	// bound (which P50 or P90 then is).
+	P50Beyond bool `json:"p50_beyond,omitempty"`
+	P90Beyond bool `json:"p90_beyond,omitempty"`
+}
+
+// SpanRates are the rates of the needs of a span (all of them, or a category's).
+type SpanRates struct {
+	Demand int64 `json:"demand"`
+	// Near counts the needs proposed an offer at the community or street tier
+	// (supply in reach); Served, those that got the service.
+	Near          int64   `json:"near"`
+	Served        int64   `json:"served"`
+	Accessibility float64 `json:"accessibility_rate"`
+	Obtainment    float64 `json:"obtainment_rate"`
+	// Accept is the time from registration to the first acceptance by a centre;
+	// Start, to the start of the service.
+	Accept Quantiles `json:"time_to_accept"`
+	Start  Quantiles `json:"time_to_start"`
+}
+
+// Figures are an area's indicators for the needs and households registered over a
+// span of China days, From (a day's start) to To (a day's end, excluded).
+type Figures struct {
+	From       time.Time            `json:"from"`
+	To         time.Time            `json:"to"`
+	Days       int                  `json:"days"`
+	Households int64                `json:"households"`
+	Helped     int64                `json:"households_helped"`
+	Coverage   float64              `json:"coverage"`
+	All        SpanRates            `json:"all"`
+	ByCategory map[string]SpanRates `json:"by_category"`
+}
+
+// Overview is an area's headline figures for a span and for the span before it.
+type Overview struct {
+	Tier  string `json:"tier"`
+	Area  string `json:"area"`
+	Span  string `json:"span"`
+	Month string `json:"month,omitempty"`
+	Zone  string `json:"zone"`
+	// Current is the span asked for; Previous, as many days just before it (for a
+	// calendar month, the month before: whole, or its first days as many as the
+	// current month has had).
+	Current  Figures   `json:"current"`
+	Previous Figures   `json:"previous"`
+	At       time.Time `json:"at"`
+}
+
+// Overview returns an area's headline figures for a span of days and the span
+// before it. Anyone signed in may read them, as the indicators.
+func (r Reads) Overview(ctx context.Context, req OverviewRequest, _ domain.Principal) (Overview, error) {
+	tier, district, err := r.node(req.Tier, req.Area)
+	if err != nil {
+		return Overview{}, err
+	}
+	iv, ok := r.views.(IndicatorViews)
+	if !ok {
+		return Overview{}, fmt.Errorf("app: the read models have no indicators")
+	}
+	if req.Span == "" {
+		req.Span = Span7Days
+	}
+	now := r.cfg.Now()
+	cur, prev, err := spanDays(req.Span, req.Month, now)
+	if err != nil {
+		return Overview{}, err
+	}
+	out := Overview{Tier: req.Tier, Area: req.Area, Span: req.Span, Zone: projections.Zone.String(), At: now}
+	if req.Span == SpanMonth {
+		out.Month = cur[0].Format("2006-01")
+	}
+	var names []string
+	for _, days := range [][]time.Time{cur, prev} {
+		for _, d := range days {
+			names = append(names, projections.IndicatorCounters(tier, req.Area, projections.PeriodName(projections.PeriodDay, d)))
+		}
+	}
+	sets, err := iv.Counters(ctx, district, names)
+	if err != nil {
+		return Overview{}, err
+	}
+	out.Current = spanFigures(cur, sets[:len(cur)])
+	out.Previous = spanFigures(prev, sets[len(cur):])
+	return out, nil
+}
+
+// spanDays returns the starts of the China days of a span and of the span before it.
+func spanDays(span, month string, now time.Time) (cur, prev []time.Time, err error) {
+	n := now.In(projections.Zone)
+	today := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, projections.Zone)
+	days := func(from time.Time, count int) []time.Time {
+		out := make([]time.Time, count)
+		for i := range out {
+			out[i] = from.AddDate(0, 0, i)
+		}
+		return out
+	}
+	switch span {
+	case SpanToday, Span7Days, Span30Days:
+		count := map[string]int{SpanToday: 1, Span7Days: 7, Span30Days: 30}[span]
+		from := today.AddDate(0, 0, 1-count)
+		return days(from, count), days(from.AddDate(0, 0, -count), count), nil
+	case SpanMonth:
+		first := time.Date(n.Year(), n.Month(), 1, 0, 0, 0, 0, projections.Zone)
+		if month != "" {
+			m, err := time.ParseInLocation("2006-01", month, projections.Zone)
+			if err != nil {
+				return nil, nil, &domain.FieldError{Field: "month", Reason: fmt.Errorf("%q is not a month (2026-11)", month)}
+			}
+			if m.After(first) {
+				return nil, nil, &domain.FieldError{Field: "month", Reason: fmt.Errorf("%s has not begun", month)}
+			}
+			first = m
+		}
+		next, before := first.AddDate(0, 1, 0), first.AddDate(0, -1, 0)
+		count := int(next.Sub(first).Hours()/24 + 0.5)
+		prevCount := int(first.Sub(before).Hours()/24 + 0.5)
+		if today.Before(next) { // the current month, up to today
+			count = int(today.Sub(first).Hours()/24+0.5) + 1
+			prevCount = min(prevCount, count)
+		}
+		return days(first, count), days(before, prevCount), nil
+	}
+	return nil, nil, &domain.FieldError{Field: "span", Reason: fmt.Errorf("%q is not today, 7d, 30d or month", span)}
+}
+
+// spanFigures adds up the day counters of a span.
+func spanFigures(days []time.Time, sets []map[string]int64) Figures {
+	f := Figures{From: days[0], To: days[len(days)-1].AddDate(0, 0, 1), Days: len(days), ByCategory: map[string]SpanRates{}}
+	byCat := map[string]map[string]int64{}
+	for _, c := range sets {
+		f.Households += c[projections.FieldHouseholds]
+		f.Helped += c[projections.FieldHelped]
+		for field, v := range c {
+			name, cat, ok := strings.Cut(field, "|")
+			if !ok {
+				continue
+			}
+			for _, k := range []string{cat, "*"} {
+				if byCat[k] == nil {
+					byCat[k] = map[string]int64{}
+				}
+				byCat[k][name] += v
+			}
+		}
+	}
+	f.Coverage = ratio(f.Helped, f.Households)
+	for cat, c := range byCat {
+		r := SpanRates{Demand: c[projections.FieldDemand], Near: c[projections.FieldNear], Served: c[projections.FieldServed]}
+		r.Accessibility, r.Obtainment = ratio(r.Near, r.Demand), ratio(r.Served, r.Demand)
+		r.Accept = quantiles(c, c[projections.FieldAccepted], projections.AcceptBucketAt)
+		r.Start = quantiles(c, c[projections.FieldStarted], projections.StartBucketAt)
+		if cat == "*" {
+			f.All = r
+		} else {
+			f.ByCategory[cat] = r
+		}
+	}
+	return f
+}
+
+// quantiles estimates the median and 90th percentile of a duration histogram.
+func quantiles(c map[string]int64, count int64, bucket func(int) string) Quantiles {
+	q := Quantiles{Count: count}
+	if count <= 0 {
+		return Quantiles{}
+	}
+	q.P50, q.P50Beyond = quantile(c, count, bucket, 0.5)
+	q.P90, q.P90Beyond = quantile(c, count, bucket, 0.9)
+	return q
+}
+
+// quantile interpolates a percentile within the bucket that holds it; past the
+// last bound it returns that bound and true.
+func quantile(c map[string]int64, count int64, bucket func(int) string, q float64) (time.Duration, bool) {
+	target := q * float64(count)
+	var seen int64
+	var lo time.Duration
+	for i, hi := range projections.DurationBuckets {
+		n := c[bucket(i)]
+		if n > 0 && float64(seen+n) >= target {
+			frac := (target - float64(seen)) / float64(n)
+			return lo + time.Duration(frac*float64(hi-lo)), false
+		}
+		seen += n
+		lo = hi
+	}
+	return lo, true
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tierlink/tierlink/domain"
@@ -478,7 +479,15 @@ func (c *Cases) indicate(tx *tx, before, after NeedView, e domain.Event) {
 	if p, ok := e.Payload.(domain.NeedEscalated); ok {
 		count(FieldEscalatedFrom + domain.TierName(p.From))
 	}
+	// Time to accept: the need's first acceptance (a need accepted again after its
+	// referral ended is not counted twice); time to start: when it was first served.
+	if _, ok := e.Payload.(domain.ReferralAccepted); ok && !before.Served && !acceptedBefore(before) {
+		count(FieldAccepted)
+		count(AcceptBucket(e.Time.Sub(after.RegisteredAt)))
+	}
 	if !before.Served && after.Served {
+		count(FieldStarted)
+		count(StartBucket(e.Time.Sub(after.RegisteredAt)))
 		count(FieldServed)
 		var h HouseholdView
 		if ok, err := tx.get(HouseholdsModel, after.HouseholdID, &h); err == nil && ok && !h.Helped {
@@ -489,6 +498,16 @@ func (c *Cases) indicate(tx *tx, before, after NeedView, e domain.Event) {
 		}
 	}
 }
+
+// acceptedBefore reports whether a need's story, before an event, holds an
+// acceptance (its referral's AcceptedAt is no witness: the event's fold sets it on
+// the referral the view before shares).
+func acceptedBefore(v NeedView) bool {
+	return slices.ContainsFunc(v.Steps, func(s Step) bool { return s.What == stepAccepted })
+}
+
+// stepAccepted is the What of an acceptance's step.
+var stepAccepted = strings.TrimPrefix(domain.ReferralAccepted{}.EventType(), "need.")
 
 // count adds to a field of the indicator counters of a community, its street and its
 // district, for the day, week and month of at.

@@ -43,6 +43,58 @@ func LinkBucket(d time.Duration) string {
 	return fieldLinkBucket + "inf"
 }
 
+// Fields of the histograms of the time from a need's registration to its first
+// acceptance and to the start of its service, by registration cohort. Each is
+// followed by "|<category>".
+const (
+	// FieldAccepted counts needs whose referral a centre accepted (once per need).
+	FieldAccepted = "accepted"
+	// FieldStarted counts needs whose service started (once per need).
+	FieldStarted = "started"
+	// fieldAcceptBucket and fieldStartBucket start the fields of their histograms.
+	fieldAcceptBucket = "accept_le_"
+	fieldStartBucket  = "start_le_"
+)
+
+// DurationBuckets are the upper bounds of the histograms of time to accept and time
+// to start, fine enough to read a percentile in hours or days; the last bucket
+// ("inf") holds the rest.
+var DurationBuckets = []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour,
+	4 * time.Hour, 6 * time.Hour, 8 * time.Hour, 12 * time.Hour, 18 * time.Hour, 24 * time.Hour, 36 * time.Hour,
+	48 * time.Hour, 72 * time.Hour, 96 * time.Hour, 120 * time.Hour, 7 * 24 * time.Hour, 10 * 24 * time.Hour,
+	14 * 24 * time.Hour, 21 * 24 * time.Hour, 30 * 24 * time.Hour}
+
+// AcceptBucket names the field of the time-to-accept histogram that counts d.
+func AcceptBucket(d time.Duration) string { return durationBucket(fieldAcceptBucket, d) }
+
+// StartBucket names the field of the time-to-start histogram that counts d.
+func StartBucket(d time.Duration) string { return durationBucket(fieldStartBucket, d) }
+
+// AcceptBucketAt names the field of the i-th bucket of the time-to-accept histogram
+// (i == len(DurationBuckets) is the last, unbounded one).
+func AcceptBucketAt(i int) string { return bucketAt(fieldAcceptBucket, i) }
+
+// StartBucketAt names the field of the i-th bucket of the time-to-start histogram.
+func StartBucketAt(i int) string { return bucketAt(fieldStartBucket, i) }
+
+func durationBucket(prefix string, d time.Duration) string {
+	for i, b := range DurationBuckets {
+		if d <= b {
+			return bucketAt(prefix, i)
+		}
+	}
+	return bucketAt(prefix, len(DurationBuckets))
+}
+
+// bucketAt names a bucket by its bound in whole minutes ("accept_le_90m"), stable
+// whatever time.Duration's formatting.
+func bucketAt(prefix string, i int) string {
+	if i >= len(DurationBuckets) {
+		return prefix + "inf"
+	}
+	return fmt.Sprintf("%s%dm", prefix, int64(DurationBuckets[i]/time.Minute))
+}
+
 // Zone is the time zone of the indicators' days, weeks and months (China Standard Time).
 var Zone = time.FixedZone("CST", 8*3600)
 

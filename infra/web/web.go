@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -557,101 +556,6 @@ func heat(n, most int64) int {
 func tierOf(name string) int {
 	t, _ := domain.ParseTier(name)
 	return t
-}
-
-// bar is one period of the dashboard's chart.
-type bar struct {
-	X, W, TX                           int
-	YDemand, HDemand, YServed, HServed int
-	Demand, Served                     int64
-	Label, Short                       string
-}
-
-// chart is the dashboard's SVG bar chart of demand and needs served by period.
-type chart struct {
-	Width, Height, LabelY int
-	Bars                  []bar
-}
-
-func newChart(periods []app.PeriodIndicators) chart {
-	c := chart{Width: 600, Height: 200, LabelY: 195}
-	var most int64 = 1
-	for _, p := range periods {
-		most = max(most, p.All.Demand)
-	}
-	plot := 180
-	step := c.Width / max(1, len(periods))
-	for i, p := range periods {
-		served := int64(p.All.Obtainment*float64(p.All.Demand) + 0.5)
-		hd := int(int64(plot) * p.All.Demand / most)
-		hs := int(int64(plot) * served / most)
-		short := p.Period
-		if len(short) > 5 {
-			short = short[len(short)-5:]
-		}
-		c.Bars = append(c.Bars, bar{X: i*step + step/6, W: step * 2 / 3, TX: i*step + step/6, YDemand: plot - hd, HDemand: hd,
-			YServed: plot - hs, HServed: hs, Demand: p.All.Demand, Served: served, Label: p.Period, Short: short})
-	}
-	return c
-}
-
-// gapTable is the supply gap as a street × category table.
-type gapTable struct {
-	Streets, Categories []string
-	Cells               map[string]int64
-	Max                 int64
-}
-
-func newGapTable(rows []app.GapRow) gapTable {
-	g := gapTable{Cells: map[string]int64{}}
-	seenS, seenC := map[string]bool{}, map[string]bool{}
-	for _, r := range rows {
-		if !seenS[r.Street] {
-			seenS[r.Street] = true
-			g.Streets = append(g.Streets, r.Street)
-		}
-		if !seenC[r.Category] {
-			seenC[r.Category] = true
-			g.Categories = append(g.Categories, r.Category)
-		}
-		g.Cells[r.Street+"|"+r.Category] = r.Waiting
-		g.Max = max(g.Max, r.Waiting)
-	}
-	sort.Strings(g.Streets)
-	sort.Strings(g.Categories)
-	return g
-}
-
-// dashboard shows an area's indicators: an operator's district, a centre's node.
-func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
-	tier, area := domain.TierDistrict, s.district()
-	switch v.who.Role {
-	case domain.RoleCentre:
-		tier, area = v.who.Tier, v.who.Area
-	case domain.RoleOperator:
-	default:
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.dashboard")})
-		return
-	}
-	period := r.URL.Query().Get("period")
-	if period == "" {
-		period = "day"
-	}
-	ind, err := s.cfg.App.Queries.Reads.Indicators(r.Context(), app.IndicatorRequest{Tier: domain.TierName(tier), Area: area, Period: period}, v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	recent, err := s.cfg.App.Queries.Reads.RecentDecisions(r.Context(), domain.TierName(tier), area, 10, v.who)
-	if err != nil {
-		s.fail(w, r, v, err)
-		return
-	}
-	data := map[string]any{"Live": viewDashboard, "Ind": ind, "Tier": tier, "Area": area, "Recent": recent, "Chart": newChart(ind.Periods), "Gap": newGapTable(ind.SupplyGap)}
-	if n := len(ind.Periods); n > 0 {
-		data["Now"] = ind.Periods[n-1]
-	}
-	s.render(w, r, v, http.StatusOK, "dashboard", data)
 }
 
 // names maps the codes of the district, its streets and communities to their
