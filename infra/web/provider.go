@@ -209,6 +209,7 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
 // postOffer posts a provider's offer from the form.
 func (s *Server) postOffer(w http.ResponseWriter, r *http.Request, v visitor) {
 	capacity, err := strconv.Atoi(r.PostFormValue("capacity"))
@@ -253,7 +254,6 @@ func (s *Server) changeOffer(w http.ResponseWriter, r *http.Request, v visitor) 
 	http.Redirect(w, r, "/ui/offers?done="+done, http.StatusSeeOther)
 }
 
-
 // offers lists a provider's offers, with the form to post one.
 func (s *Server) offers(w http.ResponseWriter, r *http.Request, v visitor) {
 	page, err := s.cfg.App.Queries.Reads.ProviderOffers(r.Context(), v.who.Provider, s.district(), app.PageRequest{Limit: app.MaxPageSize}, v.who)
@@ -275,4 +275,3 @@ func (s *Server) offers(w http.ResponseWriter, r *http.Request, v visitor) {
 	}
 	s.render(w, r, v, http.StatusOK, "offers", map[string]any{"Offers": page.Items, "Categories": ref.Categories, "Areas": areas})
 }
-
