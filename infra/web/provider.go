@@ -217,8 +217,28 @@ func (s *Server) postOffer(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, &domain.FieldError{Field: "capacity", Reason: fmt.Errorf("%q is not a number", r.PostFormValue("capacity"))})
 		return
 	}
-	_, err = s.cfg.App.Commands.PostOffer.Handle(r.Context(), app.PostOfferInput{Provider: v.who.Provider, Category: r.PostFormValue("category"),
-		Capacity: capacity, ScopeTier: r.PostFormValue("tier"), ScopeArea: strings.TrimSpace(r.PostFormValue("area"))}, v.meta(r))
+	in := app.PostOfferInput{Provider: v.who.Provider, Category: r.PostFormValue("category"),
+		Capacity: capacity, ScopeTier: r.PostFormValue("tier"), ScopeArea: strings.TrimSpace(r.PostFormValue("area"))}
+	// The area picked names its tier: a street's code is the whole street.
+	if tier, ok := s.tierOfArea(r, v, in.ScopeArea); ok {
+		in.ScopeTier = domain.TierName(tier)
+	}
+	for _, g := range r.PostForm["group"] {
+		in.Eligibility.TargetGroups = append(in.Eligibility.TargetGroups, domain.TargetGroup(g))
+	}
+	in.Eligibility.LocalResidentsOnly = r.PostFormValue("local") != ""
+	for field, to := range map[string]**time.Time{"valid_from": &in.ValidFrom, "valid_until": &in.ValidUntil} {
+		if d := r.PostFormValue(field); d != "" {
+			// A date is the district's midnight (RFC 3339 with its offset, as the API takes it).
+			day, perr := time.ParseInLocation(time.DateOnly, d, local(time.Time{}).Location())
+			if perr != nil {
+				s.fail(w, r, v, &domain.FieldError{Field: field, Reason: fmt.Errorf("%q is not a date (YYYY-MM-DD)", d)})
+				return
+			}
+			*to = &day
+		}
+	}
+	_, err = s.cfg.App.Commands.PostOffer.Handle(r.Context(), in, v.meta(r))
 	if err != nil {
 		s.fail(w, r, v, err)
 		return
@@ -266,12 +286,28 @@ func (s *Server) offers(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	areas := []area{{ref.District.Code, ref.District.Name}}
+	s.render(w, r, v, http.StatusOK, "offers", map[string]any{"Offers": page.Items, "Categories": ref.Categories, "District": ref.District,
+		"Groups": domain.AllTargetGroups(), "Today": local(time.Now()).Format(time.DateOnly)})
+}
+
+// tierOfArea is the tier of a district's, street's or community's code.
+func (s *Server) tierOfArea(r *http.Request, v visitor, code string) (int, bool) {
+	ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
+	if err != nil {
+		return 0, false
+	}
+	if ref.District.Code == code {
+		return domain.TierDistrict, true
+	}
 	for _, st := range ref.District.Streets {
-		areas = append(areas, area{st.Code, st.Name})
+		if st.Code == code {
+			return domain.TierStreet, true
+		}
 		for _, c := range st.Communities {
-			areas = append(areas, area{c.Code, c.Name})
+			if c.Code == code {
+				return domain.TierCommunity, true
+			}
 		}
 	}
-	s.render(w, r, v, http.StatusOK, "offers", map[string]any{"Offers": page.Items, "Categories": ref.Categories, "Areas": areas})
+	return 0, false
 }
