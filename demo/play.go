@@ -47,21 +47,23 @@ type Config struct {
 
 // Totals counts what the demo did.
 type Totals struct {
-	Day             int `json:"day"`
-	Days            int `json:"days"`
-	Providers       int `json:"providers"`
-	Offers          int `json:"offers"`
-	CapacityRaised  int `json:"capacity_raised"`
-	OffersWithdrawn int `json:"offers_withdrawn"`
-	Households      int `json:"households"`
-	Needs           int `json:"needs"`
-	NeedsWithdrawn  int `json:"needs_withdrawn"`
-	Accepted        int `json:"accepted"`
-	Declined        int `json:"declined"`
-	Escalated       int `json:"escalated"`
-	Unanswered      int `json:"left_unanswered"`
-	Started         int `json:"started"`
-	Completed       int `json:"completed"`
+	Day int `json:"day"`
+	// Date is the China date of the day played (on a simulated clock).
+	Date            string `json:"date,omitempty"`
+	Days            int    `json:"days"`
+	Providers       int    `json:"providers"`
+	Offers          int    `json:"offers"`
+	CapacityRaised  int    `json:"capacity_raised"`
+	OffersWithdrawn int    `json:"offers_withdrawn"`
+	Households      int    `json:"households"`
+	Needs           int    `json:"needs"`
+	NeedsWithdrawn  int    `json:"needs_withdrawn"`
+	Accepted        int    `json:"accepted"`
+	Declined        int    `json:"declined"`
+	Escalated       int    `json:"escalated"`
+	Unanswered      int    `json:"left_unanswered"`
+	Started         int    `json:"started"`
+	Completed       int    `json:"completed"`
 	// Refused counts commands the rules refused because someone else acted first
 	// (a person using the demo while it plays).
 	Refused int `json:"refused"`
@@ -95,6 +97,12 @@ type player struct {
 	needs   []registeredNeed
 	closed  map[string]bool
 	accepts map[string]string
+	// showcase holds what the play does so that the advertised inboxes have work
+	// when it ends (showcase.go): the actions still to come, and the role of each
+	// need registered for it.
+	pending  []showcaseAction
+	showRng  *rand.Rand
+	showcase map[string]showcaseRole
 }
 
 type node struct {
@@ -146,7 +154,7 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &player{w: w, e: e, a: e.Application(), cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x706c6179)), // "play"
-		seen: map[string]*answerPlan{}, accepted: map[string]*servicePlan{}, closed: map[string]bool{}, accepts: map[string]string{}}
+		seen: map[string]*answerPlan{}, accepted: map[string]*servicePlan{}, closed: map[string]bool{}, accepts: map[string]string{}, showcase: map[string]showcaseRole{}}
 	p.t.Days, p.t.Providers = cfg.Days, len(w.Providers)
 	for _, d := range w.Reference.Geography.Districts() {
 		p.nodes = append(p.nodes, node{domain.TierDistrict, d.Code})
@@ -165,10 +173,13 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 			return Totals{}, fmt.Errorf("demo: the clock reads %v, past the play's start %v: make it with NewClock(Start(end, days))", cfg.Clock.Now(), start)
 		}
 		cfg.Clock.Set(start)
-		first = start.Add(-7 * time.Hour)
+		first = start
 	}
 	if err := p.postStandingOffers(ctx); err != nil {
 		return p.t, err
+	}
+	if cfg.Clock != nil {
+		p.planShowcase(first, end)
 	}
 	communities := w.Communities()
 	for day := 0; day < cfg.Days; day++ {
@@ -178,11 +189,10 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 		if weekend {
 			arrivals /= 3
 		}
-		for i, h := range hours {
+		for i, at := range stepTimes(date, end, day == cfg.Days-1) {
 			if cfg.Clock != nil {
-				at := date.Add(time.Duration(h) * time.Hour)
-				if at.After(end) {
-					break
+				if err := p.showcaseUntil(ctx, at); err != nil {
+					return p.t, err
 				}
 				cfg.Clock.Set(at)
 			}
@@ -220,10 +230,16 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 		}
 		if cfg.Progress != nil {
 			p.t.Day = day + 1
+			if cfg.Clock != nil {
+				p.t.Date = date.Format(time.DateOnly)
+			}
 			cfg.Progress(p.t)
 		}
 	}
 	if cfg.Clock != nil {
+		if err := p.showcaseUntil(ctx, end); err != nil {
+			return p.t, err
+		}
 		cfg.Clock.Set(end)
 		if err := p.e.Tick(ctx, end); err != nil {
 			return p.t, fmt.Errorf("demo: tick: %w", err)
@@ -236,14 +252,40 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 	return p.t, nil
 }
 
-// Start returns when a play of days days that ends at end starts: 07:00 China
-// Standard Time of its first day, before anyone acts.
+// Start returns when a play of days days that ends at end starts: midnight China
+// Standard Time of its first day, before anyone acts. The last day is end's own
+// China day, whatever the hour (see stepTimes).
 func Start(end time.Time, days int) time.Time {
 	e := end.In(cst)
 	if days == 0 {
 		days = DefaultDays
 	}
-	return time.Date(e.Year(), e.Month(), e.Day(), 7, 0, 0, 0, cst).AddDate(0, 0, 1-max(days, 1))
+	return time.Date(e.Year(), e.Month(), e.Day(), 0, 0, 0, 0, cst).AddDate(0, 0, 1-max(days, 1))
+}
+
+// stepTimes returns when the district acts on a day that starts at date (midnight
+// CST): at the office hours; on the play's last day, which ends at end, the steps
+// the hours would put after end are spread over the part of the day that has
+// passed, the last at end, so that the last day is always the present one and its
+// work is fresh (at 01:52 the district has worked through the night; at 12:30 from
+// 08:00 to 12:30). Against a running server (a zero date) the steps are at once.
+func stepTimes(date, end time.Time, last bool) []time.Time {
+	out := make([]time.Time, len(hours))
+	for i, h := range hours {
+		out[i] = date.Add(time.Duration(h) * time.Hour)
+	}
+	if date.IsZero() || !last || !out[len(out)-1].After(end) {
+		return out
+	}
+	from := date.Add(time.Duration(hours[0]) * time.Hour)
+	if end.Sub(from) < time.Hour {
+		from = date // before the office opens: through the night, from midnight
+	}
+	span := end.Sub(from)
+	for i := range out {
+		out[i] = from.Add(span * time.Duration(i) / time.Duration(len(out)-1))
+	}
+	return out
 }
 
 func (p *player) now() time.Time {
@@ -472,6 +514,10 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 		who := centre(n.tier, n.area)
 		for _, it := range inboxes[i] {
 			plan, ok := p.seen[it.ReferralID]
+			if role, mine := p.showcase[it.Need.ID]; !ok && mine {
+				plan = &answerPlan{at: p.step, kind: role.answer()}
+				p.seen[it.ReferralID], ok = plan, true
+			}
 			if !ok {
 				plan = &answerPlan{at: p.step + p.rng.IntN(3), kind: domain.AnswerAccept}
 				switch r := p.rng.IntN(100); {
@@ -487,7 +533,8 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 				}
 				p.seen[it.ReferralID] = plan
 			}
-			if plan.kind == "" || p.step < plan.at || (weekend && p.rng.IntN(3) != 0) {
+			_, mine := p.showcase[it.Need.ID]
+			if plan.kind == "" || p.step < plan.at || (!mine && weekend && p.rng.IntN(3) != 0) {
 				continue
 			}
 			a := domain.Answer{ReferralID: it.ReferralID, Kind: plan.kind, Reason: plan.reason}
@@ -504,7 +551,11 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 			case domain.AnswerAccept:
 				p.t.Accepted++
 				start := p.step + 1 + p.rng.IntN(5)
-				p.accepted[it.ReferralID] = &servicePlan{need: it.Need.ID, offer: it.OfferID, provider: providerOf[it.OfferID], startAt: start, finishAt: start + 3 + p.rng.IntN(20)}
+				sp := &servicePlan{need: it.Need.ID, offer: it.OfferID, provider: providerOf[it.OfferID], startAt: start, finishAt: start + 3 + p.rng.IntN(20)}
+				if role, mine := p.showcase[it.Need.ID]; mine {
+					role.serve(sp, p.step)
+				}
+				p.accepted[it.ReferralID] = sp
 				p.accepts[it.Need.ID] = it.ReferralID
 			case domain.AnswerDecline:
 				p.t.Declined++

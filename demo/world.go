@@ -95,6 +95,10 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 		for i := 1; i <= s.communities; i++ {
 			caps := append([]string(nil), linkedEverywhere...)
 			for _, j := range rng.Perm(len(optional))[:2+rng.IntN(3)] {
+				code := fmt.Sprintf("%s-%02d", s.code, i)
+				if code == ShowcaseCommunity && (optional[j] == "counselling" || optional[j] == "support_groups") {
+					continue // its street links them: the street's inbox has work from it
+				}
 				caps = append(caps, optional[j])
 			}
 			st.Communities = append(st.Communities, domain.CommunityNode{
@@ -112,6 +116,7 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 	}
 	w := &World{Reference: ref, seed: seed}
 	w.Providers = providers(rng, d)
+	showcaseOffers(w.Providers)
 	for _, p := range w.Providers {
 		for _, o := range p.Offers {
 			if _, err := ref.Taxonomy.Category(o.Category); err != nil {
@@ -120,6 +125,49 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 		}
 	}
 	return w, nil
+}
+
+// The inboxes the README advertises: a community's, its street's, and a provider's
+// referrals. The play makes sure that each has work waiting when it ends.
+const (
+	ShowcaseStreet    = "xianxia"
+	ShowcaseCommunity = "xianxia-01"
+	ShowcaseProvider  = "xinhang-social-work"
+)
+
+// showcaseCategory is what the showcase community links itself (its volunteer team
+// offers it there); showcaseStreetCategory is what it refers up to its street, where
+// the showcase provider offers it.
+const (
+	showcaseCategory       = "daily_living_help"
+	showcaseStreetCategory = "support_groups"
+)
+
+// showcaseOffers adds, after the draw (so that a seed's other offers stay the
+// same), the offers the showcase inboxes need if the draw did not make them: the
+// volunteer team's in the showcase community, the showcase provider's in its street.
+func showcaseOffers(ps []Provider) {
+	want := []struct {
+		provider string
+		plan     OfferPlan
+	}{
+		{ShowcaseStreet + "-volunteers", OfferPlan{Category: showcaseCategory, Capacity: 4, Tier: domain.TierCommunity, Area: ShowcaseCommunity}},
+		{ShowcaseProvider, OfferPlan{Category: showcaseStreetCategory, Capacity: 6, Tier: domain.TierStreet, Area: ShowcaseStreet}},
+	}
+	for _, x := range want {
+		for i := range ps {
+			if ps[i].ID != x.provider {
+				continue
+			}
+			found := false
+			for _, o := range ps[i].Offers {
+				found = found || (o.Category == x.plan.Category && o.Tier == x.plan.Tier && o.Area == x.plan.Area)
+			}
+			if !found {
+				ps[i].Offers = append(ps[i].Offers, x.plan)
+			}
+		}
+	}
 }
 
 // Communities lists the demo district's community codes in the tree's order.
