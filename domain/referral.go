@@ -236,7 +236,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		}, nil
 	case AnswerEscalate:
 		if n.Tier >= TierDistrict {
-			return nil, fmt.Errorf("%w: the district is the top tier; decline instead", ErrRefused)
+			return nil, fmt.Errorf("%w: a referral at the district, the top tier, cannot be escalated; decline it instead", ErrRefused)
 		}
 		if o.ID != n.OfferID {
 			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)
