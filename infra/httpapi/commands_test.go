@@ -378,3 +378,26 @@ func TestRefusalsDoNotAdviseARetry(t *testing.T) {
 		t.Fatalf("a refusal advises a retry: %+v", p)
 	}
 }
+
+// TestAProblemListsAtMostMaxFieldProblems: a body with thousands of wrong values
+// gets a problem of bounded size that says how many more there are.
+func TestAProblemListsAtMostMaxFieldProblems(t *testing.T) {
+	f := newAPIFixture(t)
+	many := func(v string) string { return strings.TrimSuffix(strings.Repeat(v+",", 3*maxFieldProblems), ",") }
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"unknown values", `{"community":"huayang-01","target_groups":[` + many(`"rich"`) + `],"needs":[{"category":"legal_aid"}]}`, 422},
+		{"values of the wrong type", `{"community":"huayang-01","target_groups":[` + many(`1`) + `],"needs":[{"category":"legal_aid"}]}`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := f.call("centre", "POST", "/v1/households", tc.body)
+			list, _ := out["errors"].([]any)
+			detail, _ := out["detail"].(string)
+			if code != tc.status || len(list) != maxFieldProblems || !strings.Contains(detail, "299 more") {
+				t.Fatalf("%d, %d errors, %q", code, len(list), detail)
+			}
+		})
+	}
+}

@@ -73,6 +73,9 @@ const retryAfterSeconds = "1"
 // maxDetail bounds the length of a problem's detail, in bytes.
 const maxDetail = 1000
 
+// maxFieldProblems bounds how many wrong fields one problem lists.
+const maxFieldProblems = 100
+
 // maxBodyBytes bounds a request body; maxBatchBodyBytes a batch's.
 const (
 	maxBodyBytes      = 64 << 10
@@ -209,6 +212,10 @@ func problemFor(err error) (*Problem, bool) {
 		// Every wrong field, each with its pointer; the first one's sentence is the
 		// detail, as it was when only the first was told.
 		p := newProblem(http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fes[0].Error())
+		if len(fes) > maxFieldProblems {
+			p.Detail += fmt.Sprintf(" (and %d more wrong fields; the first %d are listed)", len(fes)-1, maxFieldProblems)
+			fes = fes[:maxFieldProblems]
+		}
 		for _, fe := range fes {
 			ptr := ""
 			if fe.Field != "" {

@@ -51,6 +51,9 @@ func checkMembers(body []byte, v any) *Problem {
 	}
 	first := w.wrongTypes[0]
 	p = newProblem(http.StatusBadRequest, "invalid-field", "Invalid field", fieldName(first.Pointer)+" "+first.Detail)
+	if w.more > 0 {
+		p.Detail += fmt.Sprintf(" (and %d more values of the wrong type; the first %d are listed)", len(w.wrongTypes)-1+w.more, maxFieldProblems)
+	}
 	p.Errors = w.wrongTypes
 	return p
 }
@@ -69,6 +72,16 @@ var errTooDeep = errors.New("too deep")
 type walker struct {
 	dec        *json.Decoder
 	wrongTypes []FieldProblem
+	more       int // wrong values beyond maxFieldProblems, not listed
+}
+
+// wrongType records a value of the wrong type.
+func (w *walker) wrongType(at, msg string) {
+	if len(w.wrongTypes) == maxFieldProblems {
+		w.more++
+		return
+	}
+	w.wrongTypes = append(w.wrongTypes, FieldProblem{Pointer: at, Detail: msg})
 }
 
 // walkValue checks the next JSON value, to be decoded into a t (nil: any), found
@@ -82,7 +95,7 @@ func (w *walker) walkValue(t reflect.Type, at string, depth int) (*Problem, erro
 	delim, ok := tok.(json.Delim)
 	if !ok {
 		if msg := wrongScalar(tok, t); msg != "" {
-			w.wrongTypes = append(w.wrongTypes, FieldProblem{Pointer: at, Detail: msg})
+			w.wrongType(at, msg)
 		}
 		return nil, nil
 	}
@@ -90,7 +103,7 @@ func (w *walker) walkValue(t reflect.Type, at string, depth int) (*Problem, erro
 		return nil, errTooDeep
 	}
 	if want := expected(t); want != "" && want != kindOf(delim) {
-		w.wrongTypes = append(w.wrongTypes, FieldProblem{Pointer: at, Detail: mustBe(t, "", kindOf(delim))})
+		w.wrongType(at, mustBe(t, "", kindOf(delim)))
 		t = nil // its members are not the type's: checked as any value's
 	}
 	switch delim {
