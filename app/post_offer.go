@@ -47,6 +47,9 @@ func checkOfferTime(field string, t *time.Time) error {
 	return &domain.FieldError{Field: field, Reason: reason}
 }
 
+// offerFields are the members of an offer, in the order of the API's documents.
+var offerFields = []string{"provider", "category", "capacity", "scope", "eligibility", "valid_from", "valid_until"}
+
 // PostOfferResult names the offer created.
 type PostOfferResult struct {
 	OfferID  string `json:"offer_id"`
@@ -67,16 +70,15 @@ func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Me
 	if err := meta.Principal.MayManageOffer(in.Provider); err != nil {
 		return PostOfferResult{}, err
 	}
-	if err := checkOfferTime("valid_from", in.ValidFrom); err != nil {
-		return PostOfferResult{}, err
-	}
-	if err := checkOfferTime("valid_until", in.ValidUntil); err != nil {
-		return PostOfferResult{}, err
-	}
+	// The checks of the input as sent, then the decision's: a request is refused
+	// with every wrong field at once.
+	var errs domain.FieldErrors
 	tier, ok := domain.ParseTier(in.ScopeTier)
-	if !ok {
-		return PostOfferResult{}, &domain.FieldError{Field: "scope/tier", Reason: fmt.Errorf("%q is not a tier (community, street, district)", in.ScopeTier)}
+	if !ok && in.ScopeTier != "" {
+		errs.Add(&domain.FieldError{Field: "scope/tier", Reason: fmt.Errorf("%q is not a tier (community, street, district)", in.ScopeTier)})
 	}
+	errs.Add(checkOfferTime("valid_from", in.ValidFrom))
+	errs.Add(checkOfferTime("valid_until", in.ValidUntil))
 	cmd := domain.PostOffer{
 		OfferID: h.cfg.NewID(), Provider: in.Provider, Category: in.Category, Capacity: in.Capacity,
 		Scope: domain.Scope{Tier: tier, Area: in.ScopeArea}, Eligibility: in.Eligibility, ValidFrom: h.cfg.Now(),
@@ -86,6 +88,11 @@ func (h PostOfferHandler) Handle(ctx context.Context, in PostOfferInput, meta Me
 	}
 	if in.ValidUntil != nil {
 		cmd.ValidUntil = *in.ValidUntil
+	}
+	if len(errs) > 0 {
+		_, err := domain.DecidePostOffer(domain.Offer{}, cmd, h.cfg.References.Current())
+		errs.Add(domain.FieldErrorsOf(err).Err())
+		return PostOfferResult{}, errs.InOrder(offerFields...)
 	}
 	district, _ := h.cfg.References.Current().Geography.DistrictOf(tier, in.ScopeArea)
 	evs, res, err := create(ctx, h.cfg, district, meta, fp, func() ([]domain.Change, error) {

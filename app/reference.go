@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/tierlink/tierlink/domain"
 )
@@ -36,8 +37,8 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 		return ReferenceResult{}, err
 	}
 	cur := h.cfg.References.Current()
-	if in.District.Code != district {
-		return ReferenceResult{}, &domain.FieldError{Field: "district/code", Reason: fmt.Errorf("%q is not the district of the path (%s)", in.District.Code, district)}
+	if err := checkReferenceInput(district, in); err != nil {
+		return ReferenceResult{}, err
 	}
 	var districts []domain.DistrictNode
 	found := false
@@ -51,11 +52,12 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 		return ReferenceResult{}, fmt.Errorf("district %s: %w", district, domain.ErrNotFound)
 	}
 	next, err := domain.NewReference(districts, in.Categories, in.Policy)
-	if err == nil {
-		err = cur.CheckSuccessor(next)
-	}
 	if err != nil {
+		// The parts were checked on their own: what is left is how they fit together.
 		return ReferenceResult{}, &domain.FieldError{Field: "district", Reason: err}
+	}
+	if err := cur.CheckSuccessor(next); err != nil {
+		return ReferenceResult{}, err
 	}
 	out := ReferenceResult{Versions: map[string]int64{}}
 	fp := fingerprint("publish_reference", in)
@@ -98,6 +100,45 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 		}
 	}
 	return out, nil
+}
+
+// checkReferenceInput checks each part of new reference data on its own (the
+// district's tree, the categories, the policy), and returns the field errors of
+// every part that is missing or wrong.
+func checkReferenceInput(district string, in ReferenceInput) error {
+	var errs domain.FieldErrors
+	switch {
+	case reflect.ValueOf(in.District).IsZero():
+		errs.Add(&domain.FieldError{Field: "district", Reason: errors.New("is required")})
+	case in.District.Code == "":
+		errs.Add(&domain.FieldError{Field: "district/code", Reason: errors.New("is required")})
+	case in.District.Code != district:
+		errs.Add(&domain.FieldError{Field: "district/code", Reason: fmt.Errorf("%q is not the district of the path (%s)", in.District.Code, district)})
+	default:
+		if _, err := domain.NewGeography([]domain.DistrictNode{in.District}); err != nil {
+			errs.Add(&domain.FieldError{Field: "district", Reason: err})
+		}
+	}
+	var tax *domain.Taxonomy
+	if len(in.Categories) == 0 {
+		errs.Add(&domain.FieldError{Field: "categories", Reason: errors.New("is required")})
+	} else if t, err := domain.NewTaxonomy(in.Categories); err != nil {
+		errs.Add(&domain.FieldError{Field: "categories", Reason: err})
+	} else {
+		tax = t
+	}
+	switch err := in.Policy.Validate(); {
+	case reflect.ValueOf(in.Policy).IsZero():
+		errs.Add(&domain.FieldError{Field: "policy", Reason: errors.New("is required")})
+	case err != nil:
+		errs.Add(&domain.FieldError{Field: "policy", Reason: err})
+	case in.Policy.Allocation != nil && tax != nil:
+		known := func(c string) bool { _, err := tax.Category(c); return err == nil }
+		if err := in.Policy.Allocation.Validate(known); err != nil {
+			errs.Add(&domain.FieldError{Field: "policy/allocation", Reason: err})
+		}
+	}
+	return errs.Err()
 }
 
 func samePublication(a domain.Payload, b domain.ReferencePublished) bool {

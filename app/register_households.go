@@ -28,8 +28,11 @@ type RegisterHouseholdsHandler struct{ cfg Config }
 // stop the others; another batch under a key that took effect is refused whole
 // with ErrCommandReused.
 func (h RegisterHouseholdsHandler) Handle(ctx context.Context, in []RegisterHouseholdInput, meta Meta) ([]BatchOutcome, error) {
-	if len(in) == 0 || len(in) > MaxHouseholdsPerBatch {
-		return nil, &domain.FieldError{Field: "households", Reason: fmt.Errorf("give 1 to %d households, not %d", MaxHouseholdsPerBatch, len(in))}
+	switch {
+	case len(in) == 0:
+		return nil, &domain.FieldError{Field: "households", Reason: fmt.Errorf("is required: list 1 to %d households", MaxHouseholdsPerBatch)}
+	case len(in) > MaxHouseholdsPerBatch:
+		return nil, &domain.FieldError{Field: "households", Reason: fmt.Errorf("must list 1 to %d households, not %d", MaxHouseholdsPerBatch, len(in))}
 	}
 	meta = meta.Resolved(h.cfg.NewID)
 	ref := h.cfg.References.Current()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 // Errors returned by decisions.
@@ -26,8 +28,28 @@ type FieldError struct {
 	Reason error
 }
 
-// Error renders the field and the reason.
-func (e *FieldError) Error() string { return e.Field + ": " + e.Reason.Error() }
+// Error renders the field and the reason as one sentence ("community is required").
+func (e *FieldError) Error() string {
+	r := e.Reason.Error()
+	switch {
+	case e.Field == "":
+		return r
+	case predicate(r):
+		return e.Field + " " + r
+	}
+	return e.Field + ": " + r
+}
+
+// predicate reports whether a reason reads on from its field's name ("is required",
+// "must be between 1 and 10"), rather than being a statement of its own.
+func predicate(reason string) bool {
+	verb, _, _ := strings.Cut(reason, " ")
+	switch verb {
+	case "is", "are", "must", "may", "cannot", "has", "duplicates":
+		return true
+	}
+	return false
+}
 
 // Unwrap lets errors.Is see both ErrInvalidCommand and the reason.
 func (e *FieldError) Unwrap() []error { return []error{ErrInvalidCommand, e.Reason} }
@@ -36,6 +58,91 @@ func fieldErr(field string, reason error) error { return &FieldError{Field: fiel
 
 func fieldErrf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Errorf(format, args...)}
+}
+
+// required is the error of a required field left out or empty.
+func required(field string) error { return fieldErrf(field, "is required") }
+
+// FieldErrors is every field error of one command, at most one a field, the first
+// found first: a command is refused with all of them at once.
+type FieldErrors []*FieldError
+
+// Error renders each field error, in order.
+func (es FieldErrors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+// Unwrap lets errors.Is and errors.As see each field error (errors.As finds the first).
+func (es FieldErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Add appends err's field errors (a *FieldError or FieldErrors) but those of a
+// field already told; any other error is added as an error of no field.
+func (es *FieldErrors) Add(err error) {
+	if err == nil {
+		return
+	}
+	var add FieldErrors
+	var fe *FieldError
+	switch {
+	case errors.As(err, &add):
+	case errors.As(err, &fe):
+		add = FieldErrors{fe}
+	default:
+		add = FieldErrors{{Reason: err}}
+	}
+	for _, e := range add {
+		if !slices.ContainsFunc(*es, func(x *FieldError) bool { return x.Field == e.Field }) {
+			*es = append(*es, e)
+		}
+	}
+}
+
+// Err returns the field errors as an error, or nil when there are none.
+func (es FieldErrors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// InOrder returns the errors ordered by the place of each field's first segment in
+// fields (the order of the request's members); fields not named keep their order,
+// after the others.
+func (es FieldErrors) InOrder(fields ...string) FieldErrors {
+	rank := func(e *FieldError) int {
+		first, _, _ := strings.Cut(e.Field, "/")
+		if i := slices.Index(fields, first); i >= 0 {
+			return i
+		}
+		return len(fields)
+	}
+	out := slices.Clone(es)
+	slices.SortStableFunc(out, func(a, b *FieldError) int { return rank(a) - rank(b) })
+	return out
+}
+
+// FieldErrorsOf returns the field errors err carries (FieldErrors or one
+// *FieldError), or none.
+func FieldErrorsOf(err error) FieldErrors {
+	var es FieldErrors
+	if errors.As(err, &es) {
+		return es
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return FieldErrors{fe}
+	}
+	return nil
 }
 
 // Change is what a decision appends to one aggregate: payloads at an expected version.
@@ -62,7 +169,7 @@ const (
 
 func checkID(field, id string) error {
 	if id == "" {
-		return fieldErrf(field, "is required")
+		return required(field)
 	}
 	if len(id) > MaxIDLength {
 		return fieldErrf(field, "is longer than %d bytes", MaxIDLength)

@@ -2,6 +2,8 @@ package domain
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -117,32 +119,35 @@ func HardshipScore(a Assessment, groups []TargetGroup, w HardshipWeights) int {
 	return min(100, score+min(bonus, w.GroupCap))
 }
 
-// CheckAssessment refuses unknown dimensions and levels out of range.
+// CheckAssessment refuses unknown dimensions and levels out of range, every one
+// of them (in the order of the dimensions' names).
 func CheckAssessment(field string, a Assessment) error {
-	for d, level := range a {
-		if !knownDimension(d) {
-			return fieldErrf(field+"/"+string(d), "is not an assessment dimension")
-		}
-		if level < 0 || level > MaxLevel {
-			return fieldErrf(field+"/"+string(d), "must be between 0 and %d", MaxLevel)
+	var errs FieldErrors
+	for _, d := range slices.Sorted(maps.Keys(a)) {
+		switch level := a[d]; {
+		case !knownDimension(d):
+			errs.Add(fieldErrf(field+"/"+string(d), "is not an assessment dimension"))
+		case level < 0 || level > MaxLevel:
+			errs.Add(fieldErrf(field+"/"+string(d), "must be between 0 and %d", MaxLevel))
 		}
 	}
-	return nil
+	return errs.Err()
 }
 
-// CheckTargetGroups refuses unknown or repeated target groups.
+// CheckTargetGroups refuses unknown or repeated target groups, every one of them.
 func CheckTargetGroups(field string, groups []TargetGroup) error {
+	var errs FieldErrors
 	seen := map[TargetGroup]bool{}
 	for i, g := range groups {
-		if !knownGroup(g) {
-			return fieldErrf(fmt.Sprintf("%s/%d", field, i), "%q is not a target group", g)
-		}
-		if seen[g] {
-			return fieldErrf(fmt.Sprintf("%s/%d", field, i), "%q is listed twice", g)
+		switch {
+		case !knownGroup(g):
+			errs.Add(fieldErrf(fmt.Sprintf("%s/%d", field, i), "%q is not a target group", g))
+		case seen[g]:
+			errs.Add(fieldErrf(fmt.Sprintf("%s/%d", field, i), "%q is listed twice", g))
 		}
 		seen[g] = true
 	}
-	return nil
+	return errs.Err()
 }
 
 func dedupeGroups(groups []TargetGroup) []TargetGroup {

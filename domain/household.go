@@ -122,7 +122,8 @@ func (e *DuplicateNeedError) Unwrap() error { return ErrDuplicateNeed }
 
 // DecideRegisterHousehold checks the command against the reference data and the
 // (empty) household, computes the hardship score, and returns the household's
-// events and each need's first event.
+// events and each need's first event. A command with wrong fields is refused with
+// FieldErrors naming every one of them.
 func DecideRegisterHousehold(h Household, cmd RegisterHousehold, ref *Reference) ([]Change, error) {
 	if err := checkID("household_id", cmd.HouseholdID); err != nil {
 		return nil, err
@@ -130,18 +131,18 @@ func DecideRegisterHousehold(h Household, cmd RegisterHousehold, ref *Reference)
 	if h.Version != 0 {
 		return nil, ErrAlreadyExists
 	}
+	var errs FieldErrors
 	com, err := ref.Geography.Community(cmd.Community)
-	if err != nil {
-		return nil, fieldErr("community", err)
+	switch {
+	case cmd.Community == "":
+		errs.Add(required("community"))
+	case err != nil:
+		errs.Add(fieldErr("community", err))
 	}
-	if err := CheckTargetGroups("target_groups", cmd.TargetGroups); err != nil {
-		return nil, err
-	}
-	if err := CheckAssessment("assessment", cmd.Assessment); err != nil {
-		return nil, err
-	}
+	errs.Add(CheckTargetGroups("target_groups", cmd.TargetGroups))
+	errs.Add(CheckAssessment("assessment", cmd.Assessment))
 	if len(cmd.Needs) == 0 {
-		return nil, fieldErrf("needs", "at least one need is required")
+		errs.Add(noNeeds())
 	}
 	groups := cmd.TargetGroups
 	if groups == nil {
@@ -157,7 +158,7 @@ func DecideRegisterHousehold(h Household, cmd RegisterHousehold, ref *Reference)
 		Hardship: HardshipScore(assessment, groups, ref.Policy.Hardship),
 	}
 	h = h.Evolve(Event{AggregateID: cmd.HouseholdID, AggregateVersion: 1, Payload: reg})
-	opened, needs, err := openNeeds(h, cmd.Needs, ref)
+	opened, needs, err := openNeeds(h, cmd.Needs, ref, errs)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +167,9 @@ func DecideRegisterHousehold(h Household, cmd RegisterHousehold, ref *Reference)
 		Payloads:  []Payload{reg, opened},
 	}}, needs...), nil
 }
+
+// noNeeds is the error of a registration without needs.
+func noNeeds() error { return fieldErrf("needs", "is required: list at least one need") }
 
 // RegisterNeeds opens more needs for a registered household.
 type RegisterNeeds struct {
@@ -180,9 +184,9 @@ func DecideRegisterNeeds(h Household, cmd RegisterNeeds, ref *Reference) ([]Chan
 		return nil, fmt.Errorf("household %s: %w", cmd.HouseholdID, ErrNotFound)
 	}
 	if len(cmd.Needs) == 0 {
-		return nil, fieldErrf("needs", "at least one need is required")
+		return nil, noNeeds()
 	}
-	opened, needs, err := openNeeds(h, cmd.Needs, ref)
+	opened, needs, err := openNeeds(h, cmd.Needs, ref, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -193,36 +197,43 @@ func DecideRegisterNeeds(h Household, cmd RegisterNeeds, ref *Reference) ([]Chan
 	}}, needs...), nil
 }
 
-// openNeeds checks needs against the taxonomy and the household's open needs.
-func openNeeds(h Household, specs []NeedSpec, ref *Reference) (NeedsOpened, []Change, error) {
+// openNeeds checks needs against the taxonomy and the household's open needs. The
+// field errors found before (errs) and those of the needs are returned together;
+// only a request whose every field is right is refused for a need of a category
+// the household has open.
+func openNeeds(h Household, specs []NeedSpec, ref *Reference, errs FieldErrors) (NeedsOpened, []Change, error) {
 	if len(specs) > MaxNeedsPerRequest {
-		return NeedsOpened{}, nil, fieldErrf("needs", "at most %d needs in one request", MaxNeedsPerRequest)
+		errs.Add(fieldErrf("needs", "must list at most %d needs in one request", MaxNeedsPerRequest))
+		return NeedsOpened{}, nil, errs
 	}
 	opened := NeedsOpened{}
-	var changes []Change
+	var (
+		changes []Change
+		dup     error
+	)
 	seen := map[string]int{}
 	for i, n := range specs {
 		field := func(f string) string { return "needs/" + strconv.Itoa(i) + "/" + f }
-		if err := checkID(field("need_id"), n.NeedID); err != nil {
-			return NeedsOpened{}, nil, err
+		errs.Add(checkID(field("need_id"), n.NeedID))
+		_, err := ref.Taxonomy.Category(n.Category)
+		switch j, twice := seen[n.Category]; {
+		case n.Category == "":
+			errs.Add(required(field("category")))
+		case err != nil:
+			errs.Add(fieldErr(field("category"), err))
+		case twice:
+			errs.Add(fieldErrf(field("category"), "duplicates needs/%d: one open need per category", j))
+		default:
+			seen[n.Category] = i
+			if id, open := h.OpenNeeds[n.Category]; open && dup == nil {
+				dup = &DuplicateNeedError{Field: field("category"), Category: n.Category, NeedID: id}
+			}
 		}
-		if _, err := ref.Taxonomy.Category(n.Category); err != nil {
-			return NeedsOpened{}, nil, fieldErr(field("category"), err)
-		}
-		if id, open := h.OpenNeeds[n.Category]; open {
-			return NeedsOpened{}, nil, &DuplicateNeedError{Field: field("category"), Category: n.Category, NeedID: id}
-		}
-		if j, dup := seen[n.Category]; dup {
-			return NeedsOpened{}, nil, fieldErrf(field("category"), "duplicates needs/%d: one open need per category", j)
-		}
-		seen[n.Category] = i
 		urgency := n.Urgency
 		if urgency == "" {
 			urgency = UrgencyNormal
 		}
-		if err := CheckUrgency(field("urgency"), urgency); err != nil {
-			return NeedsOpened{}, nil, err
-		}
+		errs.Add(CheckUrgency(field("urgency"), urgency))
 		opened.Needs = append(opened.Needs, OpenedNeed{NeedID: n.NeedID, Category: n.Category})
 		changes = append(changes, Change{
 			Aggregate: AggregateRef{Type: AggregateNeed, ID: n.NeedID},
@@ -231,6 +242,12 @@ func openNeeds(h Household, specs []NeedSpec, ref *Reference) (NeedsOpened, []Ch
 				Urgency: urgency, Hardship: h.Hardship, TargetGroups: h.TargetGroups,
 			}},
 		})
+	}
+	if err := errs.Err(); err != nil {
+		return NeedsOpened{}, nil, err
+	}
+	if dup != nil {
+		return NeedsOpened{}, nil, dup
 	}
 	return opened, changes, nil
 }

@@ -165,7 +165,9 @@ type PostOffer struct {
 	ValidUntil  time.Time
 }
 
-// DecidePostOffer checks the command against the reference data and the (empty) offer.
+// DecidePostOffer checks the command against the reference data and the (empty)
+// offer. A command with wrong fields is refused with FieldErrors naming every one
+// of them.
 func DecidePostOffer(o Offer, cmd PostOffer, ref *Reference) ([]Change, error) {
 	if err := checkID("offer_id", cmd.OfferID); err != nil {
 		return nil, err
@@ -173,30 +175,39 @@ func DecidePostOffer(o Offer, cmd PostOffer, ref *Reference) ([]Change, error) {
 	if o.Version != 0 {
 		return nil, ErrAlreadyExists
 	}
-	if cmd.Provider == "" {
-		return nil, fieldErrf("provider", "is required")
+	var errs FieldErrors
+	switch {
+	case cmd.Provider == "":
+		errs.Add(required("provider"))
+	case !ValidID(cmd.Provider) || len(cmd.Provider) > MaxProviderIDLength:
+		errs.Add(fieldErrf("provider", "must be 1 to %d letters, digits, '-', '_', '.' or ':'", MaxProviderIDLength))
 	}
-	if !ValidID(cmd.Provider) || len(cmd.Provider) > MaxProviderIDLength {
-		return nil, fieldErrf("provider", "must be 1 to %d letters, digits, '-', '_', '.' or ':'", MaxProviderIDLength)
+	if _, err := ref.Taxonomy.Category(cmd.Category); cmd.Category == "" {
+		errs.Add(required("category"))
+	} else if err != nil {
+		errs.Add(fieldErr("category", err))
 	}
-	if _, err := ref.Taxonomy.Category(cmd.Category); err != nil {
-		return nil, fieldErr("category", err)
-	}
-	if cmd.Capacity < 1 || cmd.Capacity > MaxOfferCapacity {
-		return nil, fieldErrf("capacity", "must be between 1 and %d", MaxOfferCapacity)
-	}
+	errs.Add(CheckCapacity("capacity", cmd.Capacity))
 	district, err := ref.Geography.DistrictOf(cmd.Scope.Tier, cmd.Scope.Area)
-	if err != nil {
-		return nil, fieldErr("scope/area", err)
+	switch {
+	case cmd.Scope.Tier == 0:
+		errs.Add(fieldErrf("scope/tier", "is required: community, street or district"))
+	case cmd.Scope.Tier < TierCommunity || cmd.Scope.Tier > TierDistrict:
+		errs.Add(fieldErrf("scope/tier", "must be community, street or district"))
+	case cmd.Scope.Area == "":
+		errs.Add(required("scope/area"))
+	case err != nil:
+		errs.Add(fieldErr("scope/area", err))
 	}
-	if err := CheckTargetGroups("eligibility/target_groups", cmd.Eligibility.TargetGroups); err != nil {
-		return nil, err
-	}
+	errs.Add(CheckTargetGroups("eligibility/target_groups", cmd.Eligibility.TargetGroups))
 	if cmd.ValidFrom.IsZero() {
-		return nil, fieldErrf("valid_from", "is required")
+		errs.Add(required("valid_from"))
 	}
 	if !cmd.ValidUntil.IsZero() && !cmd.ValidUntil.After(cmd.ValidFrom) {
-		return nil, fieldErrf("valid_until", "must be after valid_from")
+		errs.Add(fieldErrf("valid_until", "must be after valid_from"))
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	groups := cmd.Eligibility.TargetGroups
 	if groups == nil {
@@ -213,6 +224,18 @@ func DecidePostOffer(o Offer, cmd PostOffer, ref *Reference) ([]Change, error) {
 	}}, nil
 }
 
+// CheckCapacity refuses a capacity outside 1 to MaxOfferCapacity; 0 is the value
+// of a capacity left out, and is said to be required.
+func CheckCapacity(field string, capacity int) error {
+	switch {
+	case capacity == 0:
+		return fieldErrf(field, "is required: a whole number from 1 to %d", MaxOfferCapacity)
+	case capacity < 1 || capacity > MaxOfferCapacity:
+		return fieldErrf(field, "must be between 1 and %d", MaxOfferCapacity)
+	}
+	return nil
+}
+
 // DecideChangeCapacity raises or lowers an offer's capacity, never below what is
 // committed to referrals.
 func DecideChangeCapacity(o Offer, capacity int) ([]Change, error) {
@@ -222,8 +245,8 @@ func DecideChangeCapacity(o Offer, capacity int) ([]Change, error) {
 	if o.Status != OfferActive {
 		return nil, fmt.Errorf("%w: offer %s is %s", ErrRefused, o.ID, o.Status)
 	}
-	if capacity < 1 || capacity > MaxOfferCapacity {
-		return nil, fieldErrf("capacity", "must be between 1 and %d", MaxOfferCapacity)
+	if err := CheckCapacity("capacity", capacity); err != nil {
+		return nil, err
 	}
 	if capacity < o.Committed {
 		return nil, fieldErrf("capacity", "cannot be below the %d units committed to referrals", o.Committed)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // Errors returned by the reference data.
@@ -323,24 +324,36 @@ func (g *Geography) AreaAbove(tier int, area string, outer int) (string, error) 
 
 // CheckSuccessor checks that reference data may follow r: every district, street,
 // community and category code of r is still there (the log holds events that name
-// them), under the same district and street.
+// them), under the same district and street. It refuses with FieldErrors: one for
+// the geography ("district") and one for the taxonomy ("categories"), each naming
+// every code that is gone; each wraps ErrInvalidReference.
 func (r *Reference) CheckSuccessor(next *Reference) error {
+	var gone, goneCats []string
 	for _, d := range r.Geography.Districts() {
 		for _, s := range d.Streets {
 			if got, err := next.Geography.DistrictOf(TierStreet, s.Code); err != nil || got != d.Code {
-				return fmt.Errorf("%w: street %s of %s is gone or moved; codes in use stay where they are", ErrInvalidReference, s.Code, d.Code)
+				gone = append(gone, fmt.Sprintf("street %s of %s", s.Code, d.Code))
 			}
 			for _, c := range s.Communities {
 				if got, err := next.Geography.Community(c.Code); err != nil || got.Street != s.Code {
-					return fmt.Errorf("%w: community %s of %s is gone or moved; codes in use stay where they are", ErrInvalidReference, c.Code, s.Code)
+					gone = append(gone, fmt.Sprintf("community %s of %s", c.Code, s.Code))
 				}
 			}
 		}
 	}
 	for _, code := range r.Taxonomy.Codes() {
 		if _, err := next.Taxonomy.Category(code); err != nil {
-			return fmt.Errorf("%w: category %s is gone; codes in use stay", ErrInvalidReference, code)
+			goneCats = append(goneCats, code)
 		}
 	}
-	return nil
+	var errs FieldErrors
+	if len(gone) > 0 {
+		errs.Add(fieldErr("district", fmt.Errorf("%w: codes in use are gone or moved (%s); they must stay where they are",
+			ErrInvalidReference, strings.Join(gone, ", "))))
+	}
+	if len(goneCats) > 0 {
+		errs.Add(fieldErr("categories", fmt.Errorf("%w: categories in use are gone (%s); they must stay",
+			ErrInvalidReference, strings.Join(goneCats, ", "))))
+	}
+	return errs.Err()
 }

@@ -17,13 +17,26 @@ const (
 	DeclineOther               DeclineReason = "other"
 )
 
-// CheckDeclineReason refuses an unknown reason.
+// CheckDeclineReason refuses a missing or unknown reason.
 func CheckDeclineReason(field string, r DeclineReason) error {
 	switch r {
 	case DeclineNoLongerNeeded, DeclineNotSuitable, DeclineHouseholdRefused, DeclineProviderUnreachable, DeclineOther:
 		return nil
+	case "":
+		return fieldErrf(field, "is required to decline: %s", declineReasons)
 	}
-	return fieldErrf(field, "%q is not a decline reason (no_longer_needed, not_suitable, household_refused, provider_unreachable, other)", r)
+	return fieldErrf(field, "%q is not a decline reason (%s)", r, declineReasons)
+}
+
+// declineReasons lists the decline reasons, for the errors that name them.
+const declineReasons = "no_longer_needed, not_suitable, household_refused, provider_unreachable or other"
+
+// CheckNote refuses a note longer than MaxNoteLength.
+func CheckNote(field, note string) error {
+	if len(note) > MaxNoteLength {
+		return fieldErrf(field, "is longer than %d bytes", MaxNoteLength)
+	}
+	return nil
 }
 
 // MaxNoteLength bounds a free-text note on an answer.
@@ -197,8 +210,13 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 	if !n.Deadline.IsZero() && !now.Before(n.Deadline) {
 		return nil, fmt.Errorf("%w: referral %s expired at %s: its need goes to the next tier", ErrRefused, a.ReferralID, n.Deadline.Format(time.RFC3339))
 	}
-	if len(a.Note) > MaxNoteLength {
-		return nil, fieldErrf("note", "is longer than %d bytes", MaxNoteLength)
+	var errs FieldErrors
+	if a.Kind == AnswerDecline {
+		errs.Add(CheckDeclineReason("reason", a.Reason))
+	}
+	errs.Add(CheckNote("note", a.Note))
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	needRef := AggregateRef{Type: AggregateNeed, ID: n.ID}
 	release := func(reason EndReason) Change {
@@ -209,9 +227,6 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 	case AnswerAccept:
 		return []Change{{Aggregate: needRef, ExpectedVersion: n.Version, Payloads: []Payload{ReferralAccepted{ReferralID: a.ReferralID}}}}, nil
 	case AnswerDecline:
-		if err := CheckDeclineReason("reason", a.Reason); err != nil {
-			return nil, err
-		}
 		if o.ID != n.OfferID {
 			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)
 		}
@@ -221,7 +236,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		}, nil
 	case AnswerEscalate:
 		if n.Tier >= TierDistrict {
-			return nil, fmt.Errorf("%w: the district is the top tier; decline instead", ErrRefused)
+			return nil, fmt.Errorf("%w: a referral at the district, the top tier, cannot be escalated; decline it instead", ErrRefused)
 		}
 		if o.ID != n.OfferID {
 			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)
@@ -261,8 +276,8 @@ func DecideWithdrawNeed(n Need, o Offer, h Household, note string) ([]Change, er
 	if n.Version == 0 {
 		return nil, fmt.Errorf("need: %w", ErrNotFound)
 	}
-	if len(note) > MaxNoteLength {
-		return nil, fieldErrf("note", "is longer than %d bytes", MaxNoteLength)
+	if err := CheckNote("note", note); err != nil {
+		return nil, err
 	}
 	switch n.Status {
 	case StatusInService, StatusCompleted, StatusWithdrawn:

@@ -73,6 +73,9 @@ const retryAfterSeconds = "1"
 // maxDetail bounds the length of a problem's detail, in bytes.
 const maxDetail = 1000
 
+// maxFieldProblems bounds how many wrong fields one problem lists.
+const maxFieldProblems = 100
+
 // maxBodyBytes bounds a request body; maxBatchBodyBytes a batch's.
 const (
 	maxBodyBytes      = 64 << 10
@@ -131,8 +134,16 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, maxBodyBytes 
 		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON",
 			fmt.Sprintf("%v (at byte %d)", syntaxErr, syntaxErr.Offset))
 	case errors.As(err, &typeErr):
-		p := newProblem(http.StatusBadRequest, "invalid-field", "Invalid field", "a field has the wrong type")
-		p.Errors = []FieldProblem{{Pointer: pointer(typeErr.Field), Detail: fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type, typeErr.Value)}}
+		// checkMembers finds values of the wrong type first, all of them; this is a backstop.
+		ptr := pointer(typeErr.Field)
+		kind, _, _ := strings.Cut(typeErr.Value, " ") // "number 1.5"
+		got, ok := map[string]string{"string": kindString, "number": kindNumber, "bool": kindBool, "array": kindArray, "object": kindObject}[kind]
+		if !ok {
+			got = typeErr.Value
+		}
+		detail := mustBe(deref(typeErr.Type), "", got)
+		p := newProblem(http.StatusBadRequest, "invalid-field", "Invalid field", fieldName(ptr)+" "+detail)
+		p.Errors = []FieldProblem{{Pointer: ptr, Detail: detail}}
 		return p
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// checkMembers finds unknown fields first, with their place; this is a backstop.
@@ -178,13 +189,18 @@ func checkMediaType(ct string) *Problem {
 	return nil
 }
 
+// The advice of a 409: a refusal stands whatever is sent again; a conflict passes
+// once the resource stops changing.
+const (
+	refusedAdvice  = "; the same request will be refused again"
+	conflictAdvice = "; the resource changed while the command was decided: read it again and send the command again if it still applies"
+)
+
 // problemFor maps a use case's error to a problem; the bool is false for server
 // faults (a 500, or a 503 when the event log cannot answer for now), which are logged.
 func problemFor(err error) (*Problem, bool) {
-	var (
-		fe  *domain.FieldError
-		dup *domain.DuplicateNeedError
-	)
+	var dup *domain.DuplicateNeedError
+	fes := domain.FieldErrorsOf(err)
 	switch {
 	case errors.As(err, &dup):
 		p := newProblem(http.StatusConflict, "duplicate-need", "Duplicate need",
@@ -192,9 +208,21 @@ func problemFor(err error) (*Problem, bool) {
 		p.Errors = []FieldProblem{{Pointer: "/" + dup.Field, Detail: "the household has an open need of this category"}}
 		p.ExistingNeedID = dup.NeedID
 		return p, true
-	case errors.As(err, &fe):
-		p := newProblem(http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fe.Error())
-		p.Errors = []FieldProblem{{Pointer: "/" + fe.Field, Detail: fe.Reason.Error()}}
+	case len(fes) > 0:
+		// Every wrong field, each with its pointer; the first one's sentence is the
+		// detail, as it was when only the first was told.
+		p := newProblem(http.StatusUnprocessableEntity, "invalid-field", "Invalid field", fes[0].Error())
+		if len(fes) > maxFieldProblems {
+			p.Detail += fmt.Sprintf(" (and %d more wrong fields; the first %d are listed)", len(fes)-1, maxFieldProblems)
+			fes = fes[:maxFieldProblems]
+		}
+		for _, fe := range fes {
+			ptr := ""
+			if fe.Field != "" {
+				ptr = "/" + fe.Field
+			}
+			p.Errors = append(p.Errors, FieldProblem{Pointer: ptr, Detail: fe.Reason.Error()})
+		}
 		return p, true
 	case errors.Is(err, app.ErrCommandReused):
 		return newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
@@ -208,11 +236,17 @@ func problemFor(err error) (*Problem, bool) {
 	case errors.Is(err, domain.ErrNotFound):
 		return newProblem(http.StatusNotFound, "not-found", "Not found", err.Error()), true
 	case errors.Is(err, domain.ErrRefused):
-		// The rules refuse the step in the state the resource is in: a retry would be
-		// refused again.
-		return newProblem(http.StatusConflict, "refused", "Refused", err.Error()), true
-	case errors.Is(err, app.ErrConflict), errors.Is(err, domain.ErrAlreadyExists):
-		return newProblem(http.StatusConflict, "conflict", "Conflict", err.Error()+"; read the current state and retry"), true
+		// The rules refuse the step in the state the resource is in: the same
+		// request would be refused again, so the detail never advises a retry.
+		return newProblem(http.StatusConflict, "refused", "Refused", err.Error()+refusedAdvice), true
+	case errors.Is(err, app.ErrConflict):
+		// Others changed the resource while the command was decided: sent again, it
+		// is decided on what they did.
+		return newProblem(http.StatusConflict, "conflict", "Conflict", err.Error()+conflictAdvice), true
+	case errors.Is(err, domain.ErrAlreadyExists):
+		// The id drawn for a new resource is taken: sent again, the request draws another.
+		return newProblem(http.StatusConflict, "conflict", "Conflict",
+			"the id drawn for the new resource is in use already; send the request again"), true
 	case eventlog.Unavailable(err):
 		return newProblem(http.StatusServiceUnavailable, "unavailable", "Event log unavailable",
 			"the event log cannot answer for now (Redis is restarting or out of reach); retry after Retry-After seconds, a command with the same Idempotency-Key: it takes effect once."), false

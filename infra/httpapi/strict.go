@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
 )
 
 // maxDepth bounds how deeply a request body's arrays and objects may nest; the
@@ -23,52 +27,101 @@ const maxDepth = 32
 // the last of duplicate members and matches names case-insensitively, so without
 // this {"community":"a","COMMUNITY":"b"} would pass. Members of maps, of fields of
 // type any and of values that decode themselves (times, durations) may have any
-// name, but never a duplicate one. It returns nil for a body that is not valid
-// JSON: decoding it says what is wrong.
+// name, but never a duplicate one. In a body whose members are all known, it
+// returns one problem naming every value of the wrong JSON type (a string for a
+// number, a date without its time), each with its pointer and the type expected in
+// words. It returns nil for a body that is not one valid JSON value: decoding it
+// says what is wrong.
 func checkMembers(body []byte, v any) *Problem {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	p, err := walkValue(dec, reflect.TypeOf(v), "", 0)
-	if errors.Is(err, errTooDeep) {
+	w := &walker{dec: dec}
+	p, err := w.walkValue(reflect.TypeOf(v), "", 0)
+	switch {
+	case errors.Is(err, errTooDeep):
 		return newProblem(http.StatusBadRequest, "malformed-json", "Malformed JSON",
 			fmt.Sprintf("the JSON nests deeper than %d levels", maxDepth))
+	case p != nil:
+		return p
+	case err != nil || len(w.wrongTypes) == 0:
+		return nil
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil // trailing data: decoding says so
+	}
+	first := w.wrongTypes[0]
+	p = newProblem(http.StatusBadRequest, "invalid-field", "Invalid field", fieldName(first.Pointer)+" "+first.Detail)
+	if w.more > 0 {
+		p.Detail += fmt.Sprintf(" (and %d more values of the wrong type; the first %d are listed)", len(w.wrongTypes)-1+w.more, maxFieldProblems)
+	}
+	p.Errors = w.wrongTypes
 	return p
+}
+
+// fieldName names the field at a JSON pointer in a sentence.
+func fieldName(ptr string) string {
+	if ptr == "" {
+		return "the body"
+	}
+	return strings.TrimPrefix(ptr, "/")
 }
 
 var errTooDeep = errors.New("too deep")
 
-// walkValue checks the next JSON value of dec, to be decoded into a t (nil: any),
-// found at the JSON pointer at.
-func walkValue(dec *json.Decoder, t reflect.Type, at string, depth int) (*Problem, error) {
-	tok, err := dec.Token()
+// walker walks a JSON body, collecting the values of the wrong JSON type.
+type walker struct {
+	dec        *json.Decoder
+	wrongTypes []FieldProblem
+	more       int // wrong values beyond maxFieldProblems, not listed
+}
+
+// wrongType records a value of the wrong type.
+func (w *walker) wrongType(at, msg string) {
+	if len(w.wrongTypes) == maxFieldProblems {
+		w.more++
+		return
+	}
+	w.wrongTypes = append(w.wrongTypes, FieldProblem{Pointer: at, Detail: msg})
+}
+
+// walkValue checks the next JSON value, to be decoded into a t (nil: any), found
+// at the JSON pointer at.
+func (w *walker) walkValue(t reflect.Type, at string, depth int) (*Problem, error) {
+	tok, err := w.dec.Token()
 	if err != nil {
 		return nil, err
 	}
+	t = deref(t)
 	delim, ok := tok.(json.Delim)
 	if !ok {
-		return nil, nil // a scalar
+		if msg := wrongScalar(tok, t); msg != "" {
+			w.wrongType(at, msg)
+		}
+		return nil, nil
 	}
 	if depth >= maxDepth {
 		return nil, errTooDeep
 	}
-	t = deref(t)
+	if want := expected(t); want != "" && want != kindOf(delim) {
+		w.wrongType(at, mustBe(t, "", kindOf(delim)))
+		t = nil // its members are not the type's: checked as any value's
+	}
 	switch delim {
 	case '[':
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for i := 0; dec.More(); i++ {
-			if p, err := walkValue(dec, elem, at+"/"+strconv.Itoa(i), depth+1); p != nil || err != nil {
+		for i := 0; w.dec.More(); i++ {
+			if p, err := w.walkValue(elem, at+"/"+strconv.Itoa(i), depth+1); p != nil || err != nil {
 				return p, err
 			}
 		}
 	case '{':
 		fields, strict := membersOf(t)
 		seen := map[string]bool{}
-		for dec.More() {
-			tok, err := dec.Token()
+		for w.dec.More() {
+			tok, err := w.dec.Token()
 			if err != nil {
 				return nil, err
 			}
@@ -87,16 +140,172 @@ func walkValue(dec *json.Decoder, t reflect.Type, at string, depth int) (*Proble
 				if ft, known = fields[name]; !known {
 					return unknownMember(ptr, name, fields), nil
 				}
-			} else if t != nil && t.Kind() == reflect.Map {
+			} else if t != nil && t.Kind() == reflect.Map && !decodesItself(t) {
 				ft = t.Elem()
 			}
-			if p, err := walkValue(dec, ft, ptr, depth+1); p != nil || err != nil {
+			if p, err := w.walkValue(ft, ptr, depth+1); p != nil || err != nil {
 				return p, err
 			}
 		}
 	}
-	_, err = dec.Token() // the closing delimiter
+	_, err = w.dec.Token() // the closing delimiter
 	return nil, err
+}
+
+// The JSON kinds of values, as the problems name them.
+const (
+	kindString = "a string"
+	kindNumber = "a number"
+	kindBool   = "true or false"
+	kindArray  = "an array"
+	kindObject = "an object"
+)
+
+// kindOf names the JSON kind an array's or object's opening delimiter begins.
+func kindOf(d json.Delim) string {
+	if d == '[' {
+		return kindArray
+	}
+	return kindObject
+}
+
+// timeType and durationType are the types of request fields that decode themselves
+// from a string.
+var (
+	timeType     = reflect.TypeFor[time.Time]()
+	durationType = reflect.TypeFor[domain.Duration]()
+)
+
+// decodesItself reports whether values of t are decoded by their own method.
+func decodesItself(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler)
+}
+
+// expected names the JSON kind a t is decoded from, or "" when any kind may do
+// (any, or a type that decodes itself and is not one the API knows).
+func expected(t reflect.Type) string {
+	switch {
+	case t == nil:
+		return ""
+	case t == timeType, t == durationType:
+		return kindString
+	case decodesItself(t):
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return kindString
+	case reflect.Bool:
+		return kindBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return kindNumber
+	case reflect.Slice, reflect.Array:
+		return kindArray
+	case reflect.Struct, reflect.Map:
+		return kindObject
+	}
+	return ""
+}
+
+// wrongScalar says what is wrong with a scalar JSON value (a string, number, true,
+// false or null) to be decoded into a t, or "" when it fits. null fits every type:
+// it leaves the field as it is.
+func wrongScalar(tok json.Token, t reflect.Type) string {
+	var got string
+	switch v := tok.(type) {
+	case nil:
+		return ""
+	case string:
+		got = kindString
+		if t == timeType {
+			return wrongTime(v)
+		}
+		if t == durationType {
+			if _, err := time.ParseDuration(v); err != nil {
+				return fmt.Sprintf("must be a duration such as \"48h\" or \"90m\", not %q", v)
+			}
+			return ""
+		}
+	case json.Number:
+		got = kindNumber
+	case bool:
+		got = kindBool
+	}
+	want := expected(t)
+	if want == "" || want != got {
+		if want == "" {
+			return ""
+		}
+		return mustBe(t, "", got)
+	}
+	if n, ok := tok.(json.Number); ok {
+		return wrongNumber(n, t)
+	}
+	return ""
+}
+
+// wrongNumber says what is wrong with a number to be decoded into a t, or "".
+func wrongNumber(n json.Number, t reflect.Type) string {
+	var err error
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		_, err = strconv.ParseInt(n.String(), 10, t.Bits())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		_, err = strconv.ParseUint(n.String(), 10, t.Bits())
+	case reflect.Float32, reflect.Float64:
+		_, err = strconv.ParseFloat(n.String(), t.Bits())
+	}
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, strconv.ErrRange) && !strings.ContainsAny(n.String(), ".eE"):
+		return fmt.Sprintf("is too large a number: %s", n)
+	}
+	return mustBe(t, n.String(), kindNumber)
+}
+
+// mustBe says which JSON value a t takes, and what was sent instead (the value
+// itself when it is a short number, else its kind).
+func mustBe(t reflect.Type, value, got string) string {
+	want := expected(t)
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number"
+	}
+	switch {
+	case t == timeType:
+		want = "a date and time in RFC 3339 (a string such as " + exampleTime + ")"
+	case t == durationType:
+		want = `a duration (a string such as "48h")`
+	case t.Kind() == reflect.String:
+		want = "a string"
+	}
+	if value != "" && len(value) <= 20 {
+		got = value
+	}
+	return "must be " + want + ", not " + got
+}
+
+// exampleTime is how the problems show a date and time the API takes.
+const exampleTime = "2026-12-31T00:00:00+08:00"
+
+// wrongTime says what is wrong with a string sent for a date and time, or "" when
+// time.Time reads it. It never quotes Go's layouts: it gives an example instead.
+func wrongTime(s string) string {
+	var t time.Time
+	if t.UnmarshalText([]byte(s)) == nil {
+		return ""
+	}
+	quoted := strconv.Quote(s)
+	if len(s) > 40 {
+		quoted = "the string sent"
+	}
+	if _, err := time.Parse(time.DateOnly, s); err == nil {
+		return fmt.Sprintf("must be a date and time in RFC 3339, with its time and offset (such as %sT00:00:00+08:00), not the date alone %s", s, quoted)
+	}
+	return fmt.Sprintf("must be a date and time in RFC 3339, such as %s (the offset may be Z for UTC), not %s", exampleTime, quoted)
 }
 
 // unknownMember is the problem of a member the type has no field for, with the
