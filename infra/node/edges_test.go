@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -270,19 +271,24 @@ func TestOfferDatesAreBounded(t *testing.T) {
 	}
 	r.Settle(t)
 	before := r.Head(t)
-	for dates, pointer := range map[string]string{
-		`,"valid_until":"0001-01-01T00:00:00Z"`:                                     "/valid_until",
-		`,"valid_from":"0001-01-01T00:00:00Z"`:                                      "/valid_from",
-		`,"valid_from":"1999-12-31T23:59:59Z"`:                                      "/valid_from",
-		`,"valid_from":"2000-01-01T08:00:00+08:01"`:                                 "/valid_from",
-		`,"valid_until":"2100-01-01T00:00:00Z"`:                                     "/valid_until",
-		`,"valid_until":"9999-12-31T23:59:59Z"`:                                     "/valid_until",
-		`,"valid_from":"2100-01-01T00:00:00Z","valid_until":"2100-01-02T00:00:00Z"`: "/valid_from",
+	// Every date out of bounds is reported, each at its own pointer.
+	for dates, pointers := range map[string][]string{
+		`,"valid_until":"0001-01-01T00:00:00Z"`:                                     {"/valid_until"},
+		`,"valid_from":"0001-01-01T00:00:00Z"`:                                      {"/valid_from"},
+		`,"valid_from":"1999-12-31T23:59:59Z"`:                                      {"/valid_from"},
+		`,"valid_from":"2000-01-01T08:00:00+08:01"`:                                 {"/valid_from"},
+		`,"valid_until":"2100-01-01T00:00:00Z"`:                                     {"/valid_until"},
+		`,"valid_until":"9999-12-31T23:59:59Z"`:                                     {"/valid_until"},
+		`,"valid_from":"2100-01-01T00:00:00Z","valid_until":"2100-01-02T00:00:00Z"`: {"/valid_from", "/valid_until"},
 	} {
 		code, out := post(dates)
 		errs, _ := out["errors"].([]any)
-		if code != 422 || len(errs) != 1 || errs[0].(map[string]any)["pointer"] != pointer {
-			t.Errorf("%s: %d %v, want 422 at %s", dates, code, out, pointer)
+		var got []string
+		for _, e := range errs {
+			got = append(got, e.(map[string]any)["pointer"].(string))
+		}
+		if code != 422 || !slices.Equal(got, pointers) {
+			t.Errorf("%s: %d %v, want 422 at %v", dates, code, out, pointers)
 		}
 	}
 	if after := r.Head(t); after != before {

@@ -194,6 +194,13 @@ func TestDashboardAtEachPeriod(t *testing.T) {
 				if strings.Contains(body, "≤") || regexp.MustCompile(`\d+m\d+s`).MatchString(body) {
 					t.Error("a Go duration is shown")
 				}
+				// A day of the table with no need has no rate: it reads —, not 0 %.
+				if regexp.MustCompile(`<td>0</td><td>0%</td>`).MatchString(body) {
+					t.Error("a day with no need shows a rate of 0%")
+				}
+				if !regexp.MustCompile(`<td>0</td><td>—</td><td>—</td><td>—</td>`).MatchString(body) {
+					t.Error("no day of the table without needs reads —")
+				}
 				switch {
 				case span == app.SpanToday, span == app.SpanMonth && month != "2026-11": // nothing registered in December
 					tileShows("dash.tile.accessibility", "—")
