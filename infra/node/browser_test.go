@@ -160,8 +160,7 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Navigate(base+"/ui/offers"),
 		chromedp.WaitVisible(chromedp.CSS("#category")),
 		chromedp.SetValue(chromedp.CSS("#category"), "counselling"),
-		chromedp.SetValue(chromedp.CSS("#tier"), "community"),
-		chromedp.SendKeys(chromedp.CSS("#area"), "huayang-01"),
+		chromedp.SetValue(chromedp.CSS("#area"), "huayang-01"), // the area picked by name; its tier follows
 		chromedp.Submit(chromedp.CSS("#area")))
 	settled(t, provider, `location.search.includes("done=posted")`)
 	// The referral appears live in the centre's inbox, without a reload.
