@@ -16,6 +16,8 @@ type ReferenceInput struct {
 	District   domain.DistrictNode `json:"district"`
 	Categories []domain.Category   `json:"categories"`
 	Policy     domain.Policy       `json:"policy"`
+	// Providers is the district's optional provider directory; the names pages show.
+	Providers []domain.ProviderNode `json:"providers,omitempty"`
 }
 
 // ReferenceResult says where new reference data was published.
@@ -41,10 +43,13 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 		return ReferenceResult{}, err
 	}
 	var districts []domain.DistrictNode
+	providers := map[string][]domain.ProviderNode{}
 	found := false
 	for _, d := range cur.Geography.Districts() {
+		providers[d.Code] = cur.Providers(d.Code)
 		if d.Code == district {
 			d, found = in.District, true
+			providers[d.Code] = in.Providers
 		}
 		districts = append(districts, d)
 	}
@@ -55,6 +60,9 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 	if err != nil {
 		// The parts were checked on their own: what is left is how they fit together.
 		return ReferenceResult{}, &domain.FieldError{Field: "district", Reason: err}
+	}
+	if next, err = next.WithProviders(providers); err != nil {
+		return ReferenceResult{}, &domain.FieldError{Field: "providers", Reason: err}
 	}
 	if err := cur.CheckSuccessor(next); err != nil {
 		return ReferenceResult{}, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -237,7 +238,66 @@ type Reference struct {
 	Geography *Geography
 	Taxonomy  *Taxonomy
 	Policy    Policy
+	// providers is each district's provider directory; byProvider indexes every
+	// district's by code.
+	providers  map[string][]ProviderNode
+	byProvider map[string]ProviderNode
 }
+
+// ProviderNode is one entry of a district's optional provider directory: the
+// names pages show for the provider code offers carry.
+type ProviderNode struct {
+	Code string `json:"code"`
+	Name Text   `json:"name"`
+	Kind string `json:"kind,omitempty"`
+}
+
+// ProviderKinds lists the kinds a provider directory entry may give.
+var ProviderKinds = []string{"government_department", "charity", "social_work_organisation", "company", "volunteer_team"}
+
+// WithProviders returns a copy of r with each district's provider directory (by
+// district code): codes stable and unique across the reference, both names, and a
+// kind from ProviderKinds if given; a district without an entry has no directory.
+func (r *Reference) WithProviders(byDistrict map[string][]ProviderNode) (*Reference, error) {
+	next := *r
+	next.providers = map[string][]ProviderNode{}
+	next.byProvider = map[string]ProviderNode{}
+	for _, d := range r.Geography.Districts() {
+		for _, p := range byDistrict[d.Code] {
+			if !codePattern.MatchString(p.Code) {
+				return nil, fmt.Errorf("%w: provider code %q must match %s", ErrInvalidReference, p.Code, codePattern)
+			}
+			if p.Name.Zh == "" || p.Name.En == "" {
+				return nil, fmt.Errorf("%w: provider %s needs zh and en names", ErrInvalidReference, p.Code)
+			}
+			if p.Kind != "" && !slices.Contains(ProviderKinds, p.Kind) {
+				return nil, fmt.Errorf("%w: provider %s has unknown kind %q", ErrInvalidReference, p.Code, p.Kind)
+			}
+			if _, dup := next.byProvider[p.Code]; dup {
+				return nil, fmt.Errorf("%w: provider %s listed twice", ErrInvalidReference, p.Code)
+			}
+			next.byProvider[p.Code] = p
+		}
+		if ps := byDistrict[d.Code]; len(ps) > 0 {
+			next.providers[d.Code] = append([]ProviderNode(nil), ps...)
+		}
+	}
+	for d := range byDistrict {
+		if _, err := r.Geography.DistrictOf(TierDistrict, d); err != nil {
+			return nil, fmt.Errorf("%w: providers of %w", ErrInvalidReference, err)
+		}
+	}
+	return &next, nil
+}
+
+// ProviderName returns the name the provider directory gives a provider code.
+func (r *Reference) ProviderName(code string) (Text, bool) {
+	p, ok := r.byProvider[code]
+	return p.Name, ok
+}
+
+// Providers returns a district's provider directory, nil if it has none.
+func (r *Reference) Providers(district string) []ProviderNode { return r.providers[district] }
 
 // NewReference validates the trees, the categories, the policy, and that every
 // capability names a category; it indexes them.
@@ -279,6 +339,9 @@ type ReferencePublished struct {
 	District   DistrictNode `json:"district"`
 	Categories []Category   `json:"categories"`
 	Policy     Policy       `json:"policy"`
+	// Providers is the district's optional provider directory; absent in logs
+	// written before it existed.
+	Providers []ProviderNode `json:"providers,omitempty"`
 }
 
 // EventType names the event.
@@ -289,14 +352,18 @@ const AggregateReference = "reference"
 
 // Reference returns the reference data the event publishes.
 func (p ReferencePublished) Reference() (*Reference, error) {
-	return NewReference([]DistrictNode{p.District}, p.Categories, p.Policy)
+	ref, err := NewReference([]DistrictNode{p.District}, p.Categories, p.Policy)
+	if err != nil {
+		return nil, err
+	}
+	return ref.WithProviders(map[string][]ProviderNode{p.District.Code: p.Providers})
 }
 
 // Publication returns the event that publishes one district of the reference data.
 func (r *Reference) Publication(district string) (ReferencePublished, error) {
 	for _, d := range r.Geography.Districts() {
 		if d.Code == district {
-			return ReferencePublished{District: d, Categories: r.Taxonomy.Categories(), Policy: r.Policy}, nil
+			return ReferencePublished{District: d, Categories: r.Taxonomy.Categories(), Policy: r.Policy, Providers: r.providers[d.Code]}, nil
 		}
 	}
 	return ReferencePublished{}, fmt.Errorf("%w: no district %q", ErrInvalidReference, district)

@@ -57,6 +57,7 @@ func (n *Node) LoadReference(ctx context.Context) (map[string]int64, error) {
 	}
 	var districts []domain.DistrictNode
 	var first *domain.ReferencePublished
+	providers := map[string][]domain.ProviderNode{}
 	for _, p := range n.partitions {
 		e, ok := pubs[p]
 		if !ok {
@@ -70,8 +71,12 @@ func (n *Node) LoadReference(ctx context.Context) (map[string]int64, error) {
 			first = &pub
 		}
 		districts = append(districts, pub.District)
+		providers[pub.District.Code] = pub.Providers
 	}
 	ref, err := domain.NewReference(districts, first.Categories, first.Policy)
+	if err == nil {
+		ref, err = ref.WithProviders(providers)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the published reference data: %w", err)
 	}
