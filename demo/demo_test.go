@@ -197,3 +197,27 @@ func TestPlaysRefuseNothing(t *testing.T) {
 		}
 	}
 }
+
+// Every provider that posts an offer in the play (its own, and the showcase's) is
+// named in the reference data the demo publishes.
+func TestWorldNamesItsProviders(t *testing.T) {
+	w := world(t, 1)
+	d := w.Reference.Geography.Districts()[0].Code
+	pub, err := w.Reference.Publication(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := pub.Reference()
+	if err != nil {
+		t.Fatalf("the published reference data: %v", err)
+	}
+	ids := []string{demo.ShowcaseProvider, demo.ShowcaseStreet + "-volunteers"}
+	for _, p := range w.Providers {
+		ids = append(ids, p.ID)
+	}
+	for _, id := range ids {
+		if name, ok := ref.ProviderName(id); !ok || name.Zh == "" || name.En == "" {
+			t.Errorf("provider %s is not named in the published reference data (%v)", id, name)
+		}
+	}
+}

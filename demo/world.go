@@ -82,7 +82,8 @@ type OfferPlan struct {
 	Eligibility domain.Eligibility
 }
 
-// NewWorld builds the demo district from a seed, with base's taxonomy and policy.
+// NewWorld builds the demo district from a seed, with base's taxonomy and policy
+// and its providers' names in the reference data.
 func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x6465_6d6f)) // "demo"
 	d := domain.DistrictNode{Code: District, Name: domain.Text{Zh: "长宁区", En: "Changning District"}}
@@ -117,6 +118,13 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 	w := &World{Reference: ref, seed: seed}
 	w.Providers = providers(rng, d)
 	showcaseOffers(w.Providers)
+	dir := make([]domain.ProviderNode, 0, len(w.Providers))
+	for _, p := range w.Providers {
+		dir = append(dir, domain.ProviderNode{Code: p.ID, Name: p.Name, Kind: string(p.Kind)})
+	}
+	if w.Reference, err = ref.WithProviders(map[string][]domain.ProviderNode{d.Code: dir}); err != nil {
+		return nil, fmt.Errorf("demo providers: %w", err)
+	}
 	for _, p := range w.Providers {
 		for _, o := range p.Offers {
 			if _, err := ref.Taxonomy.Category(o.Category); err != nil {

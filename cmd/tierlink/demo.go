@@ -165,7 +165,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dn := w.Reference.Geography.Districts()[0]
 	cats := w.Reference.Taxonomy.Categories()
 	operator := domain.Principal{Role: domain.RoleOperator}
-	res, err := n.Application().Commands.PublishReference.Handle(ctx, dn.Code, app.ReferenceInput{District: dn, Categories: cats, Policy: w.Reference.Policy},
+	res, err := n.Application().Commands.PublishReference.Handle(ctx, dn.Code, app.ReferenceInput{District: dn, Categories: cats, Policy: w.Reference.Policy, Providers: w.Reference.Providers(dn.Code)},
 		app.Meta{Principal: operator, Actor: "demo/operator"})
 	if err != nil {
 		return fmt.Errorf("publish the demo district's geography: %w", err)
