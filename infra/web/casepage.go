@@ -38,7 +38,7 @@ func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
 		return
 	}
 	now := reads.Now()
-	areas, categories := s.names(r, v)
+	areas, categories, providers := s.names(r, v)
 	var needs []caseNeed
 	for _, n := range c.Needs {
 		cn := caseNeed{NeedView: n}
@@ -53,7 +53,7 @@ func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
 		}
 		if n.Referral != nil {
 			if o, err := reads.Offer(r.Context(), n.Referral.OfferID, v.who); err == nil {
-				cn.Offer = wordsOf(v.lang, o, areas, categories)
+				cn.Offer = wordsOf(v.lang, o, areas, categories, providers)
 			} else {
 				cn.Offer.What = textOr(categories, v.lang, n.Category)
 			}

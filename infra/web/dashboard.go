@@ -104,7 +104,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
-	areas, categories := s.names(r, v)
+	areas, categories, _ := s.names(r, v)
 	name := func(names map[string]domain.Text, code string) string {
 		if n, ok := names[code]; ok {
 			if v.lang == LangEN {

@@ -92,8 +92,9 @@ func textIn(lang string, t domain.Text) string {
 	return t.Zh
 }
 
-// wordsOf says an offer in lang; names maps area and category codes to names.
-func wordsOf(lang string, o projections.OfferView, areas, categories map[string]domain.Text) offerWords {
+// wordsOf says an offer in lang; names maps area, category and provider codes to
+// names (a provider without one is named by its code).
+func wordsOf(lang string, o projections.OfferView, areas, categories, providers map[string]domain.Text) offerWords {
 	name := func(m map[string]domain.Text, code string) string {
 		if n, ok := m[code]; ok {
 			return textIn(lang, n)
@@ -101,7 +102,7 @@ func wordsOf(lang string, o projections.OfferView, areas, categories map[string]
 		return code
 	}
 	w := offerWords{Known: true,
-		What:   fmt.Sprintf(translate(lang, "inbox.offer.what"), name(categories, o.Category), o.Provider),
+		What:   fmt.Sprintf(translate(lang, "inbox.offer.what"), name(categories, o.Category), name(providers, o.Provider)),
 		Places: fmt.Sprintf(translate(lang, "inbox.offer.free"), o.Free, counted(lang, "place", o.Capacity)),
 		Until:  translate(lang, "inbox.offer.open")}
 	if tier, ok := domain.ParseTier(o.Scope.Tier); ok {
@@ -170,7 +171,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, v visitor) {
 func (s *Server) cards(ctx context.Context, r *http.Request, v visitor, items []app.InboxItem) ([]inboxCard, int, int, error) {
 	reads := s.cfg.App.Queries.Reads
 	now := reads.Now()
-	areas, categories := s.names(r, v)
+	areas, categories, providers := s.names(r, v)
 	offers := map[string]*projections.OfferView{}
 	cases := map[string]*app.CaseView{}
 	var late, soon int
@@ -198,7 +199,7 @@ func (s *Server) cards(ctx context.Context, r *http.Request, v visitor, items []
 			offers[it.OfferID] = o
 		}
 		if o != nil {
-			c.Offer = wordsOf(v.lang, *o, areas, categories)
+			c.Offer = wordsOf(v.lang, *o, areas, categories, providers)
 		} else {
 			c.Offer.What = fmt.Sprintf(translate(v.lang, "inbox.offer.unknown"), it.OfferID)
 		}

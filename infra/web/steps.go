@@ -158,7 +158,7 @@ func eventText(lang, eventType string) string {
 // "centre:street:xinhua/token:…", "provider:x/token:…", "operator/token:…", any of
 // them after "demo/"), in lang; place names an area. An actor it does not know is
 // shown as recorded.
-func actorText(lang, actor string, place func(string) string) string {
+func actorText(lang, actor string, place, provider func(string) string) string {
 	a := strings.TrimPrefix(actor, "demo/")
 	a, _, _ = strings.Cut(a, "/token:")
 	switch {
@@ -171,7 +171,7 @@ func actorText(lang, actor string, place func(string) string) string {
 	case a == "operator":
 		return translate(lang, "actor.operator")
 	case strings.HasPrefix(a, "provider:"):
-		return fmt.Sprintf(translate(lang, "actor.provider"), strings.TrimPrefix(a, "provider:"))
+		return fmt.Sprintf(translate(lang, "actor.provider"), provider(strings.TrimPrefix(a, "provider:")))
 	case strings.HasPrefix(a, "centre:"):
 		tierName, area, ok := strings.Cut(strings.TrimPrefix(a, "centre:"), ":")
 		if tier, valid := domain.ParseTier(tierName); ok && valid {

@@ -104,11 +104,11 @@ func TestHistoryInBothLanguages(t *testing.T) {
 		"centre:nowhere:x/token:1":        "centre:nowhere:x/token:1",
 	}
 	for actor, want := range cases {
-		if got := actorText(LangZH, actor, place); got != want {
+		if got := actorText(LangZH, actor, place, func(code string) string { return code }); got != want {
 			t.Errorf("actor %q reads %q, want %q", actor, got, want)
 		}
 	}
-	if got := actorText(LangEN, "centre:street:xinhua/token:ab12", place); got != "the street centre 新华路街道" {
+	if got := actorText(LangEN, "centre:street:xinhua/token:ab12", place, nil); got != "the street centre 新华路街道" {
 		t.Errorf("in English: %q", got)
 	}
 }

@@ -96,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 			"hold":        func(projections.Hold) string { return "" },
 			"competition": func(projections.Hold) string { return "" },
 			"place":       func(string) string { return "" },
+			"provider":    func(string) string { return "" },
 			"event":       func(string) string { return "" },
 			"actor":       func(string) string { return "" },
 		}).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
@@ -158,11 +159,11 @@ func (s *Server) only(role domain.Role, message string, h func(http.ResponseWrit
 func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, status int, page string, data map[string]any) {
 	t, err := s.pages[page].Clone()
 	if err == nil {
-		var areas, categories map[string]domain.Text // the district's names, read once a page
+		var areas, categories, providers map[string]domain.Text // the district's names, read once a page
 		named := func(which *map[string]domain.Text) func(string) string {
 			return func(code string) string {
 				if areas == nil {
-					areas, categories = s.names(r, v)
+					areas, categories, providers = s.names(r, v)
 				}
 				if n, ok := (*which)[code]; ok {
 					if v.lang == LangEN {
@@ -173,7 +174,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 				return code
 			}
 		}
-		place, cat := named(&areas), named(&categories)
+		place, cat, prov := named(&areas), named(&categories), named(&providers)
 		t = t.Funcs(template.FuncMap{
 			"t":       func(key string) string { return translate(v.lang, key) },
 			"formkey": formKey,
@@ -194,9 +195,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 				}
 				return text.Zh
 			},
-			"place": place,
-			"actor": func(a string) string { return actorText(v.lang, a, place) },
-			"event": func(eventType string) string { return eventText(v.lang, eventType) },
+			"place":    place,
+			"provider": prov,
+			"actor":    func(a string) string { return actorText(v.lang, a, place, prov) },
+			"event":    func(eventType string) string { return eventText(v.lang, eventType) },
 		})
 	}
 	if err != nil {
@@ -212,6 +214,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 	}
 	data["Lang"], data["OtherLang"], data["Path"] = v.lang, other, r.URL.Path
 	data["CSRF"], data["Who"] = v.csrf(), v.session != ""
+	if v.who.Role == domain.RoleProvider {
+		data["Me"] = v.who.Provider // the provider pages say whose they are
+	}
 	if _, ok := data["Title"]; !ok {
 		data["Title"] = translate(v.lang, page+".title")
 	}
@@ -483,12 +488,16 @@ func tierOf(name string) int {
 }
 
 // names maps the codes of the district, its streets and communities to their
-// names, and those of the service categories to their labels.
-func (s *Server) names(r *http.Request, v visitor) (areas, categories map[string]domain.Text) {
-	names, categories := map[string]domain.Text{}, map[string]domain.Text{}
+// names, those of the service categories to their labels, and those of the
+// providers in the district's provider directory to their names.
+func (s *Server) names(r *http.Request, v visitor) (areas, categories, providers map[string]domain.Text) {
+	names, categories, providers := map[string]domain.Text{}, map[string]domain.Text{}, map[string]domain.Text{}
 	ref, err := s.cfg.App.Queries.Reads.Reference(r.Context(), s.district(), v.who)
 	if err != nil {
-		return names, categories
+		return names, categories, providers
+	}
+	for _, p := range ref.Providers {
+		providers[p.Code] = p.Name
 	}
 	for _, c := range ref.Categories {
 		categories[c.Code] = c.Label
@@ -500,5 +509,5 @@ func (s *Server) names(r *http.Request, v visitor) (areas, categories map[string
 			names[c.Code] = c.Name
 		}
 	}
-	return names, categories
+	return names, categories, providers
 }
