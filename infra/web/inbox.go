@@ -92,6 +92,15 @@ func textIn(lang string, t domain.Text) string {
 	return t.Zh
 }
 
+// whatKey is the text that says what an offer is and whose: "… from <name>" for a
+// provider the reference data names, "… from provider <code>" for one it does not.
+func whatKey(providers map[string]domain.Text, code string) string {
+	if _, ok := providers[code]; ok {
+		return "inbox.offer.what.named"
+	}
+	return "inbox.offer.what"
+}
+
 // wordsOf says an offer in lang; names maps area, category and provider codes to
 // names (a provider without one is named by its code).
 func wordsOf(lang string, o projections.OfferView, areas, categories, providers map[string]domain.Text) offerWords {
@@ -102,7 +111,7 @@ func wordsOf(lang string, o projections.OfferView, areas, categories, providers 
 		return code
 	}
 	w := offerWords{Known: true,
-		What:   fmt.Sprintf(translate(lang, "inbox.offer.what"), name(categories, o.Category), name(providers, o.Provider)),
+		What:   fmt.Sprintf(translate(lang, whatKey(providers, o.Provider)), name(categories, o.Category), name(providers, o.Provider)),
 		Places: fmt.Sprintf(translate(lang, "inbox.offer.free"), o.Free, counted(lang, "place", o.Capacity)),
 		Until:  translate(lang, "inbox.offer.open")}
 	if tier, ok := domain.ParseTier(o.Scope.Tier); ok {

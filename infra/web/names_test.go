@@ -118,10 +118,10 @@ func TestProviderNamesOnThePages(t *testing.T) {
 		return string(body)
 	}
 	for _, lang := range []string{LangZH, LangEN} {
-		what := func(provider string) string {
-			return escape(fmt.Sprintf(translate(lang, "inbox.offer.what"), textIn(lang, category.Label), provider))
+		what := func(key, provider string) string {
+			return escape(fmt.Sprintf(translate(lang, key), textIn(lang, category.Label), provider))
 		}
-		wantA, wantB := what(textIn(lang, named)), what("prov-b")
+		wantA, wantB := what("inbox.offer.what.named", textIn(lang, named)), what("inbox.offer.what", "prov-b")
 		inbox := page(lang, streetCentre, func(w *httptest.ResponseRecorder, v visitor) {
 			s.inbox(w, httptest.NewRequest("GET", "/ui/inbox", nil), v)
 		})
