@@ -16,7 +16,6 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog/applog"
 	"github.com/tierlink/tierlink/infra/eventlog/memlog"
 	"github.com/tierlink/tierlink/infra/reference"
-	"github.com/tierlink/tierlink/projections"
 	"github.com/tierlink/tierlink/projections/projectionstest"
 )
 
@@ -82,32 +81,10 @@ func dashboardServer(t *testing.T) (*Server, domain.Principal) {
 		}
 		needs = append(needs, res.Needs[0].NeedID)
 	}
-	cases, err := projections.NewCases(views, district)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := l.ReadPartition(ctx, district, 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	versions := map[string]int64{}
-	var pos int64
-	for _, e := range entries {
-		pos = e.Position
-		versions[e.Event.AggregateID] = e.Event.AggregateVersion
-		if err := cases.Handle(ctx, pos, &e.Event); err != nil {
-			t.Fatal(err)
-		}
-	}
+	models := foldLog(t, l, views, district)
 	registered := now
 	play := func(need string, after time.Duration, p domain.Payload) {
-		pos++
-		versions[need]++
-		e := domain.Event{Type: p.EventType(), AggregateType: domain.AggregateNeed, AggregateID: need, AggregateVersion: versions[need],
-			Time: registered.Add(after), Actor: "system:matcher", Payload: p}
-		if err := cases.Handle(ctx, pos, &e); err != nil {
-			t.Fatal(err)
-		}
+		models.decide(need, registered.Add(after), p)
 	}
 	now = time.Date(2026, 12, 1, 16, 30, 0, 0, time.UTC) // 2026-12-02 00:30 in Shanghai
 	play(needs[0], 10*time.Minute, domain.ReferralProposed{ReferralID: "r0", OfferID: "o", Tier: 1, Rule: "best-candidate-at-tier", Candidates: 1,

@@ -150,33 +150,9 @@ func TestHeldAndRoundsOnThePages(t *testing.T) {
 		}
 		households, needs = append(households, res.HouseholdID), append(needs, res.Needs[0].NeedID)
 	}
-	cases, err := projections.NewCases(views, district)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := l.ReadPartition(ctx, district, 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	versions := map[string]int64{}
-	var pos int64
-	for _, e := range entries {
-		pos = e.Position
-		versions[e.Event.AggregateID] = e.Event.AggregateVersion
-		if err := cases.Handle(ctx, pos, &e.Event); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// The matcher's decisions, into the read models only (the pages read them there).
-	decide := func(need string, p domain.Payload) {
-		pos++
-		versions[need]++
-		e := domain.Event{Type: p.EventType(), AggregateType: domain.AggregateNeed, AggregateID: need, AggregateVersion: versions[need],
-			Time: now, Actor: "system:matcher", Payload: p}
-		if err := cases.Handle(ctx, pos, &e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	models := foldLog(t, l, views, district)
+	decide := func(need string, p domain.Payload) { models.decide(need, now, p) }
 	until := now.Add(2 * time.Hour) // 11:00 in Shanghai
 	for _, n := range needs {
 		decide(n, domain.NeedEscalated{From: 1, To: 2, Reason: domain.EscalatedNoSupply})

@@ -16,7 +16,6 @@ import (
 	"github.com/tierlink/tierlink/infra/eventlog/applog"
 	"github.com/tierlink/tierlink/infra/eventlog/memlog"
 	"github.com/tierlink/tierlink/infra/reference"
-	"github.com/tierlink/tierlink/projections"
 	"github.com/tierlink/tierlink/projections/projectionstest"
 )
 
@@ -74,33 +73,11 @@ func TestProviderNamesOnThePages(t *testing.T) {
 		}
 		offers = append(offers, res.OfferID)
 	}
-	cases, err := projections.NewCases(views, district)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := l.ReadPartition(ctx, district, 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	versions := map[string]int64{}
-	var pos int64
-	for _, e := range entries {
-		pos = e.Position
-		versions[e.Event.AggregateID] = e.Event.AggregateVersion
-		if err := cases.Handle(ctx, pos, &e.Event); err != nil {
-			t.Fatal(err)
-		}
-	}
+	models := foldLog(t, l, views, district)
 	for i, n := range needs {
 		for _, p := range []domain.Payload{domain.NeedEscalated{From: 1, To: 2, Reason: domain.EscalatedNoSupply},
 			domain.ReferralProposed{ReferralID: fmt.Sprintf("r%d", i), OfferID: offers[i], Tier: 2, Rule: "best-fit", Candidates: 1, Deadline: now.Add(48 * time.Hour)}} {
-			pos++
-			versions[n]++
-			e := domain.Event{Type: p.EventType(), AggregateType: domain.AggregateNeed, AggregateID: n, AggregateVersion: versions[n],
-				Time: now, Actor: "system:matcher", Payload: p}
-			if err := cases.Handle(ctx, pos, &e); err != nil {
-				t.Fatal(err)
-			}
+			models.decide(n, now, p)
 		}
 	}
 	s, err := New(Config{App: a, Sessions: noSessions{}})

@@ -1,0 +1,55 @@
+package web
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog/memlog"
+	"github.com/tierlink/tierlink/projections"
+)
+
+// readModels is a district's read models built by the cases projection from its log,
+// to which a test then adds the matcher's decisions on needs (the pages read them
+// there; no matcher runs in these tests).
+type readModels struct {
+	t        *testing.T
+	cases    *projections.Cases
+	pos      int64
+	versions map[string]int64
+}
+
+// foldLog folds every entry of a district's log into the read models.
+func foldLog(t *testing.T, l *memlog.Log, views projections.Store, district string) *readModels {
+	t.Helper()
+	cases, err := projections.NewCases(views, district)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := l.ReadPartition(context.Background(), district, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &readModels{t: t, cases: cases, versions: map[string]int64{}}
+	for _, e := range entries {
+		r.pos = e.Position
+		r.versions[e.Event.AggregateID] = e.Event.AggregateVersion
+		if err := cases.Handle(context.Background(), r.pos, &e.Event); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// decide adds one of a need's events at a time, as the matcher writes it.
+func (r *readModels) decide(need string, at time.Time, p domain.Payload) {
+	r.t.Helper()
+	r.pos++
+	r.versions[need]++
+	e := domain.Event{Type: p.EventType(), AggregateType: domain.AggregateNeed, AggregateID: need, AggregateVersion: r.versions[need],
+		Time: at, Actor: "system:matcher", Payload: p}
+	if err := r.cases.Handle(context.Background(), r.pos, &e); err != nil {
+		r.t.Fatal(err)
+	}
+}
