@@ -9,12 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
-	"github.com/tierlink/tierlink/infra/eventlog/applog"
-	"github.com/tierlink/tierlink/infra/eventlog/memlog"
 	"github.com/tierlink/tierlink/infra/reference"
 	"github.com/tierlink/tierlink/projections/projectionstest"
 )
@@ -52,23 +48,13 @@ func dashboardServer(t *testing.T) (*Server, domain.Principal) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	registry := domain.NewRegistry()
-	l, err := memlog.New(registry)
-	if err != nil {
-		t.Fatal(err)
-	}
 	district := ref.Geography.Districts()[0].Code
 	street := ref.Geography.Districts()[0].Streets[0]
 	community := street.Communities[0].Code
 	category := ref.Taxonomy.Categories()[0]
 	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 	views := &indicatorViews{memViews{Memory: projectionstest.NewMemory()}}
-	a, err := app.New(app.Config{Log: applog.New(l, []string{district}), NeedViews: views, Referrals: l, Views: views,
-		Registry: registry, References: fixedReferences{ref}, NewID: func() string { return uuid.Must(uuid.NewV7()).String() },
-		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, l := pagesApp(t, ref, views, &now)
 	ctx := context.Background()
 	centre, _ := domain.NewPrincipal(domain.RoleCentre, "", domain.TierCommunity, community)
 	var needs []string

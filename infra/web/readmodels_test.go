@@ -5,7 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/infra/eventlog/applog"
 	"github.com/tierlink/tierlink/infra/eventlog/memlog"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -52,4 +56,30 @@ func (r *readModels) decide(need string, at time.Time, p domain.Payload) {
 	if err := r.cases.Handle(context.Background(), r.pos, &e); err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// pageViews is what the pages' tests keep their read models in: the app reads them
+// as need and query views.
+type pageViews interface {
+	app.NeedViews
+	app.Views
+}
+
+// pagesApp returns the application over an in-memory log of the reference's first
+// district, reading views, with its clock at *now (the test moves it).
+func pagesApp(t *testing.T, ref *domain.Reference, views pageViews, now *time.Time) (*app.Application, *memlog.Log) {
+	t.Helper()
+	registry := domain.NewRegistry()
+	l, err := memlog.New(registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	district := ref.Geography.Districts()[0].Code
+	a, err := app.New(app.Config{Log: applog.New(l, []string{district}), NeedViews: views, Referrals: l, Views: views,
+		Registry: registry, References: fixedReferences{ref}, NewID: func() string { return uuid.Must(uuid.NewV7()).String() },
+		Now: func() time.Time { return *now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, l
 }
