@@ -86,17 +86,26 @@ type Indicators struct {
 	At        time.Time `json:"at"`
 }
 
+// indicatorsOf finds a node's tier and district and the read models' counters.
+func (r Reads) indicatorsOf(tierName, area string) (int, string, IndicatorViews, error) {
+	tier, district, err := r.node(tierName, area)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	iv, ok := r.views.(IndicatorViews)
+	if !ok {
+		return 0, "", nil, fmt.Errorf("app: the read models have no indicators")
+	}
+	return tier, district, iv, nil
+}
+
 // Indicators returns an area's indicators. Anyone signed in may read them: they
 // hold counts, no household's data (providers read the supply gap to see where to
 // post offers).
 func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Principal) (Indicators, error) {
-	tier, district, err := r.node(req.Tier, req.Area)
+	tier, district, iv, err := r.indicatorsOf(req.Tier, req.Area)
 	if err != nil {
 		return Indicators{}, err
-	}
-	iv, ok := r.views.(IndicatorViews)
-	if !ok {
-		return Indicators{}, fmt.Errorf("app: the read models have no indicators")
 	}
 	now := r.cfg.Now()
 	periods, err := periodsBetween(req, now)
@@ -372,13 +381,9 @@ type Overview struct {
 // Overview returns an area's headline figures for a span of days and the span
 // before it. Anyone signed in may read them, as the indicators.
 func (r Reads) Overview(ctx context.Context, req OverviewRequest, _ domain.Principal) (Overview, error) {
-	tier, district, err := r.node(req.Tier, req.Area)
+	tier, district, iv, err := r.indicatorsOf(req.Tier, req.Area)
 	if err != nil {
 		return Overview{}, err
-	}
-	iv, ok := r.views.(IndicatorViews)
-	if !ok {
-		return Overview{}, fmt.Errorf("app: the read models have no indicators")
 	}
 	if req.Span == "" {
 		req.Span = Span7Days
