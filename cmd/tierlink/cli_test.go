@@ -22,6 +22,7 @@ var everyCommand = [][]string{
 	{"serve"}, {"demo"}, {"load"}, {"surge"}, {"quality"},
 	{"projections"}, {"projections", "rebuild"},
 	{"tokens"}, {"tokens", "create"}, {"tokens", "list"}, {"tokens", "revoke"},
+	{"webhook-receiver"},
 }
 
 // redisEnvs are the REDIS_URL settings under which a command line must be read
@@ -194,7 +195,10 @@ func TestUnknownFlagExitsTwo(t *testing.T) {
 		bad{[]string{"serve", "--tick"}, "flag needs an argument"},
 		bad{[]string{"serve", "--tick", "soon"}, "invalid value"},
 		bad{[]string{"quality", "extra"}, "takes no arguments"},
+		bad{[]string{"webhook-receiver"}, "give the subscription's secret with --secret S or TIERLINK_WEBHOOK_SECRET"},
+		bad{[]string{"webhook-receiver", "--secret", "s", "extra"}, "takes no arguments"},
 	)
+	t.Setenv(webhookSecretEnv, "")
 	for name, url := range envs {
 		setRedisURL(t, url)
 		for _, c := range cases {

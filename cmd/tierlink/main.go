@@ -42,6 +42,9 @@ Usage:
                    [--round 1h|1m,1h,24h] [--max-wait 336h|0s,168h,336h] [--spare 2] [--json]
       the matcher against the exact offline optimum and two online baselines,
       on seeded district months
+  tierlink webhook-receiver --secret S [--addr 127.0.0.1:9090] [--tolerance 5m] [--remember 10000]
+      receive notifications by hand: verify their signatures, drop replays and
+      print them (the secret may come from TIERLINK_WEBHOOK_SECRET instead)
   tierlink help [COMMAND]
       this text, or a command's
 
@@ -88,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "tokens":
 		return tokensCmd(ctx, args[1:], stdout, stderr)
+	case "webhook-receiver":
+		return webhookReceiverCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && !isHelp(args[1]) {
 			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
@@ -95,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return flag.ErrHelp
 	default:
-		return misused(usage, "unknown command %q: use one of serve, demo, tokens, projections, load, surge, quality", args[0])
+		return misused(usage, "unknown command %q: use one of serve, demo, tokens, projections, load, surge, quality, webhook-receiver", args[0])
 	}
 }
 
