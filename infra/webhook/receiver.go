@@ -128,7 +128,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fresh := rc.seen.add(id, string(sig))
 	rc.mu.Unlock()
 	if !fresh {
-		refuse(http.StatusNoContent, nil, "replay of delivery "+id+" (or of its signature): dropped")
+		refuse(http.StatusNoContent, nil, "replay of delivery "+id+" (or of its signature)")
 		return
 	}
 	rc.cfg.OnAccept(Notification{DeliveryID: id, Position: r.Header.Get(PositionHeader), Header: r.Header.Clone(), Body: body, Received: now})

@@ -73,12 +73,18 @@ func TestVerify(t *testing.T) {
 		{"part without =", testSecret, good + ",junk", testBody, testTime, 0, ErrMalformed},
 		{"empty part", testSecret, good + ",", testBody, testTime, 0, ErrMalformed},
 		{"empty value", testSecret, "t=,v1=" + v1(testSecret, ts, testBody), testBody, testTime, 0, ErrMalformed},
-		{"too many v1", testSecret, "t=1767225600" + strings.Repeat(",v1="+v1(old, ts, testBody), maxSignatures+1), testBody, testTime, 0, ErrMalformed},
+		{"empty key", testSecret, good + ",=x", testBody, testTime, 0, ErrMalformed},
+		{"leading zeros in t", testSecret, "t=01767225600,v1=" + v1(testSecret, ts, testBody), testBody, testTime, 0, nil},
+		{"t with a plus sign", testSecret, "t=+1767225600,v1=" + v1(testSecret, ts, testBody), testBody, testTime, 0, nil},
+		{"many v1, the last one right", testSecret, "t=1767225600" + strings.Repeat(",v1="+v1(old, ts, testBody), 20) + ",v1=" + v1(testSecret, ts, testBody), testBody, testTime, 0, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := Verify(c.secret, c.header, c.body, c.now, c.tol)
 			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
 				t.Fatalf("Verify = %v, want %v", err, c.want)
+			}
+			if c.tol == 0 && (err == nil) != (verifyNotification(c.secret, c.header, c.body, c.now) == nil) {
+				t.Errorf("docs/notifications.md's verifyNotification disagrees with Verify (%v)", err)
 			}
 			if err != nil && err.Error() == c.want.Error() {
 				t.Errorf("error %q says no more than the sentinel", err)
@@ -96,6 +102,9 @@ func FuzzVerify(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, header string) {
 		err := Verify(testSecret, header, testBody, testTime, 0)
+		if (err == nil) != (verifyNotification(testSecret, header, testBody, testTime) == nil) {
+			t.Fatalf("Verify(%q) = %v but docs/notifications.md's verifyNotification disagrees", header, err)
+		}
 		if err == nil {
 			if !strings.Contains(header, v1(testSecret, testTime.Unix(), testBody)) && !strings.Contains(strings.ToLower(header), v1(testSecret, testTime.Unix(), testBody)) {
 				t.Fatalf("accepted %q without the body's signature", header)
