@@ -43,8 +43,8 @@ type Config struct {
 	Remember  int                // DefaultRemember when 0
 	MaxBody   int64              // DefaultMaxBody when 0
 	Now       func() time.Time   // time.Now when nil
-	OnAccept  func(Notification) // called once per new verified notification (required)
-	OnRefuse  func(Refusal)      // called for every request not handed on (optional)
+	OnAccept  func(Notification) // called once per new verified notification, before the 204, maybe concurrently (required)
+	OnRefuse  func(Refusal)      // called for every request not handed on, maybe concurrently (optional)
 }
 
 // Receiver is an http.Handler that verifies notifications and hands each new one to Config.OnAccept.

@@ -4,7 +4,7 @@
 // The scheme is Stripe's: the X-Tierlink-Signature header carries the time of
 // signing and one or more HMAC-SHA256 signatures of "<unix seconds>.<body>",
 //
-//	X-Tierlink-Signature: t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
+//	X-Tierlink-Signature: t=1796166234,v1=269e60b1e2a5fec6f99680aeb2185e3f9b9ae031d3a96583a8fe3b2f2429fc96
 //
 // each v1 in lower-case hex. A sender rotating its secret signs with the old and the
 // new secret (two v1 values) for a while; a receiver accepts a header when any v1
