@@ -83,8 +83,20 @@ type OfferPlan struct {
 }
 
 // NewWorld builds the demo district from a seed, with base's taxonomy and policy
-// and its providers' names in the reference data.
+// and its providers' names in the reference data, set up for the play's showcase
+// inboxes (ShowcaseCommunity, ShowcaseStreet, ShowcaseProvider).
 func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
+	return newWorld(base, seed, true)
+}
+
+// DrawnWorld builds the demo district as the seed draws it, without the showcase
+// the play sets up: the quality benchmark's scenarios stay the same whatever the
+// demo shows.
+func DrawnWorld(base *domain.Reference, seed uint64) (*World, error) {
+	return newWorld(base, seed, false)
+}
+
+func newWorld(base *domain.Reference, seed uint64, showcase bool) (*World, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x6465_6d6f)) // "demo"
 	d := domain.DistrictNode{Code: District, Name: domain.Text{Zh: "长宁区", En: "Changning District"}}
 	for _, s := range streets {
@@ -97,7 +109,7 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 			caps := append([]string(nil), linkedEverywhere...)
 			for _, j := range rng.Perm(len(optional))[:2+rng.IntN(3)] {
 				code := fmt.Sprintf("%s-%02d", s.code, i)
-				if code == ShowcaseCommunity && (optional[j] == "counselling" || optional[j] == "support_groups") {
+				if showcase && code == ShowcaseCommunity && (optional[j] == "counselling" || optional[j] == "support_groups") {
 					continue // its street links them: the street's inbox has work from it
 				}
 				caps = append(caps, optional[j])
@@ -117,7 +129,9 @@ func NewWorld(base *domain.Reference, seed uint64) (*World, error) {
 	}
 	w := &World{Reference: ref, seed: seed}
 	w.Providers = providers(rng, d)
-	showcaseOffers(w.Providers)
+	if showcase {
+		showcaseOffers(w.Providers)
+	}
 	dir := make([]domain.ProviderNode, 0, len(w.Providers))
 	for _, p := range w.Providers {
 		dir = append(dir, domain.ProviderNode{Code: p.ID, Name: p.Name, Kind: string(p.Kind)})

@@ -787,8 +787,6 @@ func TestCoreBasics(t *testing.T) {
 	}
 }
 
-func ds0(ds []Decision) Decision { return ds[0] }
-
 // coreState renders a core's state in a canonical form.
 func coreState(m *Matcher) string {
 	var out []string

@@ -142,7 +142,7 @@ func Generate(cfg Config) (*Scenario, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
-	w, err := demo.NewWorld(base, cfg.Seed)
+	w, err := demo.DrawnWorld(base, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
