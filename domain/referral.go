@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -199,6 +200,15 @@ const (
 	AnswerEscalate = "escalate"
 )
 
+// Answers the rules refuse, each returned wrapped with ErrRefused, so that a reader
+// can tell the person what to do.
+var (
+	// ErrAnswerTooLate: the referral's answer deadline has passed; its need moves on.
+	ErrAnswerTooLate = errors.New("the answer deadline has passed")
+	// ErrEscalateAtTop: a referral at the district, the top tier, cannot be escalated.
+	ErrEscalateAtTop = errors.New("a referral at the district, the top tier, cannot be escalated; decline it instead")
+)
+
 // DecideAnswer applies a centre's answer to the need's proposed referral. Accept
 // keeps the unit; decline and escalate give it back to the offer. The referral
 // must be the need's current one, still waiting for its answer, and the deadline
@@ -208,7 +218,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		return nil, err
 	}
 	if !n.Deadline.IsZero() && !now.Before(n.Deadline) {
-		return nil, fmt.Errorf("%w: referral %s expired at %s: its need goes to the next tier", ErrRefused, a.ReferralID, n.Deadline.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: %w: referral %s expired at %s; its need goes to the next tier", ErrRefused, ErrAnswerTooLate, a.ReferralID, n.Deadline.Format(time.RFC3339))
 	}
 	var errs FieldErrors
 	if a.Kind == AnswerDecline {
@@ -236,7 +246,7 @@ func DecideAnswer(n Need, o Offer, a Answer, now time.Time) ([]Change, error) {
 		}, nil
 	case AnswerEscalate:
 		if n.Tier >= TierDistrict {
-			return nil, fmt.Errorf("%w: a referral at the district, the top tier, cannot be escalated; decline it instead", ErrRefused)
+			return nil, fmt.Errorf("%w: %w", ErrRefused, ErrEscalateAtTop)
 		}
 		if o.ID != n.OfferID {
 			return nil, fmt.Errorf("offer %s: %w", n.OfferID, ErrNotFound)

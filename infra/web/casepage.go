@@ -134,14 +134,14 @@ func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request, v visitor)
 
 // answerFailed says why a centre's answer was refused, in its language and with
 // what to do, rather than the domain's English; other errors go to fail.
-func (s *Server) answerFailed(w http.ResponseWriter, r *http.Request, v visitor, kind string, err error) {
+func (s *Server) answerFailed(w http.ResponseWriter, r *http.Request, v visitor, err error) {
 	var fe *domain.FieldError
 	switch {
 	case errors.As(err, &fe):
 		s.said(w, r, v, http.StatusUnprocessableEntity, "error.answer.field", "/ui/inbox", "error.back.inbox")
-	case errors.Is(err, domain.ErrRefused) && kind == domain.AnswerEscalate && strings.Contains(err.Error(), "top tier"):
+	case errors.Is(err, domain.ErrEscalateAtTop):
 		s.said(w, r, v, http.StatusConflict, "error.answer.top", "/ui/inbox", "error.back.inbox")
-	case errors.Is(err, domain.ErrRefused) && strings.Contains(err.Error(), "expired"):
+	case errors.Is(err, domain.ErrAnswerTooLate):
 		s.said(w, r, v, http.StatusConflict, "error.answer.expired", "/ui/inbox", "error.back.inbox")
 	case errors.Is(err, domain.ErrRefused), errors.Is(err, app.ErrConflict), errors.Is(err, app.ErrPreconditionFailed),
 		errors.Is(err, domain.ErrNotFound):

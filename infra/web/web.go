@@ -326,7 +326,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v visitor) {
 	meta := v.meta(r)
 	a := domain.Answer{ReferralID: r.PathValue("id"), Kind: kind, Reason: domain.DeclineReason(r.PostFormValue("reason")), Note: r.PostFormValue("note")}
 	if _, err := s.cfg.App.Commands.AnswerReferral.Handle(r.Context(), a, meta); err != nil {
-		s.answerFailed(w, r, v, kind, err)
+		s.answerFailed(w, r, v, err)
 		return
 	}
 	http.Redirect(w, r, "/ui/inbox?done="+url.QueryEscape(kind), http.StatusSeeOther)
