@@ -157,7 +157,7 @@ func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 	}
 	var served []*need
 	free := o.Free
-	taken := map[*need]bool{}
+	var taken map[*need]bool // the overdue needs served first (nil without max_wait)
 	roundNow := ""
 	visit := func(n *need) bool {
 		if free == 0 || taken[n] {
@@ -169,6 +169,9 @@ func (m *Matcher) serveWaiting(o *offer, cause domain.Event) []Decision {
 				return false
 			}
 			served = append(served, n)
+			if taken == nil {
+				taken = map[*need]bool{}
+			}
 			taken[n] = true
 			free--
 		}
