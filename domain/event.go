@@ -129,6 +129,9 @@ func NewRegistry() *Registry {
 	register[NeedWithdrawn](r, 1)
 	register[OfferUnitReleased](r, 1)
 	register[ClockTicked](r, 1)
+	register[SubscriptionCreated](r, 1)
+	register[SubscriptionDeleted](r, 1)
+	register[RedeliveryRequested](r, 1)
 	return r
 }
 

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 )
@@ -250,4 +252,11 @@ func openNeeds(h Household, specs []NeedSpec, ref *Reference, errs FieldErrors) 
 		return NeedsOpened{}, nil, dup
 	}
 	return opened, changes, nil
+}
+
+// Pseudonym is the household id a provider sees: the same for every referral of
+// the household to that provider, and unlinkable across providers.
+func Pseudonym(provider, householdID string) string {
+	sum := sha256.Sum256([]byte("tierlink/pseudonym/" + provider + "/" + householdID))
+	return "hh-" + hex.EncodeToString(sum[:8])
 }

@@ -2,8 +2,6 @@ package projections
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,10 +143,7 @@ func HeldIndex(tier int, area string) string {
 
 // Pseudonym is the household id a provider sees: the same for every referral of
 // the household to that provider, and unlinkable across providers.
-func Pseudonym(provider, householdID string) string {
-	sum := sha256.Sum256([]byte("tierlink/pseudonym/" + provider + "/" + householdID))
-	return "hh-" + hex.EncodeToString(sum[:8])
-}
+func Pseudonym(provider, householdID string) string { return domain.Pseudonym(provider, householdID) }
 
 // Cases keeps the read models of one partition's cases: needs, the referral index,
 // households, offers, the centres' inboxes, the providers' referrals and the
