@@ -195,7 +195,10 @@ func (s *Server) cards(ctx context.Context, r *http.Request, v visitor, items []
 			Left: timeLeft(v.lang, now, it.Deadline)}
 		if c.Reminders = notification.RemindersDue(it.Referral.ProposedAt, it.Deadline, now); c.Reminders > 0 {
 			half, before, _ := notification.ReminderTimes(it.Referral.ProposedAt, it.Deadline)
-			c.Reminded = map[bool]time.Time{false: half, true: before}[c.Reminders == 2]
+			c.Reminded = half
+			if c.Reminders == 2 {
+				c.Reminded = before
+			}
 		}
 		c.Late = !it.Deadline.After(now)
 		c.Soon = !c.Late && it.Deadline.Sub(now) <= soonWithin

@@ -141,7 +141,9 @@ func (s *Server) refuseSubscription(w http.ResponseWriter, r *http.Request, v vi
 	default:
 		return false
 	}
-	s.said(w, r, v, status, "error.subscription", "/ui/notifications", "error.back.notifications")
+	// Not even the path asked for: the language switch comes back to the list.
+	s.render(w, r, v, status, "error", map[string]any{"Error": translate(v.lang, "error.subscription"), "Back": "/ui/notifications",
+		"BackText": translate(v.lang, "error.back.notifications"), "Path": "/ui/notifications"})
 	return true
 }
 

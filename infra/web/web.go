@@ -216,7 +216,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 	if v.lang == LangEN {
 		other = LangZH
 	}
-	data["Lang"], data["OtherLang"], data["Path"] = v.lang, other, r.URL.Path
+	data["Lang"], data["OtherLang"] = v.lang, other
+	if _, ok := data["Path"]; !ok {
+		data["Path"] = r.URL.Path // where the language switch comes back to
+	}
 	data["CSRF"], data["Who"] = v.csrf(), v.session != ""
 	if v.who.Role == domain.RoleProvider {
 		data["Me"] = v.who.Provider // the provider pages say whose they are
