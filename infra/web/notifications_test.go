@@ -39,7 +39,9 @@ func (f *fakeDeliveries) DeadLetters(_ context.Context, _, sub string, limit int
 	out := f.dead[sub]
 	return out[:min(limit, len(out))], nil
 }
-func (f *fakeDeliveries) QueueDepth(_ context.Context, _, sub string) (int64, error) { return f.queue[sub], nil }
+func (f *fakeDeliveries) QueueDepth(_ context.Context, _, sub string) (int64, error) {
+	return f.queue[sub], nil
+}
 func (f *fakeDeliveries) Subscriptions(ctx context.Context, district string) ([]domain.Subscription, error) {
 	entries, err := f.log.ReadPartition(ctx, district, 1, 0)
 	if err != nil {
@@ -75,9 +77,11 @@ func (m sessionsOf) Resume(_ context.Context, id string) (sessions.Session, erro
 	}
 	return sessions.Session{Principal: p, TokenID: "tok-" + id}, nil
 }
-func (m sessionsOf) Check(ctx context.Context, id string) (sessions.Session, error) { return m.Resume(ctx, id) }
-func (m sessionsOf) End(context.Context, string) error                               { return nil }
-func (m sessionsOf) Lifetime() time.Duration                                         { return time.Hour }
+func (m sessionsOf) Check(ctx context.Context, id string) (sessions.Session, error) {
+	return m.Resume(ctx, id)
+}
+func (m sessionsOf) End(context.Context, string) error { return nil }
+func (m sessionsOf) Lifetime() time.Duration           { return time.Hour }
 
 // notifWorld is a district with a provider's and a centre's subscriptions, what
 // delivery recorded of them, and the pages over it.
