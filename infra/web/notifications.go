@@ -120,9 +120,9 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, v visitor
 	for _, sub := range subs {
 		rows = append(rows, rowOf(v.lang, sub, place, category, provider))
 	}
-	var kinds []string
+	var kinds []string // said in words, with the code the API takes
 	for _, k := range domain.KindsFor(v.who.Role) {
-		kinds = append(kinds, kindText(v.lang, k))
+		kinds = append(kinds, kindText(v.lang, k)+" ("+k+")")
 	}
 	example := `{"district": "` + s.district() + `", "url": "https://example.org/hooks/tierlink", "kinds": ["` +
 		strings.Join(domain.KindsFor(v.who.Role)[:2], `", "`) + `"]}`
