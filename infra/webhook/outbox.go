@@ -150,6 +150,26 @@ local pos = tonumber(ARGV[1])
 if pos <= mark then return 0 end
 local now = ARGV[2]
 local nsubs, nnotes, nredo = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- Redis does not roll a script back: check every key's type before any write.
+local function want(key, typ)
+  local t = redis.call('TYPE', key)
+  if type(t) == 'table' then t = t.ok end
+  if t ~= 'none' and t ~= typ then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. t .. ', not a ' .. typ)
+  end
+end
+local checks = {{KEYS[2], 'hash'}, {KEYS[3], 'set'}}
+for k = 4, 3 + nsubs + nnotes do table.insert(checks, {KEYS[k], 'stream'}) end
+for k = 4 + nsubs + nnotes, #KEYS, 4 do
+  table.insert(checks, {KEYS[k], 'hash'})
+  table.insert(checks, {KEYS[k+1], 'hash'})
+  table.insert(checks, {KEYS[k+2], 'zset'})
+  table.insert(checks, {KEYS[k+3], 'stream'})
+end
+for _, c in ipairs(checks) do
+  local err = want(c[1], c[2])
+  if err then return err end
+end
 local a, k = 6, 4
 for i = 1, nsubs do
   local id, doc, deleted = ARGV[a], ARGV[a+1], ARGV[a+2]
