@@ -2,8 +2,8 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -34,6 +34,12 @@ type arrival struct {
 	position     int64
 }
 
+// event is an authentic request arriving (accepted false) or answered 2xx (accepted true).
+type event struct {
+	arrival
+	accepted bool
+}
+
 // receiver is an httptest server, one path per subscription (/<id>), that checks
 // every signature and answers as fate (or a rule set by the test) decides.
 type receiver struct {
@@ -44,6 +50,7 @@ type receiver struct {
 	rng      *rand.Rand
 	fate     func(rng *rand.Rand, sub string) string // "ok", "fail", "429", "slow", "400", "hang"
 	first    []arrival                               // first arrival of each delivery id, in order
+	events   []event                                 // every authentic request and every 2xx, in order
 	seen     map[string]bool
 	ok       map[string]bool // delivery ids answered 2xx
 	requests map[string]int  // per subscription
@@ -83,14 +90,18 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusUnauthorized)
 		return
 	}
+	var doc struct {
+		Key      string `json:"key"`
+		Position int64  `json:"position"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		rc.t.Errorf("body %s: %v", body, err)
+	}
+	a := arrival{sub, id, doc.Key, doc.Position}
+	rc.events = append(rc.events, event{a, false})
 	if !rc.seen[id] {
 		rc.seen[id] = true
-		var key string
-		var pos int64
-		if _, err := fmt.Sscanf(strings.NewReplacer(`{"sub":"`, "", `","key":"`, " ", `","position":`, " ", "}", "").Replace(string(body)), "%s %s %d", new(string), &key, &pos); err != nil {
-			rc.t.Errorf("body %s: %v", body, err)
-		}
-		rc.first = append(rc.first, arrival{sub, id, key, pos})
+		rc.first = append(rc.first, a)
 	}
 	fate := rc.fate(rc.rng, sub)
 	if fate == "hang" {
@@ -99,11 +110,11 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Unlock()
 	switch fate {
 	case "ok":
-		rc.accept(id)
+		rc.accept(a)
 		w.WriteHeader(http.StatusNoContent)
 	case "slow":
 		time.Sleep(20 * time.Millisecond)
-		rc.accept(id)
+		rc.accept(a)
 		w.WriteHeader(http.StatusOK)
 	case "fail":
 		http.Error(w, "try later", http.StatusServiceUnavailable)
@@ -120,9 +131,10 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (rc *receiver) accept(id string) {
+func (rc *receiver) accept(a arrival) {
 	rc.mu.Lock()
-	rc.ok[id] = true
+	rc.ok[a.id] = true
+	rc.events = append(rc.events, event{a, true})
 	rc.mu.Unlock()
 }
 
@@ -140,7 +152,7 @@ func (rc *receiver) delivered(ids []string) int {
 }
 
 // checkOrder checks that the first arrivals of each subscription's key came in log order.
-func (rc *receiver) checkOrder(t *testing.T) {
+func (rc *receiver) checkOrder(t *testing.T, notes []notification.Notification) {
 	t.Helper()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -151,6 +163,27 @@ func (rc *receiver) checkOrder(t *testing.T) {
 			t.Errorf("%s of %s arrived first after position %d of its key %s", a.id, a.sub, p, a.key)
 		}
 		last[k] = a.position
+	}
+	// Stronger: no request for a notification before every earlier one of its key
+	// (among those committed) was answered 2xx.
+	earlier := map[string][]int64{}
+	for _, n := range notes {
+		k := n.Subscription + "/" + n.Key
+		earlier[k] = append(earlier[k], n.Position)
+	}
+	accepted := map[string]bool{}
+	for _, e := range rc.events {
+		k := e.sub + "/" + e.key
+		if e.accepted {
+			accepted[k+"@"+strconv.FormatInt(e.position, 10)] = true
+			continue
+		}
+		for _, p := range earlier[k] {
+			if p < e.position && !accepted[k+"@"+strconv.FormatInt(p, 10)] {
+				t.Errorf("%s (position %d) sent before position %d of its key %s was delivered", e.id, e.position, p, k)
+				break
+			}
+		}
 	}
 }
 
@@ -219,9 +252,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // commitNotes commits n notifications per subscription over keys keys, in batches,
 // from position from; it returns their delivery ids.
-func commitNotes(t *testing.T, o *Outbox, d *Dispatcher, subs []string, from int64, n, keys, batches int) []string {
+func commitNotes(t *testing.T, o *Outbox, d *Dispatcher, subs []string, from int64, n, keys, batches int) ([]string, []notification.Notification) {
 	t.Helper()
 	var ids []string
+	var notes []notification.Notification
 	pos := from
 	for b := range batches {
 		var out notification.Output
@@ -231,6 +265,7 @@ func commitNotes(t *testing.T, o *Outbox, d *Dispatcher, subs []string, from int
 				note := testNote(s, "k"+strconv.Itoa(i%keys), pos)
 				out.Notifications = append(out.Notifications, note)
 				ids = append(ids, note.DeliveryID)
+				notes = append(notes, note)
 			}
 		}
 		if ok, err := o.Commit(context.Background(), pos, out); err != nil || !ok {
@@ -240,7 +275,7 @@ func commitNotes(t *testing.T, o *Outbox, d *Dispatcher, subs []string, from int
 			d.Wake()
 		}
 	}
-	return ids
+	return ids, notes
 }
 
 // addSubs commits live subscriptions posting to rc at position pos.
@@ -276,7 +311,7 @@ func TestDispatcherDeliversEverythingInOrderPerKey(t *testing.T) {
 	cfg := fastConfig(o)
 	cfg.Recorder = rec
 	d, _ := start(t, cfg)
-	ids := commitNotes(t, o, d, subs, 1, 100, 7, 5)
+	ids, notes := commitNotes(t, o, d, subs, 1, 100, 7, 5)
 	waitFor(t, "every notification delivered", func() bool { return rc.delivered(ids) == len(ids) })
 	waitFor(t, "every queue empty", func() bool {
 		for _, s := range subs {
@@ -286,7 +321,7 @@ func TestDispatcherDeliversEverythingInOrderPerKey(t *testing.T) {
 		}
 		return true
 	})
-	rc.checkOrder(t)
+	rc.checkOrder(t, notes)
 	if rc.badSigs != 0 {
 		t.Errorf("%d requests with a bad signature or headers", rc.badSigs)
 	}
@@ -312,7 +347,7 @@ func TestDispatcherRestartLosesNothing(t *testing.T) {
 	})
 	subs := []string{"s-a", "s-b"}
 	addSubs(t, o, rc, 1, subs...)
-	ids := commitNotes(t, o, nil, subs, 1, 100, 5, 4)
+	ids, notes := commitNotes(t, o, nil, subs, 1, 100, 5, 4)
 	_, stop := start(t, fastConfig(o))
 	waitFor(t, "some delivered", func() bool { return rc.delivered(ids) >= 20 })
 	stop()
@@ -325,7 +360,7 @@ func TestDispatcherRestartLosesNothing(t *testing.T) {
 	rc.setFate(func(*rand.Rand, string) string { return "ok" })
 	start(t, fastConfig(o))
 	waitFor(t, "everything delivered after the restart", func() bool { return rc.delivered(ids) == len(ids) })
-	rc.checkOrder(t)
+	rc.checkOrder(t, notes)
 }
 
 func TestDispatcherDeadLettersA4xxAtOnceAndRedelivers(t *testing.T) {
@@ -338,7 +373,7 @@ func TestDispatcherDeadLettersA4xxAtOnceAndRedelivers(t *testing.T) {
 	cfg := fastConfig(o)
 	cfg.Recorder = rec
 	d, _ := start(t, cfg)
-	ids := commitNotes(t, o, d, []string{"s"}, 1, 1, 1, 1)
+	ids, _ := commitNotes(t, o, d, []string{"s"}, 1, 1, 1, 1)
 	var dl DeadLetter
 	waitFor(t, "the dead letter", func() bool {
 		var ok bool
@@ -378,7 +413,7 @@ func TestDispatcherDeadLettersAfterMaxAge(t *testing.T) {
 	cfg.BreakerFailures = 1000
 	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	d, _ := start(t, cfg)
-	ids := commitNotes(t, o, d, []string{"s"}, 1, 1, 1, 1)
+	ids, _ := commitNotes(t, o, d, []string{"s"}, 1, 1, 1, 1)
 	waitFor(t, "a few failed attempts", func() bool {
 		atts, _ := o.Attempts(ctx, "s", 10)
 		return len(atts) >= 3
@@ -425,7 +460,7 @@ func TestDeadEndpointHoldsNoOneUp(t *testing.T) {
 		defer rc.mu.Unlock()
 		return rc.hanging == DefaultPerEndpoint
 	})
-	ids := commitNotes(t, o, d, []string{"live"}, 100, 200, 10, 4)
+	ids, _ := commitNotes(t, o, d, []string{"live"}, 100, 200, 10, 4)
 	waitFor(t, "the live endpoint's notifications", func() bool { return rc.delivered(ids) == len(ids) })
 	rc.mu.Lock()
 	hanging, deadRequests := rc.hanging, rc.requests["dead"]
