@@ -24,15 +24,24 @@ import (
 
 // Defaults of a DispatcherConfig.
 const (
-	DefaultTimeout         = 10 * time.Second // per attempt
-	DefaultMaxAge          = 24 * time.Hour   // since the first enqueue, then dead-lettered
-	DefaultBaseDelay       = time.Second      // the first retry's delay before jitter
-	DefaultMaxDelay        = time.Hour        // the longest retry delay
-	DefaultPerEndpoint     = 4                // requests in flight per subscription
-	DefaultGlobal          = 64               // requests in flight in all
-	DefaultBreakerFailures = 5                // consecutive failures that open the breaker
-	DefaultBreakerOpen     = 30 * time.Second // how long the breaker stays open
-	DefaultPollInterval    = time.Second      // how often the queues are read without a Wake
+	// DefaultTimeout is how long one attempt may take.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxAge is how long after its first enqueue a notification is dead-lettered.
+	DefaultMaxAge = 24 * time.Hour
+	// DefaultBaseDelay is the first retry's delay before jitter; it doubles with each attempt.
+	DefaultBaseDelay = time.Second
+	// DefaultMaxDelay is the longest retry delay.
+	DefaultMaxDelay = time.Hour
+	// DefaultPerEndpoint is how many requests may be in flight per subscription.
+	DefaultPerEndpoint = 4
+	// DefaultGlobal is how many requests may be in flight in all.
+	DefaultGlobal = 64
+	// DefaultBreakerFailures is how many consecutive failures open a subscription's breaker.
+	DefaultBreakerFailures = 5
+	// DefaultBreakerOpen is how long a breaker stays open before it lets a probe through.
+	DefaultBreakerOpen = 30 * time.Second
+	// DefaultPollInterval is how often the subscriptions and queues are read without a Wake.
+	DefaultPollInterval = time.Second
 )
 
 // UserAgent is the User-Agent of every notification's request.

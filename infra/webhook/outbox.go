@@ -27,9 +27,12 @@ const (
 
 // Outcomes of an Attempt.
 const (
-	OutcomeDelivered = "delivered" // the receiver answered 2xx
-	OutcomeRetry     = "retry"     // it failed and will be tried again
-	OutcomeDead      = "dead"      // it failed and was dead-lettered
+	// OutcomeDelivered is an attempt the receiver answered 2xx.
+	OutcomeDelivered = "delivered"
+	// OutcomeRetry is a failed attempt that will be tried again.
+	OutcomeRetry = "retry"
+	// OutcomeDead is a failed attempt after which the notification was dead-lettered.
+	OutcomeDead = "dead"
 )
 
 // ErrBadPartition means a partition name cannot be used as a hash tag.
