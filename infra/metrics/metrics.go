@@ -1,6 +1,6 @@
 // Package metrics exposes tierlink's Prometheus metrics: appends, version
 // conflicts, dead letters, matcher decisions, consumer checkpoints and lag, HTTP
-// latency, failed and throttled authentications, open live streams.
+// latency, failed and throttled authentications, open live streams, webhook deliveries.
 package metrics
 
 import (
@@ -32,6 +32,7 @@ type Metrics struct {
 	timeToLink    *prometheus.HistogramVec
 	authFailures  *prometheus.CounterVec
 	liveStreams   prometheus.Gauge
+	webhook       webhookMetrics
 	areaGauges    AreaGaugesFunc
 	areaDescs     map[string]*prometheus.Desc
 
@@ -82,7 +83,9 @@ func New() *Metrics {
 		lagDesc: prometheus.NewDesc("tierlink_consumer_lag",
 			"Log entries not yet applied by a consumer group (log head minus its checkpoint).", []string{"partition", "group"}, nil),
 	}
+	m.webhook = newWebhookMetrics()
 	m.registry.MustRegister(m.appends, m.events, m.conflicts, m.deadLetters, m.decisions, m.checkpoint, m.httpDurations, m.timeToLink, m.authFailures, m.liveStreams,
+		m.webhook.deliveries, m.webhook.latency, m.webhook.appendToDelivery, m.webhook.queueDepth, m.webhook.deadLetters, m.webhook.breakerOpen,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
