@@ -110,6 +110,8 @@ type Config struct {
 	NewID func() string
 	// Now returns the current time.
 	Now func() time.Time
+	// Webhooks configures subscriptions; without a Secret, creating one is refused.
+	Webhooks Webhooks
 }
 
 // ReferenceSource gives the reference data in force.
@@ -138,6 +140,9 @@ type Commands struct {
 	CompleteService    CompleteServiceHandler
 	WithdrawNeed       WithdrawNeedHandler
 	PublishReference   PublishReferenceHandler
+	CreateSubscription CreateSubscriptionHandler
+	DeleteSubscription DeleteSubscriptionHandler
+	Redeliver          RedeliverHandler
 }
 
 // Queries are the use cases that read the read models.
@@ -166,6 +171,9 @@ func New(cfg Config) (*Application, error) {
 			WithdrawNeed:       WithdrawNeedHandler{cfg: cfg},
 			PostOffer:          PostOfferHandler{cfg: cfg},
 			PublishReference:   PublishReferenceHandler{cfg: cfg},
+			CreateSubscription: CreateSubscriptionHandler{cfg: cfg},
+			DeleteSubscription: DeleteSubscriptionHandler{cfg: cfg},
+			Redeliver:          RedeliverHandler{cfg: cfg},
 		},
 		Queries: Queries{Need: NeedHandler{views: cfg.NeedViews, refs: cfg.References}, Reads: Reads{cfg: cfg, views: cfg.Views}},
 	}, nil
