@@ -59,7 +59,7 @@ func TestSubscriptionsFitTheOpenAPIDocument(t *testing.T) {
 			HouseholdID: "h", Category: "counselling", Tier: "community", Area: "c1", Community: "c1", Deadline: at}), true},
 		{"a digest", "Notification", msg(domain.KindDigest, notification.DigestData{Date: "2026-11-29", Tier: "community", Area: "c1",
 			Waiting: []notification.Waiting{{ReferralID: "r", NeedID: "n", HouseholdID: "h", Category: "counselling", Tier: "community", Deadline: at}},
-			Total: 1}), true},
+			Total:   1}), true},
 		{"a kind that is none", "Notification", msg("referral.lost", notification.OfferData{OfferID: "o"}), false},
 		{"data of no variant", "Notification", msg(domain.KindDigest, map[string]any{"secret": "x"}), false},
 		{"a subscription without its URL", "Subscription", map[string]any{"id": "s1"}, false},
