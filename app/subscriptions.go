@@ -166,7 +166,21 @@ func changeSubscription(ctx context.Context, cfg Config, id string, meta Meta, f
 	}
 	all := append(before, evs...)
 	if res.Duplicate {
-		all = before // the first attempt's events are among those read
+		// A retry answers with the state the first attempt left, whatever came
+		// after it: what preceded the first attempt's events, then those events.
+		var first []domain.Event
+		for _, e := range evs {
+			if e.Aggregate() == ref {
+				first = append(first, e)
+			}
+		}
+		all = nil
+		for _, e := range before {
+			if len(first) == 0 || e.AggregateVersion < first[0].AggregateVersion {
+				all = append(all, e)
+			}
+		}
+		all = append(all, first...)
 	}
 	return SubscriptionChangeResult{Subscription: subscriptionView(fold(all)), Position: res.LastPosition, Replayed: res.Duplicate}, nil
 }
