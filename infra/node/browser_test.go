@@ -225,8 +225,9 @@ const checkPageJS = `(() => {
 })()`
 
 // TestBrowserPagesFitAndSpeak opens every page a role can open (a centre's inbox,
-// case and household form and dashboard, a provider's offers and referrals, the
-// operator's dashboard, the sign-in page) at a desktop (1280 px) and a phone
+// case, household form, dashboard, digest and notifications, a provider's offers,
+// referrals and notifications, the operator's dashboard, digest and notifications,
+// the sign-in page) at a desktop (1280 px) and a phone
 // (390 px) width, in zh-CN and en, and checks that no page is wider than the
 // viewport and no text is a raw message key. Screenshots of each are kept.
 func TestBrowserPagesFitAndSpeak(t *testing.T) {
@@ -266,9 +267,14 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 		{centre, "centre-case", "/ui/households/" + f.household},
 		{centre, "centre-household-form", "/ui/households/new"},
 		{centre, "centre-dashboard", "/ui/dashboard"},
+		{centre, "centre-digest", "/ui/digest"},
+		{centre, "centre-notifications", "/ui/notifications"},
 		{provider, "provider-offers", "/ui/offers"},
 		{provider, "provider-referrals", "/ui/referrals"},
+		{provider, "provider-notifications", "/ui/notifications"},
 		{op, "operator-dashboard", "/ui/dashboard"},
+		{op, "operator-digest", "/ui/digest"},
+		{op, "operator-notifications", "/ui/notifications"},
 		{visitor, "signin", "/ui/signin"},
 	} {
 		for _, width := range []int64{1280, 390} {

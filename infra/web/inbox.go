@@ -14,6 +14,7 @@ import (
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/notification"
 	"github.com/tierlink/tierlink/projections"
 )
 
@@ -31,6 +32,10 @@ type inboxCard struct {
 	Why        string
 	Needs      []needLine // the household's needs, this one first
 	Escalate   bool       // whether escalating can succeed (not at the top tier)
+	// Reminders is how many reminders of the proposal went (notification.RemindersDue),
+	// the last at Reminded.
+	Reminders int
+	Reminded  time.Time
 }
 
 // offerWords says an offer for a person: what, by whom, where, until when.
@@ -188,6 +193,13 @@ func (s *Server) cards(ctx context.Context, r *http.Request, v visitor, items []
 	for _, it := range items {
 		c := inboxCard{InboxItem: it, Ref: shortRef(it.HouseholdID), Escalate: it.Referral.Tier < domain.TierDistrict,
 			Left: timeLeft(v.lang, now, it.Deadline)}
+		if c.Reminders = notification.RemindersDue(it.Referral.ProposedAt, it.Deadline, now); c.Reminders > 0 {
+			half, before, _ := notification.ReminderTimes(it.Referral.ProposedAt, it.Deadline)
+			c.Reminded = half
+			if c.Reminders == 2 {
+				c.Reminded = before
+			}
+		}
 		c.Late = !it.Deadline.After(now)
 		c.Soon = !c.Late && it.Deadline.Sub(now) <= soonWithin
 		if c.Late {

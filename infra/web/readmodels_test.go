@@ -69,15 +69,26 @@ type pageViews interface {
 // district, reading views, with its clock at *now (the test moves it).
 func pagesApp(t *testing.T, ref *domain.Reference, views pageViews, now *time.Time) (*app.Application, *memlog.Log) {
 	t.Helper()
+	return pagesAppWith(t, ref, views, now, nil)
+}
+
+// pagesAppWith is pagesApp with the node's webhooks: their secrets, and the
+// delivery log that deliveries reads (the district's log given, when it is built).
+func pagesAppWith(t *testing.T, ref *domain.Reference, views pageViews, now *time.Time, deliveries func(*memlog.Log) app.DeliveryLog) (*app.Application, *memlog.Log) {
+	t.Helper()
 	registry := domain.NewRegistry()
 	l, err := memlog.New(registry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	district := ref.Geography.Districts()[0].Code
+	var hooks app.Webhooks
+	if deliveries != nil {
+		hooks = app.Webhooks{Deliveries: deliveries(l), Secret: func(id, salt string) (string, error) { return "whsec_test_" + id[:8], nil }}
+	}
 	a, err := app.New(app.Config{Log: applog.New(l, []string{district}), NeedViews: views, Referrals: l, Views: views,
 		Registry: registry, References: fixedReferences{ref}, NewID: func() string { return uuid.Must(uuid.NewV7()).String() },
-		Now: func() time.Time { return *now }})
+		Now: func() time.Time { return *now }, Webhooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

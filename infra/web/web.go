@@ -77,7 +77,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
 		streams: &streams{open: map[string]int{}, max: cfg.StreamsPerPrincipal}}
-	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard"} {
+	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard", "notifications", "subscription", "digest"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
 			"t":           func(string) string { return "" },
 			"tf":          func(string, ...any) string { return "" },
@@ -129,6 +129,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
 	s.mux.HandleFunc("GET /ui/dashboard", s.signedIn(s.dashboard))
 	s.mux.HandleFunc("GET /ui/events", s.signedIn(s.events))
+	s.mux.HandleFunc("GET /ui/notifications", s.signedIn(s.notifications))
+	s.mux.HandleFunc("GET /ui/notifications/{id}", s.signedIn(s.subscriptionPage))
+	s.mux.HandleFunc("POST /ui/notifications/{id}/redeliver", s.signedIn(s.redeliver))
+	s.mux.HandleFunc("GET /ui/digest", s.signedIn(s.digest))
 	return s, nil
 }
 
@@ -212,7 +216,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v visitor, statu
 	if v.lang == LangEN {
 		other = LangZH
 	}
-	data["Lang"], data["OtherLang"], data["Path"] = v.lang, other, r.URL.Path
+	data["Lang"], data["OtherLang"] = v.lang, other
+	if _, ok := data["Path"]; !ok {
+		data["Path"] = r.URL.Path // where the language switch comes back to
+	}
 	data["CSRF"], data["Who"] = v.csrf(), v.session != ""
 	if v.who.Role == domain.RoleProvider {
 		data["Me"] = v.who.Provider // the provider pages say whose they are
