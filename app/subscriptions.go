@@ -151,18 +151,36 @@ func changeSubscription(ctx context.Context, cfg Config, id string, meta Meta, f
 		return s
 	}
 	var before []domain.Event
+	found := false
 	evs, res, err := update(ctx, cfg, ref, meta, fp,
 		func(evs []domain.Event) error {
-			before = evs
+			before, found = evs, true
 			return meta.Principal.MayManageSubscription(fold(evs).Owner)
 		},
 		func(evs []domain.Event) ([]domain.Change, error) { return decide(fold(evs)) })
+	if !found && errors.Is(err, domain.ErrNotFound) {
+		return SubscriptionChangeResult{}, subscriptionNotFound(id, meta.Principal)
+	}
 	if err != nil {
 		return SubscriptionChangeResult{}, err
 	}
 	all := append(before, evs...)
 	if res.Duplicate {
-		all = before // the first attempt's events are among those read
+		// A retry answers with the state the first attempt left, whatever came
+		// after it: what preceded the first attempt's events, then those events.
+		var first []domain.Event
+		for _, e := range evs {
+			if e.Aggregate() == ref {
+				first = append(first, e)
+			}
+		}
+		all = nil
+		for _, e := range before {
+			if len(first) == 0 || e.AggregateVersion < first[0].AggregateVersion {
+				all = append(all, e)
+			}
+		}
+		all = append(all, first...)
 	}
 	return SubscriptionChangeResult{Subscription: subscriptionView(fold(all)), Position: res.LastPosition, Replayed: res.Duplicate}, nil
 }
@@ -207,17 +225,27 @@ const (
 	MaxDeadLetters = 1000
 )
 
+// subscriptionNotFound answers for a subscription that does not exist: not found to
+// an operator, who may read them all; to anyone else the refusal that another's
+// subscription gets, so that nobody learns whether another's id exists.
+func subscriptionNotFound(id string, who domain.Principal) error {
+	if who.Role != domain.RoleOperator {
+		return who.MayManageSubscription(domain.Principal{}) // owned by nobody: refused
+	}
+	return fmt.Errorf("subscription %q: %w", id, domain.ErrNotFound)
+}
+
 // subscription reads a subscription from the log and checks who may read it.
 func (r Reads) subscription(ctx context.Context, id string, who domain.Principal) (domain.Subscription, error) {
 	if !domain.ValidID(id) {
-		return domain.Subscription{}, fmt.Errorf("subscription %q: %w", id, domain.ErrNotFound)
+		return domain.Subscription{}, subscriptionNotFound(id, who)
 	}
 	_, evs, err := r.cfg.Log.Find(ctx, domain.AggregateRef{Type: domain.AggregateSubscription, ID: id})
 	if err != nil {
 		return domain.Subscription{}, err
 	}
 	if len(evs) == 0 {
-		return domain.Subscription{}, fmt.Errorf("subscription %s: %w", id, domain.ErrNotFound)
+		return domain.Subscription{}, subscriptionNotFound(id, who)
 	}
 	var s domain.Subscription
 	for _, e := range evs {

@@ -29,6 +29,9 @@ type Problem struct {
 	ExistingNeedID string `json:"existing_need_id,omitempty"`
 	// retryAfter, when set, is sent as the Retry-After header.
 	retryAfter time.Duration
+	// lasting marks a 503 that a retry will not end (the node's configuration):
+	// it is sent without Retry-After.
+	lasting bool
 }
 
 // FieldProblem points at the field of the request that is wrong (RFC 6901 pointer).
@@ -58,7 +61,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	switch {
 	case p.retryAfter > 0:
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((p.retryAfter+time.Second-1)/time.Second))))
-	case p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "":
+	case p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" && !p.lasting:
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
@@ -247,6 +250,12 @@ func problemFor(err error) (*Problem, bool) {
 		// The id drawn for a new resource is taken: sent again, the request draws another.
 		return newProblem(http.StatusConflict, "conflict", "Conflict",
 			"the id drawn for the new resource is in use already; send the request again"), true
+	case errors.Is(err, app.ErrNotificationsOff):
+		p := newProblem(http.StatusServiceUnavailable, "notifications-off", "Notifications off",
+			"this node was started without a webhook key, so it cannot create subscriptions nor sign notifications; "+
+				"an operator starts it with one (see docs/notifications.md). Retrying will not help until then.")
+		p.lasting = true
+		return p, true
 	case eventlog.Unavailable(err):
 		return newProblem(http.StatusServiceUnavailable, "unavailable", "Event log unavailable",
 			"the event log cannot answer for now (Redis is restarting or out of reach); retry after Retry-After seconds, a command with the same Idempotency-Key: it takes effect once."), false

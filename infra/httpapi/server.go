@@ -135,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /v1/indicators/{tier}/{area}", s.getIndicators)
 	s.handle("GET /v1/reference/{district}", s.getReference)
 	s.handle("PUT /v1/reference/{district}", s.putReference)
+	s.handleSubscriptions()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.Handle("GET /metrics", cfg.Metrics)
 	return s, nil
@@ -173,7 +174,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // notFound answers unknown paths and wrong methods with a problem, not plain text.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	// The mux knows whether another method would match: ask it with each.
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, p := s.mux.Handler(probe); p != "" && m != r.Method {
@@ -356,6 +357,13 @@ func (s *Server) registerNeeds(w http.ResponseWriter, r *http.Request) {
 // ids from the headers, the use case, and 201 Created (200 OK for a replayed command).
 func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 	run func(ctx context.Context, req Req, meta app.Meta) (res any, replayed bool, err error)) {
+	commandAnswering(s, w, r, http.StatusCreated, run)
+}
+
+// commandAnswering is command answering with another status than 201 when the
+// command takes effect (200 OK for a replayed command all the same).
+func commandAnswering[Req any](s *Server, w http.ResponseWriter, r *http.Request, done int,
+	run func(ctx context.Context, req Req, meta app.Meta) (res any, replayed bool, err error)) {
 	var req Req
 	if _, optional := any(&req).(optionalBody); !optional || r.ContentLength != 0 {
 		if p := decodeJSON(w, r, &req); p != nil {
@@ -381,7 +389,7 @@ func command[Req any](s *Server, w http.ResponseWriter, r *http.Request,
 		s.fail(w, r, err)
 		return
 	}
-	status := http.StatusCreated
+	status := done
 	if replayed {
 		status = http.StatusOK
 	}

@@ -38,6 +38,8 @@ var (
 // community tier, an offer of prov-a's scoped to that community.
 type fixture struct {
 	household, need, offer, referral string
+	// subscription is a subscription of the case's owner, for the cases that need one.
+	subscription string
 }
 
 func newFixture(t *testing.T, r *nodetest.Running, accepted bool) fixture {
@@ -243,7 +245,7 @@ func checkRefusal(t *testing.T, p domain.Principal, f fixture, sent string, hdr 
 		t.Fatalf("a refusal may be cached: %s", hdr.Get("Cache-Control"))
 	}
 	body, _ := json.Marshal(out)
-	for _, secret := range []string{f.household, f.need, f.offer, f.referral, "huayang-01", "huayang", "changning", "xinhua-01", "xinhua", "prov-a", "prov-b"} {
+	for _, secret := range []string{f.household, f.need, f.offer, f.referral, f.subscription, "huayang-01", "huayang", "changning", "xinhua-01", "xinhua", "prov-a", "prov-b"} {
 		word := regexp.MustCompile(`(^|[^A-Za-z0-9-])` + regexp.QuoteMeta(secret) + `($|[^A-Za-z0-9-])`)
 		if secret == "" || word.MatchString(sent) || word.MatchString(p.String()) {
 			continue

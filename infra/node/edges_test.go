@@ -42,17 +42,21 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 		"POST /v1/households/{id}/needs": {`"needs":[{"category":"legal_aid"}]`, "", ownCommunity},
 		"POST /v1/offers": {`"category":"legal_aid"`, `"provider":"prov-a","capacity":1,"scope":{"tier":"community","area":"huayang-01"}`,
 			ownProvider},
-		"POST /v1/offers/{id}/capacity":    {`"capacity":4`, "", ownProvider},
-		"POST /v1/offers/{id}/withdraw":    {"", "", ownProvider},
-		"POST /v1/needs/{id}/withdraw":     {`"note":"moved away"`, "", ownCommunity},
-		"POST /v1/referrals/{id}/accept":   {`"note":"ok"`, "", ownCommunity},
-		"POST /v1/referrals/{id}/decline":  {`"reason":"household_refused"`, `"note":"no"`, ownCommunity},
-		"POST /v1/referrals/{id}/escalate": {`"note":"up"`, "", ownCommunity},
-		"POST /v1/referrals/{id}/start":    {"", "", ownProvider},
-		"POST /v1/referrals/{id}/complete": {"", "", ownProvider},
-		"PUT /v1/reference/{district}":     {member("policy", ref["policy"]), member("district", ref["district"]) + "," + member("categories", ref["categories"]), operator},
+		"POST /v1/offers/{id}/capacity":                                 {`"capacity":4`, "", ownProvider},
+		"POST /v1/offers/{id}/withdraw":                                 {"", "", ownProvider},
+		"POST /v1/needs/{id}/withdraw":                                  {`"note":"moved away"`, "", ownCommunity},
+		"POST /v1/referrals/{id}/accept":                                {`"note":"ok"`, "", ownCommunity},
+		"POST /v1/referrals/{id}/decline":                               {`"reason":"household_refused"`, `"note":"no"`, ownCommunity},
+		"POST /v1/referrals/{id}/escalate":                              {`"note":"up"`, "", ownCommunity},
+		"POST /v1/referrals/{id}/start":                                 {"", "", ownProvider},
+		"POST /v1/referrals/{id}/complete":                              {"", "", ownProvider},
+		"PUT /v1/reference/{district}":                                  {member("policy", ref["policy"]), member("district", ref["district"]) + "," + member("categories", ref["categories"]), operator},
+		"POST /v1/subscriptions":                                        {`"district":"changning"`, `"url":"https://example.org/h","kinds":["digest"]`, ownCommunity},
+		"DELETE /v1/subscriptions/{id}":                                 {"", "", ownCommunity},
+		"POST /v1/subscriptions/{id}/dead-letters/{delivery}/redeliver": {"", "", ownCommunity},
 	}
-	ids := map[string]string{"households": f.household, "offers": f.offer, "needs": f.need, "referrals": f.referral, "reference": "changning"}
+	ids := map[string]string{"households": f.household, "offers": f.offer, "needs": f.need, "referrals": f.referral, "reference": "changning",
+		"subscriptions": subscriptionID(subscribe(t, r, ownCommunity))}
 	// The limits of docs/problems.md: 64 KiB a body, 1 MiB a batch.
 	limit := func(route string) int {
 		if strings.HasSuffix(route, "/batch") {
@@ -115,7 +119,7 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 		path := pattern
 		for prefix, id := range ids {
 			if strings.HasPrefix(pattern, "/v1/"+prefix+"/") {
-				path = strings.NewReplacer("{id}", id, "{district}", id).Replace(pattern)
+				path = strings.NewReplacer("{id}", id, "{district}", id, "{delivery}", "d-1").Replace(pattern)
 			}
 		}
 		for _, c := range classes {
@@ -194,6 +198,12 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 	}
 	who := map[string]domain.Principal{"/v1/inboxes/community/huayang-01": ownCommunity, "/v1/waitlists/street/huayang": ownStreet,
 		"/v1/providers/prov-a/referrals": ownProvider}
+	// The lists that are not paged: a limit, no cursor.
+	sub := subscriptionID(subscribe(t, r, ownProvider))
+	limited := map[string]string{
+		"GET /v1/subscriptions/{id}/deliveries":   "/v1/subscriptions/" + sub + "/deliveries",
+		"GET /v1/subscriptions/{id}/dead-letters": "/v1/subscriptions/" + sub + "/dead-letters",
+	}
 	lists := 0
 	for _, route := range r.Node.API().Routes() {
 		method, pattern, _ := strings.Cut(route, " ")
@@ -202,6 +212,23 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 			continue
 		}
 		lists++
+		if op.Get.Parameters.GetByInAndName("query", "cursor") == nil {
+			path, ok := limited[route]
+			if !ok {
+				t.Errorf("%s: a list endpoint this test does not know; add it", route)
+				continue
+			}
+			as := []string{"Authorization", "Bearer " + r.Token(t, ownProvider)}
+			for _, q := range []string{"limit=0", "limit=-1", "limit=201", "limit=1001", "limit=abc", "limit=1.5", "limit=", "limit=1", "limit=200", "limit=1000", ""} {
+				req, _ := http.NewRequest("GET", r.Server.URL+path+"?"+q, nil)
+				specErr := specAccepts(req)
+				code, _, out := r.Call(t, "GET", path+"?"+q, "", as...)
+				if refused := code == 422; (specErr != nil) != refused || !refused && code != 200 {
+					t.Errorf("%s?%s: the spec says %v, the server answers %d %v", path, q, specErr, code, out)
+				}
+			}
+			continue
+		}
 		path, ok := paths[route]
 		if !ok {
 			t.Errorf("%s: a list endpoint this test does not know; add it", route)
@@ -230,7 +257,7 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 			}
 		}
 	}
-	if lists != len(paths) {
+	if lists != len(paths)+len(limited) {
 		t.Errorf("%d list endpoints, %d known to this test", lists, len(paths))
 	}
 

@@ -13,6 +13,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -35,6 +36,7 @@ import (
 	"github.com/tierlink/tierlink/infra/tokens"
 	"github.com/tierlink/tierlink/infra/viewstore"
 	"github.com/tierlink/tierlink/infra/web"
+	"github.com/tierlink/tierlink/infra/webhook"
 	"github.com/tierlink/tierlink/matching"
 	"github.com/tierlink/tierlink/projections"
 )
@@ -72,6 +74,11 @@ type Config struct {
 	// LiveInterval is how often the web's live-update streams look for changes
 	// (default 1s).
 	LiveInterval time.Duration
+	// WebhookKey derives the subscriptions' signing secrets (at least
+	// webhook.MinKeyLength bytes); without it, creating a subscription is refused.
+	WebhookKey []byte
+	// WebhookAllowHTTP lets a subscription's URL be plain HTTP to a loopback host.
+	WebhookAllowHTTP bool
 }
 
 // setDefaults fills in the settings left at their zero values.
@@ -138,6 +145,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Client == nil || cfg.Consumer == "" || cfg.Reference == nil {
 		return nil, errors.New("node: a Redis client, a consumer name and reference data are required")
 	}
+	if len(cfg.WebhookKey) > 0 && len(cfg.WebhookKey) < webhook.MinKeyLength {
+		return nil, fmt.Errorf("node: the webhook key: %w", webhook.ErrShortKey)
+	}
 	cfg.setDefaults()
 	n := &Node{cfg: cfg, log: cfg.Logger, refs: &references{}}
 	n.refs.p.Store(cfg.Reference)
@@ -166,6 +176,7 @@ func New(cfg Config) (*Node, error) {
 		Views:     adapters.ReadViews{Views: views},
 		Registry:  registry, References: n.refs,
 		NewID: newID, Now: cfg.Clock,
+		Webhooks: webhooks(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -201,6 +212,16 @@ func New(cfg Config) (*Node, error) {
 	mux.Handle("/", n.api)
 	n.handler = mux
 	return n, nil
+}
+
+// webhooks is what the subscription use cases take of the node's configuration.
+func webhooks(cfg Config) app.Webhooks {
+	w := app.Webhooks{AllowHTTP: cfg.WebhookAllowHTTP}
+	if len(cfg.WebhookKey) > 0 {
+		key := slices.Clone(cfg.WebhookKey)
+		w.Secret = func(id, salt string) (string, error) { return webhook.SubscriptionSecret(key, id, salt) }
+	}
+	return w
 }
 
 // Handler is the node's HTTP API.

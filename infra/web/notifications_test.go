@@ -283,7 +283,8 @@ func TestSubscriptionPageOverEachPrincipal(t *testing.T) {
 			as, id string
 			status int
 		}{{asOther, w.providerID, http.StatusForbidden}, {asCentre, w.providerID, http.StatusForbidden}, {asOwner, w.centreID, http.StatusForbidden},
-			{asOwner, "0d4c5e6f-0000-4000-8000-00000000beef", http.StatusNotFound}} {
+			// One that does not exist is refused alike: the status tells nothing either.
+			{asOwner, "0d4c5e6f-0000-4000-8000-00000000beef", http.StatusForbidden}} {
 			code, body := w.get(c.as, lang, "/ui/notifications/"+c.id)
 			if code != c.status || !strings.Contains(body, escape(translate(lang, "error.subscription"))) {
 				t.Errorf("%s on %s (%s): %d, want %d with the refusal: %s", c.as, c.id, lang, code, c.status, body)

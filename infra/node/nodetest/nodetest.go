@@ -65,6 +65,10 @@ func Run(tb testing.TB, cfg node.Config) (n *node.Node, stop func()) {
 	return n, stop
 }
 
+// WebhookKey is the nodes' webhook key: fixed, so that a test can derive the
+// secret a subscription was given.
+var WebhookKey = []byte("tierlink-test-webhook-key-32-byt")
+
 // Start runs a node on the server as the given consumer until Stop is called.
 func Start(tb testing.TB, srv redistest.Server, consumer string) *Running {
 	tb.Helper()
@@ -94,6 +98,7 @@ func StartWith(tb testing.TB, srv redistest.Server, consumer string, leaseTTL ti
 		},
 		TickInterval: -1, // the tests tick by hand
 		LeaseTTL:     leaseTTL,
+		WebhookKey:   WebhookKey,
 	}
 	for _, o := range opts {
 		o(&cfg)
