@@ -36,6 +36,7 @@ type serveOptions struct {
 	secureCookies             bool
 	proxies                   []netip.Prefix
 	sessionIdle, lifetime     time.Duration
+	webhookAllowHTTP          bool
 }
 
 const serveUsage = `Usage:
@@ -63,6 +64,7 @@ func parseServe(args []string, stdout io.Writer) (serveOptions, error) {
 	trustedProxies := fs.String("trusted-proxy", "", "addresses or CIDRs of the proxies in front of tierlink, comma-separated: the limiter of failed authentications keys a request from one by the client X-Forwarded-For names (without it, every client behind the proxy shares the proxy's limit)")
 	fs.DurationVar(&o.sessionIdle, "session-idle", sessions.DefaultIdleTimeout, "a web session unused for this long ends")
 	fs.DurationVar(&o.lifetime, "session-lifetime", sessions.DefaultLifetime, "a web session ends this long after sign-in, however much it is used")
+	fs.BoolVar(&o.webhookAllowHTTP, "webhook-allow-http", false, "let subscriptions use plain http to a loopback host, and deliver to loopback and private addresses (for a receiver on this machine or a lab network; never on a shared one)")
 	if err := fs.parse(args); err != nil {
 		return o, err
 	}
@@ -116,7 +118,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	key, err := webhookKey(ctx, client, log)
+	if err != nil {
+		return err
+	}
 	cfg := node.Config{Client: client, Consumer: o.consumer, Reference: ref, Logger: log, TickInterval: o.tick,
+		WebhookKey: key, WebhookAllowHTTP: o.webhookAllowHTTP,
 		SecureCookies: o.secureCookies, Sessions: sessions.Config{IdleTimeout: o.sessionIdle, Lifetime: o.lifetime},
 		AuthLimit: throttle.Config{TrustedProxies: o.proxies}}
 	var play *demoPlay

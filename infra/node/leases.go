@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
+	"sync"
 	"time"
 
 	"github.com/tierlink/tierlink/infra/adapters"
@@ -71,7 +72,14 @@ func (n *Node) decide(ctx context.Context, p string, token int64) bool {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.notify(mctx, p) // notifications go from the node that decides, under the same lease
+		}()
 		n.follow(mctx, p, GroupMatcher, adapters.MatcherApplier(loop))
+		wg.Wait()
 	}()
 	for held := true; held; {
 		select {

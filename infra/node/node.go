@@ -79,6 +79,9 @@ type Config struct {
 	WebhookKey []byte
 	// WebhookAllowHTTP lets a subscription's URL be plain HTTP to a loopback host.
 	WebhookAllowHTTP bool
+	// Delivery tunes the webhook dispatcher (timeouts, retries, concurrency); its
+	// outbox, secrets, logger and metrics are the node's. Zero values take defaults.
+	Delivery webhook.DispatcherConfig
 }
 
 // setDefaults fills in the settings left at their zero values.
@@ -121,6 +124,8 @@ type Node struct {
 	mu      sync.Mutex
 	loops   map[string]*matching.Loop
 	cases   map[string]*projections.Cases
+	// deliveries reads and writes every district's webhook outbox.
+	deliveries adapters.DeliveryLog
 }
 
 // references holds the reference data in force: the latest published to the logs.
@@ -164,6 +169,9 @@ func New(cfg Config) (*Node, error) {
 	n.metrics.WatchLag(store.Head)
 	n.metrics.WatchIndicators(n.indicatorGauges)
 	newID := cfg.NewID
+	if n.deliveries, err = adapters.NewDeliveryLog(cfg.Client, n.partitions); err != nil {
+		return nil, err
+	}
 	views, err := viewstore.NewSet(cfg.Client, n.partitions)
 	if err != nil {
 		return nil, err
@@ -176,7 +184,7 @@ func New(cfg Config) (*Node, error) {
 		Views:     adapters.ReadViews{Views: views},
 		Registry:  registry, References: n.refs,
 		NewID: newID, Now: cfg.Clock,
-		Webhooks: webhooks(cfg),
+		Webhooks: webhooks(cfg, n.deliveries),
 	})
 	if err != nil {
 		return nil, err
@@ -215,8 +223,8 @@ func New(cfg Config) (*Node, error) {
 }
 
 // webhooks is what the subscription use cases take of the node's configuration.
-func webhooks(cfg Config) app.Webhooks {
-	w := app.Webhooks{AllowHTTP: cfg.WebhookAllowHTTP}
+func webhooks(cfg Config, deliveries app.DeliveryLog) app.Webhooks {
+	w := app.Webhooks{AllowHTTP: cfg.WebhookAllowHTTP, Deliveries: deliveries}
 	if len(cfg.WebhookKey) > 0 {
 		key := slices.Clone(cfg.WebhookKey)
 		w.Secret = func(id, salt string) (string, error) { return webhook.SubscriptionSecret(key, id, salt) }
