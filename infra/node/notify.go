@@ -35,7 +35,9 @@ func (n *Node) notify(ctx context.Context, p string) {
 	cfg.AllowPrivate = cfg.AllowPrivate || n.cfg.WebhookAllowHTTP
 	cfg.Logger, cfg.Recorder = n.log, n.metrics.Webhook()
 	key := n.cfg.WebhookKey
-	cfg.Secret = func(s notification.Subscription) (string, error) { return webhook.SubscriptionSecret(key, s.ID, s.Salt) }
+	cfg.Secret = func(s notification.Subscription) (string, error) {
+		return webhook.SubscriptionSecret(key, s.ID, s.Salt)
+	}
 	d, err := webhook.NewDispatcher(cfg)
 	if err != nil {
 		n.log.Error("notifications not started", "partition", p, "err", err)
