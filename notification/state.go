@@ -2,6 +2,7 @@ package notification
 
 import (
 	"cmp"
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,10 +47,16 @@ type State struct {
 	cfg      Config
 	subs     []*domain.Subscription
 	subIndex map[string]*domain.Subscription
+	// needs holds the needs not yet closed (served or withdrawn ones are dropped);
+	// proposed those among them whose referral waits for an answer.
 	needs    map[string]*need
-	offers   map[string]*offer
-	lastTick time.Time
-	position int64
+	proposed map[string]*need
+	// reminders holds the next reminder time of each proposal, soonest first
+	// (entries of proposals answered since are dropped when they come up).
+	reminders reminderQueue
+	offers    map[string]*offer
+	lastTick  time.Time
+	position  int64
 }
 
 type need struct {
@@ -83,7 +90,8 @@ func NewState(cfg Config) (*State, error) {
 	if cfg.Zone == nil {
 		cfg.Zone = time.UTC
 	}
-	return &State{cfg: cfg, subIndex: map[string]*domain.Subscription{}, needs: map[string]*need{}, offers: map[string]*offer{}}, nil
+	return &State{cfg: cfg, subIndex: map[string]*domain.Subscription{}, needs: map[string]*need{}, proposed: map[string]*need{},
+		offers: map[string]*offer{}}, nil
 }
 
 // Position is the position of the last entry applied.
@@ -172,10 +180,30 @@ func (s *State) apply(pos int64, e *domain.Event, out *Output) error {
 		return em.tick(e.Time)
 	default:
 		if e.AggregateType == domain.AggregateNeed {
-			return em.needEvent(e)
+			err := em.needEvent(e)
+			s.track(e.AggregateID)
+			return err
 		}
 	}
 	return nil
+}
+
+// track keeps the index of proposals waiting for an answer, and forgets a need
+// once it is closed: served or withdrawn, nothing more is told of it.
+func (s *State) track(id string) {
+	n := s.needs[id]
+	if n == nil {
+		return
+	}
+	switch n.status {
+	case domain.StatusCompleted, domain.StatusWithdrawn:
+		delete(s.needs, id)
+		delete(s.proposed, id)
+	case domain.StatusProposed:
+		s.proposed[id] = n
+	default:
+		delete(s.proposed, id)
+	}
 }
 
 // view is the delivery's view of a subscription.
@@ -196,6 +224,10 @@ func (em *emitter) needEvent(e *domain.Event) error {
 	case domain.ReferralProposed:
 		n.tier, n.status = p.Tier, domain.StatusProposed
 		n.ref = &referral{id: p.ReferralID, offer: p.OfferID, tier: p.Tier, proposed: e.Time, deadline: p.Deadline}
+		if !p.Deadline.IsZero() {
+			half, _, _ := ReminderTimes(e.Time, p.Deadline)
+			heap.Push(&em.s.reminders, reminderAt{at: half, need: n, referral: p.ReferralID})
+		}
 		return em.referral(domain.KindReferralProposed, n, "")
 	case domain.ReferralAccepted:
 		n.status = domain.StatusAccepted
@@ -511,11 +543,13 @@ func (em *emitter) tick(now time.Time) error {
 	last := s.lastTick
 	s.lastTick = now
 	var due []*need
-	for _, n := range s.needs {
-		if n.ref == nil || n.ref.accepted || n.status != domain.StatusProposed || n.ref.deadline.IsZero() || !now.Before(n.ref.deadline) {
-			continue
+	for len(s.reminders) > 0 && !s.reminders[0].at.After(now) {
+		r := heap.Pop(&s.reminders).(reminderAt)
+		n := r.need
+		if s.proposed[n.id] != n || n.ref == nil || n.ref.id != r.referral || n.ref.accepted || !now.Before(n.ref.deadline) {
+			continue // answered, ended or past its deadline since
 		}
-		if RemindersDue(n.ref.proposed, n.ref.deadline, now) > n.ref.stage {
+		if RemindersDue(n.ref.proposed, n.ref.deadline, now) > n.ref.stage && !slices.Contains(due, n) {
 			due = append(due, n)
 		}
 	}
@@ -523,6 +557,9 @@ func (em *emitter) tick(now time.Time) error {
 	for _, n := range due {
 		stage := RemindersDue(n.ref.proposed, n.ref.deadline, now)
 		n.ref.stage = stage
+		if _, before, second := ReminderTimes(n.ref.proposed, n.ref.deadline); stage == 1 && second {
+			heap.Push(&s.reminders, reminderAt{at: before, need: n, referral: n.ref.id})
+		}
 		name := StageHalf
 		if stage == 2 {
 			name = StageBefore
@@ -552,6 +589,29 @@ func (em *emitter) tick(now time.Time) error {
 		return nil
 	}
 	return em.digests(now, local.Format(time.DateOnly))
+}
+
+// reminderAt is when a proposal's next reminder is due.
+type reminderAt struct {
+	at       time.Time
+	need     *need
+	referral string
+}
+
+// reminderQueue orders reminders by time, then referral (container/heap).
+type reminderQueue []reminderAt
+
+func (q reminderQueue) Len() int { return len(q) }
+func (q reminderQueue) Less(i, j int) bool {
+	return q[i].at.Before(q[j].at) || q[i].at.Equal(q[j].at) && q[i].referral < q[j].referral
+}
+func (q reminderQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *reminderQueue) Push(x any)   { *q = append(*q, x.(reminderAt)) }
+func (q *reminderQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
 
 // Waiting is one proposal a digest lists.

@@ -148,6 +148,12 @@ func TestWhoIsToldWhat(t *testing.T) {
 // randomLog draws a district's log: subscriptions come and go, needs live their
 // lives through proposals, answers and services, offers fill up, and the clock ticks.
 func randomLog(rng *rand.Rand, steps int) []domain.Entry {
+	return randomLogWith(rng, steps, steps, 240*time.Minute)
+}
+
+// randomLogWith draws a log with at most maxSubs subscriptions (none deleted once
+// there are maxSubs), whose clock ticks after up to maxTick.
+func randomLogWith(rng *rand.Rand, steps, maxSubs int, maxTick time.Duration) []domain.Entry {
 	b := &logBuilder{now: time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)}
 	type liveNeed struct {
 		id, community, category string
@@ -163,7 +169,7 @@ func randomLog(rng *rand.Rand, steps int) []domain.Entry {
 	nRef := 0
 	for i := 0; i < steps; i++ {
 		switch r := rng.IntN(100); {
-		case r < 6:
+		case r < 6 && len(subs) < maxSubs:
 			id := fmt.Sprintf("sub%d", len(subs))
 			var owner domain.Principal
 			switch rng.IntN(4) {
@@ -188,7 +194,7 @@ func randomLog(rng *rand.Rand, steps int) []domain.Entry {
 			}
 			b.add(domain.AggregateSubscription, id, domain.SubscriptionCreated{Owner: owner, District: "d", URL: "https://x.test/" + id, Kinds: kinds, Categories: cats, Salt: "s"})
 			subs = append(subs, id)
-		case r < 8 && len(subs) > 0:
+		case r < 8 && len(subs) > 0 && len(subs) < maxSubs: // a full set of subscriptions stays
 			b.add(domain.AggregateSubscription, subs[rng.IntN(len(subs))], domain.SubscriptionDeleted{})
 		case r < 18:
 			id := fmt.Sprintf("o%d", len(offerIDs))
@@ -202,7 +208,7 @@ func randomLog(rng *rand.Rand, steps int) []domain.Entry {
 			b.add(domain.AggregateNeed, n.id, domain.NeedRegistered{HouseholdID: "h" + n.id, Community: c, Street: testStreets[c], Category: n.category})
 			needs = append(needs, n)
 		case r < 45:
-			b.now = b.now.Add(time.Duration(1+rng.IntN(240)) * time.Minute)
+			b.now = b.now.Add(time.Duration(1+rng.Int64N(int64(maxTick/time.Minute))) * time.Minute)
 			b.add(domain.AggregateClock, "d", domain.ClockTicked{})
 		default:
 			if len(needs) == 0 {

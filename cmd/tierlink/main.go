@@ -22,7 +22,7 @@ Usage:
   tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m] [--pprof ADDR]
                  [--demo] [--demo-seed 1] [--demo-days 14]
                  [--secure-cookies] [--trusted-proxy CIDR,...]
-                 [--session-idle 30m] [--session-lifetime 12h]
+                 [--session-idle 30m] [--session-lifetime 12h] [--webhook-allow-http]
       serve the API and the web pages on --addr (--demo: seed the demo district
       and play its last days)
   tierlink demo [--seed 1] [--days 14] [--households-per-day 60]

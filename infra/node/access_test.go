@@ -38,8 +38,9 @@ var (
 // community tier, an offer of prov-a's scoped to that community.
 type fixture struct {
 	household, need, offer, referral string
-	// subscription is a subscription of the case's owner, for the cases that need one.
-	subscription string
+	// subscription is a subscription of the case's owner, for the cases that need
+	// one, and dead a notification of it that delivery gave up on.
+	subscription, dead string
 }
 
 func newFixture(t *testing.T, r *nodetest.Running, accepted bool) fixture {

@@ -12,10 +12,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/tierlink/tierlink/domain"
 	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
+	"github.com/tierlink/tierlink/infra/webhook"
+	"github.com/tierlink/tierlink/notification"
 	"github.com/tierlink/tierlink/projections"
 )
 
@@ -121,7 +126,7 @@ func idemCases() []idemCase {
 			}},
 		{route: "POST /v1/subscriptions/{id}/dead-letters/{delivery}/redeliver", subscription: true,
 			path: func(f fixture) string {
-				return "/v1/subscriptions/" + f.subscription + "/dead-letters/" + f.referral + "/redeliver"
+				return "/v1/subscriptions/" + f.subscription + "/dead-letters/" + f.dead + "/redeliver"
 			},
 			owner: ownCommunity, body: ``, outsider: otherCommunity,
 			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
@@ -250,6 +255,7 @@ func prepared(t *testing.T, r *nodetest.Running, c idemCase) fixture {
 	f := newFixture(t, r, c.accepted)
 	if c.subscription {
 		f.subscription = subscriptionID(subscribe(t, r, c.owner))
+		f.dead = deadLetter(t, r, f.subscription)
 	}
 	if c.started {
 		code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.Token(t, ownProvider))
@@ -461,4 +467,25 @@ func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
 			t.Errorf("no page showed a form for %s (forms seen: %v; referral %s)", action, slices.Sorted(maps.Keys(seen)), proposed.referral)
 		}
 	}
+}
+
+// deadLetter puts a notification of the subscription among its dead letters, as the
+// dispatcher does when a receiver refuses one, and returns its delivery id.
+func deadLetter(t *testing.T, r *nodetest.Running, subscription string) string {
+	t.Helper()
+	outbox, err := webhook.NewOutbox(r.Client, "changning")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	n := notification.Notification{DeliveryID: id, Subscription: subscription, Kind: domain.KindReferralProposed, Key: "r", Position: 1,
+		Time: time.Now(), Body: []byte(`{}`)}
+	now := time.Now()
+	err = outbox.MoveToDeadLetters(context.Background(), subscription, "0-1",
+		webhook.DeadLetter{Notification: n, Reason: "the receiver refused it with status 410", Attempts: 1, First: now, Last: now},
+		webhook.Attempt{DeliveryID: id, Kind: n.Kind, Position: 1, Attempt: 1, Time: now, Status: 410, Outcome: webhook.OutcomeDead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
