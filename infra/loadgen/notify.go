@@ -25,6 +25,7 @@ import (
 type NotifySink struct {
 	mu        sync.Mutex
 	receivers map[string]*webhook.Receiver
+	pending   map[string]bool
 	ids       map[string]struct{}
 	arrivals  []arrival
 	kinds     map[string]int64
@@ -70,7 +71,15 @@ type NotifyReport struct {
 
 // NewNotifySink returns a sink with no paths yet.
 func NewNotifySink() *NotifySink {
-	return &NotifySink{receivers: map[string]*webhook.Receiver{}, ids: map[string]struct{}{}, kinds: map[string]int64{}, now: time.Now}
+	return &NotifySink{receivers: map[string]*webhook.Receiver{}, pending: map[string]bool{}, ids: map[string]struct{}{}, kinds: map[string]int64{}, now: time.Now}
+}
+
+// Expect makes path answer 503 (retried by the dispatcher) until it is added: for
+// the time between creating a subscription and reading its secret.
+func (s *NotifySink) Expect(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[path] = true
 }
 
 // Add verifies the requests to path with secret from now on.
@@ -88,8 +97,13 @@ func (s *NotifySink) Add(path string, secret []byte) error {
 // ServeHTTP hands a request to its path's receiver; 404 to a path not added.
 func (s *NotifySink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	rc := s.receivers[r.URL.Path]
+	rc, pending := s.receivers[r.URL.Path], s.pending[r.URL.Path]
 	s.mu.Unlock()
+	if rc == nil && pending {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
 	if rc == nil {
 		s.refuse(webhook.Refusal{Status: http.StatusNotFound, Reason: "no subscription at " + r.URL.Path, DeliveryID: r.Header.Get(webhook.DeliveryIDHeader)})
 		http.NotFound(w, r)
