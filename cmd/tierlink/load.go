@@ -153,6 +153,7 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		r := n.wait(ctx, report)
 		notified = &r
+		n.close() // before the raw limits: a backlog still delivered would load Redis
 	}
 	res := loadResult{API: report, At: time.Now().UTC(), WithoutSubscriptions: without, Notifications: notified}
 	if without != nil && without.CommandsSec > 0 {
@@ -317,6 +318,9 @@ func printNotifications(w io.Writer, n loadgen.NotifyReport) {
 	fmt.Fprintf(w, "  by kind             %s\n", strings.Join(kinds, ", "))
 	fmt.Fprintf(w, "  duplicates %d, signature failures %d, other refusals %d, still queued at the end %d\n",
 		n.Duplicates, n.BadSignatures, n.OtherRefusals, n.QueuedAtEnd)
+	if n.QueuedAtEnd != 0 {
+		fmt.Fprintf(w, "  delivery fell behind: the latencies above leave out the %d notifications never delivered (--notify-drain)\n", n.QueuedAtEnd)
+	}
 	if n.FirstRefusal != "" {
 		fmt.Fprintf(w, "  first refusal: %s\n", n.FirstRefusal)
 	}

@@ -108,8 +108,12 @@ func (n *notifyRun) wait(ctx context.Context, run loadgen.Report) loadgen.Notify
 	return r
 }
 
-// close deletes the subscriptions and stops the receiver.
+// close deletes the subscriptions and stops the receiver (once).
 func (n *notifyRun) close() {
+	if n.srv == nil {
+		return
+	}
+	defer func() { n.srv, n.subs = nil, nil }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, id := range n.subs {
