@@ -22,7 +22,7 @@ Usage:
   tierlink serve [--addr 127.0.0.1:8080] [--consumer NAME] [--tick 1m] [--pprof ADDR]
                  [--demo] [--demo-seed 1] [--demo-days 14]
                  [--secure-cookies] [--trusted-proxy CIDR,...]
-                 [--session-idle 30m] [--session-lifetime 12h]
+                 [--session-idle 30m] [--session-lifetime 12h] [--webhook-allow-http]
       serve the API and the web pages on --addr (--demo: seed the demo district
       and play its last days)
   tierlink demo [--seed 1] [--days 14] [--households-per-day 60]
@@ -34,7 +34,9 @@ Usage:
   tierlink load [--url URL] [--clients 8] [--duration 10s] [--rate 0] [--batch 1]
                 [--needs-per-household 1] [--offer-one-in 20] [--drain 10s] [--raw=true]
                 [--json FILE] [--baseline FILE]
-      drive a running tierlink's API and measure it
+                [--subscriptions 0] [--compare-subscriptions=true] [--notify-drain 30s]
+      drive a running tierlink's API and measure it (--subscriptions N: and the
+      notifications of N subscriptions to a receiver it runs on 127.0.0.1)
   tierlink surge [--needs 1000000] [--offers 100000] [--streets 8] [--communities 8]
                  [--raw=true] [--json FILE] [--svg FILE] [--cpuprofile FILE] [--memprofile FILE]
       a city-wide lockdown day on an empty Redis
