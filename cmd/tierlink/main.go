@@ -34,7 +34,9 @@ Usage:
   tierlink load [--url URL] [--clients 8] [--duration 10s] [--rate 0] [--batch 1]
                 [--needs-per-household 1] [--offer-one-in 20] [--drain 10s] [--raw=true]
                 [--json FILE] [--baseline FILE]
-      drive a running tierlink's API and measure it
+                [--subscriptions 0] [--compare-subscriptions=true] [--notify-drain 30s]
+      drive a running tierlink's API and measure it (--subscriptions N: and the
+      notifications of N subscriptions to a receiver it runs on 127.0.0.1)
   tierlink surge [--needs 1000000] [--offers 100000] [--streets 8] [--communities 8]
                  [--raw=true] [--json FILE] [--svg FILE] [--cpuprofile FILE] [--memprofile FILE]
       a city-wide lockdown day on an empty Redis

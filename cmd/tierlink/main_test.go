@@ -27,6 +27,7 @@ func TestCommandLineRefusals(t *testing.T) {
 		{[]string{"surge"}, "set REDIS_URL"},
 		{[]string{"load", "--rate", "-1"}, "--rate of 0 or more"},
 		{[]string{"load", "--baseline", bad}, "is not the JSON of tierlink load"},
+		{[]string{"load", "--subscriptions", "101"}, "--subscriptions from 0 to 100"},
 		{[]string{"serve", "--demo", "--demo-days", "0"}, "play from 1 to 366 days"},
 		{[]string{"serve", "--trusted-proxy", "10.0.0.0/8,nope"}, `"nope" is not an address or a CIDR`},
 		{[]string{"nonsense"}, "unknown command"},

@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tierlink/tierlink/infra/eventlog"
 )
 
 // Area is a district the load registers households in, with a token of a centre
@@ -124,6 +126,15 @@ type Report struct {
 	Decisions   *Decisions  `json:"decisions,omitempty"`
 	Lag         []LagSample `json:"lag,omitempty"`
 	MaxLag      LagSample   `json:"max_lag"`
+	// Started is when the sending began (the run's clock for Seconds).
+	Started time.Time `json:"started"`
+	// LogEvents counts the entries appended to the districts' logs while the
+	// commands were sent (XLEN before and after, whoever appended them: the
+	// commands' events, the matcher's decisions, ticks); EventsSec is it a second;
+	// LogEventsDrain counts those appended after, during the drain. With Log only.
+	LogEvents      int64   `json:"log_events,omitempty"`
+	EventsSec      float64 `json:"log_events_per_s,omitempty"`
+	LogEventsDrain int64   `json:"log_events_drain,omitempty"`
 }
 
 // Run sends commands from cfg.Clients clients for cfg.Duration, at cfg.Rate or flat
@@ -144,6 +155,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				return Report{}, err
 			}
 			watchers.Go(func() { watch(runCtx, cfg.Log, a.District, head, tr) })
+		}
+	}
+	var logAtStart int64
+	if cfg.Log != nil {
+		if logAtStart, err = logLength(runCtx, cfg.Log, cfg.Areas); err != nil {
+			return Report{}, err
 		}
 	}
 	start := time.Now()
@@ -179,11 +196,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	elapsed := time.Since(start)
+	var logAtEnd, logAfterDrain int64
 	if cfg.Log != nil {
+		if logAtEnd, err = logLength(runCtx, cfg.Log, cfg.Areas); err != nil {
+			return Report{}, err
+		}
 		drainEnd := time.Now().Add(cfg.Drain)
 		for tr.waiting() > 0 && time.Now().Before(drainEnd) && ctx.Err() == nil {
 			<-ticker.C
 			progress()
+		}
+	}
+	if cfg.Log != nil {
+		if logAfterDrain, err = logLength(ctx, cfg.Log, cfg.Areas); err != nil {
+			return Report{}, err
 		}
 	}
 	// One last lag reading after the drain, then stop the watchers and the sampler.
@@ -192,12 +218,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	watchers.Wait()
 
 	r := Report{Clients: cfg.Clients, TargetRate: cfg.Rate, Seconds: elapsed.Seconds(), Commands: t.sent.Load(), Needs: t.needs.Load(),
-		Offers: t.offers.Load(), Errors: t.failed.Load(), FirstError: t.firstErr}
+		Offers: t.offers.Load(), Errors: t.failed.Load(), FirstError: t.firstErr, Started: start}
 	r.CommandsSec = float64(r.Commands) / elapsed.Seconds()
 	r.NeedsSec = float64(r.Needs) / elapsed.Seconds()
 	r.Latency = percentiles(t.latencies)
 	if cfg.Log != nil {
 		r.Decisions = tr.report()
+		r.LogEvents, r.LogEventsDrain = logAtEnd-logAtStart, logAfterDrain-logAtEnd
+		r.EventsSec = float64(r.LogEvents) / elapsed.Seconds()
 	}
 	r.Lag = lags.all()
 	for _, s := range r.Lag {
@@ -205,6 +233,23 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		r.MaxLag.Projection = max(r.MaxLag.Projection, s.Projection)
 	}
 	return r, nil
+}
+
+// logLength sums the lengths of the areas' district logs (they are never trimmed).
+func logLength(ctx context.Context, c redis.UniversalClient, areas []Area) (int64, error) {
+	var n int64
+	for _, a := range areas {
+		keys, err := eventlog.KeysFor(a.District)
+		if err != nil {
+			return 0, err
+		}
+		l, err := c.XLen(ctx, keys.Log()).Result()
+		if err != nil {
+			return 0, fmt.Errorf("read the length of %s's log: %w", a.District, err)
+		}
+		n += l
+	}
+	return n, nil
 }
 
 // withDefaults checks a run's configuration and fills in its defaults.
