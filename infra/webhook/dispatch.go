@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -300,7 +301,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // item is a queued notification with its delivery state, held by its worker.
 type item struct {
-	q        Queued
+	q Queued
+	// seq is the item's place in the queue; index its place in the ready heap (-1: not in it).
+	seq      uint64
+	index    int
 	attempts int
 	first    time.Time // the first attempt
 	next     time.Time // not tried before
@@ -321,12 +325,18 @@ type result struct {
 
 // worker delivers one subscription's queue.
 type worker struct {
-	d        *Dispatcher
-	sub      atomicSub
-	id       string
-	wake     chan struct{}
-	results  chan result
-	items    []*item
+	d       *Dispatcher
+	sub     atomicSub
+	id      string
+	wake    chan struct{}
+	results chan result
+	// byKey holds the items of each key in queue order: only the first of a key
+	// may be sent. ready holds those first items that are not in flight, soonest
+	// due first, so that scheduling costs what it sends, not the window's length.
+	byKey    map[string][]*item
+	ready    readyHeap
+	held     int    // items in byKey
+	seq      uint64 // the last item's seq
 	last     string // the last queue entry read
 	inflight int
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
@@ -354,6 +364,7 @@ func (d *Dispatcher) newWorker(s notification.Subscription) *worker {
 		id:      s.ID,
 		wake:    make(chan struct{}, 1),
 		results: make(chan result, d.cfg.PerEndpoint),
+		byKey:   map[string][]*item{},
 		log:     d.log.With("subscription", s.ID),
 	}
 	w.sub.Store(&s)
@@ -416,7 +427,7 @@ func (w *worker) run(ctx context.Context) {
 
 // read adds the queue's new entries to the items, up to the window.
 func (w *worker) read(ctx context.Context) {
-	if room := window - len(w.items); room > 0 {
+	if room := window - w.held; room > 0 {
 		qs, err := w.d.cfg.Outbox.Pending(ctx, w.id, w.last, int64(room))
 		if err != nil {
 			if ctx.Err() == nil {
@@ -425,7 +436,14 @@ func (w *worker) read(ctx context.Context) {
 			return
 		}
 		for _, q := range qs {
-			w.items = append(w.items, &item{q: q})
+			w.seq++
+			it := &item{q: q, seq: w.seq, index: -1}
+			key := q.Notification.Key
+			w.byKey[key] = append(w.byKey[key], it)
+			w.held++
+			if len(w.byKey[key]) == 1 {
+				heap.Push(&w.ready, it)
+			}
 			w.last = q.ID
 		}
 	}
@@ -457,30 +475,23 @@ func (w *worker) schedule(ctx context.Context) time.Duration {
 	if w.breaker.State() == gobreaker.StateHalfOpen {
 		limit = 1 // one probe at a time
 	}
-	blocked := map[string]bool{}
-	for i := 0; i < len(w.items); i++ {
-		it := w.items[i]
-		key := it.q.Notification.Key
-		if blocked[key] {
-			continue // an earlier one of its key is not delivered yet
-		}
-		if !it.inflight && it.attempts > 0 && now.Sub(it.q.Enqueued) > cfg.MaxAge {
-			if w.bury(ctx, it, now, fmt.Sprintf("undelivered %s after it was queued: %s", cfg.MaxAge, it.lastErr), Attempt{}) {
-				i--
-				continue
-			}
-		}
-		blocked[key] = true
-		if it.inflight {
-			continue
-		}
+	for w.ready.Len() > 0 {
+		it := w.ready[0]
 		if it.next.After(now) {
 			soon(it.next.Sub(now))
+			break
+		}
+		if it.attempts > 0 && now.Sub(it.q.Enqueued) > cfg.MaxAge {
+			heap.Pop(&w.ready)
+			if !w.bury(ctx, it, now, fmt.Sprintf("undelivered %s after it was queued: %s", cfg.MaxAge, it.lastErr), Attempt{}) {
+				heap.Push(&w.ready, it) // tried again at it.next
+			}
 			continue
 		}
 		if w.inflight >= limit {
-			continue
+			break
 		}
+		heap.Pop(&w.ready)
 		it.inflight = true
 		w.inflight++
 		go func() { w.results <- w.send(ctx, it) }()
@@ -593,10 +604,10 @@ func (c *DispatcherConfig) backoff(n int) time.Duration {
 func (w *worker) handle(ctx context.Context, r result) {
 	it := r.it
 	it.inflight = false
-	if r.rejected {
-		return // the breaker is open or half-open and busy: it waits, no attempt counted
-	}
-	if ctx.Err() != nil {
+	if r.rejected || ctx.Err() != nil {
+		// The breaker is open or half-open and busy, or the worker stops: it waits,
+		// no attempt counted.
+		heap.Push(&w.ready, it)
 		return
 	}
 	cfg := &w.d.cfg
@@ -630,7 +641,9 @@ func (w *worker) handle(ctx context.Context, r result) {
 		if r.status == 0 || retryable(r.status) {
 			reason = fmt.Sprintf("undelivered %s after it was queued: %s", cfg.MaxAge, reason)
 		}
-		w.bury(ctx, it, r.at, reason, a)
+		if !w.bury(ctx, it, r.at, reason, a) {
+			heap.Push(&w.ready, it) // tried again at it.next
+		}
 		if rec != nil {
 			rec.Delivery(cfg.Partition, w.id, OutcomeDead, r.latency)
 		}
@@ -640,6 +653,7 @@ func (w *worker) handle(ctx context.Context, r result) {
 		if r.retryAt.After(it.next) {
 			it.next = r.retryAt
 		}
+		heap.Push(&w.ready, it)
 		if err := cfg.Outbox.Failed(ctx, w.id, a); err != nil {
 			w.log.Warn("webhook dispatcher: recording an attempt failed", "delivery", n.DeliveryID, "err", err)
 		}
@@ -677,12 +691,51 @@ func (w *worker) bury(ctx context.Context, it *item, at time.Time, reason string
 	return true
 }
 
-// remove drops it from the items.
+// remove drops it, the first of its key, from the items; the next of its key, if
+// any, becomes ready.
 func (w *worker) remove(it *item) {
-	for i, x := range w.items {
-		if x == it {
-			w.items = append(w.items[:i], w.items[i+1:]...)
-			return
-		}
+	key := it.q.Notification.Key
+	list := w.byKey[key]
+	if len(list) == 0 || list[0] != it {
+		return
 	}
+	list[0] = nil
+	list = list[1:]
+	w.held--
+	if len(list) == 0 {
+		delete(w.byKey, key)
+		return
+	}
+	w.byKey[key] = list
+	if next := list[0]; !next.inflight && next.index < 0 {
+		heap.Push(&w.ready, next)
+	}
+}
+
+// readyHeap orders the items that may be sent: soonest due first, then in queue order.
+type readyHeap []*item
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	if !h[i].next.Equal(h[j].next) {
+		return h[i].next.Before(h[j].next)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h readyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *readyHeap) Push(x any) {
+	it := x.(*item)
+	it.index = len(*h)
+	*h = append(*h, it)
+}
+func (h *readyHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	it.index = -1
+	*h = old[:len(old)-1]
+	return it
 }
