@@ -181,11 +181,14 @@ func NewHTTPClient(allowPrivate bool, timeout time.Duration) *http.Client {
 		dialer.Control = refusePrivate
 	}
 	transport := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   DefaultPerEndpoint,
+		Proxy:             nil,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Several subscriptions may share a host (a platform receiving for many
+		// organisations): keep as many connections to one host as may be in flight
+		// in all, or every request past the few kept opens a new one.
+		MaxIdleConns:          2 * DefaultGlobal,
+		MaxIdleConnsPerHost:   DefaultGlobal,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: timeout,
