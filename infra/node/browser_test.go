@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tierlink/tierlink/infra/node"
 	"github.com/tierlink/tierlink/infra/node/nodetest"
 	"github.com/tierlink/tierlink/infra/redistest"
 )
@@ -226,7 +229,8 @@ const checkPageJS = `(() => {
 
 // TestBrowserPagesFitAndSpeak opens every page a role can open (a centre's inbox,
 // case, household form, dashboard, digest and notifications, a provider's offers,
-// referrals and notifications, the operator's dashboard, digest and notifications,
+// referrals, notifications and a subscription's deliveries and dead letters, the
+// operator's dashboard, digest and notifications,
 // the sign-in page) at a desktop (1280 px) and a phone
 // (390 px) width, in zh-CN and en, and checks that no page is wider than the
 // viewport and no text is a raw message key. Screenshots of each are kept.
@@ -238,11 +242,40 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 		}
 		t.Skip("no chromium on this machine: .ci/run installs it")
 	}
-	r := nodetest.Start(t, redistest.Real(t), "node-browser-pages")
+	r := nodetest.StartWith(t, redistest.Real(t), "node-browser-pages", 0, func(c *node.Config) { c.WebhookAllowHTTP = true })
 	base := r.Server.URL
+	// The provider subscribes twice: a receiver that takes its notifications and
+	// one that refuses them (410), whose notifications are dead letters.
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+		if strings.HasSuffix(q.URL.Path, "/gone") {
+			http.Error(w, "this endpoint is gone", http.StatusGone)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+	var refused string
+	for _, path := range []string{"/ok", "/gone"} {
+		body := `{"district":"changning","url":"` + rcv.URL + path + `","kinds":["referral.proposed","referral.accepted","offer.exhausted"]}`
+		code, _, out := r.Call(t, "POST", "/v1/subscriptions", body, "Authorization", "Bearer "+r.Token(t, ownProvider))
+		if code != http.StatusCreated {
+			t.Fatalf("subscribe: %d %v", code, out)
+		}
+		refused = subscriptionID(out)
+	}
 	f := newFixture(t, r, false) // a referral awaiting the community centre's answer
 	newFixture(t, r, true)       // one accepted: the provider's referrals list it
 	r.Settle(t)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		code, _, out := r.Call(t, "GET", "/v1/subscriptions/"+refused+"/dead-letters", "", "Authorization", "Bearer "+r.Token(t, ownProvider))
+		if items, _ := out["items"].([]any); code == http.StatusOK && len(items) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letters after 10 s: %d %v", code, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	signIn := func(ctx context.Context, token string) {
 		t.Helper()
 		err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/lang?to=en&back=/ui/signin"),
@@ -272,6 +305,7 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 		{provider, "provider-offers", "/ui/offers"},
 		{provider, "provider-referrals", "/ui/referrals"},
 		{provider, "provider-notifications", "/ui/notifications"},
+		{provider, "provider-subscription", "/ui/notifications/" + refused},
 		{op, "operator-dashboard", "/ui/dashboard"},
 		{op, "operator-digest", "/ui/digest"},
 		{op, "operator-notifications", "/ui/notifications"},
