@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,25 @@ type attemptRow struct {
 type deadRow struct {
 	app.DeadLetter
 	Kind, Short string
+}
+
+// The reasons the dispatcher gives a dead letter (infra/webhook): the receiver's
+// refusal, or a day of failed retries; what follows is the receiver's own words or
+// the last error, shown as they are.
+var (
+	refusedReason = regexp.MustCompile(`^the receiver refused it with status (\d+): ?(.*)$`)
+	agedReason    = regexp.MustCompile(`^undelivered (\S+) after it was queued: ?(.*)$`)
+)
+
+// reasonText says a dead letter's reason in the page's language.
+func reasonText(lang, reason string) string {
+	if m := refusedReason.FindStringSubmatch(reason); m != nil {
+		return tfIn(lang, "notif.reason.refused", m[1], m[2])
+	}
+	if m := agedReason.FindStringSubmatch(reason); m != nil {
+		return tfIn(lang, "notif.reason.aged", m[1], m[2])
+	}
+	return reason
 }
 
 // shortDelivery is the first group of a delivery's id: enough to tell deliveries
@@ -189,6 +209,7 @@ func (s *Server) showSubscription(w http.ResponseWriter, r *http.Request, v visi
 	}
 	var letters []deadRow
 	for _, d := range dead {
+		d.Reason = reasonText(v.lang, d.Reason)
 		letters = append(letters, deadRow{DeadLetter: d, Kind: kindText(v.lang, d.Kind), Short: shortDelivery(d.DeliveryID)})
 	}
 	s.render(w, r, v, http.StatusOK, "subscription", map[string]any{"Sub": row, "Attempts": tries, "Dead": letters,

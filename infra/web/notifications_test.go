@@ -534,3 +534,19 @@ func TestEveryKindHasItsText(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadLetterReasonsInBothLanguages checks that the dispatcher's reasons read in
+// the page's language, the receiver's own words kept as they are.
+func TestDeadLetterReasonsInBothLanguages(t *testing.T) {
+	for _, c := range []struct{ lang, in, want string }{
+		{"zh-CN", "the receiver refused it with status 410: this endpoint is gone", "接收方以 HTTP 410 拒收：this endpoint is gone"},
+		{"en", "the receiver refused it with status 410: this endpoint is gone", "the receiver refused it with HTTP 410: this endpoint is gone"},
+		{"zh-CN", "undelivered 24h0m0s after it was queued: status 503: busy", "排队 24h0m0s 后仍未送达，最后一次错误：status 503: busy"},
+		{"en", "undelivered 24h0m0s after it was queued: status 503: busy", "undelivered 24h0m0s after it was queued; last error: status 503: busy"},
+		{"zh-CN", "something else", "something else"},
+	} {
+		if got := reasonText(c.lang, c.in); got != c.want {
+			t.Errorf("reasonText(%s, %q) = %q, want %q", c.lang, c.in, got, c.want)
+		}
+	}
+}
