@@ -303,38 +303,42 @@ func (em *emitter) covers(p domain.Principal, n *need) bool {
 	return p.Role == domain.RoleCentre && em.areaOf(n, p.Tier) == p.Area
 }
 
+// tell sends a kind of notification about a category to each live subscription
+// that asked for it, with what say tells that subscription (none where say
+// reports false: the subscriber may not read it).
+func (em *emitter) tell(kind, category, key string, say func(sub *domain.Subscription) (any, bool)) error {
+	for _, sub := range em.s.subs {
+		if !sub.Wants(kind, category) {
+			continue
+		}
+		if data, ok := say(sub); ok {
+			if err := em.emit(sub, kind, key, data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // referral notifies every subscription that may read a referral of an event of it.
 func (em *emitter) referral(kind string, n *need, reason string) error {
 	if n.ref == nil {
 		return nil
 	}
 	o := em.s.offers[n.ref.offer]
-	for _, sub := range em.s.subs {
-		if !sub.Wants(kind, n.category) {
-			continue
-		}
-		var data any
+	return em.tell(kind, n.category, n.ref.id, func(sub *domain.Subscription) (any, bool) {
 		switch sub.Owner.Role {
 		case domain.RoleOperator:
-			data = em.referralData(n, o, reason)
+			return em.referralData(n, o, reason), true
 		case domain.RoleCentre:
-			if !em.covers(sub.Owner, n) {
-				continue
-			}
-			data = em.referralData(n, o, reason)
+			return em.referralData(n, o, reason), em.covers(sub.Owner, n)
 		case domain.RoleProvider:
-			if o == nil || o.provider != sub.Owner.Provider {
-				continue
+			if o != nil && o.provider == sub.Owner.Provider {
+				return em.providerData(kind, n, o), true
 			}
-			data = em.providerData(kind, n, o)
-		default:
-			continue
 		}
-		if err := em.emit(sub, kind, n.ref.id, data); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil, false
+	})
 }
 
 // ReferralData is what a centre or an operator is told of a referral.
@@ -410,20 +414,11 @@ type NeedData struct {
 
 // needNotice notifies the centres and operators that may read a need.
 func (em *emitter) needNotice(kind string, n *need, reason string) error {
-	for _, sub := range em.s.subs {
-		if !sub.Wants(kind, n.category) {
-			continue
-		}
-		if sub.Owner.Role != domain.RoleOperator && !em.covers(sub.Owner, n) {
-			continue
-		}
-		d := NeedData{NeedID: n.id, HouseholdID: n.household, Category: n.category, Tier: domain.TierName(n.tier),
-			Community: n.community, Street: n.street, Reason: reason}
-		if err := em.emit(sub, kind, "need/"+n.id, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	d := NeedData{NeedID: n.id, HouseholdID: n.household, Category: n.category, Tier: domain.TierName(n.tier),
+		Community: n.community, Street: n.street, Reason: reason}
+	return em.tell(kind, n.category, "need/"+n.id, func(sub *domain.Subscription) (any, bool) {
+		return d, sub.Owner.Role == domain.RoleOperator || em.covers(sub.Owner, n)
+	})
 }
 
 // OfferData is what is told of an offer's free capacity.
@@ -455,19 +450,10 @@ func (em *emitter) offerLevel(o *offer, was int) error {
 	default:
 		return nil
 	}
-	for _, sub := range em.s.subs {
-		if !sub.Wants(kind, o.category) {
-			continue
-		}
-		if sub.Owner.Role == domain.RoleProvider && sub.Owner.Provider != o.provider {
-			continue
-		}
-		d := OfferData{OfferID: o.id, Provider: o.provider, Category: o.category, Capacity: o.capacity, Committed: o.committed, Free: max(0, now)}
-		if err := em.emit(sub, kind, "offer/"+o.id, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	d := OfferData{OfferID: o.id, Provider: o.provider, Category: o.category, Capacity: o.capacity, Committed: o.committed, Free: max(0, now)}
+	return em.tell(kind, o.category, "offer/"+o.id, func(sub *domain.Subscription) (any, bool) {
+		return d, sub.Owner.Role != domain.RoleProvider || sub.Owner.Provider == o.provider
+	})
 }
 
 // Message is the JSON document POSTed for a notification.
@@ -567,17 +553,12 @@ func (em *emitter) tick(now time.Time) error {
 		area := em.areaOf(n, n.ref.tier)
 		d := ReminderData{Stage: name, ReferralID: n.ref.id, NeedID: n.id, HouseholdID: n.household, Category: n.category,
 			Tier: domain.TierName(n.ref.tier), Area: area, Community: n.community, Deadline: n.ref.deadline}
-		for _, sub := range s.subs {
-			if !sub.Wants(domain.KindReminder, n.category) {
-				continue
-			}
+		err := em.tell(domain.KindReminder, n.category, n.ref.id, func(sub *domain.Subscription) (any, bool) {
 			o := sub.Owner
-			if o.Role != domain.RoleOperator && (o.Role != domain.RoleCentre || o.Tier != n.ref.tier || o.Area != area) {
-				continue
-			}
-			if err := em.emit(sub, domain.KindReminder, n.ref.id, d); err != nil {
-				return err
-			}
+			return d, o.Role == domain.RoleOperator || o.Role == domain.RoleCentre && o.Tier == n.ref.tier && o.Area == area
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if last.IsZero() {
@@ -648,10 +629,7 @@ func (em *emitter) digests(now time.Time, date string) error {
 		}
 	}
 	slices.SortFunc(live, func(a, b *need) int { return cmp.Compare(a.id, b.id) })
-	for _, sub := range s.subs {
-		if !sub.Wants(domain.KindDigest, "") {
-			continue
-		}
+	return em.tell(domain.KindDigest, "", "digest", func(sub *domain.Subscription) (any, bool) {
 		o := sub.Owner
 		d := DigestData{Date: date, Tier: domain.TierName(domain.TierDistrict), Area: s.cfg.Partition, Waiting: []Waiting{}}
 		switch o.Role {
@@ -659,7 +637,7 @@ func (em *emitter) digests(now time.Time, date string) error {
 			d.Tier, d.Area = domain.TierName(o.Tier), o.Area
 		case domain.RoleOperator:
 		default:
-			continue
+			return nil, false
 		}
 		for _, n := range live {
 			if len(sub.Categories) > 0 && !slices.Contains(sub.Categories, n.category) {
@@ -688,9 +666,6 @@ func (em *emitter) digests(now time.Time, date string) error {
 		if len(d.Waiting) > MaxDigestItems {
 			d.Waiting = d.Waiting[:MaxDigestItems]
 		}
-		if err := em.emit(sub, domain.KindDigest, "digest", d); err != nil {
-			return err
-		}
-	}
-	return nil
+		return d, true
+	})
 }
