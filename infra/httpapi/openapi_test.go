@@ -60,26 +60,31 @@ func TestHeldNeedsAndRoundsFitTheDocument(t *testing.T) {
 		{"a status the document does not name", "Need", func() projections.NeedView { v := held; v.Status = "parked"; return v }(), false},
 		{"a hold without its round's time", "Hold", map[string]any{"tier": 2, "competing": 1, "free": 1}, false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			ref := doc.Components.Schemas[c.schema]
-			if ref == nil || ref.Value == nil {
-				t.Fatalf("no schema %s", c.schema)
-			}
-			b, err := json.Marshal(c.value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v any
-			if err := json.Unmarshal(b, &v); err != nil {
-				t.Fatal(err)
-			}
-			err = ref.Value.VisitJSON(v, openapi3.MultiErrors())
-			if c.ok && err != nil {
-				t.Errorf("%s does not fit %s: %v", b, c.schema, err)
-			}
-			if !c.ok && err == nil {
-				t.Errorf("%s fits %s", b, c.schema)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkFits(t, doc, c.schema, c.value, c.ok) })
+	}
+}
+
+// checkFits checks that a value, as JSON, fits a schema of the document (or, with
+// ok false, that it does not).
+func checkFits(t *testing.T, doc *openapi3.T, schema string, value any, ok bool) {
+	t.Helper()
+	ref := doc.Components.Schemas[schema]
+	if ref == nil || ref.Value == nil {
+		t.Fatalf("no schema %s", schema)
+	}
+	b, err := json.Marshal(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	err = ref.Value.VisitJSON(v, openapi3.MultiErrors())
+	if ok && err != nil {
+		t.Errorf("%s does not fit %s: %v", b, schema, err)
+	}
+	if !ok && err == nil {
+		t.Errorf("%s fits %s", b, schema)
 	}
 }

@@ -1,12 +1,9 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tierlink/tierlink/app"
 	"github.com/tierlink/tierlink/domain"
@@ -64,26 +61,6 @@ func TestSubscriptionsFitTheOpenAPIDocument(t *testing.T) {
 		{"data of no variant", "Notification", msg(domain.KindDigest, map[string]any{"secret": "x"}), false},
 		{"a subscription without its URL", "Subscription", map[string]any{"id": "s1"}, false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			ref := doc.Components.Schemas[c.schema]
-			if ref == nil || ref.Value == nil {
-				t.Fatalf("no schema %s", c.schema)
-			}
-			b, err := json.Marshal(c.value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v any
-			if err := json.Unmarshal(b, &v); err != nil {
-				t.Fatal(err)
-			}
-			err = ref.Value.VisitJSON(v, openapi3.MultiErrors())
-			if c.ok && err != nil {
-				t.Errorf("%s does not fit %s: %v", b, c.schema, err)
-			}
-			if !c.ok && err == nil {
-				t.Errorf("%s fits %s", b, c.schema)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { checkFits(t, doc, c.schema, c.value, c.ok) })
 	}
 }

@@ -59,15 +59,23 @@ type dashView struct {
 	Period string
 }
 
-// dashboard shows an area's indicators: an operator's district, a centre's node.
-func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
-	tier, area := domain.TierDistrict, s.district()
+// nodeOf is the node a page shows: a centre's own, the district for an operator;
+// anyone else is refused with the message of refusal.
+func (s *Server) nodeOf(w http.ResponseWriter, r *http.Request, v visitor, refusal string) (tier int, area string, ok bool) {
 	switch v.who.Role {
 	case domain.RoleCentre:
-		tier, area = v.who.Tier, v.who.Area
+		return v.who.Tier, v.who.Area, true
 	case domain.RoleOperator:
-	default:
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.dashboard")})
+		return domain.TierDistrict, s.district(), true
+	}
+	s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, refusal)})
+	return 0, "", false
+}
+
+// dashboard shows an area's indicators: an operator's district, a centre's node.
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
+	tier, area, ok := s.nodeOf(w, r, v, "error.dashboard")
+	if !ok {
 		return
 	}
 	q := r.URL.Query()

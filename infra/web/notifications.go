@@ -305,13 +305,8 @@ func (s *Server) digestNodes(ctx context.Context, v visitor) ([]domain.Principal
 // how many of its households' needs are held for a round or waitlisted. It is
 // what the 08:00 digest notification says, read from the inbox's read models.
 func (s *Server) digest(w http.ResponseWriter, r *http.Request, v visitor) {
-	tier, area := domain.TierDistrict, s.district()
-	switch v.who.Role {
-	case domain.RoleCentre:
-		tier, area = v.who.Tier, v.who.Area
-	case domain.RoleOperator:
-	default:
-		s.render(w, r, v, http.StatusForbidden, "error", map[string]any{"Error": translate(v.lang, "error.digest")})
+	tier, area, ok := s.nodeOf(w, r, v, "error.digest")
+	if !ok {
 		return
 	}
 	ctx, reads := r.Context(), s.cfg.App.Queries.Reads
