@@ -25,7 +25,7 @@ type Outbox interface {
 type Notifier struct {
 	state *notification.State
 	out   Outbox
-	wake  func()
+	wake  func(subscriptions []string, changed bool)
 	// mark is the outbox's mark once read (-1 before); pending holds an output not
 	// yet committed (its run is applied to the state), up to pendingAt.
 	mark      int64
@@ -33,11 +33,12 @@ type Notifier struct {
 	pendingAt int64
 }
 
-// NewNotifier returns the notifier of a district; wake is called after each commit
-// that queued something.
-func NewNotifier(state *notification.State, out Outbox, wake func()) *Notifier {
+// NewNotifier returns the notifier of a district; wake is told, after each commit
+// that queued something, which subscriptions were given notifications and whether
+// subscriptions were created or deleted (webhook.Dispatcher.Queued).
+func NewNotifier(state *notification.State, out Outbox, wake func(subscriptions []string, changed bool)) *Notifier {
 	if wake == nil {
-		wake = func() {}
+		wake = func([]string, bool) {}
 	}
 	return &Notifier{state: state, out: out, wake: wake, mark: -1}
 }
@@ -97,11 +98,26 @@ func (n *Notifier) flush(ctx context.Context) error {
 	if _, err := n.out.Commit(ctx, n.pendingAt, n.pending); err != nil {
 		return fmt.Errorf("notifications: queue what position %d implied: %w", n.pendingAt, err)
 	}
-	queued := !n.pending.Empty()
+	out := n.pending
 	n.mark, n.pending, n.pendingAt = max(n.mark, n.pendingAt), notification.Output{}, 0
-	if queued {
-		n.wake()
+	if out.Empty() {
+		return nil
 	}
+	var subs []string
+	seen := map[string]bool{}
+	for _, x := range out.Notifications {
+		if !seen[x.Subscription] {
+			seen[x.Subscription] = true
+			subs = append(subs, x.Subscription)
+		}
+	}
+	for _, r := range out.Redeliveries {
+		if !seen[r.Subscription] {
+			seen[r.Subscription] = true
+			subs = append(subs, r.Subscription)
+		}
+	}
+	n.wake(subs, len(out.Subscriptions) > 0)
 	return nil
 }
 

@@ -51,6 +51,6 @@ func (n *Node) notify(ctx context.Context, p string) {
 			n.log.Error("webhook dispatcher stopped", "partition", p, "err", err)
 		}
 	}()
-	n.follow(ctx, p, GroupNotify, adapters.NewNotifier(state, outbox, d.Wake))
+	n.follow(ctx, p, GroupNotify, adapters.NewNotifier(state, outbox, d.Queued))
 	wg.Wait()
 }

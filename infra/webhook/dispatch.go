@@ -221,6 +221,9 @@ type Dispatcher struct {
 	global chan struct{}
 	wake   chan struct{}
 	log    *slog.Logger
+	// workers are the running workers by subscription, for Queued to nudge.
+	mu      sync.Mutex
+	workers map[string]*worker
 }
 
 // NewDispatcher returns a dispatcher for cfg, filling in its defaults.
@@ -230,18 +233,37 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{
-		cfg:    cfg,
-		global: make(chan struct{}, cfg.Global),
-		wake:   make(chan struct{}, 1),
-		log:    cfg.Logger.With("partition", cfg.Partition),
+		cfg:     cfg,
+		global:  make(chan struct{}, cfg.Global),
+		wake:    make(chan struct{}, 1),
+		log:     cfg.Logger.With("partition", cfg.Partition),
+		workers: map[string]*worker{},
 	}, nil
 }
 
-// Wake makes the workers read their queues at once, as after a Commit; it never blocks.
+// Wake makes the dispatcher read the subscriptions again, and every worker its
+// queue, at once; it never blocks.
 func (d *Dispatcher) Wake() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Queued tells the dispatcher what a Commit queued: the workers of these
+// subscriptions read their queues at once, and, when subscriptions were created or
+// deleted, the subscriptions are read again. It never blocks.
+func (d *Dispatcher) Queued(subscriptions []string, changed bool) {
+	if changed {
+		d.Wake()
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range subscriptions {
+		if w, ok := d.workers[id]; ok {
+			w.nudge()
+		}
 	}
 }
 
@@ -283,12 +305,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				w := d.newWorker(s)
 				wctx, cancel := context.WithCancel(ctx)
 				workers[s.ID] = running{w, cancel}
+				d.mu.Lock()
+				d.workers[s.ID] = w
+				d.mu.Unlock()
 				wg.Go(func() { w.run(wctx) })
 			}
 			for id, r := range workers {
 				if !live[id] {
 					r.cancel()
 					delete(workers, id)
+					d.mu.Lock()
+					delete(d.workers, id)
+					d.mu.Unlock()
 					d.log.Info("webhook dispatcher: subscription deleted; its worker stops", "subscription", id)
 				}
 			}
