@@ -41,6 +41,9 @@ type Entitlements struct {
 	Items       []Entitlement `json:"items"`
 }
 
+// ETagVersion is the household's version.
+func (e Entitlements) ETagVersion() int64 { return e.Version }
+
 // Entitlements returns, to those who may read the household, its standing with
 // every programme of the catalogue in force, in catalogue order: computed from the
 // household's events (its record and its applications) and the programmes' rules.
