@@ -278,6 +278,12 @@ func update(ctx context.Context, cfg Config, ref domain.AggregateRef, meta Meta,
 		}
 		changes, err := decide(evs)
 		if err != nil {
+			// A concurrent duplicate may have taken effect since the lookup above,
+			// and changed what the decision reads outside the log (a dead letter
+			// redelivered): it is then answered as a replay, not refused.
+			if written, res, ok, perr := previous(ctx, cfg, partition, meta, fp); perr == nil && ok {
+				return written, res, nil
+			}
 			return nil, Appended{}, err
 		}
 		written, res, err := execute(ctx, cfg, partition, changes, meta, fp)
