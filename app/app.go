@@ -112,6 +112,8 @@ type Config struct {
 	Now func() time.Time
 	// Webhooks configures subscriptions; without a Secret, creating one is refused.
 	Webhooks Webhooks
+	// catalogues is the compiled catalogue of programmes, set by New.
+	catalogues *catalogues
 }
 
 // ReferenceSource gives the reference data in force.
@@ -139,6 +141,10 @@ type Commands struct {
 	StartService       StartServiceHandler
 	CompleteService    CompleteServiceHandler
 	WithdrawNeed       WithdrawNeedHandler
+	// ApplyEntitlement and AnswerEntitlement record a household's application for
+	// a programme of the catalogue and the department's answer.
+	ApplyEntitlement   ApplyEntitlementHandler
+	AnswerEntitlement  AnswerEntitlementHandler
 	PublishReference   PublishReferenceHandler
 	CreateSubscription CreateSubscriptionHandler
 	DeleteSubscription DeleteSubscriptionHandler
@@ -148,7 +154,8 @@ type Commands struct {
 // Queries are the use cases that read the read models.
 type Queries struct {
 	Need NeedHandler
-	// Reads are the read models' other queries: cases, offers, inboxes, waitlists, providers' referrals.
+	// Reads are the read models' other queries: cases, offers, inboxes, waitlists,
+	// providers' referrals, and a household's entitlements.
 	Reads Reads
 }
 
@@ -158,6 +165,7 @@ func New(cfg Config) (*Application, error) {
 		cfg.NewID == nil || cfg.Now == nil {
 		return nil, errors.New("app: every part of the configuration is required")
 	}
+	cfg.catalogues = &catalogues{}
 	return &Application{
 		Commands: Commands{
 			RegisterHousehold:  RegisterHouseholdHandler{cfg: cfg},
@@ -169,6 +177,8 @@ func New(cfg Config) (*Application, error) {
 			StartService:       StartServiceHandler{cfg: cfg},
 			CompleteService:    CompleteServiceHandler{cfg: cfg},
 			WithdrawNeed:       WithdrawNeedHandler{cfg: cfg},
+			ApplyEntitlement:   ApplyEntitlementHandler{cfg: cfg},
+			AnswerEntitlement:  AnswerEntitlementHandler{cfg: cfg},
 			PostOffer:          PostOfferHandler{cfg: cfg},
 			PublishReference:   PublishReferenceHandler{cfg: cfg},
 			CreateSubscription: CreateSubscriptionHandler{cfg: cfg},
@@ -268,6 +278,12 @@ func update(ctx context.Context, cfg Config, ref domain.AggregateRef, meta Meta,
 		}
 		changes, err := decide(evs)
 		if err != nil {
+			// A concurrent duplicate may have taken effect since the lookup above,
+			// and changed what the decision reads outside the log (a dead letter
+			// redelivered): it is then answered as a replay, not refused.
+			if written, res, ok, perr := previous(ctx, cfg, partition, meta, fp); perr == nil && ok {
+				return written, res, nil
+			}
 			return nil, Appended{}, err
 		}
 		written, res, err := execute(ctx, cfg, partition, changes, meta, fp)

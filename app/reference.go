@@ -8,6 +8,7 @@ import (
 	"reflect"
 
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/entitlement"
 )
 
 // ReferenceInput is new reference data for a district: its tree (names, streets,
@@ -18,6 +19,10 @@ type ReferenceInput struct {
 	Policy     domain.Policy       `json:"policy"`
 	// Providers is the district's optional provider directory; the names pages show.
 	Providers []domain.ProviderNode `json:"providers,omitempty"`
+	// Programmes is the catalogue of assistance programmes of every district, each
+	// rule a CEL expression over a household's facts; left out (null), the
+	// catalogue in force stays.
+	Programmes []domain.Programme `json:"programmes,omitempty"`
 }
 
 // ReferenceResult says where new reference data was published.
@@ -63,6 +68,13 @@ func (h PublishReferenceHandler) Handle(ctx context.Context, district string, in
 	}
 	if next, err = next.WithProviders(providers); err != nil {
 		return ReferenceResult{}, &domain.FieldError{Field: "providers", Reason: err}
+	}
+	programmes := in.Programmes
+	if programmes == nil {
+		programmes = cur.Programmes()
+	}
+	if next, err = next.WithProgrammes(programmes); err != nil {
+		return ReferenceResult{}, err
 	}
 	if err := cur.CheckSuccessor(next); err != nil {
 		return ReferenceResult{}, err
@@ -146,7 +158,29 @@ func checkReferenceInput(district string, in ReferenceInput) error {
 			errs.Add(&domain.FieldError{Field: "policy/allocation", Reason: err})
 		}
 	}
+	if in.Programmes != nil {
+		errs.Add(domain.CheckProgrammes(in.Programmes))
+		if _, err := entitlement.Compile(in.Programmes); err != nil {
+			for _, e := range ruleErrors(err) {
+				errs.Add(&domain.FieldError{Field: e.Field(), Reason: e})
+			}
+		}
+	}
 	return errs.Err()
+}
+
+// ruleErrors returns the *entitlement.RuleError of each programme a compile refused.
+func ruleErrors(err error) []*entitlement.RuleError {
+	if re, ok := err.(*entitlement.RuleError); ok {
+		return []*entitlement.RuleError{re}
+	}
+	var out []*entitlement.RuleError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, ruleErrors(e)...)
+		}
+	}
+	return out
 }
 
 func samePublication(a domain.Payload, b domain.ReferencePublished) bool {

@@ -124,6 +124,9 @@ func newWorld(base *domain.Reference, seed uint64, showcase bool) (*World, error
 	}
 	cats := base.Taxonomy.Categories()
 	ref, err := domain.NewReference([]domain.DistrictNode{d}, cats, base.Policy)
+	if err == nil {
+		ref, err = ref.WithProgrammes(base.Programmes()) // the sample's catalogue of programmes
+	}
 	if err != nil {
 		return nil, fmt.Errorf("demo geography: %w", err)
 	}

@@ -132,6 +132,9 @@ func NewRegistry() *Registry {
 	register[SubscriptionCreated](r, 1)
 	register[SubscriptionDeleted](r, 1)
 	register[RedeliveryRequested](r, 1)
+	register[EntitlementApplied](r, 1)
+	register[EntitlementGranted](r, 1)
+	register[EntitlementRefused](r, 1)
 	return r
 }
 

@@ -51,11 +51,16 @@ type Household struct {
 	ID           string
 	Community    string
 	Street       string
+	District     string
 	TargetGroups []TargetGroup
+	Assessment   Assessment
 	Hardship     int
 	// OpenNeeds maps each category with an open need to that need's id.
 	OpenNeeds map[string]string
-	Version   int64
+	// Entitlements maps each programme the household applied for to where its
+	// application stands.
+	Entitlements map[string]EntitlementState
+	Version      int64
 }
 
 // Evolve returns the state after one of the household's events.
@@ -63,8 +68,9 @@ func (h Household) Evolve(e Event) Household {
 	switch p := e.Payload.(type) {
 	case HouseholdRegistered:
 		h.ID = e.AggregateID
-		h.Community, h.Street = p.Community, p.Street
+		h.Community, h.Street, h.District = p.Community, p.Street, p.District
 		h.TargetGroups = p.TargetGroups
+		h.Assessment = p.Assessment
 		h.Hardship = p.Hardship
 		h.OpenNeeds = map[string]string{}
 	case NeedsOpened:
@@ -84,6 +90,12 @@ func (h Household) Evolve(e Event) Household {
 			}
 		}
 		h.OpenNeeds = open
+	case EntitlementApplied:
+		h.Entitlements = h.withEntitlement(p.Programme, EntitlementState{Status: EntitlementStatusApplied})
+	case EntitlementGranted:
+		h.Entitlements = h.withEntitlement(p.Programme, EntitlementState{Status: EntitlementStatusGranted})
+	case EntitlementRefused:
+		h.Entitlements = h.withEntitlement(p.Programme, EntitlementState{Status: EntitlementStatusRefused, Note: p.Note})
 	}
 	h.Version = e.AggregateVersion
 	return h

@@ -242,6 +242,8 @@ type Reference struct {
 	// district's by code.
 	providers  map[string][]ProviderNode
 	byProvider map[string]ProviderNode
+	// programmes is the catalogue of assistance programmes, in published order.
+	programmes []Programme
 }
 
 // ProviderNode is one entry of a district's optional provider directory: the
@@ -342,6 +344,9 @@ type ReferencePublished struct {
 	// Providers is the district's optional provider directory; absent in logs
 	// written before it existed.
 	Providers []ProviderNode `json:"providers,omitempty"`
+	// Programmes is the catalogue of assistance programmes, the same in every
+	// district's publication; absent in logs written before it existed.
+	Programmes []Programme `json:"programmes,omitempty"`
 }
 
 // EventType names the event.
@@ -356,14 +361,17 @@ func (p ReferencePublished) Reference() (*Reference, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ref.WithProviders(map[string][]ProviderNode{p.District.Code: p.Providers})
+	if ref, err = ref.WithProviders(map[string][]ProviderNode{p.District.Code: p.Providers}); err != nil {
+		return nil, err
+	}
+	return ref.WithProgrammes(p.Programmes)
 }
 
 // Publication returns the event that publishes one district of the reference data.
 func (r *Reference) Publication(district string) (ReferencePublished, error) {
 	for _, d := range r.Geography.Districts() {
 		if d.Code == district {
-			return ReferencePublished{District: d, Categories: r.Taxonomy.Categories(), Policy: r.Policy, Providers: r.providers[d.Code]}, nil
+			return ReferencePublished{District: d, Categories: r.Taxonomy.Categories(), Policy: r.Policy, Providers: r.providers[d.Code], Programmes: r.Programmes()}, nil
 		}
 	}
 	return ReferencePublished{}, fmt.Errorf("%w: no district %q", ErrInvalidReference, district)
@@ -390,10 +398,11 @@ func (g *Geography) AreaAbove(tier int, area string, outer int) (string, error) 
 }
 
 // CheckSuccessor checks that reference data may follow r: every district, street,
-// community and category code of r is still there (the log holds events that name
-// them), under the same district and street. It refuses with FieldErrors: one for
-// the geography ("district") and one for the taxonomy ("categories"), each naming
-// every code that is gone; each wraps ErrInvalidReference.
+// community, category and programme code of r is still there (the log holds events
+// that name them), under the same district and street. It refuses with FieldErrors:
+// one for the geography ("district"), one for the taxonomy ("categories") and one
+// for the catalogue ("programmes"), each naming every code that is gone; each wraps
+// ErrInvalidReference.
 func (r *Reference) CheckSuccessor(next *Reference) error {
 	var gone, goneCats []string
 	for _, d := range r.Geography.Districts() {
@@ -413,6 +422,12 @@ func (r *Reference) CheckSuccessor(next *Reference) error {
 			goneCats = append(goneCats, code)
 		}
 	}
+	var goneProgs []string
+	for _, p := range r.programmes {
+		if _, err := next.Programme(p.Code); err != nil {
+			goneProgs = append(goneProgs, p.Code)
+		}
+	}
 	var errs FieldErrors
 	if len(gone) > 0 {
 		errs.Add(fieldErr("district", fmt.Errorf("%w: codes in use are gone or moved (%s); they must stay where they are",
@@ -421,6 +436,10 @@ func (r *Reference) CheckSuccessor(next *Reference) error {
 	if len(goneCats) > 0 {
 		errs.Add(fieldErr("categories", fmt.Errorf("%w: categories in use are gone (%s); they must stay",
 			ErrInvalidReference, strings.Join(goneCats, ", "))))
+	}
+	if len(goneProgs) > 0 {
+		errs.Add(fieldErr("programmes", fmt.Errorf("%w: programmes in use are gone (%s); they must stay",
+			ErrInvalidReference, strings.Join(goneProgs, ", "))))
 	}
 	return errs.Err()
 }

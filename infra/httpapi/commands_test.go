@@ -29,6 +29,7 @@ const testDistrict = "changning"
 // Principals of the command tests, each with its bearer token (its name).
 var testPrincipals = map[string]domain.Principal{
 	"centre":   mustPrincipal(domain.RoleCentre, "", domain.TierCommunity, "huayang-01"),
+	"other":    mustPrincipal(domain.RoleCentre, "", domain.TierCommunity, "huayang-02"),
 	"district": mustPrincipal(domain.RoleCentre, "", domain.TierDistrict, testDistrict),
 	"provider": mustPrincipal(domain.RoleProvider, "p1", 0, ""),
 	"operator": mustPrincipal(domain.RoleOperator, "", 0, ""),

@@ -128,6 +128,10 @@ func New(cfg Config) (*Server, error) {
 	s.handle("POST /v1/referrals/{id}/complete", s.completeService)
 	s.handle("GET /v1/households/{id}", s.getCase)
 	s.handle("GET /v1/households/{id}/history", s.getHistory)
+	s.handle("GET /v1/households/{id}/entitlements", s.getEntitlements)
+	s.handle("POST /v1/households/{id}/entitlements/{programme}/apply", s.applyEntitlement)
+	s.handle("POST /v1/households/{id}/entitlements/{programme}/grant", s.grantEntitlement)
+	s.handle("POST /v1/households/{id}/entitlements/{programme}/refuse", s.refuseEntitlement)
 	s.handle("GET /v1/offers/{id}", s.getOffer)
 	s.handle("GET /v1/inboxes/{tier}/{area}", s.getInbox)
 	s.handle("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
@@ -556,6 +560,38 @@ type withdrawNeedRequest struct {
 func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, req withdrawNeedRequest, meta app.Meta) (any, bool, error) {
 		res, err := s.cfg.App.Commands.WithdrawNeed.Handle(ctx, r.PathValue("id"), req.Note, meta)
+		return res, res.Replayed, err
+	})
+}
+
+func (s *Server) getEntitlements(w http.ResponseWriter, r *http.Request) {
+	query(s, w, r, func(ctx context.Context, who domain.Principal) (app.Entitlements, error) {
+		return s.cfg.App.Queries.Reads.Entitlements(ctx, r.PathValue("id"), who)
+	})
+}
+
+func (s *Server) applyEntitlement(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, _ emptyRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.ApplyEntitlement.Handle(ctx, r.PathValue("id"), r.PathValue("programme"), meta)
+		return res, res.Replayed, err
+	})
+}
+
+func (s *Server) grantEntitlement(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, _ emptyRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.AnswerEntitlement.Handle(ctx, r.PathValue("id"), r.PathValue("programme"), domain.EntitlementGrant, "", meta)
+		return res, res.Replayed, err
+	})
+}
+
+// refuseEntitlementRequest is the body of a refusal: the note saying why.
+type refuseEntitlementRequest struct {
+	Note string `json:"note"`
+}
+
+func (s *Server) refuseEntitlement(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req refuseEntitlementRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.AnswerEntitlement.Handle(ctx, r.PathValue("id"), r.PathValue("programme"), domain.EntitlementRefuse, req.Note, meta)
 		return res, res.Replayed, err
 	})
 }

@@ -111,6 +111,11 @@ func TestAccessMatrix(t *testing.T) {
 			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
 		{"read a household's history", false, "GET", func(f fixture) string { return "/v1/households/" + f.household + "/history" }, "",
 			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
+		{"read a household's entitlements", false, "GET", func(f fixture) string { return "/v1/households/" + f.household + "/entitlements" }, "",
+			allowed(operator, ownCommunity, ownStreet, ownDistrict), 200},
+		{"apply for a programme", false, "POST", func(f fixture) string {
+			return "/v1/households/" + f.household + "/entitlements/temporary_assistance/apply"
+		}, "", centresOfHousehold, 201},
 		{"read an offer", false, "GET", func(f fixture) string { return "/v1/offers/" + f.offer }, "",
 			allowed(operator, ownProvider, ownCommunity, otherCommunity, ownStreet, otherStreet, ownDistrict), 200},
 		{"read a community inbox", false, "GET", func(fixture) string { return "/v1/inboxes/community/huayang-01" }, "",

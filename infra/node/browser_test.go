@@ -263,8 +263,9 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 		}
 		refused = subscriptionID(out)
 	}
-	f := newFixture(t, r, false) // a referral awaiting the community centre's answer
-	newFixture(t, r, true)       // one accepted: the provider's referrals list it
+	f := newFixture(t, r, false)        // a referral awaiting the community centre's answer
+	newFixture(t, r, true)              // one accepted: the provider's referrals list it
+	entitled := entitledHousehold(t, r) // a case with programmes to apply for, one applied for
 	r.Settle(t)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		code, _, out := r.Call(t, "GET", "/v1/subscriptions/"+refused+"/dead-letters", "", "Authorization", "Bearer "+r.Token(t, ownProvider))
@@ -298,6 +299,7 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 	}{
 		{centre, "centre-inbox", "/ui/inbox"},
 		{centre, "centre-case", "/ui/households/" + f.household},
+		{centre, "centre-case-entitlements", "/ui/households/" + entitled},
 		{centre, "centre-household-form", "/ui/households/new"},
 		{centre, "centre-dashboard", "/ui/dashboard"},
 		{centre, "centre-digest", "/ui/digest"},

@@ -75,3 +75,88 @@ func TestCentreWorksACaseInTheWeb(t *testing.T) {
 		t.Fatalf("the case after the withdrawal: %s", html)
 	}
 }
+
+// entitledHousehold registers a household of huayang-01 whose record qualifies it
+// for programmes (a child in difficulty in a single-parent household, schooling
+// and income rated), applies for one of them, and returns its id.
+func entitledHousehold(t *testing.T, r *nodetest.Running) string {
+	t.Helper()
+	as := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity)}
+	code, _, hh := r.Call(t, "POST", "/v1/households", `{"community":"huayang-01","target_groups":["child_in_difficulty","single_parent"],
+		"assessment":{"education":3,"income":3},"needs":[{"category":"homework_tutoring"}]}`, as...)
+	if code != http.StatusCreated {
+		t.Fatalf("household: %d %v", code, hh)
+	}
+	id := hh["household_id"].(string)
+	if code, _, out := r.Call(t, "POST", "/v1/households/"+id+"/entitlements/education_assistance/apply", "", as...); code != http.StatusCreated {
+		t.Fatalf("apply: %d %v", code, out)
+	}
+	return id
+}
+
+// TestCentreRecordsEntitlementsInTheWeb has a community centre read a household's
+// entitlements on its case page, with the reasons, departments and how to apply in
+// both languages, and record an application, a grant and a refusal through the
+// page's forms under the API's rules.
+func TestCentreRecordsEntitlementsInTheWeb(t *testing.T) {
+	r := nodetest.Start(t, redistest.Real(t), "node-web-entitlements")
+	id := entitledHousehold(t, r)
+	b := browser(t)
+	base := r.Server.URL
+	signIn(t, b, base, r.Token(t, ownCommunity))
+	key := func() string {
+		var k [16]byte
+		_, _ = rand.Read(k[:])
+		return hex.EncodeToString(k[:])
+	}
+	casePath := "/ui/households/" + id
+	_, _, en := page(t, b, "GET", base+casePath, nil, "en")
+	for _, want := range []string{"Entitlements", "Protection of children in difficulty", "The household has a child in difficulty",
+		"Changning District Education Bureau", "How to apply", "applied, awaiting the decision", "Low-income family recognition",
+		"/entitlements/children_in_difficulty/apply", "/entitlements/education_assistance/grant", "/entitlements/education_assistance/refuse"} {
+		if !strings.Contains(en, want) {
+			t.Errorf("the case page lacks %q", want)
+		}
+	}
+	if strings.Contains(en, "Subsistence allowance") {
+		t.Error("the case page lists a programme the household does not qualify for")
+	}
+	_, _, zh := page(t, b, "GET", base+casePath, nil, "zh-CN")
+	for _, want := range []string{"可享政策", "困境儿童保障", "区教育局", "申请方式", "已申请，待审批"} {
+		if !strings.Contains(zh, want) {
+			t.Errorf("the zh-CN case page lacks %q", want)
+		}
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(en)[1]
+	form := func(note string) url.Values {
+		return url.Values{"csrf": {csrf}, "idempotency_key": {key()}, "note": {note}}
+	}
+	post := func(programme, action string, v url.Values, lang string) (int, string, string) {
+		code, hdr, body := page(t, b, "POST", base+casePath+"/entitlements/"+programme+"/"+action, v, lang)
+		return code, hdr.Get("Location"), body
+	}
+	if code, loc, body := post("children_in_difficulty", "apply", form(""), "en"); code != http.StatusSeeOther ||
+		loc != casePath+"?done=entitlement_apply#entitlements" {
+		t.Fatalf("apply: %d → %s %s", code, loc, body)
+	}
+	if code, _, body := post("children_in_difficulty", "apply", form(""), "zh-CN"); code != http.StatusConflict || !strings.Contains(body, "申请状态已变化") {
+		t.Fatalf("apply twice: %d %s", code, body)
+	}
+	if code, _, body := post("education_assistance", "refuse", form(""), "en"); code != http.StatusUnprocessableEntity || !strings.Contains(body, "Say why") {
+		t.Fatalf("refuse without a reason: %d %s", code, body)
+	}
+	if code, loc, body := post("education_assistance", "refuse", form("income above the line"), "en"); code != http.StatusSeeOther ||
+		loc != casePath+"?done=entitlement_refuse#entitlements" {
+		t.Fatalf("refuse: %d → %s %s", code, loc, body)
+	}
+	if code, loc, body := post("children_in_difficulty", "grant", form(""), "en"); code != http.StatusSeeOther ||
+		loc != casePath+"?done=entitlement_grant#entitlements" {
+		t.Fatalf("grant: %d → %s %s", code, loc, body)
+	}
+	_, _, en = page(t, b, "GET", base+casePath+"?done=entitlement_grant", nil, "en")
+	for _, want := range []string{"Grant recorded.", "income above the line", ">granted<", "applied for a programme", "programme granted", "programme refused"} {
+		if !strings.Contains(en, want) {
+			t.Errorf("after the answers, the case page lacks %q", want)
+		}
+	}
+}

@@ -45,6 +45,9 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 		"POST /v1/offers/{id}/capacity":                                 {`"capacity":4`, "", ownProvider},
 		"POST /v1/offers/{id}/withdraw":                                 {"", "", ownProvider},
 		"POST /v1/needs/{id}/withdraw":                                  {`"note":"moved away"`, "", ownCommunity},
+		"POST /v1/households/{id}/entitlements/{programme}/apply":       {"", "", ownCommunity},
+		"POST /v1/households/{id}/entitlements/{programme}/grant":       {"", "", ownCommunity},
+		"POST /v1/households/{id}/entitlements/{programme}/refuse":      {`"note":"income above the line"`, "", ownCommunity},
 		"POST /v1/referrals/{id}/accept":                                {`"note":"ok"`, "", ownCommunity},
 		"POST /v1/referrals/{id}/decline":                               {`"reason":"household_refused"`, `"note":"no"`, ownCommunity},
 		"POST /v1/referrals/{id}/escalate":                              {`"note":"up"`, "", ownCommunity},
@@ -119,7 +122,7 @@ func TestBadInputOnEveryCommand(t *testing.T) {
 		path := pattern
 		for prefix, id := range ids {
 			if strings.HasPrefix(pattern, "/v1/"+prefix+"/") {
-				path = strings.NewReplacer("{id}", id, "{district}", id, "{delivery}", "d-1").Replace(pattern)
+				path = strings.NewReplacer("{id}", id, "{district}", id, "{delivery}", "d-1", "{programme}", "temporary_assistance").Replace(pattern)
 			}
 		}
 		for _, c := range classes {

@@ -33,11 +33,13 @@ type idemCase struct {
 	started  bool   // and its service started
 	// subscription gives the fixture a subscription of the owner's.
 	subscription bool
-	path         func(f fixture) string
-	owner        domain.Principal
-	body         string
-	other        string
-	outsider     domain.Principal
+	// applied has the household apply for this programme first.
+	applied  string
+	path     func(f fixture) string
+	owner    domain.Principal
+	body     string
+	other    string
+	outsider domain.Principal
 	// next moves the state on after the first attempt, so that the retry finds
 	// the resource elsewhere than the first attempt did.
 	next func(t *testing.T, r *nodetest.Running, f fixture, first map[string]any)
@@ -61,7 +63,27 @@ func idemCases() []idemCase {
 		code, _, out := r.Call(t, "POST", "/v1/needs/"+f.need+"/withdraw", "", as(t, r, ownCommunity)...)
 		expect(t, code, out, 201, "withdraw the need")
 	}
+	entitlement := func(programme, action string) func(f fixture) string {
+		return func(f fixture) string {
+			return "/v1/households/" + f.household + "/entitlements/" + programme + "/" + action
+		}
+	}
 	return []idemCase{
+		{route: "POST /v1/households/{id}/entitlements/{programme}/apply", path: entitlement("temporary_assistance", "apply"),
+			owner: ownCommunity, body: ``, outsider: otherCommunity,
+			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+				code, _, out := r.Call(t, "POST", entitlement("temporary_assistance", "grant")(f), "", as(t, r, ownCommunity)...)
+				expect(t, code, out, 201, "grant")
+			}},
+		{route: "POST /v1/households/{id}/entitlements/{programme}/grant", applied: "temporary_assistance",
+			path: entitlement("temporary_assistance", "grant"), owner: ownCommunity, body: ``, outsider: ownProvider},
+		{route: "POST /v1/households/{id}/entitlements/{programme}/refuse", applied: "temporary_assistance",
+			path: entitlement("temporary_assistance", "refuse"), owner: ownCommunity,
+			body: `{"note":"income above the line"}`, other: `{"note":"moved away"}`, outsider: otherCommunity,
+			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+				code, _, out := r.Call(t, "POST", entitlement("temporary_assistance", "apply")(f), "", as(t, r, ownCommunity)...)
+				expect(t, code, out, 201, "apply again")
+			}},
 		{route: "POST /v1/households", path: func(fixture) string { return "/v1/households" }, owner: ownCommunity,
 			body:  `{"community":"huayang-01","needs":[{"category":"legal_aid"}]}`,
 			other: `{"community":"huayang-01","needs":[{"category":"material_aid"}]}`, outsider: otherCommunity,
@@ -256,6 +278,12 @@ func prepared(t *testing.T, r *nodetest.Running, c idemCase) fixture {
 	if c.subscription {
 		f.subscription = subscriptionID(subscribe(t, r, c.owner))
 		f.dead = deadLetter(t, r, f.subscription)
+	}
+	if c.applied != "" {
+		path := "/v1/households/" + f.household + "/entitlements/" + c.applied + "/apply"
+		if code, _, out := r.Call(t, "POST", path, "", "Authorization", "Bearer "+r.Token(t, ownCommunity)); code != 201 {
+			t.Fatalf("apply: %d %v", code, out)
+		}
 	}
 	if c.started {
 		code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.Token(t, ownProvider))

@@ -77,6 +77,9 @@ func (n *Node) LoadReference(ctx context.Context) (map[string]int64, error) {
 	if err == nil {
 		ref, err = ref.WithProviders(providers)
 	}
+	if err == nil {
+		ref, err = ref.WithProgrammes(first.Programmes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the published reference data: %w", err)
 	}

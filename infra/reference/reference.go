@@ -1,6 +1,6 @@
 // Package reference loads the reference data shipped with tierlink: the geography
-// (with each community's capability list), the service taxonomy and the matching
-// policy.
+// (with each community's capability list), the service taxonomy, the matching
+// policy and the catalogue of assistance programmes.
 package reference
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/tierlink/tierlink/domain"
+	"github.com/tierlink/tierlink/entitlement"
 )
 
 //go:embed geography.json
@@ -21,9 +22,36 @@ var taxonomyJSON []byte
 //go:embed policy.json
 var policyJSON []byte
 
-// Default parses the embedded sample (Shanghai Changning), the taxonomy and the policy.
+//go:embed programmes.json
+var programmesJSON []byte
+
+// Default parses the embedded sample (Shanghai Changning), the taxonomy, the policy
+// and the catalogue of assistance programmes.
 func Default() (*domain.Reference, error) {
-	return Parse(geographyJSON, taxonomyJSON, policyJSON)
+	ref, err := Parse(geographyJSON, taxonomyJSON, policyJSON)
+	if err != nil {
+		return nil, err
+	}
+	return WithProgrammes(ref, programmesJSON)
+}
+
+// WithProgrammes reads a catalogue document ({"programmes": [...]}), refusing
+// unknown fields and any rule that does not compile, and returns ref with it.
+func WithProgrammes(ref *domain.Reference, doc []byte) (*domain.Reference, error) {
+	var c struct {
+		Programmes []domain.Programme `json:"programmes"`
+	}
+	if err := strictUnmarshal(doc, &c); err != nil {
+		return nil, fmt.Errorf("programmes: %w", err)
+	}
+	if _, err := entitlement.Compile(c.Programmes); err != nil {
+		return nil, fmt.Errorf("programmes: %w", err)
+	}
+	next, err := ref.WithProgrammes(c.Programmes)
+	if err != nil {
+		return nil, fmt.Errorf("programmes: %w", err)
+	}
+	return next, nil
 }
 
 // Parse reads geography, taxonomy and policy documents, refusing unknown fields.

@@ -60,9 +60,20 @@ func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
 		}
 		needs = append(needs, cn)
 	}
+	ents, err := reads.Entitlements(r.Context(), id, v.who)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
+	var shown []app.Entitlement
+	for _, e := range ents.Items {
+		if e.Status != app.EntitlementNotEligible {
+			shown = append(shown, e)
+		}
+	}
 	ref := shortRef(c.Household.ID)
 	title := textOr(areas, v.lang, c.Household.Community) + " · " + ref
-	data := map[string]any{"Case": c, "Needs": needs, "History": history, "Ref": ref, "Title": title,
+	data := map[string]any{"Case": c, "Needs": needs, "History": history, "Ref": ref, "Title": title, "Entitlements": shown,
 		"Heading": tfIn(v.lang, "case.of", textOr(areas, v.lang, c.Household.Community), ref),
 		"Act":     v.who.Role == domain.RoleCentre, "Categories": s.categories(r, v),
 		"Urgencies": []domain.Urgency{domain.UrgencyLow, domain.UrgencyNormal, domain.UrgencyHigh, domain.UrgencyCritical}}
@@ -130,6 +141,49 @@ func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request, v visitor)
 		return
 	}
 	http.Redirect(w, r, back+"?done=need_withdrawn", http.StatusSeeOther)
+}
+
+// entitlementActions are the entitlement commands the case page's forms send.
+var entitlementActions = map[string]domain.EntitlementAction{
+	"apply": domain.EntitlementApply, "grant": domain.EntitlementGrant, "refuse": domain.EntitlementRefuse,
+}
+
+// entitlement records a household's application for a programme, or the
+// department's answer (a refusal with its note), from its case page under the
+// API's rules, then shows the case again.
+func (s *Server) entitlement(w http.ResponseWriter, r *http.Request, v visitor) {
+	id, programme := r.PathValue("id"), r.PathValue("programme")
+	action, ok := entitlementActions[r.PathValue("action")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	back := "/ui/households/" + url.PathEscape(id)
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	if action == domain.EntitlementRefuse && note == "" {
+		s.said(w, r, v, http.StatusUnprocessableEntity, "error.entitlement.note", back, "error.back.case")
+		return
+	}
+	var err error
+	if action == domain.EntitlementApply {
+		_, err = s.cfg.App.Commands.ApplyEntitlement.Handle(r.Context(), id, programme, v.meta(r))
+	} else {
+		_, err = s.cfg.App.Commands.AnswerEntitlement.Handle(r.Context(), id, programme, action, note, v.meta(r))
+	}
+	if err != nil {
+		var fe *domain.FieldError
+		switch {
+		case errors.As(err, &fe):
+			s.said(w, r, v, http.StatusUnprocessableEntity, "error.entitlement.note", back, "error.back.case")
+		case errors.Is(err, domain.ErrRefused), errors.Is(err, app.ErrConflict), errors.Is(err, app.ErrPreconditionFailed),
+			errors.Is(err, domain.ErrUnknownProgramme):
+			s.said(w, r, v, http.StatusConflict, "error.entitlement.refused", back, "error.back.case")
+		default:
+			s.fail(w, r, v, err)
+		}
+		return
+	}
+	http.Redirect(w, r, back+"?done=entitlement_"+string(action)+"#entitlements", http.StatusSeeOther)
 }
 
 // answerFailed says why a centre's answer was refused, in its language and with

@@ -144,7 +144,8 @@ func stepText(lang string, s projections.Step) string {
 // historyEvents are the event types a household's history shows, each with its text ("event.<type>").
 var historyEvents = []string{"household.registered", "household.needs_opened", "household.need_closed", "need.registered",
 	"need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.escalated", "need.held", "need.waitlisted",
-	"need.service_started", "need.service_completed", "need.withdrawn", "need.referral_cancelled"}
+	"need.service_started", "need.service_completed", "need.withdrawn", "need.referral_cancelled",
+	"entitlement.applied", "entitlement.granted", "entitlement.refused"}
 
 // eventText names an event type in lang (the type itself for one it does not know).
 func eventText(lang, eventType string) string {

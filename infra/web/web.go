@@ -126,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ui/households/{id}", s.signedIn(s.caseView))
 	s.mux.HandleFunc("POST /ui/households/{id}/needs", s.signedIn(s.addNeed))
 	s.mux.HandleFunc("POST /ui/needs/{id}/withdraw", s.signedIn(s.withdrawNeed))
+	s.mux.HandleFunc("POST /ui/households/{id}/entitlements/{programme}/{action}", s.signedIn(s.entitlement))
 	s.mux.HandleFunc("GET /ui/hardship", s.signedIn(s.hardship))
 	s.mux.HandleFunc("GET /ui/dashboard", s.signedIn(s.dashboard))
 	s.mux.HandleFunc("GET /ui/events", s.signedIn(s.events))
