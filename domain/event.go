@@ -135,6 +135,9 @@ func NewRegistry() *Registry {
 	register[EntitlementApplied](r, 1)
 	register[EntitlementGranted](r, 1)
 	register[EntitlementRefused](r, 1)
+	register[HouseholdVisited](r, 1)
+	register[HouseholdReassessed](r, 1)
+	register[FollowUpRecorded](r, 1)
 	return r
 }
 

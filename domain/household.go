@@ -90,6 +90,8 @@ func (h Household) Evolve(e Event) Household {
 			}
 		}
 		h.OpenNeeds = open
+	case HouseholdReassessed:
+		h.Assessment, h.Hardship = p.Assessment, p.Hardship
 	case EntitlementApplied:
 		h.Entitlements = h.withEntitlement(p.Programme, EntitlementState{Status: EntitlementStatusApplied})
 	case EntitlementGranted:

@@ -16,6 +16,8 @@ type NeedRegistered struct {
 	Urgency      Urgency       `json:"urgency"`
 	Hardship     int           `json:"hardship"`
 	TargetGroups []TargetGroup `json:"target_groups"`
+	// Reopens, on a need reopened by a follow-up, names the need it reopens.
+	Reopens *Reopening `json:"reopens,omitempty"`
 }
 
 // EventType names the event.
@@ -118,6 +120,7 @@ type Need struct {
 	HouseholdID string
 	Community   string
 	Category    string
+	Urgency     Urgency
 	Status      NeedStatus
 	Tier        int
 	// ReferralID and OfferID name the live referral (proposed, accepted, in service
@@ -127,7 +130,9 @@ type Need struct {
 	Deadline   time.Time
 	// Declined lists the offers declined for the need, which it is not matched to again.
 	Declined []string
-	Version  int64
+	// FollowedUp is set once the completed referral was followed up.
+	FollowedUp bool
+	Version    int64
 }
 
 // Evolve returns the state after one of the need's events.
@@ -139,6 +144,7 @@ func (n Need) Evolve(e Event) Need {
 		n.HouseholdID = p.HouseholdID
 		n.Community = p.Community
 		n.Category = p.Category
+		n.Urgency = p.Urgency
 		n.Status = StatusOpen
 		n.Tier = TierCommunity
 	case ReferralProposed:
@@ -172,6 +178,8 @@ func (n Need) Evolve(e Event) Need {
 	case NeedWithdrawn:
 		n.Status = StatusWithdrawn
 		endReferral()
+	case FollowUpRecorded:
+		n.FollowedUp = true
 	}
 	n.Version = e.AggregateVersion
 	return n

@@ -59,6 +59,9 @@ type Policy struct {
 	// A policy without it keeps the first rules, so a log written before replays
 	// as it was decided.
 	Allocation *Allocation `json:"allocation,omitempty"`
+	// Adviser, when set, holds the rules of the advisers' watch lists and
+	// follow-ups; a policy without it keeps DefaultAdviser (AdviserRules).
+	Adviser *Adviser `json:"adviser,omitempty"`
 }
 
 // Allocation is how a district shares scarce supply (docs/matching.md).
@@ -140,6 +143,9 @@ func (p Policy) Validate() error {
 	}
 	if p.AgingPointsPerDay < 0 || p.AgingPointsPerDay > 1000 {
 		return fmt.Errorf("%w: aging points per day must be 0 to 1000", ErrInvalidReference)
+	}
+	if p.Adviser != nil {
+		return p.Adviser.Validate()
 	}
 	return nil
 }

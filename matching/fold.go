@@ -25,6 +25,8 @@ func (m *Matcher) apply(e domain.Event, accounted bool) []Decision {
 		if o := m.offers[e.AggregateID]; o != nil && !accounted {
 			m.release(o, p.ReferralID)
 		}
+	case domain.HouseholdReassessed:
+		m.reprioritise(e.AggregateID, p.Hardship)
 	default:
 		return m.applyNeedEvent(e, accounted)
 	}
@@ -101,7 +103,8 @@ func (m *Matcher) applyNeedRegistered(e domain.Event, p domain.NeedRegistered) [
 		return nil
 	}
 	n := &need{
-		id: e.AggregateID, category: p.Category, groups: p.TargetGroups,
+		id: e.AggregateID, household: p.HouseholdID, category: p.Category, groups: p.TargetGroups,
+		hardship: p.Hardship, urgency: p.Urgency,
 		areas:      [4]string{"", p.Community, p.Street, e.Partition},
 		tier:       domain.TierCommunity,
 		key:        m.policy.PriorityKey(p.Hardship, p.Urgency, m.latest),
@@ -109,7 +112,41 @@ func (m *Matcher) applyNeedRegistered(e domain.Event, p domain.NeedRegistered) [
 		registered: m.latest, version: e.AggregateVersion,
 	}
 	m.needs[n.id] = n
+	m.households[n.household] = append(m.households[n.household], n)
 	return []Decision{m.match(n, e, "")}
+}
+
+// reprioritise gives a reassessed household's needs its new hardship score: the
+// waiting and held ones take their new place in the pool, and every later
+// decision (a proposal to scarce supply, an allocation round) weighs them by it.
+// Needs found done are dropped from the household's list on the way.
+func (m *Matcher) reprioritise(household string, hardship int) {
+	live := m.households[household][:0]
+	for _, n := range m.households[household] {
+		if n.state == needDone {
+			continue
+		}
+		live = append(live, n)
+		if n.hardship == hardship {
+			continue
+		}
+		state, until := n.state, n.heldUntil
+		m.unwait(n)
+		n.hardship = hardship
+		n.key = m.policy.PriorityKey(hardship, n.urgency, n.registered)
+		n.points = hardship + m.policy.UrgencyPoints[n.urgency]
+		switch state {
+		case needWaiting:
+			m.wait(n)
+		case needHeld:
+			m.hold(n, until)
+		}
+	}
+	if len(live) == 0 {
+		delete(m.households, household)
+		return
+	}
+	m.households[household] = live
 }
 
 // applyOfferPosted adds an offer; it serves the waitlist after the event (Apply),

@@ -109,7 +109,10 @@ type Matcher struct {
 	offers      map[string]*offer
 	cands       map[slot]*btree.BTreeG[*offer] // active offers with a free unit, by rank
 	needs       map[string]*need
-	waits       map[slot]*btree.BTreeG[*need] // waitlisted needs by priority, under each of their areas
+	// households lists each household's needs not known to be done, so that a
+	// reassessment re-prioritises them.
+	households map[string][]*need
+	waits      map[slot]*btree.BTreeG[*need] // waitlisted needs by priority, under each of their areas
 	// parked holds the needs whose decision was refused as stale, under the need and
 	// the offer of the decision with the version it expected: the first later event
 	// of either (the one that made it stale) brings the need back to matching.
@@ -140,7 +143,7 @@ func New() *Matcher {
 	return &Matcher{
 		communities: map[string]domain.Community{},
 		offers:      map[string]*offer{}, cands: map[slot]*btree.BTreeG[*offer]{},
-		needs: map[string]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
+		needs: map[string]*need{}, households: map[string][]*need{}, waits: map[slot]*btree.BTreeG[*need]{},
 		parked: map[domain.AggregateRef][]parkedNeed{}, owed: map[string]bool{},
 		deadlines: btree.NewG(16, deadlineLess),
 		holds:     btree.NewG(16, heldLess), aged: map[slot]*btree.BTreeG[*need]{},

@@ -316,6 +316,14 @@ func (g *gen) event(l *memLog) {
 		changes = []domain.Change{{Aggregate: domain.AggregateRef{Type: domain.AggregateOffer, ID: fmt.Sprintf("o%d", g.n)},
 			Payloads: []domain.Payload{domain.OfferPosted{Provider: "p", Scope: scope, District: "d", Category: cat, Capacity: 1 + g.rng.IntN(3),
 				Eligibility: elig, ValidFrom: from, ValidUntil: until}}}}
+	case r < 53:
+		// A reassessment moves the hardship of a household whose need waits or is
+		// being matched: the matcher re-prioritises it from that event.
+		if n, ok := pick(status(domain.StatusOpen, domain.StatusWaitlisted, domain.StatusHeld, domain.StatusProposed)); ok {
+			ref := domain.AggregateRef{Type: domain.AggregateHousehold, ID: n.HouseholdID}
+			changes = []domain.Change{{Aggregate: ref, ExpectedVersion: l.versions[ref],
+				Payloads: []domain.Payload{domain.HouseholdReassessed{Assessment: domain.Assessment{}, Hardship: g.rng.IntN(101)}}}}
+		}
 	default:
 		com := genCommunities[g.rng.IntN(len(genCommunities))]
 		cat := genCategories[g.rng.IntN(len(genCategories))]

@@ -57,12 +57,15 @@ const (
 
 type need struct {
 	id         string
+	household  string
 	category   string
 	areas      [4]string // by tier: community, street, district
 	groups     []domain.TargetGroup
 	tier       int
 	key        int64 // priority key
 	points     int   // hardship and urgency points, for a round's weights
+	hardship   int
+	urgency    domain.Urgency
 	registered time.Time
 	version    int64
 	state      needState
