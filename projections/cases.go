@@ -50,9 +50,14 @@ type HouseholdView struct {
 	RegisteredAt time.Time            `json:"registered_at"`
 	NeedIDs      []string             `json:"need_ids"`
 	// Helped is set once one of its needs got the service (for coverage).
-	Helped   bool  `json:"helped,omitempty"`
-	Version  int64 `json:"version"`
-	Position int64 `json:"position"`
+	Helped bool `json:"helped,omitempty"`
+	// Visits holds the latest visits recorded (at most MaxVisitsKept), oldest first.
+	Visits []VisitView `json:"visits,omitempty"`
+	// Assessments is the history of the hardship score: the registration's
+	// assessment, then each reassessment, oldest first.
+	Assessments []AssessmentView `json:"assessments,omitempty"`
+	Version     int64     `json:"version"`
+	Position    int64     `json:"position"`
 }
 
 // OfferView is an offer and where its units are: proposed (reserved, awaiting an

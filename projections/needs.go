@@ -89,9 +89,16 @@ type NeedView struct {
 	Near     bool       `json:"near,omitempty"`
 	Served   bool       `json:"served,omitempty"`
 	Declined []string   `json:"declined_offers,omitempty"`
-	Steps    []Step     `json:"steps"`
-	Version  int64      `json:"version"`
-	Position int64      `json:"position"`
+	// FollowUpDue, once the referral completed, is when its follow-up is due (by the
+	// policy's follow_up_days); FollowUp is the follow-up once recorded.
+	FollowUpDue time.Time     `json:"follow_up_due,omitzero"`
+	FollowUp    *FollowUpView `json:"follow_up,omitempty"`
+	// Reopens, on a need a follow-up reopened, names the need and referral that did
+	// not resolve it, and why.
+	Reopens  *domain.Reopening `json:"reopens,omitempty"`
+	Steps    []Step            `json:"steps"`
+	Version  int64             `json:"version"`
+	Position int64             `json:"position"`
 }
 
 // ReferralView is a need's live referral and the matcher's reason for it.
