@@ -56,8 +56,8 @@ type HouseholdView struct {
 	// Assessments is the history of the hardship score: the registration's
 	// assessment, then each reassessment, oldest first.
 	Assessments []AssessmentView `json:"assessments,omitempty"`
-	Version     int64     `json:"version"`
-	Position    int64     `json:"position"`
+	Version     int64            `json:"version"`
+	Position    int64            `json:"position"`
 }
 
 // OfferView is an offer and where its units are: proposed (reserved, awaiting an
