@@ -34,8 +34,8 @@ type FollowUpHandler struct{ cfg Config }
 
 // Handle records the follow-up on the referral's need, once; a need not resolved
 // is reopened as a new need. The centres that may register the household's needs
-// may send it; to anyone else, a referral of theirs and one that does not exist
-// are refused alike as far as the referral index lets them tell.
+// may send it; anyone else is refused before anything is replayed or decided, as
+// a referral's answer is (answer_referral.go), with nothing of the referral said.
 func (h FollowUpHandler) Handle(ctx context.Context, referralID string, in FollowUpInput, meta Meta) (FollowUpResult, error) {
 	cfg := h.cfg
 	if !domain.ValidID(referralID) {
