@@ -100,9 +100,11 @@ func (c *Cases) applyAndWatch(tx *tx, e domain.Event, pos int64) error {
 // watchRef reads the rules the watch read model is scored by (the defaults and no
 // catalogue before any publication) and the compiled catalogue.
 func (c *Cases) watchRef(tx *tx) (watchReference, *entitlement.Catalogue, error) {
-	ref := watchReference{Adviser: domain.DefaultAdviser()}
-	if _, err := tx.get(referenceModel, watchReferenceID, &ref); err != nil {
+	var ref watchReference
+	if ok, err := tx.get(referenceModel, watchReferenceID, &ref); err != nil {
 		return ref, nil, err
+	} else if !ok {
+		ref.Adviser = domain.DefaultAdviser() // decoded into a zero value: maps are not merged
 	}
 	cat, err := compiledCatalogue(ref.Programmes)
 	return ref, cat, err
