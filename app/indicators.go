@@ -81,9 +81,26 @@ type Indicators struct {
 	// Held counts the needs held for an allocation round: waiting too, but for a
 	// round that shares supply that exists, so not in the supply gap. Waiting needs
 	// are Waitlisted + Held.
-	Held      int64     `json:"held_needs"`
-	SupplyGap []GapRow  `json:"supply_gap"`
-	At        time.Time `json:"at"`
+	Held      int64    `json:"held_needs"`
+	SupplyGap []GapRow `json:"supply_gap"`
+	// TakeUp is the area's take-up of each programme of the catalogue in force, in
+	// catalogue order, as it stands now (not by period).
+	TakeUp []TakeUpRow `json:"take_up"`
+	At     time.Time   `json:"at"`
+}
+
+// TakeUpRow is an area's take-up of one programme, now: Eligible counts the
+// households the programme's rule admits by their record, or that were granted it;
+// Applied those that applied (whatever became of it); Granted and Refused those
+// whose application was granted or refused; Rate is Granted ÷ Eligible (0 when
+// none is eligible).
+type TakeUpRow struct {
+	Programme string  `json:"programme"`
+	Eligible  int64   `json:"eligible"`
+	Applied   int64   `json:"applied"`
+	Granted   int64   `json:"granted"`
+	Refused   int64   `json:"refused"`
+	Rate      float64 `json:"take_up_rate"`
 }
 
 // indicatorsOf finds a node's tier and district and the read models' counters.
@@ -117,10 +134,11 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 	for i, p := range periods {
 		names[i] = projections.IndicatorCounters(tier, req.Area, p)
 	}
-	sets, err := iv.Counters(ctx, district, append(names, projections.GapCounters(district)))
+	sets, err := iv.Counters(ctx, district, append(names, projections.TakeUpCounters(tier, req.Area), projections.GapCounters(district)))
 	if err != nil {
 		return Indicators{}, err
 	}
+	out.TakeUp = takeUpRows(r.cfg.References.Current().Programmes(), sets[len(sets)-2])
 	for i, p := range periods {
 		out.Periods = append(out.Periods, periodIndicators(p, sets[i]))
 	}
