@@ -56,7 +56,7 @@ func TestHeldNeedsAndRoundsFitTheDocument(t *testing.T) {
 			OfferID: "o", HouseholdID: "h"}, true},
 		{"a provider's referral whose need is held", "ProviderReferral", app.ProviderReferral{ReferralID: "r", Category: "counselling", Status: domain.StatusHeld}, true},
 		{"the indicators", "Indicators", app.Indicators{Tier: "street", Area: "s1", Period: "day", Zone: "CST", Periods: []app.PeriodIndicators{},
-			Waitlisted: 1, Held: 2, SupplyGap: []app.GapRow{}, At: at}, true},
+			Waitlisted: 1, Held: 2, SupplyGap: []app.GapRow{}, TakeUp: []app.TakeUpRow{}, At: at}, true},
 		{"a status the document does not name", "Need", func() projections.NeedView { v := held; v.Status = "parked"; return v }(), false},
 		{"a hold without its round's time", "Hold", map[string]any{"tier": 2, "competing": 1, "free": 1}, false},
 	} {
