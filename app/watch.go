@@ -176,8 +176,12 @@ func (r Reads) HouseholdWatch(ctx context.Context, who domain.Principal, househo
 	return out, nil
 }
 
-// watchSweepPage is how many households WatchCounts reads at a time.
+// watchSweepPage is how many households' facts WatchCounts reads at a time.
 const watchSweepPage = 500
+
+// watchSweepSlack is how many more members than counted WatchCounts reads, for
+// households that came due between the count and the range.
+const watchSweepSlack = 100
 
 // WatchCounts returns, at the present time, how many households are on the watch
 // list of a node and of each street and community under it, and by kind. The
@@ -203,20 +207,19 @@ func (r Reads) WatchCounts(ctx context.Context, who domain.Principal, tierName, 
 	for i := range out.Rows {
 		rows[[2]string{out.Rows[i].Tier, out.Rows[i].Area}] = &out.Rows[i]
 	}
-	index := projections.WatchIndex(tier, area)
-	var cursor Cursor
-	for {
-		members, err := r.views.Page(ctx, district, index, cursor, watchSweepPage)
-		if err != nil {
-			return WatchCounts{}, fmt.Errorf("watch counts of %s %s: %w", tierName, area, err)
-		}
-		var due []Cursor
-		for _, m := range members {
-			if m.Score <= scoreOf(now) {
-				due = append(due, m)
-			}
-		}
-		items, err := r.watchItems(ctx, wv, district, due, now)
+	// The households due on the node, in one range of the index (its count is the
+	// node's row, first): a cursor's pages would skip, at every page, the members
+	// tied on the cursor's score, which are many where households were registered
+	// together. Their facts are read in chunks.
+	due, err := r.views.Page(ctx, district, projections.WatchIndex(tier, area), Cursor{}, out.Rows[0].Households+watchSweepSlack)
+	if err != nil {
+		return WatchCounts{}, fmt.Errorf("watch counts of %s %s: %w", tierName, area, err)
+	}
+	for len(due) > 0 && due[len(due)-1].Score > scoreOf(now) {
+		due = due[:len(due)-1]
+	}
+	for start := 0; start < len(due); start += watchSweepPage {
+		items, err := r.watchItems(ctx, wv, district, due[start:min(start+watchSweepPage, len(due))], now)
 		if err != nil {
 			return WatchCounts{}, err
 		}
@@ -235,10 +238,6 @@ func (r Reads) WatchCounts(ctx context.Context, who domain.Principal, tierName, 
 				}
 			}
 		}
-		if len(due) < watchSweepPage {
-			break
-		}
-		cursor = due[len(due)-1]
 	}
 	return out, nil
 }

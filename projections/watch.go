@@ -98,42 +98,44 @@ func (c *Cases) applyAndWatch(tx *tx, e domain.Event, pos int64) error {
 }
 
 // watchRef reads the rules the watch read model is scored by (the defaults and no
-// catalogue before any publication) and the compiled catalogue.
+// catalogue before any publication) and the compiled catalogue. Both are decoded
+// and compiled once per version of the stored document, not once per event.
 func (c *Cases) watchRef(tx *tx) (watchReference, *entitlement.Catalogue, error) {
+	doc, err := tx.doc(referenceModel, watchReferenceID)
+	if err != nil {
+		return watchReference{}, nil, err
+	}
+	if err := doc.encode(); err != nil {
+		return watchReference{}, nil, err
+	}
+	refCache.Lock()
+	defer refCache.Unlock()
+	if refCache.cat != nil && bytes.Equal(doc.raw, refCache.raw) && (doc.raw != nil) == refCache.found {
+		return refCache.ref, refCache.cat, nil
+	}
 	var ref watchReference
-	if ok, err := tx.get(referenceModel, watchReferenceID, &ref); err != nil {
-		return ref, nil, err
-	} else if !ok {
-		ref.Adviser = domain.DefaultAdviser() // decoded into a zero value: maps are not merged
+	if doc.raw == nil {
+		ref.Adviser = domain.DefaultAdviser()
+	} else if err := json.Unmarshal(doc.raw, &ref); err != nil { // into a zero value: maps are not merged
+		return watchReference{}, nil, fmt.Errorf("stored watch reference: %w", err)
 	}
-	cat, err := compiledCatalogue(ref.Programmes)
-	return ref, cat, err
+	cat, err := entitlement.Compile(ref.Programmes)
+	if err != nil {
+		return watchReference{}, nil, fmt.Errorf("catalogue: %w", err)
+	}
+	refCache.raw, refCache.found, refCache.ref, refCache.cat = bytes.Clone(doc.raw), doc.raw != nil, ref, cat
+	return ref, cat, nil
 }
 
-var catalogueCache struct {
+// refCache holds the last watch reference decoded and its compiled catalogue (it
+// changes with a publication, rarely; every partition's is the same catalogue).
+// The rules it holds are shared: callers do not change them.
+var refCache struct {
 	sync.Mutex
-	key []byte
-	cat *entitlement.Catalogue
-}
-
-// compiledCatalogue compiles a catalogue, keeping the last one compiled (the
-// catalogue changes with a publication, rarely).
-func compiledCatalogue(ps []domain.Programme) (*entitlement.Catalogue, error) {
-	key, err := json.Marshal(ps)
-	if err != nil {
-		return nil, fmt.Errorf("catalogue: %w", err)
-	}
-	catalogueCache.Lock()
-	defer catalogueCache.Unlock()
-	if catalogueCache.cat != nil && bytes.Equal(key, catalogueCache.key) {
-		return catalogueCache.cat, nil
-	}
-	cat, err := entitlement.Compile(ps)
-	if err != nil {
-		return nil, fmt.Errorf("catalogue: %w", err)
-	}
-	catalogueCache.key, catalogueCache.cat = key, cat
-	return cat, nil
+	raw   []byte
+	found bool
+	ref   watchReference
+	cat   *entitlement.Catalogue
 }
 
 func (c *Cases) watch(tx *tx, e domain.Event) error {
@@ -174,7 +176,7 @@ func (c *Cases) watchReference(tx *tx, e domain.Event) error {
 	if err := tx.put(referenceModel, watchReferenceID, next); err != nil {
 		return err
 	}
-	cat, err := compiledCatalogue(next.Programmes)
+	_, cat, err := c.watchRef(tx)
 	if err != nil {
 		return err
 	}
