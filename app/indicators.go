@@ -85,7 +85,10 @@ type Indicators struct {
 	SupplyGap []GapRow `json:"supply_gap"`
 	// FollowUps are the follow-ups recorded in the requested periods, summed.
 	FollowUps FollowUpIndicators `json:"follow_ups"`
-	At        time.Time          `json:"at"`
+	// TakeUp is the area's take-up of each programme of the catalogue in force, in
+	// catalogue order, as it stands now (not by period).
+	TakeUp []TakeUpRow `json:"take_up"`
+	At     time.Time   `json:"at"`
 }
 
 // FollowUpIndicators are the outcomes of the follow-ups recorded in an area: in
@@ -158,6 +161,20 @@ func followUpIndicators(sets []map[string]int64) FollowUpIndicators {
 	return out
 }
 
+// TakeUpRow is an area's take-up of one programme, now: Eligible counts the
+// households the programme's rule admits by their record, or that were granted it;
+// Applied those that applied (whatever became of it); Granted and Refused those
+// whose application was granted or refused; Rate is Granted ÷ Eligible (0 when
+// none is eligible).
+type TakeUpRow struct {
+	Programme string  `json:"programme"`
+	Eligible  int64   `json:"eligible"`
+	Applied   int64   `json:"applied"`
+	Granted   int64   `json:"granted"`
+	Refused   int64   `json:"refused"`
+	Rate      float64 `json:"take_up_rate"`
+}
+
 // indicatorsOf finds a node's tier and district and the read models' counters.
 func (r Reads) indicatorsOf(tierName, area string) (int, string, IndicatorViews, error) {
 	tier, district, err := r.node(tierName, area)
@@ -192,10 +209,11 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 	for _, p := range periods {
 		names = append(names, projections.FollowUpCounters(tier, req.Area, p))
 	}
-	sets, err := iv.Counters(ctx, district, append(names, projections.GapCounters(district)))
+	sets, err := iv.Counters(ctx, district, append(names, projections.TakeUpCounters(tier, req.Area), projections.GapCounters(district)))
 	if err != nil {
 		return Indicators{}, fmt.Errorf("read the indicator counters of %s %s: %w", req.Tier, req.Area, err)
 	}
+	out.TakeUp = takeUpRows(r.cfg.References.Current().Programmes(), sets[len(sets)-2])
 	for i, p := range periods {
 		out.Periods = append(out.Periods, periodIndicators(p, sets[i]))
 	}

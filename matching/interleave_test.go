@@ -266,6 +266,9 @@ func (v *views) GetMany(_ context.Context, model string, ids []string) ([][]byte
 	}
 	return out, nil
 }
+
+// IndexMembers lists no member: these views keep no indexes (projections.IndexReader).
+func (v *views) IndexMembers(context.Context, string) ([]string, error) { return nil, nil }
 func (v *views) Commit(_ context.Context, name string, pos int64, ch projections.Changes) error {
 	if pos <= v.cp[name] {
 		return nil

@@ -242,7 +242,7 @@ func (c *Cases) apply1(ctx context.Context, run []domain.Entry) error {
 		}
 		last = x.Position
 		if x.Event != nil {
-			if err := c.apply(tx, *x.Event, x.Position); err != nil {
+			if err := c.applyAndWatch(tx, *x.Event, x.Position); err != nil {
 				return fmt.Errorf("position %d: %w", x.Position, err)
 			}
 		}

@@ -193,3 +193,13 @@ func (v ReadViews) Count(ctx context.Context, district, index string, min, max f
 	}
 	return s.Count(ctx, index, min, max)
 }
+
+// WatchDocs returns households' watch facts in a district by id, in order; one not
+// in the read model is nil.
+func (v ReadViews) WatchDocs(ctx context.Context, district string, ids []string) ([]*projections.WatchDoc, error) {
+	docs, err := v.docs(ctx, district, projections.WatchModel, ids)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[projections.WatchDoc](docs, projections.WatchModel, ids)
+}

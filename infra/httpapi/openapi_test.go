@@ -56,7 +56,7 @@ func TestHeldNeedsAndRoundsFitTheDocument(t *testing.T) {
 			OfferID: "o", HouseholdID: "h"}, true},
 		{"a provider's referral whose need is held", "ProviderReferral", app.ProviderReferral{ReferralID: "r", Category: "counselling", Status: domain.StatusHeld}, true},
 		{"the indicators", "Indicators", app.Indicators{Tier: "street", Area: "s1", Period: "day", Zone: "CST", Periods: []app.PeriodIndicators{},
-			Waitlisted: 1, Held: 2, SupplyGap: []app.GapRow{}, At: at, FollowUps: app.FollowUpIndicators{
+			Waitlisted: 1, Held: 2, SupplyGap: []app.GapRow{}, TakeUp: []app.TakeUpRow{{Programme: "minimum_living", Eligible: 4, Applied: 2, Granted: 1, Rate: 0.25}}, At: at, FollowUps: app.FollowUpIndicators{
 				All:        app.FollowUpRates{Recorded: 2, Resolved: 1, NotResolved: 1, ResolutionRate: 0.5, Satisfaction: 3.5},
 				ByCategory: map[string]app.FollowUpRates{"counselling": {Recorded: 2, Resolved: 1, NotResolved: 1, ResolutionRate: 0.5, Satisfaction: 3.5}},
 				ByProvider: map[string]app.FollowUpRates{"prov-a": {Recorded: 2, Resolved: 1, NotResolved: 1, ResolutionRate: 0.5, Satisfaction: 3.5}}}}, true},

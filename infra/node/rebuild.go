@@ -264,3 +264,13 @@ func (p *pipelinedStore) Close() error {
 	p.closing.Do(func() { close(p.queue) })
 	return err
 }
+
+// IndexMembers returns every member of an index (projections.IndexReader): it
+// waits for the queued commits first, so that the index holds every run's changes.
+// The watch projection lists an index only when reference data changes, rarely.
+func (p *pipelinedStore) IndexMembers(ctx context.Context, index string) ([]string, error) {
+	if err := p.Flush(); err != nil {
+		return nil, err
+	}
+	return p.store.IndexMembers(ctx, index)
+}

@@ -256,6 +256,20 @@ func (s *Store) Range(ctx context.Context, index string, after Member, limit int
 	return out, nil
 }
 
+// IndexMembers returns every member of an index, in score order
+// (projections.IndexReader: the watch read model's sweep of every household).
+func (s *Store) IndexMembers(ctx context.Context, index string) ([]string, error) {
+	k, err := s.key(ctx, "index", index)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.client.ZRange(ctx, k, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("members of %s: %w", index, err)
+	}
+	return ids, nil
+}
+
 // Latest returns the ids of the n members of an index with the highest scores, highest first.
 func (s *Store) Latest(ctx context.Context, index string, n int) ([]string, error) {
 	k, err := s.key(ctx, "index", index)

@@ -109,3 +109,12 @@ func (m *Memory) Members(index string) []Member {
 	})
 	return out
 }
+
+// IndexMembers returns every member of an index (projections.IndexReader).
+func (m *Memory) IndexMembers(_ context.Context, index string) ([]string, error) {
+	var out []string
+	for _, x := range m.Members(index) {
+		out = append(out, x.ID)
+	}
+	return out, nil
+}
