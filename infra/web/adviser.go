@@ -57,7 +57,7 @@ func (s *Server) watchPage(w http.ResponseWriter, r *http.Request, v visitor) {
 	for _, it := range page.Items {
 		cards = append(cards, watchCard{Item: it, Ref: shortRef(it.HouseholdID), Lines: watchLines(v.lang, page.At, it.Reasons, names)})
 	}
-	s.render(w, r, v, http.StatusOK, "watch", map[string]any{"Items": cards, "Total": page.Total, "Next": page.Next,
+	s.render(w, r, v, http.StatusOK, "watch", map[string]any{"Items": cards, "Total": counted(v.lang, "household", page.Total), "Next": page.Next,
 		"First": r.URL.Query().Get("after") == "", "Tier": tier, "Area": area, "Act": v.who.Role == domain.RoleCentre,
 		"Title": translate(v.lang, "watch.title")})
 }
