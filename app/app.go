@@ -143,8 +143,13 @@ type Commands struct {
 	WithdrawNeed       WithdrawNeedHandler
 	// ApplyEntitlement and AnswerEntitlement record a household's application for
 	// a programme of the catalogue and the department's answer.
-	ApplyEntitlement   ApplyEntitlementHandler
-	AnswerEntitlement  AnswerEntitlementHandler
+	ApplyEntitlement  ApplyEntitlementHandler
+	AnswerEntitlement AnswerEntitlementHandler
+	// RecordVisit, Reassess and RecordFollowUp are the adviser's: a visit to a
+	// household, a new assessment of it, and the follow-up of a completed referral.
+	RecordVisit        RecordVisitHandler
+	Reassess           ReassessHandler
+	RecordFollowUp     FollowUpHandler
 	PublishReference   PublishReferenceHandler
 	CreateSubscription CreateSubscriptionHandler
 	DeleteSubscription DeleteSubscriptionHandler
@@ -179,6 +184,9 @@ func New(cfg Config) (*Application, error) {
 			WithdrawNeed:       WithdrawNeedHandler{cfg: cfg},
 			ApplyEntitlement:   ApplyEntitlementHandler{cfg: cfg},
 			AnswerEntitlement:  AnswerEntitlementHandler{cfg: cfg},
+			RecordVisit:        RecordVisitHandler{cfg: cfg},
+			Reassess:           ReassessHandler{cfg: cfg},
+			RecordFollowUp:     FollowUpHandler{cfg: cfg},
 			PostOffer:          PostOfferHandler{cfg: cfg},
 			PublishReference:   PublishReferenceHandler{cfg: cfg},
 			CreateSubscription: CreateSubscriptionHandler{cfg: cfg},

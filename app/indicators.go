@@ -81,9 +81,81 @@ type Indicators struct {
 	// Held counts the needs held for an allocation round: waiting too, but for a
 	// round that shares supply that exists, so not in the supply gap. Waiting needs
 	// are Waitlisted + Held.
-	Held      int64     `json:"held_needs"`
-	SupplyGap []GapRow  `json:"supply_gap"`
-	At        time.Time `json:"at"`
+	Held      int64    `json:"held_needs"`
+	SupplyGap []GapRow `json:"supply_gap"`
+	// FollowUps are the follow-ups recorded in the requested periods, summed.
+	FollowUps FollowUpIndicators `json:"follow_ups"`
+	At        time.Time          `json:"at"`
+}
+
+// FollowUpIndicators are the outcomes of the follow-ups recorded in an area: in
+// all, by the need's category, and by the provider of the offer that served it.
+type FollowUpIndicators struct {
+	All        FollowUpRates            `json:"all"`
+	ByCategory map[string]FollowUpRates `json:"by_category"`
+	ByProvider map[string]FollowUpRates `json:"by_provider"`
+}
+
+// FollowUpRates are the outcomes of a set of follow-ups: how many were recorded,
+// how many found the need resolved, partly resolved or not resolved, the share
+// resolved, and the mean satisfaction.
+type FollowUpRates struct {
+	Recorded    int64 `json:"recorded"`
+	Resolved    int64 `json:"resolved"`
+	Partly      int64 `json:"partly"`
+	NotResolved int64 `json:"not_resolved"`
+	// ResolutionRate is Resolved ÷ Recorded (0 when none was recorded).
+	ResolutionRate float64 `json:"resolution_rate"`
+	// Satisfaction is the mean satisfaction, 1 to 5 (0 when none was recorded).
+	Satisfaction    float64 `json:"satisfaction"`
+	satisfactionSum int64
+}
+
+// followUpIndicators sums the follow-up counters of periods.
+func followUpIndicators(sets []map[string]int64) FollowUpIndicators {
+	out := FollowUpIndicators{ByCategory: map[string]FollowUpRates{}, ByProvider: map[string]FollowUpRates{}}
+	add := func(r FollowUpRates, field string, v int64) FollowUpRates {
+		switch field {
+		case projections.FieldFollowUps:
+			r.Recorded += v
+		case string(domain.OutcomeResolved):
+			r.Resolved += v
+		case string(domain.OutcomePartly):
+			r.Partly += v
+		case string(domain.OutcomeNotResolved):
+			r.NotResolved += v
+		case projections.FieldSatisfaction:
+			r.satisfactionSum += v
+		}
+		return r
+	}
+	for _, set := range sets {
+		for field, v := range set {
+			switch name, rest, _ := strings.Cut(field, "|"); {
+			case rest == "":
+				out.All = add(out.All, name, v)
+			case strings.HasPrefix("|"+rest, projections.FollowUpByCategory):
+				k := strings.TrimPrefix("|"+rest, projections.FollowUpByCategory)
+				out.ByCategory[k] = add(out.ByCategory[k], name, v)
+			case strings.HasPrefix("|"+rest, projections.FollowUpByProvider):
+				k := strings.TrimPrefix("|"+rest, projections.FollowUpByProvider)
+				out.ByProvider[k] = add(out.ByProvider[k], name, v)
+			}
+		}
+	}
+	rates := func(r FollowUpRates) FollowUpRates {
+		r.ResolutionRate = ratio(r.Resolved, r.Recorded)
+		r.Satisfaction = ratio(r.satisfactionSum, r.Recorded)
+		return r
+	}
+	out.All = rates(out.All)
+	for k, r := range out.ByCategory {
+		out.ByCategory[k] = rates(r)
+	}
+	for k, r := range out.ByProvider {
+		out.ByProvider[k] = rates(r)
+	}
+	return out
 }
 
 // indicatorsOf finds a node's tier and district and the read models' counters.
@@ -113,17 +185,21 @@ func (r Reads) Indicators(ctx context.Context, req IndicatorRequest, _ domain.Pr
 		return Indicators{}, err
 	}
 	out := Indicators{Tier: req.Tier, Area: req.Area, Period: req.Period, Zone: projections.Zone.String(), At: now, Periods: []PeriodIndicators{}, SupplyGap: []GapRow{}}
-	names := make([]string, len(periods))
-	for i, p := range periods {
-		names[i] = projections.IndicatorCounters(tier, req.Area, p)
+	names := make([]string, 0, 2*len(periods)+1)
+	for _, p := range periods {
+		names = append(names, projections.IndicatorCounters(tier, req.Area, p))
+	}
+	for _, p := range periods {
+		names = append(names, projections.FollowUpCounters(tier, req.Area, p))
 	}
 	sets, err := iv.Counters(ctx, district, append(names, projections.GapCounters(district)))
 	if err != nil {
-		return Indicators{}, err
+		return Indicators{}, fmt.Errorf("read the indicator counters of %s %s: %w", req.Tier, req.Area, err)
 	}
 	for i, p := range periods {
 		out.Periods = append(out.Periods, periodIndicators(p, sets[i]))
 	}
+	out.FollowUps = followUpIndicators(sets[len(periods) : 2*len(periods)])
 	// The present: referrals past their deadline in the area's inboxes and those
 	// due within a day, needs
 	// waiting (on the waitlist, or held for an allocation round).

@@ -296,8 +296,17 @@ func (c *Cases) applyHousehold(tx *tx, e domain.Event, pos int64) error {
 	switch p := e.Payload.(type) {
 	case domain.HouseholdRegistered:
 		h = HouseholdView{ID: e.AggregateID, Community: p.Community, Street: p.Street, District: p.District,
-			TargetGroups: p.TargetGroups, Assessment: p.Assessment, Hardship: p.Hardship, RegisteredAt: e.Time, NeedIDs: []string{}}
+			TargetGroups: p.TargetGroups, Assessment: p.Assessment, Hardship: p.Hardship, RegisteredAt: e.Time, NeedIDs: []string{},
+			Assessments: []AssessmentView{{At: e.Time, Assessment: p.Assessment, Hardship: p.Hardship}}}
 		c.count(tx, h.Community, h.Street, h.RegisteredAt, FieldHouseholds, 1)
+	case domain.HouseholdVisited:
+		h.Visits = visited(h.Visits, VisitView{Visitor: p.Visitor, Kind: p.Kind, VisitedAt: p.VisitedAt, Found: p.Found, RecordedAt: e.Time})
+	case domain.HouseholdReassessed:
+		h.Assessment, h.Hardship = p.Assessment, p.Hardship
+		h.Assessments = append(h.Assessments, AssessmentView{At: e.Time, Assessment: p.Assessment, Hardship: p.Hardship, Previous: p.Previous, Note: p.Note})
+		if err := c.reassessNeeds(tx, h, e, p); err != nil {
+			return err
+		}
 	case domain.NeedsOpened:
 		for _, n := range p.Needs {
 			if !slices.Contains(h.NeedIDs, n.NeedID) {
@@ -381,6 +390,14 @@ func (c *Cases) applyNeed(tx *tx, e domain.Event, pos int64) error {
 	after, changed := EvolveNeed(before, e, pos)
 	if !changed {
 		return nil
+	}
+	if _, ok := e.Payload.(domain.ServiceCompleted); ok {
+		after.FollowUpDue = e.Time.Add(c.policy.AdviserRules().FollowUpWithin())
+	}
+	if p, ok := e.Payload.(domain.FollowUpRecorded); ok {
+		if err := c.followedUp(tx, after, e, p); err != nil {
+			return err
+		}
 	}
 	if err := tx.put(NeedsModel, e.AggregateID, after); err != nil {
 		return err

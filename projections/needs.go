@@ -182,6 +182,12 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 		}
 		step.Detail = fmt.Sprintf("urgency %s, hardship %d", p.Urgency, p.Hardship)
 		step.Urgency, step.Hardship = string(p.Urgency), p.Hardship
+		if r := p.Reopens; r != nil {
+			reopens := *r
+			v.Reopens = &reopens
+			step.Detail += fmt.Sprintf("; reopens need %s, whose referral %s did not resolve it: %s", r.NeedID, r.ReferralID, r.Reason)
+			step.Note = r.Reason
+		}
 	case domain.ReferralProposed:
 		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates,
 			Considered: p.Considered, ProposedAt: at, Deadline: p.Deadline, Round: p.Round}
@@ -244,6 +250,20 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 	case domain.NeedWithdrawn:
 		v.Referral = nil
 		step.Detail, step.Note = p.Note, p.Note
+	case domain.FollowUpRecorded:
+		v.FollowUp = &FollowUpView{ReferralID: p.ReferralID, At: at, Outcome: p.Outcome, Satisfaction: p.Satisfaction, Note: p.Note,
+			ReopenedAs: p.ReopenedAs, OpenNeed: p.OpenNeed}
+		step.Detail = fmt.Sprintf("referral %s: %s, satisfaction %d of 5", p.ReferralID, p.Outcome, p.Satisfaction)
+		switch {
+		case p.ReopenedAs != "":
+			step.Detail += "; reopened as need " + p.ReopenedAs
+		case p.OpenNeed != "":
+			step.Detail += "; need " + p.OpenNeed + " of the category is open already"
+		}
+		if p.Note != "" {
+			step.Detail += " (" + p.Note + ")"
+		}
+		step.Offer, step.Reason, step.Note = p.OfferID, string(p.Outcome), p.Note
 	default:
 		// Any other event of the need moves only the view's version: a view's
 		// version is its need's after every event, so that If-Match agrees.

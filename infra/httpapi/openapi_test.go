@@ -56,7 +56,30 @@ func TestHeldNeedsAndRoundsFitTheDocument(t *testing.T) {
 			OfferID: "o", HouseholdID: "h"}, true},
 		{"a provider's referral whose need is held", "ProviderReferral", app.ProviderReferral{ReferralID: "r", Category: "counselling", Status: domain.StatusHeld}, true},
 		{"the indicators", "Indicators", app.Indicators{Tier: "street", Area: "s1", Period: "day", Zone: "CST", Periods: []app.PeriodIndicators{},
-			Waitlisted: 1, Held: 2, SupplyGap: []app.GapRow{}, At: at}, true},
+			Waitlisted: 1, Held: 2, SupplyGap: []app.GapRow{}, At: at, FollowUps: app.FollowUpIndicators{
+				All:        app.FollowUpRates{Recorded: 2, Resolved: 1, NotResolved: 1, ResolutionRate: 0.5, Satisfaction: 3.5},
+				ByCategory: map[string]app.FollowUpRates{"counselling": {Recorded: 2, Resolved: 1, NotResolved: 1, ResolutionRate: 0.5, Satisfaction: 3.5}},
+				ByProvider: map[string]app.FollowUpRates{"prov-a": {Recorded: 2, Resolved: 1, NotResolved: 1, ResolutionRate: 0.5, Satisfaction: 3.5}}}}, true},
+		{"a case with visits and assessments", "Case", app.CaseView{Household: projections.HouseholdView{ID: "h", Community: "c1", Street: "s1", District: "d",
+			RegisteredAt: at, NeedIDs: []string{"n"}, Hardship: 70,
+			Visits:      []projections.VisitView{{Visitor: "Wang", Kind: domain.VisitHome, VisitedAt: at, Found: "cold flat", RecordedAt: at}},
+			Assessments: []projections.AssessmentView{{At: at, Hardship: 40}, {At: at, Assessment: domain.Assessment{domain.DimHealth: 4}, Hardship: 70, Previous: 40, Note: "ill"}}},
+			Needs: []projections.NeedView{func() projections.NeedView {
+				v := base
+				v.Status, v.FollowUpDue = domain.StatusCompleted, due
+				v.FollowUp = &projections.FollowUpView{ReferralID: "r", At: at, Outcome: domain.OutcomeNotResolved, Satisfaction: 2, Note: "stopped", ReopenedAs: "n2"}
+				v.Steps = []projections.Step{{Time: at, Actor: "centre:community:c1", What: "followed_up", Reason: "not_resolved", Offer: "o"}}
+				return v
+			}(), func() projections.NeedView {
+				v := base
+				v.Status, v.Reopens, v.Steps = domain.StatusOpen, &domain.Reopening{NeedID: "n", ReferralID: "r", Reason: "stopped"}, steps[:1]
+				return v
+			}()}}, true},
+		{"a follow-up outcome the document does not name", "Need", func() projections.NeedView {
+			v := base
+			v.Status, v.FollowUp = domain.StatusCompleted, &projections.FollowUpView{ReferralID: "r", At: at, Outcome: "maybe", Satisfaction: 2}
+			return v
+		}(), false},
 		{"a status the document does not name", "Need", func() projections.NeedView { v := held; v.Status = "parked"; return v }(), false},
 		{"a hold without its round's time", "Hold", map[string]any{"tier": 2, "competing": 1, "free": 1}, false},
 	} {

@@ -132,6 +132,9 @@ func New(cfg Config) (*Server, error) {
 	s.handle("POST /v1/households/{id}/entitlements/{programme}/apply", s.applyEntitlement)
 	s.handle("POST /v1/households/{id}/entitlements/{programme}/grant", s.grantEntitlement)
 	s.handle("POST /v1/households/{id}/entitlements/{programme}/refuse", s.refuseEntitlement)
+	s.handle("POST /v1/households/{id}/visits", s.recordVisit)
+	s.handle("POST /v1/households/{id}/assessments", s.reassess)
+	s.handle("POST /v1/referrals/{id}/follow-up", s.recordFollowUp)
 	s.handle("GET /v1/offers/{id}", s.getOffer)
 	s.handle("GET /v1/inboxes/{tier}/{area}", s.getInbox)
 	s.handle("GET /v1/waitlists/{tier}/{area}", s.getWaitlist)
@@ -560,6 +563,48 @@ type withdrawNeedRequest struct {
 func (s *Server) withdrawNeed(w http.ResponseWriter, r *http.Request) {
 	command(s, w, r, func(ctx context.Context, req withdrawNeedRequest, meta app.Meta) (any, bool, error) {
 		res, err := s.cfg.App.Commands.WithdrawNeed.Handle(ctx, r.PathValue("id"), req.Note, meta)
+		return res, res.Replayed, err
+	})
+}
+
+// visitRequest is the body of a visit to record.
+type visitRequest struct {
+	Visitor   string           `json:"visitor"`
+	Kind      domain.VisitKind `json:"kind"`
+	VisitedAt time.Time        `json:"visited_at"`
+	Found     string           `json:"found"`
+}
+
+func (s *Server) recordVisit(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req visitRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.RecordVisit.Handle(ctx, r.PathValue("id"), app.VisitInput(req), meta)
+		return res, res.Replayed, err
+	})
+}
+
+// reassessRequest is the body of a new assessment.
+type reassessRequest struct {
+	Assessment domain.Assessment `json:"assessment"`
+	Note       string            `json:"note"`
+}
+
+func (s *Server) reassess(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req reassessRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.Reassess.Handle(ctx, r.PathValue("id"), app.ReassessInput(req), meta)
+		return res, res.Replayed, err
+	})
+}
+
+// followUpRequest is the body of a follow-up.
+type followUpRequest struct {
+	Outcome      domain.FollowUpOutcome `json:"outcome"`
+	Satisfaction int                    `json:"satisfaction"`
+	Note         string                 `json:"note"`
+}
+
+func (s *Server) recordFollowUp(w http.ResponseWriter, r *http.Request) {
+	command(s, w, r, func(ctx context.Context, req followUpRequest, meta app.Meta) (any, bool, error) {
+		res, err := s.cfg.App.Commands.RecordFollowUp.Handle(ctx, r.PathValue("id"), app.FollowUpInput(req), meta)
 		return res, res.Replayed, err
 	})
 }

@@ -116,6 +116,12 @@ func TestAccessMatrix(t *testing.T) {
 		{"apply for a programme", false, "POST", func(f fixture) string {
 			return "/v1/households/" + f.household + "/entitlements/temporary_assistance/apply"
 		}, "", centresOfHousehold, 201},
+		{"record a visit", false, "POST", func(f fixture) string { return "/v1/households/" + f.household + "/visits" },
+			`{"visitor":"Wang Fang","kind":"phone","visited_at":"` + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + `"}`, centresOfHousehold, 201},
+		{"reassess a household", false, "POST", func(f fixture) string { return "/v1/households/" + f.household + "/assessments" },
+			`{"assessment":{"income":3},"note":"lost her job"}`, centresOfHousehold, 201},
+		{"follow up a referral", true, "POST", func(f fixture) string { return "/v1/referrals/" + f.referral + "/follow-up" },
+			`{"outcome":"resolved","satisfaction":4}`, centresOfHousehold, 201},
 		{"read an offer", false, "GET", func(f fixture) string { return "/v1/offers/" + f.offer }, "",
 			allowed(operator, ownProvider, ownCommunity, otherCommunity, ownStreet, otherStreet, ownDistrict), 200},
 		{"read a community inbox", false, "GET", func(fixture) string { return "/v1/inboxes/community/huayang-01" }, "",
@@ -147,6 +153,13 @@ func TestAccessMatrix(t *testing.T) {
 			run++
 			t.Run(fmt.Sprintf("%s as %s", ep.name, p), func(t *testing.T) {
 				f := newFixture(t, r, ep.accepted)
+				if ep.name == "follow up a referral" {
+					as := []string{"Authorization", "Bearer " + r.Token(t, ownProvider)}
+					if code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", as...); code != 201 {
+						t.Fatalf("start: %d %v", code, out)
+					}
+					complete(t, r, f)
+				}
 				body := ep.body
 				if strings.HasSuffix(ep.path(f), "/capacity") {
 					body = fmt.Sprintf(`{"capacity":%d}`, 2+run) // fixtures may share an offer

@@ -31,6 +31,8 @@ type idemCase struct {
 	route    string // the server's route pattern, to check every one is here
 	accepted bool   // the fixture's referral accepted first
 	started  bool   // and its service started
+	// completed has the fixture's referral completed (accepted and started too).
+	completed bool
 	// subscription gives the fixture a subscription of the owner's.
 	subscription bool
 	// applied has the household apply for this programme first.
@@ -68,7 +70,24 @@ func idemCases() []idemCase {
 			return "/v1/households/" + f.household + "/entitlements/" + programme + "/" + action
 		}
 	}
+	visit := func(who string) string {
+		return `{"visitor":"` + who + `","kind":"home","visited_at":"` + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + `"}`
+	}
 	return []idemCase{
+		{route: "POST /v1/households/{id}/visits", path: func(f fixture) string { return "/v1/households/" + f.household + "/visits" },
+			owner: ownCommunity, body: visit("Wang Fang"), other: visit("Li Na"), outsider: otherCommunity,
+			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+				code, _, out := r.Call(t, "POST", "/v1/households/"+f.household+"/assessments", `{"assessment":{"income":4}}`, as(t, r, ownCommunity)...)
+				expect(t, code, out, 201, "reassess")
+			}},
+		{route: "POST /v1/households/{id}/assessments", path: func(f fixture) string { return "/v1/households/" + f.household + "/assessments" },
+			owner: ownStreet, body: `{"assessment":{"income":3},"note":"lost her job"}`, other: `{"assessment":{"income":2}}`, outsider: otherCommunity,
+			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
+				code, _, out := r.Call(t, "POST", "/v1/households/"+f.household+"/visits", visit("Wang Fang"), as(t, r, ownCommunity)...)
+				expect(t, code, out, 201, "visit")
+			}},
+		{route: "POST /v1/referrals/{id}/follow-up", completed: true, path: func(f fixture) string { return "/v1/referrals/" + f.referral + "/follow-up" },
+			owner: ownCommunity, body: `{"outcome":"resolved","satisfaction":5}`, other: `{"outcome":"partly","satisfaction":4}`, outsider: otherCommunity},
 		{route: "POST /v1/households/{id}/entitlements/{programme}/apply", path: entitlement("temporary_assistance", "apply"),
 			owner: ownCommunity, body: ``, outsider: otherCommunity,
 			next: func(t *testing.T, r *nodetest.Running, f fixture, _ map[string]any) {
@@ -274,7 +293,7 @@ func TestEveryCommandIsIdempotent(t *testing.T) {
 // prepared makes a fixture in the state a case needs.
 func prepared(t *testing.T, r *nodetest.Running, c idemCase) fixture {
 	t.Helper()
-	f := newFixture(t, r, c.accepted)
+	f := newFixture(t, r, c.accepted || c.completed)
 	if c.subscription {
 		f.subscription = subscriptionID(subscribe(t, r, c.owner))
 		f.dead = deadLetter(t, r, f.subscription)
@@ -285,14 +304,27 @@ func prepared(t *testing.T, r *nodetest.Running, c idemCase) fixture {
 			t.Fatalf("apply: %d %v", code, out)
 		}
 	}
-	if c.started {
+	if c.started || c.completed {
 		code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/start", "", "Authorization", "Bearer "+r.Token(t, ownProvider))
 		if code != 201 {
 			t.Fatalf("start: %d %v", code, out)
 		}
 		r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "in_service" })
 	}
+	if c.completed {
+		complete(t, r, f)
+	}
 	return f
+}
+
+// complete has the provider complete the fixture's service, started already.
+func complete(t *testing.T, r *nodetest.Running, f fixture) {
+	t.Helper()
+	code, _, out := r.Call(t, "POST", "/v1/referrals/"+f.referral+"/complete", "", "Authorization", "Bearer "+r.Token(t, ownProvider))
+	if code != 201 {
+		t.Fatalf("complete: %d %v", code, out)
+	}
+	r.Need(t, f.need, func(v projections.NeedView) bool { return v.Status == "completed" })
 }
 
 // claim has a principal use a key first for a command of its own.
