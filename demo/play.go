@@ -64,6 +64,14 @@ type Totals struct {
 	Unanswered      int    `json:"left_unanswered"`
 	Started         int    `json:"started"`
 	Completed       int    `json:"completed"`
+	// The advisers' work: follow-ups (and the needs they reopened), visits,
+	// reassessments, applications for programmes and those granted.
+	FollowUps  int `json:"follow_ups"`
+	Reopened   int `json:"reopened"`
+	Visits     int `json:"visits"`
+	Reassessed int `json:"reassessed"`
+	Applied    int `json:"applied"`
+	Granted    int `json:"granted"`
 	// Refused counts commands the rules refused because someone else acted first
 	// (a person using the demo while it plays).
 	Refused int `json:"refused"`
@@ -103,6 +111,12 @@ type player struct {
 	pending  []showcaseAction
 	showRng  *rand.Rand
 	showcase map[string]showcaseRole
+	// the advisers' work (advise.go): their own draws, the households registered,
+	// services completed awaiting follow-up, applications awaiting an answer.
+	adv          *rand.Rand
+	households   []advisedHousehold
+	completed    []completedService
+	applications []application
 }
 
 type node struct {
@@ -127,6 +141,7 @@ type answerPlan struct {
 
 type servicePlan struct {
 	need, offer       string
+	community         string
 	provider          string
 	startAt, finishAt int
 	started           bool
@@ -154,7 +169,8 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &player{w: w, e: e, a: e.Application(), cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x706c6179)), // "play"
-		seen: map[string]*answerPlan{}, accepted: map[string]*servicePlan{}, closed: map[string]bool{}, accepts: map[string]string{}, showcase: map[string]showcaseRole{}}
+		seen: map[string]*answerPlan{}, accepted: map[string]*servicePlan{}, closed: map[string]bool{}, accepts: map[string]string{}, showcase: map[string]showcaseRole{},
+		adv: rand.New(rand.NewPCG(cfg.Seed, 0x61647669))} // "advi"
 	p.t.Days, p.t.Providers = cfg.Days, len(w.Providers)
 	for _, d := range w.Reference.Geography.Districts() {
 		p.nodes = append(p.nodes, node{domain.TierDistrict, d.Code})
@@ -189,7 +205,8 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 		if weekend {
 			arrivals /= 3
 		}
-		for i, at := range stepTimes(date, end, day == cfg.Days-1) {
+		times := stepTimes(date, end, day == cfg.Days-1)
+		for i, at := range times {
 			if cfg.Clock != nil {
 				if err := p.showcaseUntil(ctx, at); err != nil {
 					return p.t, err
@@ -222,6 +239,11 @@ func Play(ctx context.Context, e Engine, w *World, cfg Config) (Totals, error) {
 			}
 			if err := p.answer(ctx, weekend); err != nil {
 				return p.t, err
+			}
+			if i == len(times)-1 && !weekend {
+				if err := p.advise(ctx); err != nil {
+					return p.t, err
+				}
 			}
 			if err := p.e.Settle(ctx); err != nil {
 				return p.t, fmt.Errorf("demo: wait for the engine: %w", err)
@@ -369,6 +391,7 @@ func (p *player) register(ctx context.Context, h householdPlan) error {
 	}
 	p.t.Households++
 	p.t.Needs += len(res.Needs)
+	p.households = append(p.households, advisedHousehold{id: res.HouseholdID, community: h.community, assessment: h.assessment})
 	for _, n := range res.Needs {
 		p.needs = append(p.needs, registeredNeed{id: n.NeedID, community: h.community})
 	}
@@ -473,6 +496,7 @@ func (p *player) serve(ctx context.Context) error {
 			}
 			p.t.Completed++
 			p.closed[s.need] = true
+			p.completed = append(p.completed, completedService{referral: id, community: s.community, step: p.step})
 			if err := p.settled(ctx); err != nil {
 				return err
 			}
@@ -551,7 +575,7 @@ func (p *player) answer(ctx context.Context, weekend bool) error {
 			case domain.AnswerAccept:
 				p.t.Accepted++
 				start := p.step + 1 + p.rng.IntN(5)
-				sp := &servicePlan{need: it.Need.ID, offer: it.OfferID, provider: providerOf[it.OfferID], startAt: start, finishAt: start + 3 + p.rng.IntN(20)}
+				sp := &servicePlan{need: it.Need.ID, offer: it.OfferID, community: it.Need.Community, provider: providerOf[it.OfferID], startAt: start, finishAt: start + 3 + p.rng.IntN(20)}
 				if role, mine := p.showcase[it.Need.ID]; mine {
 					role.serve(sp, p.step)
 				}

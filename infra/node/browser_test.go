@@ -303,6 +303,7 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 		{centre, "centre-household-form", "/ui/households/new"},
 		{centre, "centre-dashboard", "/ui/dashboard"},
 		{centre, "centre-digest", "/ui/digest"},
+		{centre, "centre-watch", "/ui/watch"},
 		{centre, "centre-notifications", "/ui/notifications"},
 		{provider, "provider-offers", "/ui/offers"},
 		{provider, "provider-referrals", "/ui/referrals"},
@@ -310,6 +311,7 @@ func TestBrowserPagesFitAndSpeak(t *testing.T) {
 		{provider, "provider-subscription", "/ui/notifications/" + refused},
 		{op, "operator-dashboard", "/ui/dashboard"},
 		{op, "operator-digest", "/ui/digest"},
+		{op, "operator-watch", "/ui/watch"},
 		{op, "operator-notifications", "/ui/notifications"},
 		{visitor, "signin", "/ui/signin"},
 	} {

@@ -20,6 +20,8 @@ type caseNeed struct {
 	Waiting      string
 	Offer        offerWords
 	Withdrawable bool
+	// FollowUpLate is set while the completed referral's follow-up is past due.
+	FollowUpLate bool
 }
 
 // caseView shows a household's case and history to those who may read it, titled
@@ -51,6 +53,7 @@ func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
 		default:
 			cn.Withdrawable = true
 		}
+		cn.FollowUpLate = n.Status == domain.StatusCompleted && n.FollowUp == nil && !n.FollowUpDue.IsZero() && now.After(n.FollowUpDue)
 		if n.Referral != nil {
 			if o, err := reads.Offer(r.Context(), n.Referral.OfferID, v.who); err == nil {
 				cn.Offer = wordsOf(v.lang, o, areas, categories, providers)
@@ -71,11 +74,20 @@ func (s *Server) caseView(w http.ResponseWriter, r *http.Request, v visitor) {
 			shown = append(shown, e)
 		}
 	}
+	reasons, err := reads.HouseholdWatch(r.Context(), v.who, id)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
 	ref := shortRef(c.Household.ID)
 	title := textOr(areas, v.lang, c.Household.Community) + " · " + ref
 	data := map[string]any{"Case": c, "Needs": needs, "History": history, "Ref": ref, "Title": title, "Entitlements": shown,
 		"Heading": tfIn(v.lang, "case.of", textOr(areas, v.lang, c.Household.Community), ref),
 		"Act":     v.who.Role == domain.RoleCentre, "Categories": s.categories(r, v),
+		"Watch": watchLines(v.lang, now, reasons, s.adviserNames(r, v)), "Visits": newestVisits(c.Household.Visits),
+		"Scores": scoreHistory(c.Household.Assessments), "Levels": dimensionLevels(c.Household.Assessment),
+		"VisitKinds": visitKinds, "Outcomes": outcomes, "Now": local(now).Format("2006-01-02T15:04"),
+		"Stars": []int{1, 2, 3, 4, 5}, "LevelChoices": []int{0, 1, 2, 3, 4},
 		"Urgencies": []domain.Urgency{domain.UrgencyLow, domain.UrgencyNormal, domain.UrgencyHigh, domain.UrgencyCritical}}
 	s.render(w, r, v, http.StatusOK, "case", data)
 }

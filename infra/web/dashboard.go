@@ -112,6 +112,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 		s.fail(w, r, v, err)
 		return
 	}
+	counts, err := reads.WatchCounts(r.Context(), v.who, domain.TierName(tier), area)
+	if err != nil {
+		s.fail(w, r, v, err)
+		return
+	}
 	areas, categories, _ := s.names(r, v)
 	name := func(names map[string]domain.Text, code string) string {
 		if n, ok := names[code]; ok {
@@ -124,7 +129,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 	}
 	view := newDashView(v.lang, period, ov, ind, func(c string) string { return name(areas, c) }, func(c string) string { return name(categories, c) })
 	data := map[string]any{"Live": viewDashboard, "Ind": ind, "Tier": tier, "Area": area, "Recent": recent, "Chart": newChart(ind.Periods, period),
-		"Gap": newGapTable(ind.SupplyGap), "Dash": view, "Title": translate(v.lang, "dash.title")}
+		"Gap": newGapTable(ind.SupplyGap), "Dash": view, "Title": translate(v.lang, "dash.title"),
+		"Watch": counts, "WatchKinds": watchKinds, "Adviser": newAdviserFigures(ind, s.adviserNames(r, v), v.lang)}
 	s.render(w, r, v, http.StatusOK, "dashboard", data)
 }
 
