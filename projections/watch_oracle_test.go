@@ -390,7 +390,7 @@ func oracle(t *testing.T, log []domain.Event, at time.Time) (map[string][]watch.
 				waiting = true
 			}
 			for _, c := range n.completions {
-				if !at.Before(c.Add(days(rules.FollowUpDays))) {
+				if !at.Before(c) { // from the completion; due FollowUpDays after it
 					followUp = true
 				}
 			}

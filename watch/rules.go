@@ -97,7 +97,9 @@ func candidates(h Household, rules domain.Adviser) []Reason {
 	}
 	for _, f := range h.FollowUps {
 		due := f.CompletedAt.Add(rules.FollowUpWithin())
-		out = append(out, Reason{Kind: FollowUpDue, Since: due, Limit: rules.FollowUpDays, Last: f.CompletedAt, Due: due,
+		// On the list from the completion, so that the centre follows up before it is
+		// late; Due says by when (the page marks it overdue after).
+		out = append(out, Reason{Kind: FollowUpDue, Since: f.CompletedAt, Limit: rules.FollowUpDays, Last: f.CompletedAt, Due: due,
 			NeedID: f.NeedID, Category: f.Category, ReferralID: f.ReferralID})
 	}
 	for _, u := range h.Unclaimed {

@@ -29,8 +29,9 @@ const (
 	// ReassessmentDue: the last assessment is older than the reassessment cycle of
 	// the household's groups. Leaves on a reassessment.
 	ReassessmentDue Kind = "reassessment_due"
-	// FollowUpDue: a referral completed and its follow-up is not recorded (due by
-	// completion + follow_up_days). Leaves when the follow-up is recorded.
+	// FollowUpDue: a referral completed and its follow-up is not recorded: on the
+	// list from the completion, due by completion + follow_up_days (overdue after).
+	// Leaves when the follow-up is recorded.
 	FollowUpDue Kind = "follow_up_due"
 	// Unclaimed: the rule of a programme admits the household and it has not applied.
 	// Leaves when it applies (or its record changes so that the rule no longer does).

@@ -95,6 +95,22 @@ func (m *memViews) Page(_ context.Context, _, index string, after app.Cursor, li
 	return out, nil
 }
 func (m *memViews) Latest(context.Context, string, string, int) ([]string, error) { return nil, nil }
+func (m *memViews) WatchDocs(_ context.Context, _ string, ids []string) ([]*projections.WatchDoc, error) {
+	out := make([]*projections.WatchDoc, len(ids))
+	for i, id := range ids {
+		out[i], _ = decode[projections.WatchDoc](m, projections.WatchModel, id)
+	}
+	return out, nil
+}
+func (m *memViews) Count(_ context.Context, _, index string, lo, hi float64) (int64, error) {
+	var n int64
+	for _, x := range m.Members(index) {
+		if x.Score >= lo && x.Score <= hi {
+			n++
+		}
+	}
+	return n, nil
+}
 func (m *memViews) FindNeed(_ context.Context, id string) (projections.NeedView, bool, error) {
 	if v, ok := decode[projections.NeedView](m, projections.NeedsModel, id); ok {
 		return *v, true, nil

@@ -77,7 +77,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{},
 		streams: &streams{open: map[string]int{}, max: cfg.StreamsPerPrincipal}}
-	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard", "notifications", "subscription", "digest"} {
+	for _, page := range []string{"signin", "inbox", "error", "offers", "referrals", "household", "case", "dashboard", "notifications", "subscription", "digest", "watch"} {
 		t, err := template.New(page).Funcs(template.FuncMap{
 			"t":           func(string) string { return "" },
 			"tf":          func(string, ...any) string { return "" },
