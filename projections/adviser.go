@@ -77,7 +77,7 @@ func (c *Cases) reassessNeeds(tx *tx, h HouseholdView, e domain.Event, p domain.
 		from := v.Hardship
 		v.Hardship = p.Hardship
 		v.Steps = append(slices.Clone(v.Steps), Step{Time: e.Time, Actor: e.Actor, What: stepReassessed,
-			Detail: fmt.Sprintf("hardship %d → %d", from, p.Hardship), Hardship: p.Hardship, Note: p.Note})
+			Detail: fmt.Sprintf("hardship %d → %d", from, p.Hardship), Hardship: p.Hardship, Previous: from, Note: p.Note})
 		if len(v.Steps) > MaxSteps {
 			v.Steps = append(v.Steps[:1:1], v.Steps[len(v.Steps)-MaxSteps+1:]...)
 		}

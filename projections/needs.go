@@ -147,7 +147,13 @@ type Step struct {
 	Due        *time.Time `json:"due,omitempty"`
 	Urgency    string     `json:"urgency,omitempty"`
 	Hardship   int        `json:"hardship,omitempty"`
-	Note       string     `json:"note,omitempty"`
+	// Previous is a reassessed step's score before; Satisfaction a followed_up
+	// step's; Need the need a follow-up reopened (or the open need of its
+	// category), or on a registered step the need it reopens.
+	Previous     int    `json:"previous,omitempty"`
+	Satisfaction int    `json:"satisfaction,omitempty"`
+	Need         string `json:"need,omitempty"`
+	Note         string `json:"note,omitempty"`
 	// Held is the hold of a "held" step; Round, the allocation round that decided a
 	// "referral_proposed" step (none for a proposal made at once).
 	Held  *Hold                `json:"held,omitempty"`
@@ -186,7 +192,7 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 			reopens := *r
 			v.Reopens = &reopens
 			step.Detail += fmt.Sprintf("; reopens need %s, whose referral %s did not resolve it: %s", r.NeedID, r.ReferralID, r.Reason)
-			step.Note = r.Reason
+			step.Note, step.Need = r.Reason, r.NeedID
 		}
 	case domain.ReferralProposed:
 		v.Referral = &ReferralView{ID: p.ReferralID, OfferID: p.OfferID, Tier: p.Tier, Rule: p.Rule, Candidates: p.Candidates,
@@ -264,6 +270,7 @@ func EvolveNeed(v NeedView, e domain.Event, position int64) (NeedView, bool) {
 			step.Detail += " (" + p.Note + ")"
 		}
 		step.Offer, step.Reason, step.Note = p.OfferID, string(p.Outcome), p.Note
+		step.Satisfaction, step.Need = p.Satisfaction, p.ReopenedAs+p.OpenNeed
 	default:
 		// Any other event of the need moves only the view's version: a view's
 		// version is its need's after every event, so that If-Match agrees.

@@ -94,7 +94,11 @@ func stepText(lang string, s projections.Step) string {
 		if s.Urgency == "" {
 			return recorded
 		}
-		return fmt.Sprintf(tr(key), tr("urgency."+s.Urgency), s.Hardship)
+		text := fmt.Sprintf(tr(key), tr("urgency."+s.Urgency), s.Hardship)
+		if s.Need != "" {
+			text += fmt.Sprintf(tr("step.registered.reopens"), s.Note)
+		}
+		return text
 	case "referral_proposed":
 		if s.Tier == 0 {
 			return recorded
@@ -132,6 +136,27 @@ func stepText(lang string, s projections.Step) string {
 			return recorded
 		}
 		return fmt.Sprintf(tr(key), tr("tier."+strconv.Itoa(s.From)), tr("tier."+strconv.Itoa(s.Tier)), why("why.", s.Reason))
+	case "followed_up":
+		if s.Reason == "" || s.Satisfaction == 0 {
+			return recorded
+		}
+		text := fmt.Sprintf(tr(key), why("outcome.", s.Reason), s.Satisfaction)
+		if s.Note != "" {
+			text += " (" + s.Note + ")"
+		}
+		if s.Need != "" && s.Reason == string(domain.OutcomeNotResolved) {
+			text += tr("step.followed_up.reopened")
+		}
+		return text
+	case "reassessed":
+		if s.Previous == 0 && s.Hardship == 0 {
+			return recorded
+		}
+		text := fmt.Sprintf(tr(key), s.Previous, s.Hardship)
+		if s.Note != "" {
+			text += " (" + s.Note + ")"
+		}
+		return text
 	case "withdrawn":
 		if s.Note == "" {
 			return tr("step.withdrawn.plain")
@@ -145,7 +170,7 @@ func stepText(lang string, s projections.Step) string {
 var historyEvents = []string{"household.registered", "household.needs_opened", "household.need_closed", "need.registered",
 	"need.referral_proposed", "need.referral_accepted", "need.referral_declined", "need.escalated", "need.held", "need.waitlisted",
 	"need.service_started", "need.service_completed", "need.withdrawn", "need.referral_cancelled",
-	"entitlement.applied", "entitlement.granted", "entitlement.refused"}
+	"entitlement.applied", "entitlement.granted", "entitlement.refused", "household.visited", "household.reassessed", "need.followed_up"}
 
 // eventText names an event type in lang (the type itself for one it does not know).
 func eventText(lang, eventType string) string {
