@@ -53,14 +53,16 @@ func (d *demoPlay) run(ctx context.Context, e demo.Engine, log *slog.Logger, url
 	t, err := demo.Play(ctx, e, d.world, demo.Config{Seed: d.seed, Days: d.days, Clock: d.clock, End: d.end, Logger: log,
 		Progress: func(t demo.Totals) {
 			log.Info(fmt.Sprintf("demo: day %d/%d", t.Day, t.Days), "households", t.Households, "needs", t.Needs, "offers", t.Offers,
-				"accepted", t.Accepted, "declined", t.Declined, "escalated", t.Escalated, "completed", t.Completed)
+				"accepted", t.Accepted, "declined", t.Declined, "escalated", t.Escalated, "completed", t.Completed,
+				"followed_up", t.FollowUps, "visits", t.Visits, "reassessed", t.Reassessed, "applied", t.Applied)
 		}})
 	if err != nil {
 		return err
 	}
 	log.Info("demo: ready", "took", time.Since(started).Round(time.Millisecond).String(), "households", t.Households, "needs", t.Needs,
 		"offers", t.Offers, "accepted", t.Accepted, "declined", t.Declined, "escalated", t.Escalated, "left_unanswered", t.Unanswered,
-		"completed", t.Completed, "refused", t.Refused, "open", url+"/ui/")
+		"completed", t.Completed, "followed_up", t.FollowUps, "reopened", t.Reopened, "visits", t.Visits, "reassessed", t.Reassessed,
+		"applied", t.Applied, "granted", t.Granted, "refused", t.Refused, "open", url+"/ui/")
 	return nil
 }
 
