@@ -24,6 +24,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -698,8 +699,12 @@ func (d *driver) send(kind string, who domain.Principal, path string, body any, 
 	d.mu.Unlock()
 	backoff := 50 * time.Millisecond
 	for !d.giveUp.Load() {
-		c.attempts++
-		status, answer, err := d.do(c.method, c.path, who, c.key, c.body)
+		// net/http resends a request that carries an Idempotency-Key by itself when
+		// a kept-alive connection dies under it (the server killed): every write of
+		// the request is an attempt, or the answer to a resent first attempt looks
+		// like a replay to a command sent once.
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { c.attempts++ }}
+		status, answer, err := d.doTraced(httptrace.WithClientTrace(context.Background(), trace), c.method, c.path, who, c.key, c.body)
 		if err == nil && status < 500 {
 			c.answered, c.status, c.answer = true, status, answer
 			return c
@@ -717,7 +722,12 @@ func (d *driver) send(kind string, who domain.Principal, path string, body any, 
 
 // do sends one request as a principal and returns its status and body.
 func (d *driver) do(method, path string, who domain.Principal, key string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(method, d.url+path, bytes.NewReader(body))
+	return d.doTraced(context.Background(), method, path, who, key, body)
+}
+
+// doTraced is do under a context (one that carries an httptrace.ClientTrace).
+func (d *driver) doTraced(ctx context.Context, method, path string, who domain.Principal, key string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, d.url+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
