@@ -19,9 +19,9 @@ import (
 )
 
 // interleavings is how many seeds TestRandomInterleavings plays: 12 by default,
-// 3 with -short, more for a longer search (-interleavings=400 runs in about two
+// 3 with -short or under the race detector, more for a longer search (-interleavings=400 runs in about two
 // minutes).
-var interleavings = flag.Int("interleavings", 0, "seeds played by TestRandomInterleavings (0: 12, or 3 with -short)")
+var interleavings = flag.Int("interleavings", 0, "seeds played by TestRandomInterleavings (0: 12, or 3 with -short or -race)")
 
 // world is a district driven by people's commands, each decided by the domain on
 // the log's present state as the API decides it: households registering needs,
@@ -571,9 +571,10 @@ func playInterleaving(t *testing.T, seed uint64, commands int) (waiting, refused
 // unit it could be proposed now, by a check that folds the log with the domain's
 // own aggregates, not the matcher's state.
 func TestRandomInterleavings(t *testing.T) {
+	t.Parallel()
 	seeds := *interleavings
 	if seeds == 0 {
-		seeds = 12
+		seeds = raceScaled(12) // 3 under the race detector: see raceScaled
 		if testing.Short() {
 			seeds = 3
 		}

@@ -224,6 +224,7 @@ func xreadgroupRate(b *testing.B, c *redis.Client, p string) float64 {
 // (proposed or waitlisted), no offer gives more units than it has, and a restarted
 // loop recognises every decision and appends nothing.
 func TestCatchUpOverBacklogThenRestart(t *testing.T) {
+	t.Parallel()
 	ref, reg, _, store := backlogRedis(t)
 	ctx := context.Background()
 	p := "catchup"

@@ -88,6 +88,7 @@ func shoot(t *testing.T, ctx context.Context, base, path, name string) {
 // centre accepts, the provider serves and completes, and the operator's dashboard
 // shows the obtainment rate move. Screenshots of each page, zh and en, are kept.
 func TestBrowserJourney(t *testing.T) {
+	t.Parallel()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {
@@ -235,6 +236,7 @@ const checkPageJS = `(() => {
 // (390 px) width, in zh-CN and en, and checks that no page is wider than the
 // viewport and no text is a raw message key. Screenshots of each are kept.
 func TestBrowserPagesFitAndSpeak(t *testing.T) {
+	t.Parallel()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {

@@ -19,6 +19,7 @@ import (
 // its short reference, add a need and withdraw one with a reason through the same
 // rules as the API, and be told in its language what to do when a form is refused.
 func TestCentreWorksACaseInTheWeb(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-case")
 	f := newFixture(t, r, false)
 	b := browser(t)
@@ -99,6 +100,7 @@ func entitledHousehold(t *testing.T, r *nodetest.Running) string {
 // both languages, and record an application, a grant and a refusal through the
 // page's forms under the API's rules.
 func TestCentreRecordsEntitlementsInTheWeb(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-entitlements")
 	id := entitledHousehold(t, r)
 	b := browser(t)

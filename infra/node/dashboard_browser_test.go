@@ -18,6 +18,7 @@ import (
 // no wider than the viewport (the gap table scrolls in its own box), no text is a
 // raw message key, and a screenshot of each is kept.
 func TestDashboardFitsTheScreen(t *testing.T) {
+	t.Parallel()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {

@@ -23,6 +23,7 @@ import (
 // added here): each is refused with its problem before anything else happens, and
 // nothing is appended to the log.
 func TestBadInputOnEveryCommand(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-edges")
 	f := newFixture(t, r, false)
 	_, _, ref := r.Call(t, "GET", "/v1/reference/changning", "", "Authorization", "Bearer "+r.Token(t, operator))
@@ -172,6 +173,7 @@ func problemType(kind string) string {
 // refuses every value that openapi.yaml refuses (limit and If-Match: exactly those),
 // with a problem, and takes the cursors a list gave.
 func TestParametersAgreeWithTheSpec(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-params")
 	f := newFixture(t, r, false)
 	newFixture(t, r, false)
@@ -302,6 +304,7 @@ func TestParametersAgreeWithTheSpec(t *testing.T) {
 // 2100-01-01 (the zero time among them, which would otherwise mean "no end") with
 // a field error and nothing appended, and takes the bounds themselves.
 func TestOfferDatesAreBounded(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-dates")
 	as := []string{"Authorization", "Bearer " + r.Token(t, ownProvider)}
 	post := func(dates string) (int, map[string]any) {

@@ -184,6 +184,7 @@ func idemCases() []idemCase {
 // sending the key is refused and told nothing; concurrent duplicates take effect
 // once. Publishing reference data is left out: it is idempotent by its content.
 func TestEveryCommandIsIdempotent(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-idem")
 	cases := idemCases()
 	covered := map[string]bool{}
@@ -414,6 +415,7 @@ func eventsOf(t *testing.T, r *nodetest.Running, p domain.Principal, key string)
 // form twice, as a double click or a reload would: the second is answered as the
 // first, and the log holds one effect.
 func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-idem")
 	f := newFixture(t, r, false)
 	b := browser(t)
@@ -479,6 +481,7 @@ func TestWebFormsSentTwiceTakeEffectOnce(t *testing.T) {
 // the person it is for and checks each form but signing in and out carries a key of
 // its own, and that together they cover every command route of the pages.
 func TestEveryCommandFormCarriesItsOwnKey(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-keys")
 	proposed := newFixture(t, r, false)
 	newFixture(t, r, true)                                  // an accepted referral: its provider's page offers "start"

@@ -20,6 +20,7 @@ import (
 // offer's groups in the offer's order that the household is in, and none of its
 // other groups.
 func TestProviderSeesOneGroundOnlyAfterAcceptance(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-minimum")
 	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.Token(t, p)} }
 	// Every group, in an order of the offer's own: living_alone comes before elderly.

@@ -19,6 +19,7 @@ import (
 // that reads by id: an id is found only in its own model; under any other it is
 // 404, never another model's document (a referral's key read as a need was a 500).
 func TestReadModelNamespacesStayApart(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-namespaces")
 	r.Offer(t, "xinhua-02", "counselling", 1)
 	ids := r.Register(t, "xinhua-02", "counselling", "homework_tutoring")
@@ -86,6 +87,7 @@ func TestReadModelNamespacesStayApart(t *testing.T) {
 // kept it (a document "referral-<id>" of the needs model): its inbox still lists it,
 // its centre can still answer it, and the old document is not a need.
 func TestReferralsIndexedBeforeTheUpgradeKeepWorking(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-legacy-index")
 	f := newFixture(t, r, false)
 	r.Settle(t)

@@ -18,6 +18,7 @@ import (
 )
 
 func TestFirstPathEndToEnd(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Real(t)
 	r := nodetest.Start(t, srv, "node-a")
 
@@ -216,6 +217,7 @@ func TestFirstPathEndToEnd(t *testing.T) {
 }
 
 func TestReferralLifecycleEndToEnd(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-b")
 	a := r.Offer(t, "tianshan-01", "home_nursing", 1)
 	b := r.Offer(t, "tianshan-01", "home_nursing", 1)
@@ -305,6 +307,7 @@ func TestReferralLifecycleEndToEnd(t *testing.T) {
 }
 
 func TestDeadlinesExpireOnClockTicks(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-c")
 	o := r.Offer(t, "huayang-01", "counselling", 1)
 	n := r.Register(t, "huayang-01", "counselling")[0]
@@ -365,6 +368,7 @@ func TestDeadlinesExpireOnClockTicks(t *testing.T) {
 // serve them; one provider cannot be reached and the next-best is found; one deadline
 // passes and the need goes up to the district.
 func TestPaperCase(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-paper")
 	post := func(provider, category, tier, area string, capacity int, until string) string {
 		t.Helper()
@@ -466,6 +470,7 @@ func TestPaperCase(t *testing.T) {
 // the need and a deadline's tick at the same referral at once: exactly one of the
 // answers takes effect, and the offer's committed units match the outcome.
 func TestRacingAnswersOnOneReferral(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-race")
 	for round := 0; round < 5; round++ {
 		o := r.Offer(t, "xianxia-02", "counselling", 1)
@@ -538,6 +543,8 @@ func TestRacingAnswersOnOneReferral(t *testing.T) {
 // matcher lease and decides, the other serves the API; when the holder stops, the
 // other takes over. No decision is made twice.
 func TestOneMatcherPerDistrict(t *testing.T) {
+	// Not parallel: the matcher lease lives 300 ms, which a loaded machine could
+	// make a live node miss renewing.
 	srv := redistest.Real(t)
 	nodes := map[string]*nodetest.Running{
 		"node-x": nodetest.StartWith(t, srv, "node-x", 300*time.Millisecond),
@@ -597,6 +604,7 @@ func TestOneMatcherPerDistrict(t *testing.T) {
 // needs; the same batch sent again with its Idempotency-Key gives each household
 // its first result and writes nothing; an empty or oversized batch is refused whole.
 func TestBatchRegistration(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-batch")
 	as := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity), "Idempotency-Key", "batch-" + strings.Repeat("7", 8)}
 	body := `{"households":[

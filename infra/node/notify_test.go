@@ -94,6 +94,7 @@ func (f *flakyReceiver) serve(w http.ResponseWriter, r *http.Request) {
 // in order per referral, that the dead endpoint held nobody up, and that a provider
 // heard of nothing but its own offers.
 func TestNotificationsArriveOnceAtLeastThroughOutagesAndACrash(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("TIERLINK_NOTIFY_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)

@@ -24,6 +24,7 @@ import (
 // node; the waitlists and the supply gap exactly the waitlisted needs; demand counts
 // every need. Then it rebuilds the read models and checks them again.
 func TestReadModelsAgreeWithTheLog(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			r := nodetest.Start(t, redistest.Real(t), "node-fold")

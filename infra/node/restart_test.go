@@ -17,6 +17,7 @@ import (
 // After a restart on an idle log, /metrics reports each consumer group's lag from
 // the checkpoint it loaded (0 here), not the whole log until the next entry.
 func TestLagAfterRestartOnIdleLog(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Real(t)
 	r := nodetest.Start(t, srv, "node-lag")
 	r.Register(t, "xinhua-02", "counselling")
@@ -33,6 +34,7 @@ func TestLagAfterRestartOnIdleLog(t *testing.T) {
 // While Redis restarts and loads its data (it answers LOADING), the API answers
 // 503 with Retry-After, never 500: a command, a query and /healthz alike.
 func TestRedisLoadingIs503(t *testing.T) {
+	t.Parallel()
 	p := redistest.Durable(t, "--enable-debug-command", "local")
 	r := nodetest.Start(t, p.Server(), "node-loading")
 	ids := r.Register(t, "xinhua-02", "counselling")

@@ -25,6 +25,7 @@ import (
 // hour later gives the place to the neediest, with the round's explanation, and
 // waitlists the other as outranked.
 func TestScarcePlaceGoesToTheNeediestEndToEnd(t *testing.T) {
+	t.Parallel()
 	r := nodetest.StartWith(t, redistest.Real(t), "node-round", 0, func(c *node.Config) {
 		ref, err := reference.Default()
 		if err != nil {
@@ -86,6 +87,7 @@ func TestScarcePlaceGoesToTheNeediestEndToEnd(t *testing.T) {
 // in the inbox with the round's explanation and the loser's case. Screenshots are
 // kept (round-*.png).
 func TestBrowserAllocationRound(t *testing.T) {
+	t.Parallel()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("TIERLINK_REQUIRE_BROWSER") != "" {

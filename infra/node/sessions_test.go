@@ -151,6 +151,7 @@ func formToken(t *testing.T, html string) string {
 // of the cookie stops working), and revoking the token ends its sessions and
 // closes their open live streams within seconds.
 func TestWebSessionLifecycle(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-session")
 	base, ctx := r.Server.URL, context.Background()
 	secret, tok, err := r.Node.Tokens().Create(ctx, ownCommunity, "sessions", time.Now())
@@ -242,6 +243,7 @@ func TestWebSessionLifecycle(t *testing.T) {
 // TestWebSessionsTimeOut moves the sessions' clock by hand: a session unused for
 // its idle timeout ends, one in use lives on until its lifetime ends.
 func TestWebSessionsTimeOut(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -286,6 +288,7 @@ func TestWebSessionsTimeOut(t *testing.T) {
 // or without the sign-in form's token of its cookie, opens no session; the page's
 // own form does. Signed-in forms posted from another site are refused too.
 func TestSignInRefusesForeignForms(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-login-csrf")
 	base := r.Server.URL
 	secret := r.Token(t, ownCommunity)
@@ -354,6 +357,7 @@ func TestSignInRefusesForeignForms(t *testing.T) {
 // prefix from another address does not; sign-ins are limited the same way; the
 // metric counts failures and refusals by surface.
 func TestFailedAuthenticationsAreLimited(t *testing.T) {
+	t.Parallel()
 	const burst = 5
 	r := nodetest.StartWith(t, redistest.Real(t), "node-auth-limit", 0, func(c *node.Config) {
 		c.AuthLimit = throttle.Config{Burst: burst, Every: time.Minute}
@@ -433,6 +437,7 @@ func TestFailedAuthenticationsAreLimited(t *testing.T) {
 // TestExpiredTokensAreRefusedLikeUnknownOnes: a token past its expiry gets the
 // unknown token's answer from the API and the sign-in page; one before it works.
 func TestExpiredTokensAreRefusedLikeUnknownOnes(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-token-expiry")
 	ctx, now := context.Background(), time.Now()
 	expired, _, err := r.Node.Tokens().CreateUntil(ctx, ownDistrict, "expired", now.Add(-2*time.Hour), now.Add(-time.Hour))
@@ -476,6 +481,7 @@ func TestExpiredTokensAreRefusedLikeUnknownOnes(t *testing.T) {
 // in the centre's community says "changed" to both, with a count of the stream's
 // own, not a log position. A principal may have four streams open at once.
 func TestLiveStreamsAreScopedToTheViewer(t *testing.T) {
+	t.Parallel()
 	r := nodetest.StartWith(t, redistest.Real(t), "node-live-scope", 0, func(c *node.Config) { c.LiveInterval = 20 * time.Millisecond })
 	base := r.Server.URL
 	prov, centre := browser(t), browser(t)

@@ -52,6 +52,7 @@ func subscriptionID(created map[string]any) string {
 // exists or not, and no refusal names anything of it; a refused command appends
 // nothing.
 func TestSubscriptionsAccess(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-subs")
 	principals := []domain.Principal{operator, ownProvider, otherProvider, ownCommunity, otherCommunity, foreignCentre}
 	type endpoint struct {
@@ -177,6 +178,7 @@ func checkSubscriptionRefusal(t *testing.T, p domain.Principal, created map[stri
 // provider may not ask for need.waitlisted; a node without a webhook key refuses
 // to create subscriptions with notifications-off.
 func TestSubscriptionsRetriesAndRules(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Real(t)
 	r := nodetest.Start(t, srv, "node-subs-rules")
 	as := func(p domain.Principal) []string { return []string{"Authorization", "Bearer " + r.Token(t, p)} }

@@ -23,6 +23,7 @@ import (
 // an allocation round, or waitlisted) in its district's log; the report's times are ordered, it has samples,
 // and its chart is well-formed SVG.
 func TestSurgeSmall(t *testing.T) {
+	t.Parallel()
 	base, err := reference.Default()
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,7 @@ func page(t *testing.T, c *http.Client, method, u string, form url.Values, lang 
 // its inbox in both languages, refuses a form without its CSRF token, and takes an
 // accept through the form; a provider is turned away from the inbox.
 func TestCentreAnswersInTheWebInbox(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web")
 	f := newFixture(t, r, false)
 	b := browser(t)
@@ -124,6 +125,7 @@ func TestCentreAnswersInTheWebInbox(t *testing.T) {
 // TestProviderServesInTheWeb has a provider post an offer through its page, see the
 // referral a centre accepted (under a pseudonym), and start and complete it.
 func TestProviderServesInTheWeb(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-provider")
 	b := browser(t)
 	base := r.Server.URL
@@ -160,6 +162,7 @@ func TestProviderServesInTheWeb(t *testing.T) {
 // household is registered with its needs, and its case page shows them and who
 // registered it.
 func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-register")
 	b := browser(t)
 	base := r.Server.URL
@@ -192,6 +195,7 @@ func TestCentreRegistersAHouseholdInTheWeb(t *testing.T) {
 // TestOperatorDashboard shows the district's indicators, its chart and the supply
 // gap as a heat table; a centre sees its own node; a provider is turned away.
 func TestOperatorDashboard(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-dashboard")
 	for i := 0; i < 3; i++ {
 		r.Register(t, "huayang-01", "respite_care") // nobody offers it: the gap
@@ -231,6 +235,7 @@ func TestOperatorDashboard(t *testing.T) {
 // TestPagesUpdateLive opens the event stream of a signed-in centre's inbox: when a
 // referral comes into it, the stream says it changed.
 func TestPagesUpdateLive(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-live")
 	b := browser(t)
 	base := r.Server.URL
