@@ -30,6 +30,7 @@ import (
 // street and community. Screenshots of the watch list and the case are kept in
 // both languages at phone width.
 func TestAdviserDeskInTheWeb(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-web-adviser")
 	base := r.Server.URL
 	centre := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity)}

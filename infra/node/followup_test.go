@@ -18,6 +18,7 @@ import (
 // named, and a stale If-Match with 412, neither appending. The case shows the
 // visits and assessments recorded, and the indicators count the follow-up.
 func TestFollowUpReopensANeed(t *testing.T) {
+	t.Parallel()
 	r := nodetest.Start(t, redistest.Real(t), "node-followup")
 	f := newFixture(t, r, true)
 	centre := []string{"Authorization", "Bearer " + r.Token(t, ownCommunity)}
