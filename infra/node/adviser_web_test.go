@@ -52,7 +52,9 @@ func TestAdviserDeskInTheWeb(t *testing.T) {
 			t.Fatalf("%s: %d %v", step.action, code, out)
 		}
 	}
-	r.Need(t, need, func(v projections.NeedView) bool { return v.Status == domain.StatusCompleted && !v.FollowUpDue.IsZero() })
+	r.Need(t, need, func(v projections.NeedView) bool {
+		return v.Status == domain.StatusCompleted && !v.FollowUpDue.IsZero()
+	})
 	r.Settle(t)
 
 	b := browser(t)
