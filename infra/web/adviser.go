@@ -315,3 +315,16 @@ func stars(n int64, mean float64) string {
 	}
 	return strconv.FormatFloat(mean, 'f', 1, 64) + " / 5"
 }
+
+// watchRows keeps the node's own row and the areas with a household on their list,
+// in the geography's order: a district has some two hundred areas, most of them
+// with none on a given day.
+func watchRows(c app.WatchCounts) []app.WatchCountRow {
+	var out []app.WatchCountRow
+	for i, row := range c.Rows {
+		if i == 0 || row.Households > 0 {
+			out = append(out, row)
+		}
+	}
+	return out
+}

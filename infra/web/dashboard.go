@@ -130,7 +130,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, v visitor) {
 	view := newDashView(v.lang, period, ov, ind, func(c string) string { return name(areas, c) }, func(c string) string { return name(categories, c) })
 	data := map[string]any{"Live": viewDashboard, "Ind": ind, "Tier": tier, "Area": area, "Recent": recent, "Chart": newChart(ind.Periods, period),
 		"Gap": newGapTable(ind.SupplyGap), "Dash": view, "Title": translate(v.lang, "dash.title"),
-		"Watch": counts, "WatchKinds": watchKinds, "Adviser": newAdviserFigures(ind, s.adviserNames(r, v), v.lang)}
+		"Watch": watchRows(counts), "WatchQuiet": counted(v.lang, "area", len(counts.Rows)-len(watchRows(counts))), "WatchKinds": watchKinds, "Adviser": newAdviserFigures(ind, s.adviserNames(r, v), v.lang)}
 	s.render(w, r, v, http.StatusOK, "dashboard", data)
 }
 
