@@ -235,6 +235,12 @@ func (c *Cases) apply1(ctx context.Context, run []domain.Entry) error {
 			return err
 		}
 	}
+	// And the watch documents of the run's households, in one more: the household
+	// events' own, and those of the needs' (named by a registration, else by the
+	// need's view just read).
+	if err := tx.prefetch(WatchModel, c.householdsOf(tx, run, cp)); err != nil {
+		return err
+	}
 	last := cp
 	for _, x := range run {
 		if x.Position <= cp {
@@ -261,6 +267,30 @@ func (c *Cases) apply1(ctx context.Context, run []domain.Entry) error {
 		c.observer.Linked(c.partition, l.tier, l.d)
 	}
 	return nil
+}
+
+// householdsOf lists the households whose watch documents a run's events touch.
+func (c *Cases) householdsOf(tx *tx, run []domain.Entry, cp int64) []string {
+	var out []string
+	for _, x := range run {
+		if x.Position <= cp || x.Event == nil {
+			continue
+		}
+		switch e := x.Event; e.AggregateType {
+		case domain.AggregateHousehold:
+			out = append(out, e.AggregateID)
+		case domain.AggregateNeed:
+			if p, ok := e.Payload.(domain.NeedRegistered); ok {
+				out = append(out, p.HouseholdID)
+				continue
+			}
+			var n NeedView
+			if ok, err := tx.get(NeedsModel, e.AggregateID, &n); err == nil && ok && n.HouseholdID != "" {
+				out = append(out, n.HouseholdID)
+			}
+		}
+	}
+	return out
 }
 
 // linked is a need linked for the first time in a run.
