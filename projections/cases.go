@@ -159,6 +159,8 @@ type Cases struct {
 	partition string
 	policy    *domain.Policy
 	observer  LinkObserver
+	// refs caches the watch rules and the compiled catalogue (watch.go).
+	refs watchRefCache
 }
 
 // LinkObserver is told of each need linked for the first time, with its time to

@@ -108,10 +108,11 @@ func (c *Cases) watchRef(tx *tx) (watchReference, *entitlement.Catalogue, error)
 	if err := doc.encode(); err != nil {
 		return watchReference{}, nil, err
 	}
-	refCache.Lock()
-	defer refCache.Unlock()
-	if refCache.cat != nil && bytes.Equal(doc.raw, refCache.raw) && (doc.raw != nil) == refCache.found {
-		return refCache.ref, refCache.cat, nil
+	rc := &c.refs
+	rc.Lock()
+	defer rc.Unlock()
+	if rc.cat != nil && bytes.Equal(doc.raw, rc.raw) && (doc.raw != nil) == rc.found {
+		return rc.ref, rc.cat, nil
 	}
 	var ref watchReference
 	if doc.raw == nil {
@@ -123,14 +124,14 @@ func (c *Cases) watchRef(tx *tx) (watchReference, *entitlement.Catalogue, error)
 	if err != nil {
 		return watchReference{}, nil, fmt.Errorf("catalogue: %w", err)
 	}
-	refCache.raw, refCache.found, refCache.ref, refCache.cat = bytes.Clone(doc.raw), doc.raw != nil, ref, cat
+	rc.raw, rc.found, rc.ref, rc.cat = bytes.Clone(doc.raw), doc.raw != nil, ref, cat
 	return ref, cat, nil
 }
 
-// refCache holds the last watch reference decoded and its compiled catalogue (it
-// changes with a publication, rarely; every partition's is the same catalogue).
-// The rules it holds are shared: callers do not change them.
-var refCache struct {
+// watchRefCache holds the last watch reference a projection decoded and its
+// compiled catalogue (it changes with a publication, rarely). The rules it holds
+// are shared: callers do not change them.
+type watchRefCache struct {
 	sync.Mutex
 	raw   []byte
 	found bool
