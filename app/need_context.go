@@ -72,7 +72,18 @@ func onNeed(ctx context.Context, cfg Config, needID string, meta Meta, fp string
 	if err != nil {
 		return ReferralResult{}, err
 	}
-	// The need as the command left it: its events up to the command's last one.
+	n, err := asLeft(ref, before, written, meta, domain.Need.Evolve)
+	if err != nil {
+		return ReferralResult{}, err
+	}
+	return ReferralResult{NeedID: needID, ReferralID: n.ReferralID, Status: n.Status, Tier: n.Tier, Position: res.LastPosition, Replayed: res.Duplicate}, nil
+}
+
+// asLeft folds an aggregate as a command left it: its events from before the
+// command's first, then the command's own among those written (for a retry, the
+// first attempt's), so that a retry is answered as the first attempt was.
+func asLeft[S any](ref domain.AggregateRef, before, written []domain.Event, meta Meta, fold func(S, domain.Event) S) (S, error) {
+	var s S
 	var mine []domain.Event
 	for _, e := range written {
 		if e.Aggregate() == ref {
@@ -80,16 +91,17 @@ func onNeed(ctx context.Context, cfg Config, needID string, meta Meta, fp string
 		}
 	}
 	if len(mine) == 0 {
-		return ReferralResult{}, fmt.Errorf("%w: command %s wrote nothing on need %s", ErrCommandReused, meta.CommandID, needID)
+		return s, fmt.Errorf("%w: command %s wrote nothing on %s %s", ErrCommandReused, meta.CommandID, ref.Type, ref.ID)
 	}
-	var n domain.Need
 	for _, e := range before {
 		if e.AggregateVersion < mine[0].AggregateVersion {
-			n = n.Evolve(e)
+			s = fold(s, e)
 		}
 	}
-	n = evolve(n, mine)
-	return ReferralResult{NeedID: needID, ReferralID: n.ReferralID, Status: n.Status, Tier: n.Tier, Position: res.LastPosition, Replayed: res.Duplicate}, nil
+	for _, e := range mine {
+		s = fold(s, e)
+	}
+	return s, nil
 }
 
 // evolve folds a need's events.

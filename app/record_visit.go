@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/tierlink/tierlink/domain"
@@ -55,24 +54,9 @@ func onHousehold(ctx context.Context, cfg Config, householdID string, meta Meta,
 	if err != nil {
 		return HouseholdResult{}, err
 	}
-	var mine []domain.Event
-	for _, e := range written {
-		if e.Aggregate() == ref {
-			mine = append(mine, e)
-		}
-	}
-	if len(mine) == 0 {
-		return HouseholdResult{}, fmt.Errorf("%w: command %s wrote nothing on household %s", ErrCommandReused, meta.CommandID, householdID)
-	}
-	// The household as the command left it: its events before the command's, then those.
-	var hh domain.Household
-	for _, e := range before {
-		if e.AggregateVersion < mine[0].AggregateVersion {
-			hh = hh.Evolve(e)
-		}
-	}
-	for _, e := range mine {
-		hh = hh.Evolve(e)
+	hh, err := asLeft(ref, before, written, meta, domain.Household.Evolve)
+	if err != nil {
+		return HouseholdResult{}, err
 	}
 	return HouseholdResult{HouseholdID: householdID, Hardship: hh.Hardship, Version: hh.Version,
 		Position: res.LastPosition, Replayed: res.Duplicate}, nil
